@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs every test BackupRelay has, on a fresh machine: installs the pinned Azurite (npm ci),
+# restores and builds the solution, runs the unit then the integration tests, and ends with
+# one line "N passed, M failed, K skipped" summed over all test assemblies.
+set -uo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+
+if [ -f package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error || { echo "0 passed, 1 failed"; exit 1; }
+fi
+
+dotnet build Functions.sln -c Release 2>&1 | tail -n 3
+if [ "${PIPESTATUS[0]}" -ne 0 ]; then
+  echo "build failed"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+
+status=0
+for project in tests/BackupRelay.Tests.Unit tests/BackupRelay.Tests.Integration; do
+  [ -d "$project" ] || continue
+  dotnet test "$project" -c Release --no-build 2>&1 | tee -a "$log" \
+    | grep -E '^\s+(Failed|Skipped) |^(Passed|Failed)!|Error Message|^\s+at BackupRelay' || true
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+done
+
+summary=$(grep -E '^(Passed|Failed)!' "$log" | sed -E 's/.*Failed: *([0-9]+), Passed: *([0-9]+), Skipped: *([0-9]+).*/\1 \2 \3/' \
+  | awk '{f+=$1; p+=$2; s+=$3} END {printf "%d %d %d", p, f, s}')
+read -r passed failed skipped <<<"$summary"
+if [ "${passed:-0}" -eq 0 ] && [ "${failed:-0}" -eq 0 ]; then
+  failed=1
+  status=1
+fi
+[ "${failed:-0}" -eq 0 ] || status=1
+echo "${passed:-0} passed, ${failed:-0} failed, ${skipped:-0} skipped"
+exit "$status"

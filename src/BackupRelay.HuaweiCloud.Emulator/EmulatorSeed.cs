@@ -1,0 +1,135 @@
+namespace BackupRelay.HuaweiCloud.Emulator;
+
+/// <summary>
+/// The emulator's start-up state: accounts, resources and behaviour settings. Read from the
+/// JSON file given with <c>--seed</c>; every list may be empty.
+/// </summary>
+public sealed class EmulatorSeed
+{
+    public List<SeedProject> Projects { get; set; } = [];
+    public List<SeedUser> Users { get; set; } = [];
+    public List<SeedKeyPair> KeyPairs { get; set; } = [];
+    public List<SeedGraph> Graphs { get; set; } = [];
+    public List<SeedEngine> Engines { get; set; } = [];
+    public EmulatorSettings Settings { get; set; } = new();
+}
+
+public sealed class SeedProject
+{
+    /// <summary>Project id: letters and digits, at most 64.</summary>
+    public string Id { get; set; } = "";
+
+    /// <summary>Project name, which on Huawei Cloud is the region name (e.g. <c>cn-north-4</c>).</summary>
+    public string Name { get; set; } = "";
+}
+
+public sealed class SeedUser
+{
+    public string Name { get; set; } = "";
+    public string Password { get; set; } = "";
+    public string Domain { get; set; } = "";
+}
+
+public sealed class SeedKeyPair
+{
+    public string AccessKey { get; set; } = "";
+    public string SecretKey { get; set; } = "";
+
+    /// <summary>When set, requests must carry this <c>X-Security-Token</c> (temporary credentials).</summary>
+    public string? SecurityToken { get; set; }
+}
+
+public sealed class SeedGraph
+{
+    public string Id { get; set; } = "";
+    public string Name { get; set; } = "";
+    public string ProjectId { get; set; } = "";
+
+    /// <summary>Graph status code as text: 200 running, 900 stopped, ...</summary>
+    public string Status { get; set; } = "200";
+
+    /// <summary>GES version reported in backups (<c>data_store_version</c>).</summary>
+    public string DataStoreVersion { get; set; } = "2.3.16";
+
+    /// <summary>Sizes in bytes of the files each new backup of this graph has; null: the settings' default.</summary>
+    public List<long>? BackupFileSizes { get; set; }
+
+    /// <summary>Backups that already exist (listed, downloadable).</summary>
+    public List<SeedBackup> Backups { get; set; } = [];
+}
+
+public sealed class SeedBackup
+{
+    public string Id { get; set; } = "";
+    public string? Name { get; set; }
+    public string BackupMethod { get; set; } = "auto";
+    public DateTimeOffset? StartTime { get; set; }
+
+    /// <summary>End of the backup; null: start + <see cref="DurationSeconds"/>.</summary>
+    public DateTimeOffset? EndTime { get; set; }
+
+    public long DurationSeconds { get; set; } = 30;
+    public List<long>? FileSizes { get; set; }
+}
+
+public sealed class SeedEngine
+{
+    public string Id { get; set; } = "";
+    public string Name { get; set; } = "";
+    public string ProjectId { get; set; } = "";
+    public List<SeedEngineBackup> Backups { get; set; } = [];
+
+    /// <summary>Final status of restores of this engine: Success, RecoveringDataFailed or RestartingServiceFailed.</summary>
+    public string RestoreOutcome { get; set; } = "Success";
+}
+
+public sealed class SeedEngineBackup
+{
+    public string Id { get; set; } = "";
+    public string Name { get; set; } = "";
+}
+
+/// <summary>Behaviour knobs; all can be changed at run time through <c>PUT /_emulator/settings</c>.</summary>
+public sealed class EmulatorSettings
+{
+    /// <summary>IAM token lifetime in seconds (Huawei Cloud: 24 h).</summary>
+    public int TokenLifetimeSeconds { get; set; } = 24 * 3600;
+
+    /// <summary>Validity of OBS download links in seconds (GES: 3600).</summary>
+    public int LinkLifetimeSeconds { get; set; } = 3600;
+
+    /// <summary>Seconds a job stays <c>pending</c>.</summary>
+    public double JobPendingSeconds { get; set; } = 2;
+
+    /// <summary>Seconds a job stays <c>running</c> before it ends.</summary>
+    public double JobRunningSeconds { get; set; } = 5;
+
+    /// <summary>Seconds each CSE restore phase (RecoveringData, RestartingService) lasts.</summary>
+    public double RestorePhaseSeconds { get; set; } = 3;
+
+    /// <summary>Whether add-backup answers with <c>backup_id</c> (newer regions) or only <c>job_id</c>.</summary>
+    public bool AddBackupReturnsBackupId { get; set; } = true;
+
+    /// <summary>File sizes in bytes of a new backup when its graph sets none.</summary>
+    public List<long> DefaultBackupFileSizes { get; set; } = [3 * 1024 * 1024, 1024 * 1024 + 17];
+
+    /// <summary>OBS bucket the backup files live in.</summary>
+    public string Bucket { get; set; } = "ges-backup-bucket";
+
+    /// <summary>Public base URL for download links; null: the emulator's own address + <c>/obs</c>.</summary>
+    public string? ObsBaseUrl { get; set; }
+
+    /// <summary>Format of <c>link_expired_time</c>: <c>offset</c> (+0800), <c>utc</c> (no offset) or <c>doc</c> (the doc's malformed day).</summary>
+    public string LinkExpiredTimeFormat { get; set; } = "offset";
+
+    /// <summary>Format of job begin/end times: <c>T</c> (yyyy-MM-ddTHH:mm:ss) or <c>space</c> (yyyy-MM-dd HH:mm:ss).</summary>
+    public string JobTimeFormat { get; set; } = "T";
+
+    /// <summary>Allowed skew of <c>X-Sdk-Date</c> in minutes.</summary>
+    public int SignatureSkewMinutes { get; set; } = 15;
+
+    /// <summary>Consecutive failed AK/SK authentications that lock an access key for five minutes.</summary>
+    public int AccessKeyLockoutThreshold { get; set; } = 5;
+
+    public EmulatorSettings Clone() => (EmulatorSettings)MemberwiseClone();
+}

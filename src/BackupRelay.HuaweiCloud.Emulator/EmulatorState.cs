@@ -1,0 +1,248 @@
+using System.Security.Cryptography;
+
+namespace BackupRelay.HuaweiCloud.Emulator;
+
+/// <summary>
+/// Everything the emulator knows, behind one lock. Jobs advance lazily: every request first
+/// calls <see cref="Advance"/>, which moves jobs whose time has come and applies their effects.
+/// </summary>
+public sealed class EmulatorState
+{
+    private readonly EmulatorSeed _seed;
+    private readonly List<RecordedRequest> _requests = [];
+
+    public EmulatorState(EmulatorSeed seed, EmulatorClock clock)
+    {
+        _seed = seed;
+        Clock = clock;
+        Reset();
+    }
+
+    public object Sync { get; } = new();
+    public EmulatorClock Clock { get; }
+    public EmulatorSettings Settings { get; set; } = new();
+    public Dictionary<string, SeedProject> Projects { get; } = [];
+    public Dictionary<string, SeedUser> Users { get; } = new(StringComparer.Ordinal);
+    public Dictionary<string, SeedKeyPair> KeyPairs { get; } = new(StringComparer.Ordinal);
+    public Dictionary<string, Graph> Graphs { get; } = [];
+    public List<Backup> Backups { get; } = [];
+    public Dictionary<string, Job> Jobs { get; } = [];
+    public Dictionary<string, Engine> Engines { get; } = [];
+    public List<Restore> Restores { get; } = [];
+    public Dictionary<string, IssuedToken> Tokens { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Consecutive failed AK/SK authentications and lock-out end, per access key.</summary>
+    public Dictionary<string, (int Failures, DateTimeOffset LockedUntil)> KeyFailures { get; } = [];
+
+    public FaultInjector Faults { get; } = new();
+
+    public DateTimeOffset Now => Clock.GetUtcNow();
+
+    /// <summary>Back to the seed: resources, settings, tokens, faults and the request log.</summary>
+    public void Reset()
+    {
+        lock (Sync)
+        {
+            Settings = _seed.Settings.Clone();
+            Settings.DefaultBackupFileSizes = [.. _seed.Settings.DefaultBackupFileSizes];
+            Projects.Clear();
+            Users.Clear();
+            KeyPairs.Clear();
+            Graphs.Clear();
+            Backups.Clear();
+            Jobs.Clear();
+            Engines.Clear();
+            Restores.Clear();
+            Tokens.Clear();
+            KeyFailures.Clear();
+            Faults.Clear();
+            ClearRequests();
+            foreach (var p in _seed.Projects)
+            {
+                Projects[p.Id] = p;
+            }
+
+            foreach (var u in _seed.Users)
+            {
+                Users[u.Domain + "/" + u.Name] = u;
+            }
+
+            foreach (var k in _seed.KeyPairs)
+            {
+                KeyPairs[k.AccessKey] = k;
+            }
+
+            foreach (var g in _seed.Graphs)
+            {
+                AddGraph(g);
+            }
+
+            foreach (var e in _seed.Engines)
+            {
+                AddEngine(e);
+            }
+        }
+    }
+
+    public Graph AddGraph(SeedGraph seed)
+    {
+        lock (Sync)
+        {
+            var graph = new Graph
+            {
+                Id = seed.Id,
+                Name = seed.Name,
+                ProjectId = seed.ProjectId,
+                Status = seed.Status,
+                DataStoreVersion = seed.DataStoreVersion,
+                BackupFileSizes = seed.BackupFileSizes,
+            };
+            Graphs[graph.Id] = graph;
+            foreach (var b in seed.Backups)
+            {
+                var start = b.StartTime ?? Now.AddDays(-1);
+                Backups.Add(new Backup
+                {
+                    Id = b.Id,
+                    Name = b.Name ?? BackupName(graph, start, b.BackupMethod),
+                    GraphId = graph.Id,
+                    GraphName = graph.Name,
+                    ProjectId = graph.ProjectId,
+                    BackupMethod = b.BackupMethod,
+                    Status = "success",
+                    StartTime = start,
+                    EndTime = b.EndTime ?? start.AddSeconds(b.DurationSeconds),
+                    DurationSeconds = b.DurationSeconds,
+                    Files = FilesFor(b.Id, b.FileSizes ?? graph.BackupFileSizes ?? Settings.DefaultBackupFileSizes),
+                });
+            }
+
+            return graph;
+        }
+    }
+
+    public Engine AddEngine(SeedEngine seed)
+    {
+        lock (Sync)
+        {
+            var engine = new Engine
+            {
+                Id = seed.Id,
+                Name = seed.Name,
+                ProjectId = seed.ProjectId,
+                Backups = [.. seed.Backups],
+                RestoreOutcome = seed.RestoreOutcome,
+            };
+            Engines[engine.Id] = engine;
+            return engine;
+        }
+    }
+
+    public static string BackupName(Graph graph, DateTimeOffset start, string method) => method == "auto"
+        ? $"{graph.Name}_{start.UtcDateTime:yyyyMMddHHmmss}_auto"
+        : $"{graph.Name}-{start.UtcDateTime:yyyyMMddHHmmss}";
+
+    public static List<BackupFile> FilesFor(string backupId, IReadOnlyList<long> sizes)
+    {
+        var prefix = backupId.Replace("-", "", StringComparison.Ordinal);
+        return [.. sizes.Select((size, i) => new BackupFile($"{prefix}br{i + 1:00}.tar", size))];
+    }
+
+    /// <summary>Creates a job that goes pending → running → its outcome on the configured timing.</summary>
+    public Job NewJob(Graph graph, string jobType, string jobName, Action<bool, DateTimeOffset>? onEnd, JobFault? fault)
+    {
+        var now = Now;
+        var running = now.AddSeconds(Settings.JobPendingSeconds);
+        var job = new Job
+        {
+            Id = NewHexId(),
+            ProjectId = graph.ProjectId,
+            GraphId = graph.Id,
+            GraphName = graph.Name,
+            JobType = jobType,
+            JobName = jobName,
+            CreatedAt = now,
+            RunningAt = running,
+            EndsAt = running.AddSeconds(Settings.JobRunningSeconds),
+        };
+        if (onEnd is not null)
+        {
+            job.EndCallbacks.Add(onEnd);
+        }
+
+        if (fault is not null)
+        {
+            job.Hangs = fault.Hangs;
+            job.Outcome = fault.Outcome;
+            job.FailReason = fault.Reason;
+        }
+
+        Jobs[job.Id] = job;
+        return job;
+    }
+
+    /// <summary>Moves every job whose time has come. Call under <see cref="Sync"/>.</summary>
+    public void Advance()
+    {
+        var now = Now;
+        foreach (var job in Jobs.Values)
+        {
+            if (Job.IsTerminal(job.Status))
+            {
+                continue;
+            }
+
+            if (job.Status == "pending" && now >= job.RunningAt)
+            {
+                job.Status = "running";
+                job.BeginTime = job.RunningAt;
+            }
+
+            if (job.Status == "running" && now >= job.EndsAt && !job.Hangs)
+            {
+                job.Status = job.Outcome;
+                job.EndTime = job.EndsAt;
+                if (job.Outcome != "success")
+                {
+                    job.FailReason ??= "The job failed in the graph engine.";
+                }
+
+                foreach (var callback in job.EndCallbacks)
+                {
+                    callback(job.Outcome == "success", job.EndsAt);
+                }
+            }
+        }
+    }
+
+    public void Record(RecordedRequest request)
+    {
+        lock (_requests)
+        {
+            if (_requests.Count < 200_000)
+            {
+                _requests.Add(request);
+            }
+        }
+    }
+
+    public List<RecordedRequest> RecordedRequests()
+    {
+        lock (_requests)
+        {
+            return [.. _requests];
+        }
+    }
+
+    public void ClearRequests()
+    {
+        lock (_requests)
+        {
+            _requests.Clear();
+        }
+    }
+
+    public static string NewId() => Guid.NewGuid().ToString();
+
+    public static string NewHexId() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+}

@@ -1,0 +1,203 @@
+using System.Buffers;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace BackupRelay.HuaweiCloud.Emulator;
+
+/// <summary>
+/// OBS pre-signed URLs, path style: <c>{base}/{bucket}/{key}?AccessKeyId=&amp;Expires=&amp;Signature=</c>,
+/// signed like OBS query authentication: Base64(HMAC-SHA1(SK, "GET\n\n\n{Expires}\n/{bucket}/{key}")).
+/// </summary>
+internal static class ObsLinks
+{
+    public const string AccessKeyId = "EMULATOROBSKEY000001";
+
+    // One key per process: links from a previous emulator run are rejected as tampered, like links
+    // signed by a rotated key.
+    private static readonly byte[] SecretKey = RandomNumberGenerator.GetBytes(32);
+
+    public static string Key(string graphId, string backupId, string fileName) => $"{graphId}/{backupId}/{fileName}";
+
+    public static string Create(string baseUrl, string bucket, string key, DateTimeOffset expires)
+    {
+        var expiresAt = expires.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
+        return $"{baseUrl.TrimEnd('/')}/{bucket}/{key}?AccessKeyId={AccessKeyId}&Expires={expiresAt}&Signature={Uri.EscapeDataString(Sign(bucket, key, expiresAt))}";
+    }
+
+    public static string Sign(string bucket, string key, string expires) =>
+        Convert.ToBase64String(HMACSHA1.HashData(SecretKey, Encoding.UTF8.GetBytes($"GET\n\n\n{expires}\n/{bucket}/{key}")));
+}
+
+internal static class ObsEndpoints
+{
+    private const int ChunkSize = 64 * 1024;
+
+    public static void MapObs(this IEndpointRouteBuilder app)
+    {
+        app.MapMethods("/obs/{bucket}/{**key}", ["GET", "HEAD"], DownloadAsync);
+    }
+
+    private static async Task DownloadAsync(HttpContext context, EmulatorState state, string bucket, string key,
+        string? AccessKeyId, string? Expires, string? Signature)
+    {
+        var faults = Faults.Of(context);
+        if (AccessKeyId is null || Expires is null || Signature is null)
+        {
+            await Responses.Obs(context, 403, "AccessDenied", "Anonymous access is not allowed: the request is not signed.").ExecuteAsync(context);
+            return;
+        }
+
+        if (AccessKeyId != ObsLinks.AccessKeyId)
+        {
+            await Responses.Obs(context, 403, "InvalidAccessKeyId", "The access key Id you provided does not exist in our records.").ExecuteAsync(context);
+            return;
+        }
+
+        if (!SignaturesEqual(ObsLinks.Sign(bucket, key, Expires), Signature))
+        {
+            await Responses.Obs(context, 403, "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the signature you provided. Check your key and signing method.").ExecuteAsync(context);
+            return;
+        }
+
+        if (!long.TryParse(Expires, NumberStyles.None, CultureInfo.InvariantCulture, out var expiresAt)
+            || expiresAt < state.Now.ToUnixTimeSeconds()
+            || faults.Any(f => f.Kind == "expireLink"))
+        {
+            await Responses.Obs(context, 403, "AccessDenied", "Request has expired").ExecuteAsync(context);
+            return;
+        }
+
+        BackupFile? file;
+        string backupId;
+        lock (state.Sync)
+        {
+            var parts = key.Split('/');
+            backupId = parts.Length == 3 ? parts[1] : "";
+            var backup = bucket == state.Settings.Bucket && parts.Length == 3
+                ? state.Backups.FirstOrDefault(b => b.GraphId == parts[0] && b.Id == parts[1])
+                : null;
+            file = backup?.Files.FirstOrDefault(f => f.Name == parts[2]);
+        }
+
+        if (file is null)
+        {
+            await Responses.Obs(context, 404, "NoSuchKey", "The specified key does not exist.").ExecuteAsync(context);
+            return;
+        }
+
+        var (start, end, partial) = faults.Any(f => f.Kind == "ignoreRange")
+            ? (0L, file.Size - 1, false)
+            : ParseRange(context.Request.Headers.Range.ToString(), file.Size);
+        if (start > end && partial)
+        {
+            context.Response.Headers.ContentRange = $"bytes */{file.Size}";
+            await Responses.Obs(context, 416, "InvalidRange", "The requested range cannot be satisfied.").ExecuteAsync(context);
+            return;
+        }
+
+        var response = context.Response;
+        var length = Math.Max(0, end - start + 1);
+        response.StatusCode = partial ? 206 : 200;
+        response.ContentType = "application/octet-stream";
+        response.ContentLength = length;
+        response.Headers.AcceptRanges = "bytes";
+        response.Headers.ETag = $"\"{Convert.ToHexStringLower(MD5.HashData(Encoding.UTF8.GetBytes(key + file.Size)))}-{Math.Max(1, (file.Size + (8 << 20) - 1) / (8 << 20))}\"";
+        if (partial)
+        {
+            response.Headers.ContentRange = $"bytes {start}-{end}/{file.Size}";
+        }
+
+        if (HttpMethods.IsHead(context.Request.Method) || length == 0)
+        {
+            return;
+        }
+
+        var seed = BackupContent.Seed(backupId, file.Name);
+        var drop = faults.FirstOrDefault(f => f.Kind == "drop");
+        var corrupt = faults.FirstOrDefault(f => f.Kind == "corrupt");
+        var limit = drop is null ? length : Math.Min(length, drop.AfterBytes);
+        var buffer = ArrayPool<byte>.Shared.Rent(ChunkSize);
+        try
+        {
+            for (long sent = 0; sent < limit;)
+            {
+                var count = (int)Math.Min(ChunkSize, limit - sent);
+                var offset = start + sent;
+                BackupContent.Fill(seed, offset, buffer.AsSpan(0, count));
+                if (corrupt is not null && corrupt.Offset >= offset && corrupt.Offset < offset + count)
+                {
+                    buffer[corrupt.Offset - offset] ^= 0xFF;
+                }
+
+                await response.Body.WriteAsync(buffer.AsMemory(0, count), context.RequestAborted);
+                sent += count;
+            }
+
+            if (drop is not null)
+            {
+                await response.Body.FlushAsync(context.RequestAborted);
+                context.Abort();
+            }
+        }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+            // The reader went away; nothing to answer.
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>
+    /// <c>bytes=a-b</c>, <c>bytes=a-</c> or <c>bytes=-n</c>. Like OBS, a malformed range is ignored
+    /// (whole object, 200); a start beyond the end is unsatisfiable (start &gt; end, partial).
+    /// </summary>
+    internal static (long Start, long End, bool Partial) ParseRange(string header, long size)
+    {
+        var whole = (0L, size - 1, false);
+        if (!header.StartsWith("bytes=", StringComparison.OrdinalIgnoreCase) || header.Contains(','))
+        {
+            return whole;
+        }
+
+        var spec = header[6..].Trim();
+        var dash = spec.IndexOf('-');
+        if (dash < 0)
+        {
+            return whole;
+        }
+
+        var first = spec[..dash];
+        var last = spec[(dash + 1)..];
+        if (first.Length == 0)
+        {
+            return long.TryParse(last, NumberStyles.None, CultureInfo.InvariantCulture, out var suffix) && suffix > 0
+                ? (Math.Max(0, size - suffix), size - 1, true)
+                : whole;
+        }
+
+        if (!long.TryParse(first, NumberStyles.None, CultureInfo.InvariantCulture, out var start))
+        {
+            return whole;
+        }
+
+        var end = size - 1;
+        if (last.Length > 0)
+        {
+            if (!long.TryParse(last, NumberStyles.None, CultureInfo.InvariantCulture, out end) || end < start)
+            {
+                return whole;
+            }
+
+            end = Math.Min(end, size - 1);
+        }
+
+        return start >= size ? (1L, 0L, true) : (start, end, true);
+    }
+
+    private static bool SignaturesEqual(string a, string b) =>
+        CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(a), Encoding.UTF8.GetBytes(b));
+}
