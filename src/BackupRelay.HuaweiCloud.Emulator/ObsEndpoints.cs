@@ -137,7 +137,9 @@ internal static class ObsEndpoints
 
             if (drop is not null)
             {
+                // Let the bytes reach the socket before the reset, or the reader loses them.
                 await response.Body.FlushAsync(context.RequestAborted);
+                await Task.Delay(100, context.RequestAborted);
                 context.Abort();
             }
         }
