@@ -46,7 +46,8 @@ internal static class Faults
         var isObs = path.StartsWith("/obs/", StringComparison.Ordinal);
         foreach (var latency in faults.Where(f => f.Kind == "latency"))
         {
-            await Task.Delay(latency.DelayMs, context.RequestAborted);
+            // A slow server keeps going when the client gives up: the request is still processed.
+            await Task.Delay(latency.DelayMs, CancellationToken.None);
         }
 
         if (faults.FirstOrDefault(f => f.Kind == "status") is { } status)

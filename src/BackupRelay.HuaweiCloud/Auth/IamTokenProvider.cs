@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Http.Json;
+using System.Text.Json;
 using BackupRelay.HuaweiCloud.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -64,9 +65,11 @@ public sealed partial class IamTokenProvider(IHttpClientFactory httpClients, IOp
             new IamScope(new IamProject(projectId, null))));
         using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(settings.IamEndpoint, "v3/auth/tokens?nocatalog=true"))
         {
-            Content = JsonContent.Create(body, HuaweiSnakeJson.Default.IamTokenRequest, new("application/json") { CharSet = "utf8" }),
+            Content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(body, HuaweiSnakeJson.Default.IamTokenRequest)),
         };
-        await request.Content.LoadIntoBufferAsync(cancellationToken);
+
+        // IAM documents this exact value; "utf8" is not a charset name .NET would produce itself.
+        request.Content.Headers.TryAddWithoutValidation("Content-Type", "application/json;charset=utf8");
         using var response = await httpClients.CreateClient(HttpClientName).SendAsync(request, cancellationToken);
         if (response.StatusCode != HttpStatusCode.Created && !response.IsSuccessStatusCode)
         {

@@ -37,9 +37,11 @@ public sealed partial class HuaweiCloudPipelines(IOptions<HuaweiCloudOptions> op
             AutoReplenishment = true,
         });
 
-        return new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = time }
-            .AddTimeout(settings.TotalTimeout)
-            .AddRetry(new RetryStrategyOptions<HttpResponseMessage>
+        var builder = new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = time }
+            .AddTimeout(settings.TotalTimeout);
+        if (settings.MaxRetryAttempts > 0)
+        {
+            builder.AddRetry(new RetryStrategyOptions<HttpResponseMessage>
             {
                 MaxRetryAttempts = settings.MaxRetryAttempts,
                 BackoffType = DelayBackoffType.Exponential,
@@ -56,7 +58,10 @@ public sealed partial class HuaweiCloudPipelines(IOptions<HuaweiCloudOptions> op
                         args.Outcome.Exception?.GetType().Name ?? "", args.AttemptNumber + 1, args.RetryDelay);
                     return ValueTask.CompletedTask;
                 },
-            })
+            });
+        }
+
+        return builder
             .AddCircuitBreaker(new CircuitBreakerStrategyOptions<HttpResponseMessage>
             {
                 FailureRatio = settings.BreakFailureRatio,
