@@ -1,0 +1,112 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+
+namespace BackupRelay.Tests.Integration;
+
+/// <summary>
+/// One real Azurite (the pinned npm package) for the whole test run: in-memory, on free loopback
+/// ports read from its start-up output, stopped when the test process exits.
+/// </summary>
+public sealed partial class Azurite
+{
+    private static readonly Lazy<Task<Azurite>> Shared = new(StartAsync);
+    private readonly Process _process;
+
+    private Azurite(Process process, int blobPort, int queuePort)
+    {
+        _process = process;
+        BlobPort = blobPort;
+        QueuePort = queuePort;
+    }
+
+    public int BlobPort { get; }
+    public int QueuePort { get; }
+
+    public string ConnectionString =>
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;" +
+        $"AccountKey={BackupRelay.Storage.StorageConnection.DevelopmentAccountKey};" +
+        $"BlobEndpoint=http://127.0.0.1:{BlobPort}/devstoreaccount1;QueueEndpoint=http://127.0.0.1:{QueuePort}/devstoreaccount1;";
+
+    public static Task<Azurite> InstanceAsync() => Shared.Value;
+
+    public static string RepositoryRoot()
+    {
+        var dir = AppContext.BaseDirectory;
+        while (!File.Exists(Path.Combine(dir, "Functions.sln")))
+        {
+            dir = Path.GetDirectoryName(dir) ?? throw new InvalidOperationException("Functions.sln not found above the test binaries.");
+        }
+
+        return dir;
+    }
+
+    private static async Task<Azurite> StartAsync()
+    {
+        var script = Path.Combine(RepositoryRoot(), "node_modules", "azurite", "dist", "src", "azurite.js");
+        if (!File.Exists(script))
+        {
+            throw new InvalidOperationException($"Azurite is not installed ({script}): run 'npm ci' at the repository root (build/test.sh does).");
+        }
+
+        var workspace = Directory.CreateTempSubdirectory("backuprelay-azurite-");
+        var start = new ProcessStartInfo("node")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = workspace.FullName,
+        };
+        foreach (var arg in new[]
+                 {
+                     script, "--silent", "--inMemoryPersistence", "--skipApiVersionCheck",
+                     "--blobHost", "127.0.0.1", "--blobPort", "0", "--queueHost", "127.0.0.1", "--queuePort", "0",
+                     "--tableHost", "127.0.0.1", "--tablePort", "0", "--extentMemoryLimit", "4096",
+                 })
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        var process = Process.Start(start)!;
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try
+            {
+                process.Kill(entireProcessTree: true);
+            }
+            catch (InvalidOperationException)
+            {
+            }
+        };
+
+        int? blob = null, queue = null;
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        while ((blob is null || queue is null) && await process.StandardOutput.ReadLineAsync(timeout.Token) is { } line)
+        {
+            var match = Listening().Match(line);
+            if (match.Success)
+            {
+                var port = int.Parse(match.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture);
+                if (match.Groups[1].Value == "Blob")
+                {
+                    blob = port;
+                }
+                else if (match.Groups[1].Value == "Queue")
+                {
+                    queue = port;
+                }
+            }
+        }
+
+        if (blob is null || queue is null)
+        {
+            throw new InvalidOperationException("Azurite did not start: " + await process.StandardError.ReadToEndAsync());
+        }
+
+        // Keep draining its output so it never blocks on a full pipe.
+        _ = process.StandardOutput.ReadToEndAsync();
+        _ = process.StandardError.ReadToEndAsync();
+        return new Azurite(process, blob.Value, queue.Value);
+    }
+
+    [GeneratedRegex(@"Azurite (Blob|Queue) service is successfully listening at http://[^:]+:(\d+)")]
+    private static partial Regex Listening();
+}
