@@ -125,6 +125,12 @@ public sealed class EmulatorSettings
     /// <summary>Format of job begin/end times: <c>T</c> (yyyy-MM-ddTHH:mm:ss) or <c>space</c> (yyyy-MM-dd HH:mm:ss).</summary>
     public string JobTimeFormat { get; set; } = "T";
 
+    /// <summary>
+    /// Files up to this size are served with their MD5 as ETag, as OBS does for objects uploaded in one
+    /// PUT; larger ones get a multipart-style ETag (<c>"…-N"</c>) that is not an MD5.
+    /// </summary>
+    public long SimpleUploadMaxBytes { get; set; } = 16 * 1024 * 1024;
+
     /// <summary>Allowed skew of <c>X-Sdk-Date</c> in minutes.</summary>
     public int SignatureSkewMinutes { get; set; } = 15;
 

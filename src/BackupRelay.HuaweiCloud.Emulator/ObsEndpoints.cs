@@ -103,7 +103,7 @@ internal static class ObsEndpoints
         response.ContentType = "application/octet-stream";
         response.ContentLength = length;
         response.Headers.AcceptRanges = "bytes";
-        response.Headers.ETag = $"\"{Convert.ToHexStringLower(MD5.HashData(Encoding.UTF8.GetBytes(key + file.Size)))}-{Math.Max(1, (file.Size + (8 << 20) - 1) / (8 << 20))}\"";
+        response.Headers.ETag = ETag(state, backupId, file, key);
         if (partial)
         {
             response.Headers.ContentRange = $"bytes {start}-{end}/{file.Size}";
@@ -198,6 +198,21 @@ internal static class ObsEndpoints
         }
 
         return start >= size ? (1L, 0L, true) : (start, end, true);
+    }
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(string, string, long), string> Md5s = new();
+
+    /// <summary>The object's MD5 for a simple upload; a multipart-style tag (not an MD5) for a large file.</summary>
+    private static string ETag(EmulatorState state, string backupId, BackupFile file, string key)
+    {
+        if (file.Size > state.Settings.SimpleUploadMaxBytes)
+        {
+            var parts = Math.Max(1, (file.Size + (8 << 20) - 1) / (8 << 20));
+            return $"\"{Convert.ToHexStringLower(MD5.HashData(Encoding.UTF8.GetBytes(key + file.Size)))}-{parts}\"";
+        }
+
+        var md5 = Md5s.GetOrAdd((backupId, file.Name, file.Size), k => Convert.ToHexStringLower(BackupContent.Hashes(BackupContent.Seed(k.Item1, k.Item2), k.Item3).Md5));
+        return $"\"{md5}\"";
     }
 
     private static bool SignaturesEqual(string a, string b) =>

@@ -224,6 +224,36 @@ public sealed class BlobContainer(StorageHttp http, Uri containerUri, string nam
         return await WriteOutcomeAsync(response, $"Put block list of {blobName}", cancellationToken);
     }
 
+    /// <summary>Sets the blob's stored Content-MD5 and content type (other content headers are cleared).</summary>
+    public async Task SetPropertiesAsync(string blobName, byte[]? contentMd5, string contentType = "application/octet-stream",
+        CancellationToken cancellationToken = default)
+    {
+        using var response = await http.SendAsync(() =>
+        {
+            var request = new HttpRequestMessage(HttpMethod.Put, BlobUri(blobName).AbsoluteUri + "?comp=properties");
+            if (contentMd5 is not null)
+            {
+                request.Headers.TryAddWithoutValidation("x-ms-blob-content-md5", Convert.ToBase64String(contentMd5));
+            }
+
+            request.Headers.TryAddWithoutValidation("x-ms-blob-content-type", contentType);
+            return request;
+        }, cancellationToken);
+        await StorageHttp.EnsureSuccessAsync(response, $"Set properties of {blobName}", cancellationToken);
+    }
+
+    /// <summary>Replaces the blob's metadata.</summary>
+    public async Task SetMetadataAsync(string blobName, IReadOnlyDictionary<string, string> metadata, CancellationToken cancellationToken = default)
+    {
+        using var response = await http.SendAsync(() =>
+        {
+            var request = new HttpRequestMessage(HttpMethod.Put, BlobUri(blobName).AbsoluteUri + "?comp=metadata");
+            Apply(request, new BlobWriteOptions { Metadata = metadata });
+            return request;
+        }, cancellationToken);
+        await StorageHttp.EnsureSuccessAsync(response, $"Set metadata of {blobName}", cancellationToken);
+    }
+
     /// <summary>Every blob whose name starts with <paramref name="prefix"/>, page after page.</summary>
     public async IAsyncEnumerable<BlobItem> ListAsync(string? prefix = null, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
     {

@@ -1,0 +1,62 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace BackupRelay.Copying;
+
+public enum CopyMode
+{
+    /// <summary>Bytes flow through BackupRelay: read the link, hash, upload blocks (default).</summary>
+    Streaming,
+
+    /// <summary>The destination fetches each block from the link itself (Put Block From URL); the source must be reachable by it.</summary>
+    ServerSide,
+}
+
+/// <summary>How files are copied (app settings <c>Copy__*</c>).</summary>
+public sealed class CopyOptions
+{
+    public const string SectionName = "Copy";
+
+    /// <summary>Smallest block size; grows with the file so a file stays under <see cref="MaxBlocks"/> blocks.</summary>
+    [Range(64 * 1024, 256L * 1024 * 1024)]
+    public int BlockSizeBytes { get; set; } = 8 * 1024 * 1024;
+
+    /// <summary>Blocks of one file uploaded at once.</summary>
+    [Range(1, 64)]
+    public int MaxConcurrency { get; set; } = 4;
+
+    /// <summary>Buffer memory all copies in the process share; a copy waits for its share.</summary>
+    [Range(1024 * 1024, 16L * 1024 * 1024 * 1024)]
+    public long MemoryBudgetBytes { get; set; } = 128L * 1024 * 1024;
+
+    /// <summary>Most bytes one slice copies before returning a continuation; 0: no byte limit.</summary>
+    [Range(0, long.MaxValue)]
+    public long SliceMaxBytes { get; set; }
+
+    /// <summary>Longest one slice runs before returning a continuation (keep under the plan's function timeout).</summary>
+    public TimeSpan SliceMaxDuration { get; set; } = TimeSpan.FromMinutes(7);
+
+    /// <summary>Consecutive source failures (expired link, dropped connection) tolerated without progress.</summary>
+    [Range(1, 100)]
+    public int MaxSourceAttempts { get; set; } = 5;
+
+    /// <summary>Send each block's MD5 so the destination checks it on arrival (costs one more MD5 pass; TLS already protects transport).</summary>
+    public bool BlockContentMd5 { get; set; }
+
+    public CopyMode Mode { get; set; } = CopyMode.Streaming;
+
+    /// <summary>Azure's limit on blocks per blob.</summary>
+    public const int MaxBlocks = 50_000;
+
+    /// <summary>Block size for a file of <paramref name="size"/> bytes: the configured size, or larger (whole MiB) to stay under <see cref="MaxBlocks"/>.</summary>
+    public int BlockSizeFor(long size)
+    {
+        const long mib = 1024 * 1024;
+        var needed = (size + MaxBlocks - 1) / MaxBlocks;
+        if (needed <= BlockSizeBytes)
+        {
+            return BlockSizeBytes;
+        }
+
+        return (int)Math.Min((needed + mib - 1) / mib * mib, int.MaxValue / mib * mib);
+    }
+}

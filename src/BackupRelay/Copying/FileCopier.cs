@@ -1,0 +1,625 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text.RegularExpressions;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace BackupRelay.Copying;
+
+/// <summary>
+/// Copies one file from a download link into a destination: streamed into blocks uploaded in
+/// parallel under a process-wide memory budget, resumable from the blocks already staged, sliced
+/// so one call never outlives its invocation, and verified (length, MD5, SHA-256, and the source's
+/// own MD5 when it declares one) before anything looks complete.
+/// </summary>
+public sealed partial class FileCopier(
+    HttpClient download,
+    CopyBufferBudget budget,
+    HashStateCache hashStates,
+    IOptions<CopyOptions> options,
+    TimeProvider time,
+    ILogger<FileCopier> logger)
+{
+    /// <summary>The named HTTP client for downloads: no total timeout, no request logging (links are secrets).</summary>
+    public const string HttpClientName = "BackupRelay.Download";
+
+    public async Task<CopyResult> CopyAsync(ICopyDestination destination, CopyRequest request, CancellationToken cancellationToken = default)
+    {
+        var settings = options.Value;
+        var path = request.DestinationPath;
+        await using var pathLock = await destination.LockAsync(path, cancellationToken);
+        var committed = await destination.GetCommittedAsync(path, cancellationToken);
+        if (committed is { Verified: true } && (request.Continuation is null || committed.Length == request.Continuation.Size))
+        {
+            Log.AlreadyComplete(logger, path, destination.Description);
+            return new CopyResult(CopyOutcome.Completed, committed.Length, committed.Md5Hex, committed.Sha256Hex, null, null,
+                new CopyStatistics(0, 0, 0, 0, false, true));
+        }
+
+        var staged = await destination.GetStagedBlocksAsync(path, cancellationToken);
+        var state = new CopyState(request, staged, settings, time.GetTimestamp());
+        try
+        {
+            return settings.Mode == CopyMode.ServerSide && destination.SupportsServerSideCopy
+                ? await ServerSideAsync(destination, state, cancellationToken)
+                : await StreamAsync(destination, state, cancellationToken);
+        }
+        catch (CopyFailedException ex)
+        {
+            Log.CopyFailed(logger, path, destination.Description, ex.Message);
+            state.Hashes?.Dispose();
+            return new CopyResult(CopyOutcome.Failed, state.Size ?? 0, null, null, null, ex.Message, state.Statistics());
+        }
+    }
+
+    private async Task<CopyResult> StreamAsync(ICopyDestination destination, CopyState state, CancellationToken cancellationToken)
+    {
+        var settings = options.Value;
+        var source = await OpenWithRetriesAsync(state, cancellationToken);
+
+        // Hashes run from byte 0: a fresh state, or the one this process kept when the previous slice ended here.
+        state.Hashes = state.Offset == 0 ? new FileHashes() : hashStates.TryTake(state.Request.CopyId, state.Offset);
+        using var uploadsFailed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var concurrency = new SemaphoreSlim(settings.MaxConcurrency);
+        var uploads = new List<Task>();
+        Task hashing = Task.CompletedTask;
+        try
+        {
+            while (state.Offset < state.Size!.Value && !uploadsFailed.IsCancellationRequested)
+            {
+                if (state.SliceExhausted(time))
+                {
+                    break;
+                }
+
+                var length = (int)Math.Min(state.BlockSize, state.Size.Value - state.Offset);
+                var offset = state.Offset;
+                var id = BlockIds.For(state.BlockSize, offset);
+                var lease = await budget.RentAsync(length, uploadsFailed.Token);
+                try
+                {
+                    source = await ReadBlockAsync(state, source, lease.Buffer.AsMemory(0, length), uploadsFailed.Token);
+                }
+                catch
+                {
+                    lease.Dispose();
+                    throw;
+                }
+
+                state.Advance(length);
+                var previousHash = hashing;
+                var hashes = state.Hashes;
+                var data = lease.Buffer.AsMemory(0, length);
+                hashing = hashes is null ? Task.CompletedTask : Task.Run(async () =>
+                {
+                    await previousHash;
+                    hashes.Append(data.Span);
+                }, CancellationToken.None);
+
+                if (state.Staged.TryGetValue(id, out var stagedSize) && stagedSize == length)
+                {
+                    state.BlocksSkipped++;
+                    var blockHash = hashing;
+                    uploads.Add(ReleaseAfterAsync(blockHash, lease));
+                    continue;
+                }
+
+                await concurrency.WaitAsync(uploadsFailed.Token);
+                uploads.Add(UploadAsync(destination, state, id, offset, data, lease, hashing, concurrency, uploadsFailed));
+            }
+        }
+        finally
+        {
+            source?.Dispose();
+            try
+            {
+                await Task.WhenAll(uploads);
+            }
+            catch when (uploadsFailed.IsCancellationRequested)
+            {
+                // The first upload failure is rethrown below.
+            }
+
+            await hashing;
+        }
+
+        if (state.UploadError is { } uploadError)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(uploadError);
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        if (state.Offset < state.Size!.Value)
+        {
+            if (state.Hashes is { } partial)
+            {
+                hashStates.Put(state.Request.CopyId, state.Offset, partial);
+            }
+
+            Log.SliceDone(logger, state.Request.DestinationPath, state.Offset, state.Size.Value);
+            return new CopyResult(CopyOutcome.Continue, state.Size.Value, null, null,
+                new CopyContinuation(state.Offset, state.Size.Value, state.BlockSize, state.SourceMd5Hex), null, state.Statistics());
+        }
+
+        return await CommitAsync(destination, state, cancellationToken);
+    }
+
+    private async Task UploadAsync(ICopyDestination destination, CopyState state, string id, long offset, ReadOnlyMemory<byte> data,
+        CopyBufferBudget.Lease lease, Task hashing, SemaphoreSlim concurrency, CancellationTokenSource failed)
+    {
+        try
+        {
+            var md5 = options.Value.BlockContentMd5 ? System.Security.Cryptography.MD5.HashData(data.Span) : null;
+            await destination.StageBlockAsync(state.Request.DestinationPath, id, offset, data, md5, failed.Token);
+            Interlocked.Increment(ref state.BlocksUploaded);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !failed.IsCancellationRequested)
+        {
+            Interlocked.CompareExchange(ref state.UploadError, ex, null);
+            await failed.CancelAsync();
+        }
+        catch (OperationCanceledException)
+        {
+            // Another upload failed first.
+        }
+        finally
+        {
+            concurrency.Release();
+            await ReleaseAfterAsync(hashing, lease);
+        }
+    }
+
+    private static async Task ReleaseAfterAsync(Task hashing, CopyBufferBudget.Lease lease)
+    {
+        try
+        {
+            await hashing;
+        }
+        finally
+        {
+            lease.Dispose();
+        }
+    }
+
+    private async Task<CopyResult> CommitAsync(ICopyDestination destination, CopyState state, CancellationToken cancellationToken)
+    {
+        var path = state.Request.DestinationPath;
+        var size = state.Size!.Value;
+        var ids = new List<string>();
+        for (long offset = 0; offset < size; offset += state.BlockSize)
+        {
+            ids.Add(BlockIds.For(state.BlockSize, offset));
+        }
+
+        var metadata = state.Request.Metadata ?? new Dictionary<string, string>();
+        if (state.Hashes is { } hashes && hashes.Length == size)
+        {
+            var (md5, sha256) = hashes.Finish();
+            hashes.Dispose();
+            CheckSourceMd5(state, md5);
+            await destination.CommitAsync(path, ids, new CommitInfo(size, md5, sha256, true, metadata), cancellationToken);
+            Log.Completed(logger, path, destination.Description, size, false);
+            return new CopyResult(CopyOutcome.Completed, size, Convert.ToHexStringLower(md5), Convert.ToHexStringLower(sha256), null, null, state.Statistics());
+        }
+
+        // The hash state of earlier slices is not here: commit unverified, hash what was committed, then verify.
+        state.HashesRecomputed = true;
+        await destination.CommitAsync(path, ids, new CommitInfo(size, null, null, false, metadata), cancellationToken);
+        (byte[] Md5, byte[] Sha256, long Length) read;
+        await using (var stream = await destination.OpenReadAsync(path, cancellationToken))
+        {
+            read = await FileHashes.OfStreamAsync(stream, cancellationToken);
+        }
+
+        try
+        {
+            if (read.Length != size)
+            {
+                throw new CopyFailedException($"The committed file has {read.Length} bytes; the source has {size}.");
+            }
+
+            CheckSourceMd5(state, read.Md5);
+        }
+        catch (CopyFailedException)
+        {
+            await destination.DeleteAsync(path, cancellationToken);
+            throw;
+        }
+
+        await destination.MarkVerifiedAsync(path, read.Md5, read.Sha256, metadata, cancellationToken);
+        Log.Completed(logger, path, destination.Description, size, true);
+        return new CopyResult(CopyOutcome.Completed, size, Convert.ToHexStringLower(read.Md5), Convert.ToHexStringLower(read.Sha256), null, null, state.Statistics());
+    }
+
+    private static void CheckSourceMd5(CopyState state, byte[] md5)
+    {
+        if (state.SourceMd5Hex is { } expected && !string.Equals(expected, Convert.ToHexStringLower(md5), StringComparison.OrdinalIgnoreCase))
+        {
+            throw new CopyFailedException($"MD5 mismatch: the source declares {expected}, the bytes received hash to {Convert.ToHexStringLower(md5)}.");
+        }
+    }
+
+    private async Task<CopyResult> ServerSideAsync(ICopyDestination destination, CopyState state, CancellationToken cancellationToken)
+    {
+        using (var probe = await OpenWithRetriesAsync(state, cancellationToken))
+        {
+            // Only the size and the source's MD5 were wanted.
+        }
+
+        var settings = options.Value;
+        using var concurrency = new SemaphoreSlim(settings.MaxConcurrency);
+        var tasks = new List<Task>();
+        while (state.Offset < state.Size!.Value && !state.SliceExhausted(time))
+        {
+            var offset = state.Offset;
+            var length = Math.Min(state.BlockSize, state.Size.Value - offset);
+            var id = BlockIds.For(state.BlockSize, offset);
+            state.Advance(length);
+            if (state.Staged.TryGetValue(id, out var stagedSize) && stagedSize == length)
+            {
+                state.BlocksSkipped++;
+                continue;
+            }
+
+            await concurrency.WaitAsync(cancellationToken);
+            tasks.Add(Task.Run(async () =>
+            {
+                try
+                {
+                    await StageFromUrlWithRefreshAsync(destination, state, id, offset, length, cancellationToken);
+                }
+                finally
+                {
+                    concurrency.Release();
+                }
+            }, cancellationToken));
+        }
+
+        await Task.WhenAll(tasks);
+        state.Hashes?.Dispose();
+        state.Hashes = null;
+        if (state.Offset < state.Size.Value)
+        {
+            return new CopyResult(CopyOutcome.Continue, state.Size.Value, null, null,
+                new CopyContinuation(state.Offset, state.Size.Value, state.BlockSize, state.SourceMd5Hex), null, state.Statistics());
+        }
+
+        return await CommitAsync(destination, state, cancellationToken);
+    }
+
+    private async Task StageFromUrlWithRefreshAsync(ICopyDestination destination, CopyState state, string id, long offset, long length,
+        CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await destination.StageBlockFromUrlAsync(state.Request.DestinationPath, id, state.Link, offset, length, cancellationToken);
+                Interlocked.Increment(ref state.BlocksUploaded);
+                return;
+            }
+            catch (BackupRelay.Storage.StorageException ex) when (attempt < options.Value.MaxSourceAttempts && ex.Status is not null && (int)ex.Status < 500)
+            {
+                Log.SourceRestart(logger, state.Request.DestinationPath, offset, ex.ErrorCode ?? ex.Status.ToString()!);
+                await RefreshLinkAsync(state, cancellationToken);
+            }
+        }
+    }
+
+    /// <summary>Opens the source at the current offset, refreshing the link after failures, a bounded number of times.</summary>
+    private async Task<SourceStream?> OpenWithRetriesAsync(CopyState state, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            try
+            {
+                return await OpenAsync(state, cancellationToken);
+            }
+            catch (SourceFailedException ex)
+            {
+                await RecoverAsync(state, ex, cancellationToken);
+            }
+        }
+    }
+
+    private async Task RecoverAsync(CopyState state, Exception failure, CancellationToken cancellationToken)
+    {
+        state.ConsecutiveSourceFailures++;
+        state.SourceRestarts++;
+        if (state.ConsecutiveSourceFailures >= options.Value.MaxSourceAttempts)
+        {
+            throw new CopyFailedException($"The source failed {state.ConsecutiveSourceFailures} times in a row at offset {state.Offset}: {failure.Message}");
+        }
+
+        Log.SourceRestart(logger, state.Request.DestinationPath, state.Offset, failure.Message);
+        await RefreshLinkAsync(state, cancellationToken);
+    }
+
+    private static async Task RefreshLinkAsync(CopyState state, CancellationToken cancellationToken) =>
+        state.Link = await state.Request.RefreshLinkAsync(cancellationToken);
+
+    /// <summary>Fills <paramref name="block"/> from the source, reopening it at the block's start after a drop.</summary>
+    private async Task<SourceStream?> ReadBlockAsync(CopyState state, SourceStream? source, Memory<byte> block, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            try
+            {
+                if (source is null)
+                {
+                    throw new SourceFailedException("The source stream is not open.");
+                }
+
+                var filled = 0;
+                while (filled < block.Length)
+                {
+                    var read = await source.Stream.ReadAsync(block[filled..], cancellationToken);
+                    if (read == 0)
+                    {
+                        throw new SourceFailedException($"The source ended {state.Offset + filled} bytes in; it declared {state.Size}.");
+                    }
+
+                    filled += read;
+                }
+
+                state.BytesFromSource += filled;
+                state.ConsecutiveSourceFailures = 0;
+                return source;
+            }
+            catch (Exception ex) when (ex is SourceFailedException or IOException or HttpRequestException && !cancellationToken.IsCancellationRequested)
+            {
+                source?.Dispose();
+                source = null;
+                await RecoverAsync(state, ex, cancellationToken);
+                try
+                {
+                    source = await OpenAsync(state, cancellationToken);
+                }
+                catch (SourceFailedException)
+                {
+                    // Counted on the next turn of the loop.
+                }
+            }
+        }
+    }
+
+    private async Task<SourceStream?> OpenAsync(CopyState state, CancellationToken cancellationToken)
+    {
+        var offset = state.Offset;
+        using var request = new HttpRequestMessage(HttpMethod.Get, state.Link);
+        if (offset > 0)
+        {
+            request.Headers.Range = new RangeHeaderValue(offset, null);
+        }
+
+        HttpResponseMessage response;
+        try
+        {
+            response = await download.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+        }
+        catch (HttpRequestException ex)
+        {
+            throw new SourceFailedException($"The source could not be reached ({ex.HttpRequestError}).");
+        }
+
+        try
+        {
+            var status = (int)response.StatusCode;
+            if (status == 416 && state.Size == offset)
+            {
+                response.Dispose();
+                return null;
+            }
+
+            if (status is 403 or 401 or 408 or 429 or >= 500)
+            {
+                throw new SourceFailedException(status == 403
+                    ? "The download link was refused (expired or revoked)."
+                    : $"The source answered HTTP {status}.");
+            }
+
+            if (status == 404)
+            {
+                throw new SourceFailedException("The source file was not found.");
+            }
+
+            long total;
+            if (offset > 0)
+            {
+                if (response.StatusCode != HttpStatusCode.PartialContent)
+                {
+                    throw new CopyFailedException($"The source ignored the Range request for offset {offset} (HTTP {status}); nothing was appended.");
+                }
+
+                var range = response.Content.Headers.ContentRange;
+                if (range is not { From: { } from, Length: { } length } || from != offset)
+                {
+                    throw new CopyFailedException($"The source answered a Range request for offset {offset} with Content-Range '{range}'.");
+                }
+
+                total = length;
+            }
+            else if (response.StatusCode == HttpStatusCode.OK && response.Content.Headers.ContentLength is { } contentLength)
+            {
+                total = contentLength;
+            }
+            else
+            {
+                throw new CopyFailedException($"The source answered HTTP {status} without a usable length.");
+            }
+
+            if (state.Size is { } known && known != total)
+            {
+                throw new CopyFailedException($"The source now has {total} bytes; it had {known} when the copy started.");
+            }
+
+            var md5 = SourceMd5(response);
+            if (state.SourceMd5Hex is { } previous && md5 is not null && !string.Equals(previous, md5, StringComparison.OrdinalIgnoreCase))
+            {
+                throw new CopyFailedException("The source's MD5 changed during the copy.");
+            }
+
+            state.SourceMd5Hex ??= md5;
+            state.SetSize(total, options.Value);
+            if (state.Offset != offset && state.Offset < total)
+            {
+                // Knowing the size moved the start (the staged blocks were of an unusable size): start again there.
+                response.Dispose();
+                return await OpenAsync(state, cancellationToken);
+            }
+
+            return new SourceStream(response, await response.Content.ReadAsStreamAsync(cancellationToken));
+        }
+        catch
+        {
+            response.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The object's MD5 when the source declares one: Content-MD5, or an ETag that is a plain MD5 (not multipart "-N").</summary>
+    private static string? SourceMd5(HttpResponseMessage response)
+    {
+        if (response.StatusCode == HttpStatusCode.OK && response.Content.Headers.ContentMD5 is { Length: 16 } contentMd5)
+        {
+            return Convert.ToHexStringLower(contentMd5);
+        }
+
+        var etag = response.Headers.ETag?.Tag?.Trim('"');
+        return etag is not null && PlainMd5().IsMatch(etag) ? etag.ToLowerInvariant() : null;
+    }
+
+    [GeneratedRegex("^[0-9a-fA-F]{32}$")]
+    private static partial Regex PlainMd5();
+
+    private sealed class SourceStream(HttpResponseMessage response, Stream stream) : IDisposable
+    {
+        public Stream Stream { get; } = stream;
+
+        public void Dispose()
+        {
+            Stream.Dispose();
+            response.Dispose();
+        }
+    }
+
+    /// <summary>Mutable progress of one call.</summary>
+    private sealed class CopyState
+    {
+        private readonly CopyOptions _settings;
+        private readonly long _startedAt;
+        private long _sliceBytes;
+
+        public CopyState(CopyRequest request, IReadOnlyDictionary<string, long> staged, CopyOptions settings, long startedAt)
+        {
+            Request = request;
+            Staged = staged;
+            Link = request.SourceLink;
+            _settings = settings;
+            _startedAt = startedAt;
+            if (request.Continuation is { } c)
+            {
+                Size = c.Size;
+                BlockSize = c.BlockSize;
+                SourceMd5Hex = c.SourceMd5Hex;
+            }
+            else
+            {
+                // Blocks left by an earlier attempt tell their block size.
+                BlockSize = staged.Keys.Select(id => BlockIds.TryParse(id, out var size, out _) ? size : 0).FirstOrDefault(s => s > 0);
+            }
+
+            Offset = BlockSize > 0 ? FirstMissing(Size) : 0;
+        }
+
+        public CopyRequest Request { get; }
+        public IReadOnlyDictionary<string, long> Staged { get; }
+        public Uri Link { get; set; }
+        public long? Size { get; private set; }
+        public int BlockSize { get; private set; }
+        public long Offset { get; private set; }
+        public string? SourceMd5Hex { get; set; }
+        public FileHashes? Hashes { get; set; }
+        public long BytesFromSource { get; set; }
+        public int ConsecutiveSourceFailures { get; set; }
+        public int SourceRestarts { get; set; }
+        public int BlocksSkipped { get; set; }
+        public bool HashesRecomputed { get; set; }
+        public int BlocksUploaded;
+        public Exception? UploadError;
+
+        /// <summary>Called once the source told its size: fixes the block size and the hash state.</summary>
+        public void SetSize(long size, CopyOptions settings)
+        {
+            if (Size is not null)
+            {
+                return;
+            }
+
+            Size = size;
+            if (BlockSize == 0 || (size + BlockSize - 1) / BlockSize > CopyOptions.MaxBlocks)
+            {
+                BlockSize = settings.BlockSizeFor(size);
+                Offset = 0;
+            }
+
+            Offset = Math.Min(FirstMissing(size), size);
+        }
+
+        /// <summary>The first block not staged with its full length.</summary>
+        private long FirstMissing(long? size)
+        {
+            long offset = 0;
+            while (size is null || offset < size)
+            {
+                var expected = size is null ? BlockSize : Math.Min(BlockSize, size.Value - offset);
+                if (!Staged.TryGetValue(BlockIds.For(BlockSize, offset), out var staged) || staged != expected)
+                {
+                    break;
+                }
+
+                offset += BlockSize;
+            }
+
+            return offset;
+        }
+
+        public void Advance(long bytes)
+        {
+            Offset += bytes;
+            _sliceBytes += bytes;
+        }
+
+        public bool SliceExhausted(TimeProvider time) =>
+            (_settings.SliceMaxBytes > 0 && _sliceBytes >= _settings.SliceMaxBytes)
+            || time.GetElapsedTime(_startedAt) >= _settings.SliceMaxDuration;
+
+        public CopyStatistics Statistics() =>
+            new(BytesFromSource, BlocksUploaded, BlocksSkipped, SourceRestarts, HashesRecomputed, false);
+    }
+
+    private sealed class SourceFailedException(string message) : Exception(message);
+
+    private static partial class Log
+    {
+        [LoggerMessage(30, LogLevel.Information, "{Path} is already copied and verified in {Destination}")]
+        public static partial void AlreadyComplete(ILogger logger, string path, string destination);
+
+        [LoggerMessage(31, LogLevel.Information, "{Path}: slice ends at {Offset} of {Size} bytes; continuing later")]
+        public static partial void SliceDone(ILogger logger, string path, long offset, long size);
+
+        [LoggerMessage(32, LogLevel.Information, "{Path} copied to {Destination}: {Size} bytes verified (hashes recomputed: {Recomputed})")]
+        public static partial void Completed(ILogger logger, string path, string destination, long size, bool recomputed);
+
+        [LoggerMessage(33, LogLevel.Warning, "{Path}: source failed at offset {Offset} ({Reason}); refreshing the link and resuming")]
+        public static partial void SourceRestart(ILogger logger, string path, long offset, string reason);
+
+        [LoggerMessage(34, LogLevel.Error, "{Path} could not be copied to {Destination}: {Reason}")]
+        public static partial void CopyFailed(ILogger logger, string path, string destination, string reason);
+    }
+}
+
+/// <summary>The copy can never succeed as things stand (mismatch, source misbehaving, too many failures).</summary>
+public sealed class CopyFailedException(string message) : Exception(message);

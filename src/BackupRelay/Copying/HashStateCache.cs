@@ -1,0 +1,79 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+
+namespace BackupRelay.Copying;
+
+/// <summary>
+/// MD5 and SHA-256 states of copies paused between slices, kept in this process. A continuation
+/// that lands here resumes hashing; one that lands elsewhere (another instance, a restart) hashes
+/// the committed file instead. IncrementalHash state cannot be serialized into a message.
+/// </summary>
+public sealed class HashStateCache
+{
+    private const int MaxEntries = 512;
+    private readonly ConcurrentDictionary<(string CopyId, long Offset), FileHashes> _states = new();
+
+    public void Put(string copyId, long offset, FileHashes hashes)
+    {
+        if (_states.Count >= MaxEntries)
+        {
+            foreach (var key in _states.Keys.Take(MaxEntries / 4))
+            {
+                if (_states.TryRemove(key, out var old))
+                {
+                    old.Dispose();
+                }
+            }
+        }
+
+        _states[(copyId, offset)] = hashes;
+    }
+
+    public FileHashes? TryTake(string copyId, long offset) => _states.TryRemove((copyId, offset), out var hashes) ? hashes : null;
+}
+
+/// <summary>Running MD5 and SHA-256 of a file's bytes, in order.</summary>
+public sealed class FileHashes : IDisposable
+{
+    private readonly IncrementalHash _md5 = IncrementalHash.CreateHash(HashAlgorithmName.MD5);
+    private readonly IncrementalHash _sha256 = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+
+    public long Length { get; private set; }
+
+    public void Append(ReadOnlySpan<byte> data)
+    {
+        _md5.AppendData(data);
+        _sha256.AppendData(data);
+        Length += data.Length;
+    }
+
+    public (byte[] Md5, byte[] Sha256) Finish() => (_md5.GetCurrentHash(), _sha256.GetCurrentHash());
+
+    public void Dispose()
+    {
+        _md5.Dispose();
+        _sha256.Dispose();
+    }
+
+    /// <summary>Hashes a whole stream (a committed file read back).</summary>
+    public static async Task<(byte[] Md5, byte[] Sha256, long Length)> OfStreamAsync(Stream stream, CancellationToken cancellationToken)
+    {
+        using var hashes = new FileHashes();
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(1 << 20);
+        try
+        {
+            int read;
+            while ((read = await stream.ReadAsync(buffer.AsMemory(0, 1 << 20), cancellationToken)) > 0)
+            {
+                hashes.Append(buffer.AsSpan(0, read));
+            }
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
+
+        var (md5, sha) = hashes.Finish();
+        return (md5, sha, hashes.Length);
+    }
+}

@@ -1,0 +1,236 @@
+using BackupRelay.Copying;
+using BackupRelay.HuaweiCloud.Emulator;
+
+namespace BackupRelay.Tests.Integration.Copying;
+
+public sealed class FileCopierTests : CopyHarness
+{
+    public static TheoryData<DestinationKind, long> Sizes()
+    {
+        var data = new TheoryData<DestinationKind, long>();
+        foreach (var kind in new[] { DestinationKind.Blob, DestinationKind.Local })
+        {
+            foreach (var size in new long[] { 0, 1, Block - 1, Block, Block + 1, (Block * 10) + 123 })
+            {
+                data.Add(kind, size);
+            }
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Sizes))]
+    public async Task Copies_are_byte_exact_around_block_boundaries(DestinationKind kind, long size)
+    {
+        var file = await BackupFileAsync(size);
+        var destination = await DestinationAsync(kind);
+        var result = await Copier().CopyAsync(destination, Request(file));
+        await AssertCopiedAsync(destination, file, result);
+        Assert.Equal((int)((size + Block - 1) / Block), result.Statistics.BlocksUploaded);
+        Assert.False(result.Statistics.HashesRecomputed);
+    }
+
+    [Theory]
+    [InlineData(DestinationKind.Blob)]
+    [InlineData(DestinationKind.Local)]
+    public async Task Slices_continue_in_the_same_process_with_the_hash_state_kept(DestinationKind kind)
+    {
+        var file = await BackupFileAsync((Block * 7) + 5);
+        var destination = await DestinationAsync(kind);
+        var hashes = new HashStateCache();
+        var copier = Copier(o => o.SliceMaxBytes = Block * 3, hashes: hashes);
+        var first = await copier.CopyAsync(destination, Request(file));
+        Assert.Equal(CopyOutcome.Continue, first.Outcome);
+        Assert.Equal(Block * 3, first.Continuation!.Offset);
+        Assert.Null(await destination.GetCommittedAsync(PathOf(file)));
+
+        var second = await copier.CopyAsync(destination, Request(file, first.Continuation));
+        Assert.Equal(CopyOutcome.Continue, second.Outcome);
+        var last = await copier.CopyAsync(destination, Request(file, second.Continuation));
+        await AssertCopiedAsync(destination, file, last);
+        Assert.False(last.Statistics.HashesRecomputed);
+    }
+
+    [Theory]
+    [InlineData(DestinationKind.Blob)]
+    [InlineData(DestinationKind.Local)]
+    public async Task Resume_after_a_kill_uploads_only_what_is_missing(DestinationKind kind)
+    {
+        var file = await BackupFileAsync((Block * 9) + 17);
+        var destination = await DestinationAsync(kind);
+        var partial = await Copier(o => o.SliceMaxBytes = Block * 4).CopyAsync(destination, Request(file));
+        Assert.Equal(CopyOutcome.Continue, partial.Outcome);
+        Assert.Equal(4, partial.Statistics.BlocksUploaded);
+
+        // A new process, and the continuation lost: only the staged blocks tell where to go on.
+        State.ClearRequests();
+        var resumed = await Copier().CopyAsync(destination, Request(file));
+        await AssertCopiedAsync(destination, file, resumed);
+        Assert.Equal(6, resumed.Statistics.BlocksUploaded);
+        Assert.True(resumed.Statistics.HashesRecomputed);
+        Assert.Equal(file.Size - (Block * 4), resumed.Statistics.BytesFromSource);
+    }
+
+    [Fact]
+    public async Task A_cancelled_copy_resumes_from_its_staged_blocks()
+    {
+        var file = await BackupFileAsync(Block * 40);
+        var destination = await DestinationAsync(DestinationKind.Blob);
+        State.Faults.Add(new FaultSpec { Path = "/obs/*", Kind = "latency", DelayMs = 0 });
+        using var cancel = new CancellationTokenSource();
+        var copier = Copier(o => o.MaxConcurrency = 1);
+        var copy = copier.CopyAsync(destination, Request(file), cancel.Token);
+        while ((await destination.GetStagedBlocksAsync(PathOf(file))).Count < 5)
+        {
+            await Task.Delay(5);
+        }
+
+        await cancel.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => copy);
+        var staged = (await destination.GetStagedBlocksAsync(PathOf(file))).Count;
+        var resumed = await Copier().CopyAsync(destination, Request(file));
+        await AssertCopiedAsync(destination, file, resumed);
+        Assert.Equal(40 - staged, resumed.Statistics.BlocksUploaded);
+    }
+
+    [Theory]
+    [InlineData(DestinationKind.Blob)]
+    [InlineData(DestinationKind.Local)]
+    public async Task Expired_link_and_dropped_connection_mid_stream_are_survived_without_starting_over(DestinationKind kind)
+    {
+        var file = await BackupFileAsync(Block * 12);
+        var destination = await DestinationAsync(kind);
+        State.Faults.Add(new FaultSpec { Path = "/obs/*", Kind = "drop", AfterBytes = (Block * 5) + 100 });
+        State.Faults.Add(new FaultSpec { Path = "/obs/*", Kind = "expireLink", Count = 2 });
+        var result = await Copier(o => o.MaxConcurrency = 2).CopyAsync(destination, Request(file));
+        await AssertCopiedAsync(destination, file, result);
+        Assert.True(Refreshes >= 1);
+        Assert.True(result.Statistics.SourceRestarts >= 2);
+        Assert.Equal(12, result.Statistics.BlocksUploaded);
+
+        // Resumed from the last whole block, not from zero: at most one block is read twice.
+        Assert.True(result.Statistics.BytesFromSource <= file.Size, $"read {result.Statistics.BytesFromSource} of {file.Size}");
+        Assert.DoesNotContain("Signature=", Logs.All, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Too_many_source_failures_fail_the_copy_with_a_reason()
+    {
+        var file = await BackupFileAsync(Block * 3);
+        var destination = await DestinationAsync(DestinationKind.Local);
+        State.Faults.Add(new FaultSpec { Path = "/obs/*", Kind = "status", Status = 503, Count = 0 });
+        var result = await Copier(o => o.MaxSourceAttempts = 3).CopyAsync(destination, Request(file));
+        Assert.Equal(CopyOutcome.Failed, result.Outcome);
+        Assert.Contains("503", result.FailureReason, StringComparison.Ordinal);
+        Assert.DoesNotContain("Signature", result.FailureReason, StringComparison.Ordinal);
+        Assert.Null(await destination.GetCommittedAsync(PathOf(file)));
+    }
+
+    [Theory]
+    [InlineData(DestinationKind.Blob)]
+    [InlineData(DestinationKind.Local)]
+    public async Task A_source_that_ignores_range_is_caught_not_appended(DestinationKind kind)
+    {
+        var file = await BackupFileAsync(Block * 6);
+        var destination = await DestinationAsync(kind);
+        var first = await Copier(o => o.SliceMaxBytes = Block * 2).CopyAsync(destination, Request(file));
+        State.Faults.Add(new FaultSpec { Path = "/obs/*", Kind = "ignoreRange", Count = 0 });
+        var result = await Copier().CopyAsync(destination, Request(file, first.Continuation));
+        Assert.Equal(CopyOutcome.Failed, result.Outcome);
+        Assert.Contains("ignored the Range", result.FailureReason, StringComparison.Ordinal);
+        Assert.Null(await destination.GetCommittedAsync(PathOf(file)));
+        Assert.Equal(2, (await destination.GetStagedBlocksAsync(PathOf(file))).Count);
+    }
+
+    [Theory]
+    [InlineData(DestinationKind.Blob)]
+    [InlineData(DestinationKind.Local)]
+    public async Task A_corrupted_byte_is_caught_and_nothing_looks_complete(DestinationKind kind)
+    {
+        var file = await BackupFileAsync((Block * 5) + 3);
+        var destination = await DestinationAsync(kind);
+        State.Faults.Add(new FaultSpec { Path = "/obs/*", Kind = "corrupt", Offset = (Block * 2) + 7 });
+        var result = await Copier().CopyAsync(destination, Request(file));
+        Assert.Equal(CopyOutcome.Failed, result.Outcome);
+        Assert.Contains("MD5 mismatch", result.FailureReason, StringComparison.Ordinal);
+        var committed = await destination.GetCommittedAsync(PathOf(file));
+        Assert.True(committed is null || !committed.Verified);
+    }
+
+    [Fact]
+    public async Task A_corrupted_byte_found_when_hashing_the_committed_file_deletes_it()
+    {
+        var file = await BackupFileAsync((Block * 5) + 3);
+        var destination = await DestinationAsync(DestinationKind.Blob);
+        var first = await Copier(o => o.SliceMaxBytes = Block * 2).CopyAsync(destination, Request(file));
+        State.Faults.Add(new FaultSpec { Path = "/obs/*", Kind = "corrupt", Offset = (Block * 4) + 1 });
+        var result = await Copier().CopyAsync(destination, Request(file, first.Continuation));
+        Assert.Equal(CopyOutcome.Failed, result.Outcome);
+        Assert.True(result.Statistics.HashesRecomputed);
+        Assert.Null(await destination.GetCommittedAsync(PathOf(file)));
+    }
+
+    [Theory]
+    [InlineData(DestinationKind.Blob)]
+    [InlineData(DestinationKind.Local)]
+    public async Task Concurrent_duplicate_deliveries_end_with_one_correct_file(DestinationKind kind)
+    {
+        var file = await BackupFileAsync((Block * 16) + 9);
+        var destination = await DestinationAsync(kind);
+        var budget = new CopyBufferBudget(8L << 20);
+        var results = await Task.WhenAll(
+            Copier(budget: budget).CopyAsync(destination, Request(file)),
+            Copier(budget: budget).CopyAsync(destination, Request(file)),
+            Copier(budget: budget).CopyAsync(destination, Request(file)));
+        Assert.All(results, r => Assert.Equal(CopyOutcome.Completed, r.Outcome));
+        Assert.Single(results.Select(r => r.Sha256Hex).Distinct());
+        await AssertCopiedAsync(destination, file, results[0]);
+    }
+
+    [Fact]
+    public async Task A_finished_copy_delivered_again_does_nothing()
+    {
+        var file = await BackupFileAsync(Block + 5);
+        var destination = await DestinationAsync(DestinationKind.Blob);
+        await Copier().CopyAsync(destination, Request(file));
+        State.ClearRequests();
+        var again = await Copier().CopyAsync(destination, Request(file));
+        Assert.True(again.Statistics.AlreadyComplete);
+        await AssertCopiedAsync(destination, file, again);
+        Assert.Empty(State.RecordedRequests());
+    }
+
+    [Fact]
+    public async Task Many_copies_share_one_memory_budget()
+    {
+        var budget = new CopyBufferBudget(Block * 6L);
+        var files = await Task.WhenAll(Enumerable.Range(0, 6).Select(_ => BackupFileAsync(Block * 8)));
+        var destination = await DestinationAsync(DestinationKind.Local);
+        var results = await Task.WhenAll(files.Select(f => Copier(o => o.MaxConcurrency = 4, budget: budget).CopyAsync(destination, Request(f))));
+        Assert.All(results, r => Assert.Equal(CopyOutcome.Completed, r.Outcome));
+        Assert.True(budget.PeakInUseBytes <= budget.CapacityBytes);
+        Assert.True(budget.PeakInUseBytes >= Block * 2L, "copies should have run concurrently");
+        Assert.Equal(0, budget.InUseBytes);
+    }
+
+    [Fact]
+    public async Task Server_side_mode_copies_from_a_source_the_service_can_reach_and_verifies()
+    {
+        var source = Storage.GetContainer("src-" + Guid.NewGuid().ToString("N")[..20]);
+        await source.CreateIfNotExistsAsync(publicBlobAccess: true);
+        var bytes = new byte[(Block * 3) + 11];
+        Random.Shared.NextBytes(bytes);
+        await source.PutBlobAsync("file.bin", bytes);
+        var destination = await DestinationAsync(DestinationKind.Blob);
+        var link = source.BlobUri("file.bin");
+        var request = new CopyRequest("server-side", "copied/file.bin", link, _ => Task.FromResult(link));
+        var result = await Copier(o => o.Mode = CopyMode.ServerSide).CopyAsync(destination, request);
+        Assert.Equal(CopyOutcome.Completed, result.Outcome);
+        Assert.True(result.Statistics.HashesRecomputed);
+        Assert.Equal(4, result.Statistics.BlocksUploaded);
+        Assert.Equal(bytes, await ReadAllAsync(destination, "copied/file.bin"));
+        Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes)), result.Sha256Hex);
+        Assert.True((await destination.GetCommittedAsync("copied/file.bin"))!.Verified);
+    }
+}
