@@ -26,7 +26,7 @@ public sealed class CopyOptions
 
     /// <summary>Buffer memory all copies in the process share; a copy waits for its share.</summary>
     [Range(1024 * 1024, 16L * 1024 * 1024 * 1024)]
-    public long MemoryBudgetBytes { get; set; } = 128L * 1024 * 1024;
+    public long MemoryBudgetBytes { get; set; } = 96L * 1024 * 1024;
 
     /// <summary>Most bytes one slice copies before returning a continuation; 0: no byte limit.</summary>
     [Range(0, long.MaxValue)]

@@ -95,7 +95,7 @@ public sealed partial class FileCopier(
                 hashing = hashes is null ? Task.CompletedTask : Task.Run(async () =>
                 {
                     await previousHash;
-                    hashes.Append(data.Span);
+                    hashes.AppendParallel(data);
                 }, CancellationToken.None);
 
                 if (state.Staged.TryGetValue(id, out var stagedSize) && stagedSize == length)

@@ -47,6 +47,21 @@ public sealed class FileHashes : IDisposable
         Length += data.Length;
     }
 
+    /// <summary>Both hashes of one block at once, on two threads: MD5 is the slow one (about 0.7 GB/s).</summary>
+    public void AppendParallel(ReadOnlyMemory<byte> data)
+    {
+        if (data.Length < 1024 * 1024)
+        {
+            Append(data.Span);
+            return;
+        }
+
+        var sha = Task.Run(() => _sha256.AppendData(data.Span));
+        _md5.AppendData(data.Span);
+        sha.GetAwaiter().GetResult();
+        Length += data.Length;
+    }
+
     public (byte[] Md5, byte[] Sha256) Finish() => (_md5.GetCurrentHash(), _sha256.GetCurrentHash());
 
     public void Dispose()

@@ -105,10 +105,10 @@ public sealed class LocalDirectoryCopyDestination : ICopyDestination
         using (var handle = File.OpenHandle(file + PartialSuffix, FileMode.OpenOrCreate, FileAccess.Write, FileShare.ReadWrite))
         {
             await RandomAccess.WriteAsync(handle, data, offset, cancellationToken);
-            RandomAccess.FlushToDisk(handle);
         }
 
-        // Journalled only once its bytes are on disk: a journalled block is a staged block.
+        // Journalled only once its bytes are written: a journalled block is a staged block. They reach
+        // the disk (fsync) once, at commit; a killed process loses nothing the page cache holds.
         var gate = _journalLocks.GetOrAdd(file, _ => new SemaphoreSlim(1, 1));
         await gate.WaitAsync(cancellationToken);
         try
@@ -141,6 +141,8 @@ public sealed class LocalDirectoryCopyDestination : ICopyDestination
             {
                 RandomAccess.SetLength(handle, info.Length);
             }
+
+            RandomAccess.FlushToDisk(handle);
         }
 
         await WriteSidecarAsync(file, new Sidecar(info.Length, Hex(info.Md5), Hex(info.Sha256), info.Verified, info.Metadata.ToDictionary()), cancellationToken);

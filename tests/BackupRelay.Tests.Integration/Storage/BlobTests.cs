@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using BackupRelay.Storage;
+using BackupRelay.Storage.Auth;
 using BackupRelay.Storage.Blobs;
 using Microsoft.Extensions.Logging.Abstractions;
 

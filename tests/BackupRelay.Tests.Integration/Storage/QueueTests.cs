@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using BackupRelay.Storage;
+using BackupRelay.Storage.Auth;
 using BackupRelay.Storage.Queues;
 using Microsoft.Extensions.Logging.Abstractions;
 

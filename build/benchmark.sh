@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Copy benchmark: one large file from the emulator's OBS endpoint to (a) Azurite and (b) a local
+# directory, with BackupRelay's copy engine and with `rclone copyurl`, plus `curl -o /dev/null` as
+# the source's limit. Every tool runs in its own process under GNU time (wall, CPU, peak RSS) in
+# the same run, so the ratios hold on a noisy machine.
+#   bash build/benchmark.sh [size-in-MiB, default 1024]
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+size_mib="${1:-1024}"
+size=$((size_mib * 1024 * 1024))
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+
+need=()
+command -v rclone >/dev/null || need+=(rclone)
+[ -x /usr/bin/time ] || need+=(time)
+command -v curl >/dev/null || need+=(curl)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing ${need[*]} (Debian packages)"
+  apt-get update -qq >/dev/null && apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+[ -d node_modules/azurite ] || npm ci --no-audit --no-fund --loglevel=error
+dotnet build -c Release src/BackupRelay.Benchmarks -v quiet -nologo 2>&1 | grep -E "error|Warn" || true
+
+work="$(mktemp -d)"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+emu_port="$(free_port)"; blob_port="$(free_port)"; queue_port="$(free_port)"; table_port="$(free_port)"
+
+graph=4c5f882d-a813-4d78-a8e3-6d3212ddd121
+backup=0b0b0b0b-1111-4222-8333-444444444444
+cat > "$work/seed.json" <<JSON
+{"projects":[{"id":"0a1b2c3d4e5f40718293a4b5c6d7e8f9","name":"cn-north-4"}],
+ "users":[{"name":"backup-relay","password":"emulator-password","domain":"demo-domain"}],
+ "graphs":[{"id":"$graph","name":"bench","projectId":"0a1b2c3d4e5f40718293a4b5c6d7e8f9","backups":[{"id":"$backup","fileSizes":[$size]}]}]}
+JSON
+
+bin=src/BackupRelay.Benchmarks/bin/Release/net10.0
+dotnet src/BackupRelay.HuaweiCloud.Emulator/bin/Release/net10.0/BackupRelay.HuaweiCloud.Emulator.dll \
+  --urls "http://127.0.0.1:$emu_port" --seed "$work/seed.json" >"$work/emulator.log" 2>&1 &
+pids+=($!)
+node node_modules/azurite/dist/src/azurite.js --silent --inMemoryPersistence --skipApiVersionCheck \
+  --blobHost 127.0.0.1 --blobPort "$blob_port" --queueHost 127.0.0.1 --queuePort "$queue_port" \
+  --tableHost 127.0.0.1 --tablePort "$table_port" >"$work/azurite.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do
+  curl -s -o /dev/null "http://127.0.0.1:$emu_port/" && curl -s -o /dev/null "http://127.0.0.1:$blob_port/" && break
+  sleep 0.2
+done
+
+read -r file link < <(dotnet "$bin/BackupRelay.Benchmarks.dll" link --emulator "http://127.0.0.1:$emu_port/" --graph "$graph" --backup "$backup")
+read -r want_md5 want_sha < <(dotnet "$bin/BackupRelay.Benchmarks.dll" hashes --backup "$backup" --file "$file" --size "$size")
+key="Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+conn="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=$key;BlobEndpoint=http://127.0.0.1:$blob_port/devstoreaccount1"
+# rclone 1.60 reaches an emulator on any port through an account SAS URL.
+sas="$(dotnet "$bin/BackupRelay.Benchmarks.dll" sas)"
+rclone_azure=":azureblob,sas_url='http://127.0.0.1:$blob_port/devstoreaccount1?$sas':"
+
+# measure NAME command...: wall seconds, user+sys CPU seconds, peak RSS KiB
+measure() {
+  local name="$1"; shift
+  /usr/bin/time -f "%e %U %S %M" -o "$work/$name.time" "$@" >"$work/$name.out" 2>"$work/$name.err" || { echo "$name failed:"; cat "$work/$name.err"; exit 1; }
+}
+
+measure curl curl -s -o /dev/null "$link"
+mkdir -p "$work/local-br" "$work/local-rclone"
+measure backuprelay-local dotnet "$bin/BackupRelay.Benchmarks.dll" copy --link "$link" --local "$work/local-br" --path bench.bin
+rm -rf "$work/local-br"
+measure rclone-local rclone copyurl "$link" "$work/local-rclone/bench.bin"
+rm -rf "$work/local-rclone"
+measure backuprelay-azurite dotnet "$bin/BackupRelay.Benchmarks.dll" copy --link "$link" --blob "$conn" --container bench-br --path bench.bin
+rclone mkdir "${rclone_azure}bench-rclone" 2>/dev/null || true
+measure rclone-azurite rclone copyurl "$link" "${rclone_azure}bench-rclone/bench.bin"
+
+for run in backuprelay-local backuprelay-azurite; do
+  read -r outcome length md5 sha _ < "$work/$run.out"
+  [ "$outcome" = Completed ] && [ "$length" = "$size" ] && [ "$md5" = "$want_md5" ] && [ "$sha" = "$want_sha" ] \
+    || { echo "$run did not produce a verified copy: $(cat "$work/$run.out")"; exit 1; }
+done
+
+echo
+echo "Copy benchmark: ${size_mib} MiB from the emulator's OBS endpoint; $(nproc) cores; $(date -u +%Y-%m-%dT%H:%MZ)"
+printf "%-22s %10s %12s %12s\n" "run" "MB/s" "CPU s/GB" "peak RSS MB"
+for run in curl backuprelay-local rclone-local backuprelay-azurite rclone-azurite; do
+  read -r wall user sys rss < "$work/$run.time"
+  awk -v n="$run" -v w="$wall" -v u="$user" -v s="$sys" -v r="$rss" -v b="$size" \
+    'BEGIN { printf "%-22s %10.1f %12.2f %12.1f\n", n, b/1e6/w, (u+s)/(b/1e9), r/1024 }'
+  echo "$run $wall $user $sys $rss" >> "$work/summary"
+done
+awk -v b="$size" '
+  { wall[$1]=$2; rss[$1]=$5 }
+  END {
+    printf "\nBackupRelay → Azurite vs rclone → Azurite: throughput x%.2f, peak RSS x%.2f\n", wall["rclone-azurite"]/wall["backuprelay-azurite"], rss["backuprelay-azurite"]/rss["rclone-azurite"]
+    printf "BackupRelay → local dir vs the source limit (curl): %.0f%%\n", 100*wall["curl"]/wall["backuprelay-local"]
+    printf "BackupRelay → local dir vs rclone → local dir: throughput x%.2f, peak RSS x%.2f\n", wall["rclone-local"]/wall["backuprelay-local"], rss["backuprelay-local"]/rss["rclone-local"]
+    printf "BackupRelay peak RSS: local %.0f MB, Azurite %.0f MB (target < 200 MB)\n", rss["backuprelay-local"]/1024, rss["backuprelay-azurite"]/1024
+  }' "$work/summary"

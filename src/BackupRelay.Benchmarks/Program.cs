@@ -1,0 +1,103 @@
+using System.Diagnostics;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using BackupRelay.Copying;
+using BackupRelay.HuaweiCloud.Emulator;
+using BackupRelay.Storage;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+// The pieces build/benchmark.sh times one by one, each in its own process:
+//   link   --emulator URL --graph ID --backup ID      prints a fresh download link (a secret: stays in the script)
+//   sas                                                 prints an Azurite account SAS (for rclone)
+//   hashes --backup ID --file NAME --size N            prints the expected md5 and sha256
+//   copy   --link URL --local DIR | --blob CONNECTION --container NAME   copies one file with the copy engine
+var arguments = args.Skip(1).Chunk(2).Where(p => p.Length == 2).ToDictionary(p => p[0].TrimStart('-'), p => p[1]);
+switch (args.FirstOrDefault())
+{
+    case "link":
+    {
+        using var http = new HttpClient { BaseAddress = new Uri(arguments["emulator"]) };
+        var auth = new JsonObject
+        {
+            ["auth"] = new JsonObject
+            {
+                ["identity"] = new JsonObject
+                {
+                    ["methods"] = new JsonArray("password"),
+                    ["password"] = new JsonObject
+                    {
+                        ["user"] = new JsonObject { ["name"] = DemoSeed.UserName, ["password"] = DemoSeed.Password, ["domain"] = new JsonObject { ["name"] = DemoSeed.Domain } },
+                    },
+                },
+                ["scope"] = new JsonObject { ["project"] = new JsonObject { ["name"] = DemoSeed.Region } },
+            },
+        };
+        using var tokenResponse = await http.PostAsJsonAsync("v3/auth/tokens", auth);
+        var token = tokenResponse.Headers.GetValues("X-Subject-Token").Single();
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"v2/{DemoSeed.ProjectId}/graphs/{arguments["graph"]}/backup-files?backup_id={arguments["backup"]}");
+        request.Headers.Add("X-Auth-Token", token);
+        using var response = await http.SendAsync(request);
+        var body = (await response.Content.ReadFromJsonAsync<JsonNode>())!;
+        var file = body["files"]![0]!;
+        Console.WriteLine($"{file["name"]} {file["download_link"]}");
+        return 0;
+    }
+
+    case "sas":
+    {
+        Console.WriteLine(BackupRelay.Storage.Auth.AccountSas.Create(StorageConnection.DevelopmentAccountName, StorageConnection.DevelopmentAccountKey,
+            DateTimeOffset.UtcNow.AddHours(2), services: "b"));
+        return 0;
+    }
+
+    case "hashes":
+    {
+        var (md5, sha) = BackupContent.Hashes(BackupContent.Seed(arguments["backup"], arguments["file"]), long.Parse(arguments["size"], System.Globalization.CultureInfo.InvariantCulture));
+        Console.WriteLine($"{Convert.ToHexStringLower(md5)} {Convert.ToHexStringLower(sha)}");
+        return 0;
+    }
+
+    case "copy":
+    {
+        var options = new CopyOptions();
+        if (arguments.TryGetValue("block-size", out var block))
+        {
+            options.BlockSizeBytes = int.Parse(block, System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        if (arguments.TryGetValue("concurrency", out var concurrency))
+        {
+            options.MaxConcurrency = int.Parse(concurrency, System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        options.SliceMaxDuration = TimeSpan.FromHours(1);
+        using var download = new HttpClient(new SocketsHttpHandler { AutomaticDecompression = System.Net.DecompressionMethods.None }) { Timeout = Timeout.InfiniteTimeSpan };
+        var budget = new CopyBufferBudget(options.MemoryBudgetBytes);
+        var copier = new FileCopier(download, budget, new HashStateCache(), Options.Create(options), TimeProvider.System, NullLogger<FileCopier>.Instance);
+        StorageAccount? account = null;
+        ICopyDestination destination;
+        if (arguments.TryGetValue("local", out var dir))
+        {
+            destination = new LocalDirectoryCopyDestination(dir);
+        }
+        else
+        {
+            account = new StorageAccount(StorageConnection.Parse(arguments["blob"]), TimeProvider.System, NullLogger.Instance);
+            var container = account.GetContainer(arguments["container"]);
+            await container.CreateIfNotExistsAsync();
+            destination = new BlobCopyDestination(container);
+        }
+
+        var link = new Uri(arguments["link"]);
+        var watch = Stopwatch.StartNew();
+        var result = await copier.CopyAsync(destination, new CopyRequest("benchmark", arguments.GetValueOrDefault("path", "benchmark.bin"), link, _ => Task.FromResult(link)));
+        account?.Dispose();
+        Console.WriteLine($"{result.Outcome} {result.Length} {result.Md5Hex} {result.Sha256Hex} {watch.Elapsed.TotalSeconds:F3} budget-peak={budget.PeakInUseBytes}");
+        return result.Outcome == CopyOutcome.Completed ? 0 : 1;
+    }
+
+    default:
+        Console.Error.WriteLine("usage: BackupRelay.Benchmarks link|hashes|copy --name value ...");
+        return 2;
+}
