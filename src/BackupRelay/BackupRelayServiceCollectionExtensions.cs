@@ -1,0 +1,137 @@
+using BackupRelay.Backups;
+using BackupRelay.Configuration;
+using BackupRelay.Copying;
+using BackupRelay.Hosting;
+using BackupRelay.HuaweiCloud;
+using BackupRelay.Messaging;
+using BackupRelay.Runs;
+using BackupRelay.Scheduling;
+using BackupRelay.Storage;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace BackupRelay;
+
+/// <summary>The app's storage account (<c>AzureWebJobsStorage</c>): work queues and run records.</summary>
+public sealed record AppStorage(StorageAccount Account);
+
+public static class BackupRelayServiceCollectionExtensions
+{
+    public const string AppStorageSetting = "AzureWebJobsStorage";
+
+    /// <summary>Everything both hosts share: options, Huawei Cloud clients, storage, the copy engine and the functions.</summary>
+    public static IServiceCollection AddBackupRelay(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddOptions<BackupOptions>().Bind(configuration.GetSection(BackupOptions.SectionName)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<BackupOptions>, BackupOptionsValidator>();
+        services.AddOptions<DestinationOptions>().Bind(configuration.GetSection(DestinationOptions.SectionName)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<DestinationOptions>, DestinationOptionsValidator>();
+        services.AddOptions<CopyOptions>().Bind(configuration.GetSection(CopyOptions.SectionName)).ValidateDataAnnotations().ValidateOnStart();
+        services.AddHuaweiCloud(configuration);
+
+        services.AddSingleton(sp => new AppStorage(new StorageAccount(
+            StorageConnection.FromConfiguration(configuration, AppStorageSetting),
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("BackupRelay.Storage"))));
+        services.AddSingleton(sp => new WorkQueues(sp.GetRequiredService<AppStorage>().Account, sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(sp => new RunStore(sp.GetRequiredService<AppStorage>().Account.GetContainer(QueueNames.RunsContainer)));
+        services.AddSingleton<ICopyDestination>(sp => CreateDestination(sp, configuration));
+
+        services.AddSingleton(sp => new CopyBufferBudget(sp.GetRequiredService<IOptions<CopyOptions>>().Value.MemoryBudgetBytes));
+        services.AddSingleton<HashStateCache>();
+        services.AddHttpClient(FileCopier.HttpClientName, http => http.Timeout = Timeout.InfiniteTimeSpan)
+            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler
+            {
+                AutomaticDecompression = System.Net.DecompressionMethods.None,
+                PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+            })
+            .RemoveAllLoggers(); // download links are secrets: no request logging for this client
+        services.AddSingleton(sp => new FileCopier(
+            sp.GetRequiredService<IHttpClientFactory>().CreateClient(FileCopier.HttpClientName),
+            sp.GetRequiredService<CopyBufferBudget>(), sp.GetRequiredService<HashStateCache>(),
+            sp.GetRequiredService<IOptions<CopyOptions>>(), sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<FileCopier>>()));
+
+        services.AddSingleton<ScheduleBackupsHandler>();
+        services.AddSingleton<IQueueFunction, StartBackupHandler>();
+        services.AddSingleton<IQueueFunction, PollBackupJobHandler>();
+        services.AddSingleton<IQueueFunction, CopyBackupFileHandler>();
+        services.AddSingleton<FunctionInvoker>();
+        services.AddHostedService<StartupChecks>();
+        return services;
+    }
+
+    /// <summary>The standalone host's own timer and queue listeners over the same queues.</summary>
+    public static IServiceCollection AddBackupRelayStandalone(this IServiceCollection services, IConfiguration configuration, string? contentRoot = null)
+    {
+        services.AddOptions<StandaloneOptions>().Bind(configuration.GetSection(StandaloneOptions.SectionName));
+        services.AddSingleton(sp =>
+        {
+            var path = sp.GetRequiredService<IOptions<StandaloneOptions>>().Value.HostJsonPath ?? (contentRoot is null ? null : Path.Combine(contentRoot, "host.json"));
+            return HostQueueOptions.Load(path);
+        });
+        services.AddHostedService<ScheduleTimerService>();
+        services.AddSingleton<IHostedService>(sp => new ListenerGroup(sp));
+        return services;
+    }
+
+    private static ICopyDestination CreateDestination(IServiceProvider services, IConfiguration configuration)
+    {
+        var options = services.GetRequiredService<IOptions<DestinationOptions>>().Value;
+        if (options.LocalDirectory is { Length: > 0 } directory)
+        {
+            return new LocalDirectoryCopyDestination(directory);
+        }
+
+        var account = new StorageAccount(StorageConnection.FromConfiguration(configuration, options.Connection),
+            services.GetRequiredService<TimeProvider>(), services.GetRequiredService<ILoggerFactory>().CreateLogger("BackupRelay.Destination"));
+        return new BlobCopyDestination(account.GetContainer(options.Container));
+    }
+
+    /// <summary>One listener per queue function, started and stopped together.</summary>
+    private sealed class ListenerGroup(IServiceProvider services) : IHostedService
+    {
+        private readonly List<QueueListener> _listeners = [];
+
+        public async Task StartAsync(CancellationToken cancellationToken)
+        {
+            var invoker = services.GetRequiredService<FunctionInvoker>();
+            foreach (var function in invoker.Functions)
+            {
+                var listener = new QueueListener(function, invoker, services.GetRequiredService<WorkQueues>(), services.GetRequiredService<HostQueueOptions>(),
+                    services.GetRequiredService<IOptions<StandaloneOptions>>().Value, services.GetRequiredService<TimeProvider>(),
+                    services.GetRequiredService<ILogger<QueueListener>>());
+                _listeners.Add(listener);
+                await listener.StartAsync(cancellationToken);
+            }
+        }
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.WhenAll(_listeners.Select(l => l.StopAsync(cancellationToken)));
+    }
+}
+
+/// <summary>
+/// Resolves the storage connections and creates queues and containers before anything runs, so a bad
+/// setting stops start-up with its name instead of failing the first message.
+/// </summary>
+internal sealed class StartupChecks(IServiceProvider services) : IHostedService
+{
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var queues = services.GetRequiredService<WorkQueues>();
+        var runs = services.GetRequiredService<RunStore>();
+        var destination = services.GetRequiredService<ICopyDestination>();
+        await queues.EnsureCreatedAsync(cancellationToken);
+        await runs.Container.CreateIfNotExistsAsync(cancellationToken: cancellationToken);
+        if (destination is BlobCopyDestination blob)
+        {
+            await blob.Container.CreateIfNotExistsAsync(cancellationToken: cancellationToken);
+        }
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}

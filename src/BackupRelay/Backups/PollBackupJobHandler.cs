@@ -1,0 +1,185 @@
+using BackupRelay.Configuration;
+using BackupRelay.HuaweiCloud;
+using BackupRelay.HuaweiCloud.Ges;
+using BackupRelay.Messaging;
+using BackupRelay.Runs;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace BackupRelay.Backups;
+
+/// <summary>
+/// Looks at the run's GES job once. Not finished: polls again later, the wait doubling up to a
+/// maximum, until the run's deadline. Succeeded: finds the backup, lists its files and enqueues one
+/// copy per file. Failed: fails the run with the job's reason. Polls are numbered, so a duplicated
+/// message cannot start a second polling chain.
+/// </summary>
+public sealed partial class PollBackupJobHandler(
+    RunStore runs,
+    GesClient ges,
+    WorkQueues queues,
+    IOptions<BackupOptions> options,
+    TimeProvider time,
+    ILogger<PollBackupJobHandler> logger) : IQueueFunction
+{
+    public string Name => FunctionNames.PollBackupJob;
+    public string Queue => QueueNames.PollBackupJob;
+
+    public async Task<HandlerResult> HandleAsync(string message, long dequeueCount, CancellationToken cancellationToken)
+    {
+        if (!MessageParser.TryParse(message, BackupRelayJson.Default.PollBackupJobMessage, out var poll, out var reason))
+        {
+            return HandlerResult.Park(reason);
+        }
+
+        if (poll!.V != MessageParser.CurrentVersion || !HuaweiCloudIds.IsValidId(poll.RunId))
+        {
+            return HandlerResult.Park($"unsupported message: version {poll.V}");
+        }
+
+        var run = await runs.GetAsync(poll.RunId, cancellationToken);
+        if (run is null)
+        {
+            return HandlerResult.Park($"run {poll.RunId} does not exist");
+        }
+
+        if (run.IsFinished || poll.Attempt != run.PollCount || run.JobId is null)
+        {
+            return HandlerResult.Done;
+        }
+
+        GesJob job;
+        try
+        {
+            job = await ges.GetJobAsync(run.GraphId, run.JobId, cancellationToken);
+        }
+        catch (HuaweiCloudException ex) when (ex.Kind == HuaweiCloudErrorKind.NotFound)
+        {
+            await FailAsync(run.Id, $"the backup job {run.JobId} no longer exists ({ex.ErrorCode})", cancellationToken);
+            return HandlerResult.Done;
+        }
+
+        var now = time.GetUtcNow();
+        if (!job.IsTerminal)
+        {
+            if (run.Deadline is { } deadline && now > deadline)
+            {
+                await FailAsync(run.Id, $"deadline passed: the backup job was still {job.Status} at {deadline:o}", cancellationToken);
+                return HandlerResult.Done;
+            }
+
+            return await PollAgainAsync(run.Id, poll.Attempt, cancellationToken);
+        }
+
+        if (job.State != GesJobState.Success)
+        {
+            await FailAsync(run.Id, $"the backup job ended {job.Status}: {job.FailReason ?? "no reason given"}", cancellationToken);
+            return HandlerResult.Done;
+        }
+
+        var backups = await ges.ListAllBackupsAsync(run.GraphId, cancellationToken);
+        var backup = run.BackupId is { } known
+            ? backups.FirstOrDefault(b => b.Id == known)
+            : backups
+                .Where(b => b.BackupMethod == "manual" && b.Status == "success" && b.StartedAt >= (run.SubmittedAt ?? run.CreatedAt) - options.Value.ClockSkewAllowance)
+                .OrderByDescending(b => b.StartedAt)
+                .FirstOrDefault();
+        if (backup is null)
+        {
+            await FailAsync(run.Id, run.BackupId is null
+                ? "the job succeeded but no manual backup started by this run is listed"
+                : $"the backup {run.BackupId} is not listed", cancellationToken);
+            return HandlerResult.Done;
+        }
+
+        // Record first, then send, then count this poll done: a delivery that dies half-way is redone whole.
+        var files = await ges.GetDownloadLinksAsync(run.GraphId, backup.Id, cancellationToken);
+        var stored = await runs.UpdateAsync(run.Id, r =>
+        {
+            if (r.IsFinished || r.PollCount != poll.Attempt)
+            {
+                return false;
+            }
+
+            r.BackupId = backup.Id;
+            r.Backup = new RunBackupInfo(backup.Id, backup.Name, backup.BackupMethod, backup.Status, backup.Size,
+                backup.StartedAt, backup.EndedAt, backup.Duration, backup.DataStoreVersion, backup.Arch);
+            r.GraphName ??= backup.GraphName;
+            if (r.Files.Count == 0)
+            {
+                r.Files = [.. files.Files.Select(f => new RunFile { Name = f.Name, SizeKb = f.Size })];
+            }
+
+            r.Step = "copying";
+            r.UpdatedAt = time.GetUtcNow();
+            return true;
+        }, cancellationToken);
+        if (stored.IsFinished || stored.PollCount != poll.Attempt)
+        {
+            return HandlerResult.Done;
+        }
+
+        if (stored.Files.Count == 0)
+        {
+            await FailAsync(run.Id, "the backup lists no files", cancellationToken);
+            return HandlerResult.Done;
+        }
+
+        Log.BackupReady(logger, run.Id, backup.Id, stored.Files.Count);
+        foreach (var file in stored.Files.Where(f => f.Status is RunFileStatus.Pending or RunFileStatus.Copying))
+        {
+            await queues.SendCopyAsync(new CopyBackupFileMessage(MessageParser.CurrentVersion, run.Id, file.Name, null), cancellationToken);
+        }
+
+        await CountPollAsync(run.Id, poll.Attempt, cancellationToken);
+        return HandlerResult.Done;
+    }
+
+    private async Task<HandlerResult> PollAgainAsync(string runId, int attempt, CancellationToken cancellationToken)
+    {
+        // Send first, count after: a duplicate of the next poll is dropped by its number, a lost one is not possible.
+        var settings = options.Value;
+        var delay = TimeSpan.FromTicks(Math.Min(settings.PollMaxDelay.Ticks, settings.PollInitialDelay.Ticks * (1L << Math.Min(attempt + 1, 30))));
+        await queues.SendPollAsync(new PollBackupJobMessage(MessageParser.CurrentVersion, runId, attempt + 1), delay, cancellationToken);
+        await CountPollAsync(runId, attempt, cancellationToken);
+        return HandlerResult.Done;
+    }
+
+    private Task CountPollAsync(string runId, int attempt, CancellationToken cancellationToken) =>
+        runs.UpdateAsync(runId, r =>
+        {
+            if (r.PollCount != attempt)
+            {
+                return false;
+            }
+
+            r.PollCount++;
+            r.UpdatedAt = time.GetUtcNow();
+            return true;
+        }, cancellationToken);
+
+    private Task FailAsync(string runId, string reason, CancellationToken cancellationToken)
+    {
+        Log.RunFailed(logger, runId, reason);
+        return runs.UpdateAsync(runId, r =>
+        {
+            if (r.IsFinished)
+            {
+                return false;
+            }
+
+            r.Fail(time.GetUtcNow(), "backing-up", reason);
+            r.UpdatedAt = time.GetUtcNow();
+            return true;
+        }, cancellationToken);
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(45, LogLevel.Information, "Run {RunId}: backup {BackupId} is ready with {Files} files; copying")]
+        public static partial void BackupReady(ILogger logger, string runId, string backupId, int files);
+
+        [LoggerMessage(46, LogLevel.Error, "Run {RunId} failed: {Reason}")]
+        public static partial void RunFailed(ILogger logger, string runId, string reason);
+    }
+}

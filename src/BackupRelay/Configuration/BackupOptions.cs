@@ -1,0 +1,68 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace BackupRelay.Configuration;
+
+/// <summary>What to back up and when (app settings <c>Backup__*</c>).</summary>
+public sealed class BackupOptions
+{
+    public const string SectionName = "Backup";
+
+    /// <summary>NCRONTAB, six fields with seconds (UTC), as the Functions timer trigger reads it. Default: daily at 02:00.</summary>
+    [Required]
+    public string Schedule { get; set; } = "0 0 2 * * *";
+
+    /// <summary>The graphs to back up: <c>Backup__Graphs__0__GraphId</c>, ...</summary>
+    public List<GraphOptions> Graphs { get; set; } = [];
+
+    /// <summary>First wait before polling a backup job.</summary>
+    public TimeSpan PollInitialDelay { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>Longest wait between two polls (the wait doubles up to this).</summary>
+    public TimeSpan PollMaxDelay { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>A backup job still unfinished this long after the run started fails the run.</summary>
+    public TimeSpan JobDeadline { get; set; } = TimeSpan.FromHours(6);
+
+    /// <summary>How far before the submit time a backup's start may lie and still be this run's (clock skew).</summary>
+    public TimeSpan ClockSkewAllowance { get; set; } = TimeSpan.FromMinutes(2);
+
+    public GraphOptions? Find(string graphId) => Graphs.FirstOrDefault(g => string.Equals(g.GraphId, graphId, StringComparison.Ordinal));
+}
+
+public sealed class GraphOptions
+{
+    [Required]
+    public string GraphId { get; set; } = "";
+
+    /// <summary>Folder name at the destination; default: the graph's name as GES reports it.</summary>
+    public string? Name { get; set; }
+
+    /// <summary>Per-graph job deadline; default <see cref="BackupOptions.JobDeadline"/>.</summary>
+    public TimeSpan? JobDeadline { get; set; }
+}
+
+/// <summary>Where copied backups land (app settings <c>Destination__*</c>).</summary>
+public sealed class DestinationOptions
+{
+    public const string SectionName = "Destination";
+
+    /// <summary>Name of the storage connection setting (connection string or identity group); default <c>Destination</c>.</summary>
+    public string Connection { get; set; } = "Destination";
+
+    /// <summary>Container that receives <c>&lt;graph&gt;/&lt;backup id&gt;/&lt;file&gt;</c>.</summary>
+    public string Container { get; set; } = "ges-backups";
+
+    /// <summary>A local directory instead of Azure Blob Storage (local runs, users without Azure).</summary>
+    public string? LocalDirectory { get; set; }
+}
+
+/// <summary>The work queues (in <c>AzureWebJobsStorage</c>) and the run-record container.</summary>
+public static class QueueNames
+{
+    public const string StartBackup = "backup-start";
+    public const string PollBackupJob = "backup-poll";
+    public const string CopyBackupFile = "backup-copy";
+    public const string RunsContainer = "backuprelay-runs";
+
+    public static string Poison(string queue) => queue + "-poison";
+}

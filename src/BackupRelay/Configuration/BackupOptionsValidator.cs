@@ -1,0 +1,69 @@
+using BackupRelay.HuaweiCloud;
+using BackupRelay.Scheduling;
+using BackupRelay.Storage;
+using Microsoft.Extensions.Options;
+
+namespace BackupRelay.Configuration;
+
+/// <summary>Start-up validation naming the app setting to fix.</summary>
+public sealed class BackupOptionsValidator : IValidateOptions<BackupOptions>
+{
+    public ValidateOptionsResult Validate(string? name, BackupOptions options)
+    {
+        var failures = new List<string>();
+        try
+        {
+            ScheduleBackupsHandler.Parse(options.Schedule);
+        }
+        catch (Exception ex) when (ex is NCrontab.CrontabException or FormatException or ArgumentException)
+        {
+            failures.Add($"Backup__Schedule '{options.Schedule}' is not an NCRONTAB expression (six fields with seconds, or five): {ex.Message}");
+        }
+
+        for (var i = 0; i < options.Graphs.Count; i++)
+        {
+            if (!HuaweiCloudIds.IsValidId(options.Graphs[i].GraphId))
+            {
+                failures.Add($"Backup__Graphs__{i}__GraphId must be a GES graph id (letters, digits, '-', '_', '.', '~').");
+            }
+
+            if (options.Graphs[i].Name is { } folder && (folder.Length == 0 || folder.Contains('/') || folder.Contains('\\') || folder is "." or ".."))
+            {
+                failures.Add($"Backup__Graphs__{i}__Name must be a single folder name.");
+            }
+        }
+
+        if (options.Graphs.Select(g => g.GraphId).Distinct(StringComparer.Ordinal).Count() != options.Graphs.Count)
+        {
+            failures.Add("Backup__Graphs lists a graph twice.");
+        }
+
+        foreach (var (setting, value) in new[]
+                 {
+                     ("PollInitialDelay", options.PollInitialDelay), ("PollMaxDelay", options.PollMaxDelay), ("JobDeadline", options.JobDeadline),
+                 })
+        {
+            if (value <= TimeSpan.Zero)
+            {
+                failures.Add($"Backup__{setting} must be a positive time span (e.g. 00:00:15).");
+            }
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}
+
+public sealed class DestinationOptionsValidator : IValidateOptions<DestinationOptions>
+{
+    public ValidateOptionsResult Validate(string? name, DestinationOptions options)
+    {
+        if (options.LocalDirectory is { Length: > 0 })
+        {
+            return ValidateOptionsResult.Success;
+        }
+
+        return StorageNames.IsValid(options.Container)
+            ? ValidateOptionsResult.Success
+            : ValidateOptionsResult.Fail("Destination__Container must be 3-63 lower-case letters, digits and single dashes.");
+    }
+}

@@ -1,0 +1,219 @@
+using System.Text.Json;
+using BackupRelay.Configuration;
+using BackupRelay.HuaweiCloud;
+using BackupRelay.HuaweiCloud.Ges;
+using BackupRelay.Messaging;
+using BackupRelay.Runs;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace BackupRelay.Copying;
+
+/// <summary>
+/// Copies one slice of one file of a run, re-enqueuing its continuation until done. The delivery
+/// that finishes the last file writes <c>manifest.json</c> beside the files and closes the run.
+/// </summary>
+public sealed partial class CopyBackupFileHandler(
+    RunStore runs,
+    GesClient ges,
+    WorkQueues queues,
+    FileCopier copier,
+    ICopyDestination destination,
+    IOptions<BackupOptions> options,
+    TimeProvider time,
+    ILogger<CopyBackupFileHandler> logger) : IQueueFunction
+{
+    public const string ManifestName = "manifest.json";
+
+    public string Name => FunctionNames.CopyBackupFile;
+    public string Queue => QueueNames.CopyBackupFile;
+
+    public async Task<HandlerResult> HandleAsync(string message, long dequeueCount, CancellationToken cancellationToken)
+    {
+        if (!MessageParser.TryParse(message, BackupRelayJson.Default.CopyBackupFileMessage, out var copy, out var reason))
+        {
+            return HandlerResult.Park(reason);
+        }
+
+        if (copy!.V != MessageParser.CurrentVersion || !HuaweiCloudIds.IsValidId(copy.RunId) || !HuaweiCloudIds.IsValidId(copy.File))
+        {
+            return HandlerResult.Park($"unsupported message: version {copy.V}, run and file must be path-safe names");
+        }
+
+        var run = await runs.GetAsync(copy.RunId, cancellationToken);
+        if (run is null)
+        {
+            return HandlerResult.Park($"run {copy.RunId} does not exist");
+        }
+
+        var file = run.Files.FirstOrDefault(f => f.Name == copy.File);
+        if (run.BackupId is null || file is null)
+        {
+            return run.IsFinished ? HandlerResult.Done : HandlerResult.Retry($"run {run.Id} does not list file {copy.File} yet");
+        }
+
+        if (file.Status is RunFileStatus.Completed or RunFileStatus.Failed)
+        {
+            await FinishRunIfDoneAsync(run.Id, cancellationToken);
+            return HandlerResult.Done;
+        }
+
+        if (run.IsFinished)
+        {
+            return HandlerResult.Done;
+        }
+
+        var backupId = run.BackupId;
+        var link = await LinkAsync(run.GraphId, backupId, copy.File, cancellationToken);
+        if (link is null)
+        {
+            await FileFailedAsync(run.Id, copy.File, "the file is no longer listed in the backup's download links", cancellationToken);
+            return HandlerResult.Done;
+        }
+
+        var path = FilePath(run, copy.File);
+        var startedAt = time.GetUtcNow();
+        var result = await copier.CopyAsync(destination, new CopyRequest(
+            $"{run.Id}/{copy.File}", path, link,
+            async ct => await LinkAsync(run.GraphId, backupId, copy.File, ct) ?? throw new CopyFailedException("the file is no longer listed"),
+            copy.Continuation,
+            new Dictionary<string, string> { ["backuprelay_run"] = run.Id, ["backuprelay_graph"] = run.GraphId, ["backuprelay_backup"] = backupId }),
+            cancellationToken);
+
+        switch (result.Outcome)
+        {
+            case CopyOutcome.Continue:
+                await runs.UpdateAsync(run.Id, r =>
+                {
+                    var f = r.Files.First(x => x.Name == copy.File);
+                    if (f.Status is RunFileStatus.Completed or RunFileStatus.Failed)
+                    {
+                        return false;
+                    }
+
+                    f.Status = RunFileStatus.Copying;
+                    f.Size = result.Length;
+                    f.BytesCopied = Math.Max(f.BytesCopied, result.Continuation!.Offset);
+                    f.Slices++;
+                    f.StartedAt ??= startedAt;
+                    r.UpdatedAt = time.GetUtcNow();
+                    return true;
+                }, cancellationToken);
+                await queues.SendCopyAsync(copy with { Continuation = result.Continuation }, cancellationToken);
+                Log.Slice(logger, run.Id, copy.File, result.Continuation!.Offset, result.Length);
+                return HandlerResult.Done;
+
+            case CopyOutcome.Completed:
+                await runs.UpdateAsync(run.Id, r =>
+                {
+                    var f = r.Files.First(x => x.Name == copy.File);
+                    if (f.Status == RunFileStatus.Completed)
+                    {
+                        return false;
+                    }
+
+                    f.Status = RunFileStatus.Completed;
+                    f.Size = result.Length;
+                    f.BytesCopied = result.Length;
+                    f.Md5 = result.Md5Hex;
+                    f.Sha256 = result.Sha256Hex;
+                    f.Slices++;
+                    f.StartedAt ??= startedAt;
+                    f.CompletedAt = time.GetUtcNow();
+                    f.Error = null;
+                    r.UpdatedAt = time.GetUtcNow();
+                    return true;
+                }, cancellationToken);
+                Log.FileDone(logger, run.Id, copy.File, result.Length);
+                break;
+
+            default:
+                await FileFailedAsync(run.Id, copy.File, result.FailureReason ?? "copy failed", cancellationToken);
+                break;
+        }
+
+        await FinishRunIfDoneAsync(run.Id, cancellationToken);
+        return HandlerResult.Done;
+    }
+
+    /// <summary><c>&lt;graph name&gt;/&lt;backup id&gt;/&lt;file&gt;</c>.</summary>
+    public string FilePath(RunRecord run, string file) => $"{Folder(run)}/{run.BackupId}/{file}";
+
+    private string Folder(RunRecord run) => options.Value.Find(run.GraphId)?.Name ?? run.GraphName ?? run.GraphId;
+
+    private async Task<Uri?> LinkAsync(string graphId, string backupId, string file, CancellationToken cancellationToken)
+    {
+        var files = await ges.GetDownloadLinksAsync(graphId, backupId, cancellationToken);
+        var entry = files.Files.FirstOrDefault(f => f.Name == file);
+        return entry is null || !Uri.TryCreate(entry.DownloadLink, UriKind.Absolute, out var uri) ? null : uri;
+    }
+
+    private Task FileFailedAsync(string runId, string file, string reason, CancellationToken cancellationToken)
+    {
+        Log.FileFailed(logger, runId, file, reason);
+        return runs.UpdateAsync(runId, r =>
+        {
+            var f = r.Files.First(x => x.Name == file);
+            if (f.Status is RunFileStatus.Completed or RunFileStatus.Failed)
+            {
+                return false;
+            }
+
+            f.Status = RunFileStatus.Failed;
+            f.Error = reason;
+            r.Errors.Add(new RunError(time.GetUtcNow(), "copying", $"{file}: {reason}"));
+            r.UpdatedAt = time.GetUtcNow();
+            return true;
+        }, cancellationToken);
+    }
+
+    /// <summary>When every file has ended: manifest (all copied) and the run's final status. Safe to repeat.</summary>
+    private async Task FinishRunIfDoneAsync(string runId, CancellationToken cancellationToken)
+    {
+        var run = await runs.GetAsync(runId, cancellationToken);
+        if (run is null || run.IsFinished || run.Files.Count == 0 || run.Files.Any(f => f.Status is RunFileStatus.Pending or RunFileStatus.Copying))
+        {
+            return;
+        }
+
+        var copied = run.Files.Count(f => f.Status == RunFileStatus.Completed);
+        if (copied == run.Files.Count)
+        {
+            var manifest = new BackupManifest(1, run.Id, run.GraphId, run.GraphName, run.Backup, run.JobId, run.CreatedAt, time.GetUtcNow(),
+                [.. run.Files.Select(f => new ManifestFile(f.Name, f.Size ?? 0, f.Md5!, f.Sha256!, f.StartedAt, f.CompletedAt, f.Slices))]);
+            await destination.WriteSmallFileAsync($"{Folder(run)}/{run.BackupId}/{ManifestName}",
+                JsonSerializer.SerializeToUtf8Bytes(manifest, BackupRelayJson.Default.BackupManifest), "application/json", cancellationToken);
+        }
+
+        await runs.UpdateAsync(runId, r =>
+        {
+            if (r.IsFinished)
+            {
+                return false;
+            }
+
+            var now = time.GetUtcNow();
+            r.Step = "done";
+            r.CompletedAt = now;
+            r.UpdatedAt = now;
+            r.Status = copied == r.Files.Count ? RunStatus.Succeeded : copied == 0 ? RunStatus.Failed : RunStatus.PartiallyFailed;
+            return true;
+        }, cancellationToken);
+        Log.RunFinished(logger, runId, copied, run.Files.Count);
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(50, LogLevel.Information, "Run {RunId}: {File} copied up to {Offset} of {Size} bytes; continuing")]
+        public static partial void Slice(ILogger logger, string runId, string file, long offset, long size);
+
+        [LoggerMessage(51, LogLevel.Information, "Run {RunId}: {File} copied and verified ({Size} bytes)")]
+        public static partial void FileDone(ILogger logger, string runId, string file, long size);
+
+        [LoggerMessage(52, LogLevel.Error, "Run {RunId}: {File} could not be copied: {Reason}")]
+        public static partial void FileFailed(ILogger logger, string runId, string file, string reason);
+
+        [LoggerMessage(53, LogLevel.Information, "Run {RunId} finished: {Copied} of {Files} files copied")]
+        public static partial void RunFinished(ILogger logger, string runId, int copied, int files);
+    }
+}

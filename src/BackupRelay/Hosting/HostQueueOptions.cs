@@ -1,0 +1,51 @@
+using System.Globalization;
+using System.Text.Json;
+
+namespace BackupRelay.Hosting;
+
+/// <summary>
+/// The queue-trigger settings of <c>host.json</c> (<c>extensions.queues</c>), with the Functions
+/// defaults. The standalone host reads the same file so both hosts behave alike.
+/// </summary>
+public sealed class HostQueueOptions
+{
+    public int BatchSize { get; set; } = 16;
+    public int MaxDequeueCount { get; set; } = 5;
+
+    /// <summary>Delay before a failed message is retried.</summary>
+    public TimeSpan VisibilityTimeout { get; set; } = TimeSpan.Zero;
+
+    public TimeSpan MaxPollingInterval { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>How long a received message stays hidden while it is worked on (the standalone host renews it).</summary>
+    public TimeSpan MessageLease { get; set; } = TimeSpan.FromMinutes(10);
+
+    public static HostQueueOptions Load(string? hostJsonPath)
+    {
+        var options = new HostQueueOptions();
+        if (hostJsonPath is null || !File.Exists(hostJsonPath))
+        {
+            return options;
+        }
+
+        using var document = JsonDocument.Parse(File.ReadAllText(hostJsonPath), new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+        if (!document.RootElement.TryGetProperty("extensions", out var extensions) || !extensions.TryGetProperty("queues", out var queues))
+        {
+            return options;
+        }
+
+        foreach (var property in queues.EnumerateObject())
+        {
+            switch (property.Name.ToLowerInvariant())
+            {
+                case "batchsize": options.BatchSize = Math.Clamp(property.Value.GetInt32(), 1, 32); break;
+                case "maxdequeuecount": options.MaxDequeueCount = Math.Max(1, property.Value.GetInt32()); break;
+                case "visibilitytimeout": options.VisibilityTimeout = TimeSpan.Parse(property.Value.GetString()!, CultureInfo.InvariantCulture); break;
+                case "maxpollinginterval": options.MaxPollingInterval = TimeSpan.Parse(property.Value.GetString()!, CultureInfo.InvariantCulture); break;
+                default: break;
+            }
+        }
+
+        return options;
+    }
+}

@@ -1,0 +1,46 @@
+using System.Text.Json.Serialization;
+using BackupRelay.Copying;
+using BackupRelay.Runs;
+
+namespace BackupRelay.Messaging;
+
+// Queue messages. Each carries a version ("v"); none carries a secret (no token, no link).
+
+/// <summary><c>backup-start</c>: start (or adopt) the backup of one graph for one run.</summary>
+public sealed record StartBackupMessage(int V, string RunId, string GraphId, string Trigger, DateTimeOffset? ScheduledAt);
+
+/// <summary><c>backup-poll</c>: look at the run's GES job once.</summary>
+public sealed record PollBackupJobMessage(int V, string RunId, int Attempt);
+
+/// <summary><c>backup-copy</c>: copy one slice of one file of the run.</summary>
+public sealed record CopyBackupFileMessage(int V, string RunId, string File, CopyContinuation? Continuation);
+
+/// <summary>What a parked (poison) message carries: why it was parked, and the message as received.</summary>
+public sealed record ParkedMessage(string Function, string Reason, DateTimeOffset ParkedAt, string? Message);
+
+/// <summary>The manifest written beside the copied files.</summary>
+public sealed record BackupManifest(
+    int Version,
+    string RunId,
+    string GraphId,
+    string? GraphName,
+    RunBackupInfo? Backup,
+    string? JobId,
+    DateTimeOffset? StartedAt,
+    DateTimeOffset CompletedAt,
+    IReadOnlyList<ManifestFile> Files);
+
+public sealed record ManifestFile(string Name, long Size, string Md5, string Sha256, DateTimeOffset? StartedAt, DateTimeOffset? CompletedAt, int Slices);
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    PropertyNameCaseInsensitive = true,
+    WriteIndented = false)]
+[JsonSerializable(typeof(StartBackupMessage))]
+[JsonSerializable(typeof(PollBackupJobMessage))]
+[JsonSerializable(typeof(CopyBackupFileMessage))]
+[JsonSerializable(typeof(ParkedMessage))]
+[JsonSerializable(typeof(RunRecord))]
+[JsonSerializable(typeof(List<RunRecord>))]
+[JsonSerializable(typeof(BackupManifest))]
+public sealed partial class BackupRelayJson : JsonSerializerContext;

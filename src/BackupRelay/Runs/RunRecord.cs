@@ -1,0 +1,99 @@
+using System.Text.Json.Serialization;
+
+namespace BackupRelay.Runs;
+
+[JsonConverter(typeof(JsonStringEnumConverter<RunStatus>))]
+public enum RunStatus
+{
+    Queued,
+    Running,
+    Succeeded,
+    PartiallyFailed,
+    Failed,
+}
+
+[JsonConverter(typeof(JsonStringEnumConverter<RunFileStatus>))]
+public enum RunFileStatus
+{
+    Pending,
+    Copying,
+    Completed,
+    Failed,
+}
+
+/// <summary>
+/// One run, as stored in <c>backuprelay-runs/runs/{id}.json</c> and returned by <c>GET /api/runs/{id}</c>.
+/// Holds no secret: no token, no link.
+/// </summary>
+public sealed class RunRecord
+{
+    public string Id { get; set; } = "";
+    public string Kind { get; set; } = "backup";
+    public string GraphId { get; set; } = "";
+    public string? GraphName { get; set; }
+
+    /// <summary><c>schedule</c> or <c>http</c>.</summary>
+    public string Trigger { get; set; } = "schedule";
+
+    public RunStatus Status { get; set; } = RunStatus.Queued;
+
+    /// <summary>What the run is doing now: queued, starting, backing-up, fetching-links, copying, done.</summary>
+    public string Step { get; set; } = "queued";
+
+    public string? JobId { get; set; }
+    public string? BackupId { get; set; }
+    public DateTimeOffset? ScheduledAt { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+    public DateTimeOffset UpdatedAt { get; set; }
+
+    /// <summary>Set just before add-backup is called: a redelivery after a crash looks for a backup started since.</summary>
+    public DateTimeOffset? SubmittedAt { get; set; }
+
+    public DateTimeOffset? CompletedAt { get; set; }
+    public DateTimeOffset? Deadline { get; set; }
+    public int PollCount { get; set; }
+
+    /// <summary>Where the files go: <c>container/graph/backup</c> or a directory.</summary>
+    public string? Destination { get; set; }
+
+    public RunBackupInfo? Backup { get; set; }
+    public List<RunFile> Files { get; set; } = [];
+    public List<RunError> Errors { get; set; } = [];
+
+    [JsonIgnore]
+    public bool IsFinished => Status is RunStatus.Succeeded or RunStatus.PartiallyFailed or RunStatus.Failed;
+
+    public void Fail(DateTimeOffset now, string step, string reason, RunStatus status = RunStatus.Failed)
+    {
+        Status = status;
+        Step = "done";
+        CompletedAt = now;
+        Errors.Add(new RunError(now, step, reason));
+    }
+}
+
+/// <summary>The backup as GES lists it.</summary>
+public sealed record RunBackupInfo(string Id, string? Name, string? BackupMethod, string? Status, long? SizeMb,
+    DateTimeOffset? StartedAt, DateTimeOffset? EndedAt, long? DurationSeconds, string? DataStoreVersion, string? Arch);
+
+public sealed class RunFile
+{
+    public string Name { get; set; } = "";
+
+    /// <summary>Size GES announced, in KB (rounded).</summary>
+    public long? SizeKb { get; set; }
+
+    /// <summary>Exact size in bytes, once the source told it.</summary>
+    public long? Size { get; set; }
+
+    public long BytesCopied { get; set; }
+    public RunFileStatus Status { get; set; } = RunFileStatus.Pending;
+    public string? Md5 { get; set; }
+    public string? Sha256 { get; set; }
+    public int Slices { get; set; }
+    public DateTimeOffset? StartedAt { get; set; }
+    public DateTimeOffset? CompletedAt { get; set; }
+    public string? Error { get; set; }
+}
+
+public sealed record RunError(DateTimeOffset Time, string Step, string Reason);
