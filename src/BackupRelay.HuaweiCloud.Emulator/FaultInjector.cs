@@ -17,7 +17,8 @@ public sealed class FaultSpec
     /// after <see cref="AfterBytes"/> bytes of a download), <c>expireLink</c> (the link answers as
     /// expired), <c>ignoreRange</c> (serve the whole object despite Range), <c>corrupt</c> (flip the
     /// byte at file offset <see cref="Offset"/>), <c>failJob</c> / <c>hangJob</c> (the job this
-    /// request creates fails with <see cref="Outcome"/> and <see cref="Reason"/>, or never ends).
+    /// request creates fails with <see cref="Outcome"/> and <see cref="Reason"/>, or never ends),
+    /// <c>lostResponse</c> (the request is carried out, then answered with <see cref="Status"/> as if the reply was lost).
     /// </summary>
     public string Kind { get; set; } = "status";
 
@@ -40,7 +41,7 @@ public sealed class FaultSpec
     internal int Remaining { get; set; }
 
     public static readonly string[] Kinds =
-        ["status", "latency", "drop", "expireLink", "ignoreRange", "corrupt", "failJob", "hangJob"];
+        ["status", "latency", "drop", "expireLink", "ignoreRange", "corrupt", "failJob", "hangJob", "lostResponse"];
 }
 
 public sealed record JobFault(string Outcome, string? Reason, bool Hangs);

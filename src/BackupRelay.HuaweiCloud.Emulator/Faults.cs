@@ -85,6 +85,18 @@ internal static class Faults
             }
         }
 
+        if (faults.FirstOrDefault(f => f.Kind == "lostResponse") is { } lost)
+        {
+            // Carry the request out, throw its answer away.
+            var original = context.Response.Body;
+            context.Response.Body = Stream.Null;
+            await next(context);
+            context.Response.Body = original;
+            context.Response.Clear();
+            await StatusBody(context, lost.Status, isObs).ExecuteAsync(context);
+            return;
+        }
+
         await next(context);
     }
 

@@ -7,7 +7,7 @@ namespace BackupRelay.Tests.Integration;
 /// One real Azurite (the pinned npm package) for the whole test run: in-memory, on free loopback
 /// ports read from its start-up output, stopped when the test process exits.
 /// </summary>
-public sealed partial class Azurite
+public sealed partial class Azurite : IAsyncDisposable
 {
     private static readonly Lazy<Task<Azurite>> Shared = new(StartAsync);
     private readonly Process _process;
@@ -28,6 +28,23 @@ public sealed partial class Azurite
         $"BlobEndpoint=http://127.0.0.1:{BlobPort}/devstoreaccount1;QueueEndpoint=http://127.0.0.1:{QueuePort}/devstoreaccount1;";
 
     public static Task<Azurite> InstanceAsync() => Shared.Value;
+
+    /// <summary>A private Azurite for a test that needs the well-known queue names to itself.</summary>
+    public static Task<Azurite> StartNewAsync() => StartAsync();
+
+    public ValueTask DisposeAsync()
+    {
+        try
+        {
+            _process.Kill(entireProcessTree: true);
+        }
+        catch (InvalidOperationException)
+        {
+        }
+
+        _process.Dispose();
+        return ValueTask.CompletedTask;
+    }
 
     public static string RepositoryRoot()
     {

@@ -1,0 +1,254 @@
+using System.Text.Json;
+using BackupRelay.Configuration;
+using BackupRelay.Copying;
+using BackupRelay.Hosting;
+using BackupRelay.HuaweiCloud.Emulator;
+using BackupRelay.Messaging;
+using BackupRelay.Runs;
+using BackupRelay.Scheduling;
+using BackupRelay.Storage;
+using BackupRelay.Storage.Blobs;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace BackupRelay.Tests.Integration.Pipeline;
+
+/// <summary>
+/// The whole product on one host: the emulator (GES, OBS), a private Azurite (queues, run records,
+/// destination), and BackupRelay with fast timings. Subclasses pick the host.
+/// </summary>
+public abstract class PipelineHarness : IAsyncLifetime
+{
+    public const string GraphA = "a1b2c3d4-0000-4000-8000-00000000000a";
+    public const string GraphB = "a1b2c3d4-0000-4000-8000-00000000000b";
+    protected const int Block = 64 * 1024;
+
+    protected RunningEmulator Emulator { get; private set; } = null!;
+    protected EmulatorState State => Emulator.State;
+    protected Azurite Azurite { get; private set; } = null!;
+    protected StorageAccount Storage { get; private set; } = null!;
+    protected IServiceProvider Services { get; set; } = null!;
+    protected CapturingLoggerProvider Logs { get; } = new();
+    protected RunStore Runs => Services.GetRequiredService<RunStore>();
+    protected BlobContainer Destination => Storage.GetContainer("ges-backups");
+
+    /// <summary>Set before start: wraps every queue function (e.g. to simulate crashes).</summary>
+    protected Func<IQueueFunction, IQueueFunction>? Decorate { get; set; }
+
+    protected virtual Dictionary<string, string?> ExtraSettings() => [];
+
+    public async Task InitializeAsync()
+    {
+        var seed = DemoSeed.Create();
+        seed.Settings.JobPendingSeconds = 0.2;
+        seed.Settings.JobRunningSeconds = 0.5;
+        seed.Settings.AddBackupReturnsBackupId = false;
+        seed.Graphs.Add(new SeedGraph { Id = GraphA, Name = "orders", ProjectId = DemoSeed.ProjectId, BackupFileSizes = [(Block * 3) + 5, Block - 1, 0] });
+        seed.Graphs.Add(new SeedGraph { Id = GraphB, Name = "social", ProjectId = DemoSeed.ProjectId, BackupFileSizes = [(Block * 5) + 77, 1] });
+        Emulator = await HuaweiCloudEmulator.StartAsync(seed);
+        Azurite = await Azurite.StartNewAsync();
+        Storage = new StorageAccount(StorageConnection.Parse(Azurite.ConnectionString), TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        await StartHostAsync(Configuration());
+    }
+
+    protected IConfiguration Configuration()
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["AzureWebJobsStorage"] = Azurite.ConnectionString,
+            ["Destination"] = Azurite.ConnectionString,
+            ["Destination:Container"] = "ges-backups",
+            ["HuaweiCloud:Region"] = DemoSeed.Region,
+            ["HuaweiCloud:ProjectId"] = DemoSeed.ProjectId,
+            ["HuaweiCloud:Endpoints:Iam"] = Emulator.BaseAddress.ToString(),
+            ["HuaweiCloud:Endpoints:Ges"] = Emulator.BaseAddress.ToString(),
+            ["HuaweiCloud:Endpoints:Cse"] = Emulator.BaseAddress.ToString(),
+            ["HuaweiCloud:Auth:UserName"] = DemoSeed.UserName,
+            ["HuaweiCloud:Auth:Password"] = DemoSeed.Password,
+            ["HuaweiCloud:Auth:DomainName"] = DemoSeed.Domain,
+            ["HuaweiCloud:Resilience:BaseDelay"] = "00:00:00.050",
+            ["HuaweiCloud:Resilience:RequestsPerSecond"] = "200",
+            ["Backup:Schedule"] = "0 0 2 * * *",
+            ["Backup:Graphs:0:GraphId"] = GraphA,
+            ["Backup:Graphs:1:GraphId"] = GraphB,
+            ["Backup:PollInitialDelay"] = "00:00:00.200",
+            ["Backup:PollMaxDelay"] = "00:00:01",
+            ["Copy:BlockSizeBytes"] = Block.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Copy:SliceMaxBytes"] = (Block * 2).ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Standalone:MinPollingInterval"] = "00:00:00.050",
+            ["Standalone:HostJsonPath"] = WriteHostJson(),
+        };
+        foreach (var (key, value) in ExtraSettings())
+        {
+            settings[key] = value;
+        }
+
+        return new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
+    }
+
+    /// <summary>The repository's host.json with test timings (fast polling, quick retries).</summary>
+    protected static string WriteHostJson()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"backuprelay-host-{Guid.NewGuid():N}.json");
+        var host = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(Azurite.RepositoryRoot(), "host.json")))!;
+        host["extensions"]!["queues"]!["visibilityTimeout"] = "00:00:00.200";
+        host["extensions"]!["queues"]!["maxPollingInterval"] = "00:00:00.200";
+        File.WriteAllText(path, host.ToJsonString());
+        return path;
+    }
+
+    protected void Configure(IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddLogging(b => b.AddProvider(Logs).SetMinimumLevel(LogLevel.Information));
+        services.AddBackupRelay(configuration);
+        if (Decorate is { } decorate)
+        {
+            var registrations = services.Where(d => d.ServiceType == typeof(IQueueFunction)).ToList();
+            foreach (var registration in registrations)
+            {
+                services.Remove(registration);
+                var type = registration.ImplementationType!;
+                services.AddSingleton<IQueueFunction>(sp => decorate((IQueueFunction)ActivatorUtilities.CreateInstance(sp, type)));
+            }
+        }
+    }
+
+    /// <summary>True: the custom handler driven as the Functions host would; false: the standalone host.</summary>
+    protected abstract bool UseCustomHandler { get; }
+
+    private IHost? _host;
+    private WebApplication? _app;
+    private FunctionsHostDriver? _driver;
+    private HttpClient? _client;
+
+    protected async Task StartHostAsync(IConfiguration configuration)
+    {
+        if (!UseCustomHandler)
+        {
+            var builder = Host.CreateApplicationBuilder();
+            builder.Configuration.AddConfiguration(configuration);
+            Configure(builder.Services, builder.Configuration);
+            builder.Services.AddBackupRelayStandalone(builder.Configuration);
+            _host = builder.Build();
+            Services = _host.Services;
+            await _host.StartAsync();
+            return;
+        }
+
+        var web = WebApplication.CreateSlimBuilder();
+        web.Configuration.AddConfiguration(configuration);
+        web.WebHost.UseUrls("http://127.0.0.1:0");
+        Configure(web.Services, web.Configuration);
+        _app = web.Build();
+        _app.MapCustomHandler();
+        await _app.StartAsync();
+        Services = _app.Services;
+        var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        _client = new HttpClient { BaseAddress = new Uri(address), Timeout = TimeSpan.FromMinutes(5) };
+        using (var ready = await _client.GetAsync("/"))
+        {
+            Assert.True(ready.IsSuccessStatusCode);
+        }
+
+        _driver = new FunctionsHostDriver(_client, Storage, Azurite.RepositoryRoot(), HostQueueOptions.Load(configuration["Standalone:HostJsonPath"]));
+        _driver.Start();
+    }
+
+    /// <summary>One timer tick as the host delivers it.</summary>
+    protected async Task TickAsync()
+    {
+        if (_driver is null)
+        {
+            await Services.GetRequiredService<ScheduleBackupsHandler>().HandleAsync();
+            return;
+        }
+
+        using var response = await _driver.TickAsync();
+        Assert.True(response.IsSuccessStatusCode);
+    }
+
+    protected async Task StopHostAsync()
+    {
+        if (_host is not null)
+        {
+            await _host.StopAsync();
+            _host.Dispose();
+        }
+
+        if (_driver is not null)
+        {
+            await _driver.DisposeAsync();
+        }
+
+        _client?.Dispose();
+        if (_app is not null)
+        {
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+        }
+    }
+
+    public async Task DisposeAsync()
+    {
+        await StopHostAsync();
+        Storage.Dispose();
+        await Azurite.DisposeAsync();
+        await Emulator.DisposeAsync();
+    }
+
+    protected async Task<List<RunRecord>> WaitForRunsAsync(int count, TimeSpan? limit = null)
+    {
+        var deadline = DateTime.UtcNow + (limit ?? TimeSpan.FromSeconds(60));
+        while (DateTime.UtcNow < deadline)
+        {
+            var runs = await Runs.ListAsync();
+            if (runs.Count >= count && runs.All(r => r.IsFinished))
+            {
+                return runs;
+            }
+
+            await Task.Delay(100);
+        }
+
+        var state = string.Join("\n", (await Runs.ListAsync()).Select(r => JsonSerializer.Serialize(r, BackupRelayJson.Default.RunRecord)));
+        throw new TimeoutException($"runs did not finish:\n{state}\nlogs:\n{string.Join("\n", Logs.Lines.TakeLast(40))}");
+    }
+
+    /// <summary>Each file of the run's backup is at its path, byte-exact, and the manifest lists it with its hashes.</summary>
+    protected async Task AssertCopiedAsync(RunRecord run, string folder)
+    {
+        Assert.Equal(RunStatus.Succeeded, run.Status);
+        var backup = State.Backups.Single(b => b.Id == run.BackupId);
+        Assert.Equal(backup.Files.Count, run.Files.Count);
+        var manifestBlob = await Destination.GetBlobAsync($"{folder}/{run.BackupId}/{CopyBackupFileHandler.ManifestName}");
+        Assert.NotNull(manifestBlob);
+        var manifest = JsonSerializer.Deserialize(manifestBlob.Content, BackupRelayJson.Default.BackupManifest)!;
+        Assert.Equal(run.Id, manifest.RunId);
+        Assert.Equal(run.GraphId, manifest.GraphId);
+        Assert.Equal(run.BackupId, manifest.Backup!.Id);
+        Assert.Equal("manual", manifest.Backup.BackupMethod);
+        foreach (var file in backup.Files)
+        {
+            var blob = await Destination.GetBlobAsync($"{folder}/{run.BackupId}/{file.Name}");
+            Assert.NotNull(blob);
+            var expected = new byte[file.Size];
+            BackupContent.Fill(BackupContent.Seed(backup.Id, file.Name), 0, expected);
+            Assert.Equal(expected, blob.Content);
+            var (md5, sha) = BackupContent.Hashes(BackupContent.Seed(backup.Id, file.Name), file.Size);
+            var listed = manifest.Files.Single(f => f.Name == file.Name);
+            Assert.Equal(file.Size, listed.Size);
+            Assert.Equal(Convert.ToHexStringLower(md5), listed.Md5);
+            Assert.Equal(Convert.ToHexStringLower(sha), listed.Sha256);
+            Assert.Equal("true", blob.Properties.Metadata[CopyMetadata.Verified]);
+        }
+    }
+
+    protected int GesCalls(string graphId) => State.RecordedRequests().Count(r => r.Path.Contains($"/graphs/{graphId}", StringComparison.Ordinal));
+}
+

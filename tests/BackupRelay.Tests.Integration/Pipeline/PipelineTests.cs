@@ -1,0 +1,120 @@
+using System.Text.Json;
+using BackupRelay.Configuration;
+using BackupRelay.HuaweiCloud.Emulator;
+using BackupRelay.Messaging;
+using BackupRelay.Runs;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace BackupRelay.Tests.Integration.Pipeline;
+
+/// <summary>The end-to-end scenarios; each runs on both hosts (subclasses below).</summary>
+public abstract class PipelineTests : PipelineHarness
+{
+    [Fact]
+    public async Task A_scheduled_backup_of_several_graphs_lands_byte_exact_with_its_manifest()
+    {
+        await TickAsync();
+        var runs = await WaitForRunsAsync(2);
+        await AssertCopiedAsync(runs.Single(r => r.GraphId == GraphA), "orders");
+        await AssertCopiedAsync(runs.Single(r => r.GraphId == GraphB), "social");
+        Assert.All(runs, r => Assert.Equal("schedule", r.Trigger));
+        Assert.All(runs, r => Assert.StartsWith("sch-", r.Id, StringComparison.Ordinal));
+
+        // GES calls are bounded: graph, add, a few polls, list, links (once per copy slice).
+        var slices = runs.Single(r => r.GraphId == GraphA).Files.Sum(f => f.Slices);
+        Assert.InRange(GesCalls(GraphA), 5, 8 + slices);
+    }
+
+    [Fact]
+    public async Task Duplicate_ticks_and_deliveries_start_one_backup_and_one_copy()
+    {
+        await TickAsync();
+        await TickAsync();
+        var start = Services.GetRequiredService<WorkQueues>();
+        var runId = BackupRelay.Scheduling.ScheduleBackupsHandler.RunId(GraphA,
+            BackupRelay.Scheduling.ScheduleBackupsHandler.Occurrence("0 0 2 * * *", DateTimeOffset.UtcNow));
+        await start.SendStartAsync(new StartBackupMessage(1, runId, GraphA, "schedule", null));
+        var runs = await WaitForRunsAsync(2);
+        Assert.Equal(2, runs.Count);
+        Assert.Single(State.Backups, b => b.GraphId == GraphA);
+        Assert.Single(State.Backups, b => b.GraphId == GraphB);
+        Assert.All(runs, r => Assert.Equal(RunStatus.Succeeded, r.Status));
+    }
+
+    [Fact]
+    public async Task A_job_failure_fails_the_run_with_the_job_reason()
+    {
+        State.Faults.Add(new FaultSpec { Method = "POST", Path = $"/v2/*/graphs/{GraphA}/backups", Kind = "failJob", Reason = "disk quota exceeded" });
+        await TickAsync();
+        var runs = await WaitForRunsAsync(2);
+        var failed = runs.Single(r => r.GraphId == GraphA);
+        Assert.Equal(RunStatus.Failed, failed.Status);
+        Assert.Contains("disk quota exceeded", failed.Errors.Single().Reason, StringComparison.Ordinal);
+        Assert.Equal(RunStatus.Succeeded, runs.Single(r => r.GraphId == GraphB).Status);
+    }
+
+    [Fact]
+    public async Task A_graph_that_is_not_running_fails_its_run_with_that_reason()
+    {
+        State.Graphs[GraphB].Status = "900";
+        await TickAsync();
+        var runs = await WaitForRunsAsync(2);
+        var failed = runs.Single(r => r.GraphId == GraphB);
+        Assert.Equal(RunStatus.Failed, failed.Status);
+        Assert.Contains("not running", failed.Errors.Single().Reason, StringComparison.Ordinal);
+        Assert.DoesNotContain(State.Backups, b => b.GraphId == GraphB);
+    }
+
+    [Fact]
+    public async Task Expiring_links_and_throttling_still_end_in_success()
+    {
+        State.Faults.Add(new FaultSpec { Path = "/obs/*", Kind = "expireLink", Count = 3 });
+        State.Faults.Add(new FaultSpec { Path = "/obs/*", Kind = "drop", AfterBytes = Block + 10, Count = 1 });
+        State.Faults.Add(new FaultSpec { Method = "GET", Path = "/v2/*/jobs/*", Kind = "status", Status = 429, RetryAfterSeconds = 0, Count = 4 });
+        await TickAsync();
+        var runs = await WaitForRunsAsync(2);
+        await AssertCopiedAsync(runs.Single(r => r.GraphId == GraphA), "orders");
+        await AssertCopiedAsync(runs.Single(r => r.GraphId == GraphB), "social");
+        Assert.DoesNotContain("Signature=", Logs.All, StringComparison.Ordinal);
+        Assert.DoesNotContain(DemoSeed.Password, Logs.All, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_malformed_message_is_parked_with_its_reason()
+    {
+        var queues = Services.GetRequiredService<WorkQueues>();
+        await queues.Queue(QueueNames.StartBackup).SendAsync("{not json");
+        await queues.Queue(QueueNames.PollBackupJob).SendAsync("""{"v":99,"runId":"r","attempt":0}""");
+        var parked = await WaitForParkedAsync(QueueNames.StartBackup);
+        Assert.Contains("malformed", parked, StringComparison.Ordinal);
+        Assert.Contains("version 99", await WaitForParkedAsync(QueueNames.PollBackupJob), StringComparison.Ordinal);
+    }
+
+    private async Task<string> WaitForParkedAsync(string queue)
+    {
+        var poison = Services.GetRequiredService<WorkQueues>().Queue(QueueNames.Poison(queue));
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (DateTime.UtcNow < deadline)
+        {
+            var messages = await poison.PeekAsync(5);
+            if (messages.Count > 0)
+            {
+                return messages[0].Text!;
+            }
+
+            await Task.Delay(100);
+        }
+
+        throw new TimeoutException($"nothing parked in {queue}-poison");
+    }
+}
+
+public sealed class StandalonePipelineTests : PipelineTests
+{
+    protected override bool UseCustomHandler => false;
+}
+
+public sealed class CustomHandlerPipelineTests : PipelineTests
+{
+    protected override bool UseCustomHandler => true;
+}
