@@ -1,0 +1,107 @@
+using BackupRelay.Configuration;
+using BackupRelay.HuaweiCloud.Emulator;
+using BackupRelay.Messaging;
+using BackupRelay.Runs;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace BackupRelay.Tests.Integration.Pipeline;
+
+/// <summary>Every step crashes once after doing its work: the run still ends right, with one GES backup per graph.</summary>
+public abstract class CrashRecoveryTests : PipelineHarness
+{
+    public CrashRecoveryTests() => Decorate = inner => new CrashingFunction(inner);
+
+    [Fact]
+    public async Task A_crash_between_any_two_steps_recovers_without_a_second_backup()
+    {
+        await TickAsync();
+        var runs = await WaitForRunsAsync(2, TimeSpan.FromSeconds(90));
+        await AssertCopiedAsync(runs.Single(r => r.GraphId == PipelineHarness.GraphA), "orders");
+        await AssertCopiedAsync(runs.Single(r => r.GraphId == PipelineHarness.GraphB), "social");
+        Assert.Single(State.Backups, b => b.GraphId == PipelineHarness.GraphA);
+        Assert.Single(State.Backups, b => b.GraphId == PipelineHarness.GraphB);
+        Assert.True(Services.GetServices<IQueueFunction>().OfType<CrashingFunction>().Sum(f => f.Crashes) >= 8);
+    }
+
+    [Fact]
+    public async Task Add_backup_answer_lost_is_adopted_not_repeated()
+    {
+        State.Faults.Add(new FaultSpec { Method = "POST", Path = $"/v2/*/graphs/{PipelineHarness.GraphA}/backups", Kind = "lostResponse", Status = 500, Count = 1 });
+        await TickAsync();
+        var runs = await WaitForRunsAsync(2, TimeSpan.FromSeconds(90));
+        await AssertCopiedAsync(runs.Single(r => r.GraphId == PipelineHarness.GraphA), "orders");
+        Assert.Single(State.Backups, b => b.GraphId == PipelineHarness.GraphA);
+    }
+}
+
+public sealed class StandaloneCrashRecoveryTests : CrashRecoveryTests
+{
+    protected override bool UseCustomHandler => false;
+}
+
+public sealed class CustomHandlerCrashRecoveryTests : CrashRecoveryTests
+{
+    protected override bool UseCustomHandler => true;
+}
+
+/// <summary>Deadlines and delivery limits.</summary>
+public abstract class PipelineLimitTests : PipelineHarness
+{
+    protected override Dictionary<string, string?> ExtraSettings() => new() { ["Backup:JobDeadline"] = "00:00:02" };
+
+    [Fact]
+    public async Task A_job_that_never_ends_fails_the_run_at_its_deadline()
+    {
+        State.Faults.Add(new FaultSpec { Method = "POST", Path = $"/v2/*/graphs/{PipelineHarness.GraphA}/backups", Kind = "hangJob" });
+        await TickAsync();
+        var runs = await WaitForRunsAsync(2);
+        var hung = runs.Single(r => r.GraphId == PipelineHarness.GraphA);
+        Assert.Equal(RunStatus.Failed, hung.Status);
+        Assert.Contains("deadline", hung.Errors.Single().Reason, StringComparison.Ordinal);
+
+        // Polling waits between looks (queue delays are whole seconds): a 2 s deadline takes a few polls, not dozens.
+        Assert.InRange(hung.PollCount, 1, 4);
+    }
+}
+
+public sealed class StandaloneLimitTests : PipelineLimitTests
+{
+    protected override bool UseCustomHandler => false;
+}
+
+public sealed class CustomHandlerLimitTests : PipelineLimitTests
+{
+    protected override bool UseCustomHandler => true;
+}
+
+public abstract class DeliveryLimitTests : PipelineHarness
+{
+    public DeliveryLimitTests() => Decorate = inner => new AlwaysFailingFunction(inner);
+
+    [Fact]
+    public async Task A_message_failing_every_delivery_is_parked_after_the_limit()
+    {
+        var queues = Services.GetRequiredService<WorkQueues>();
+        await queues.SendStartAsync(new StartBackupMessage(1, "http-limit-test", PipelineHarness.GraphA, "http", null));
+        var poison = queues.Queue(QueueNames.Poison(QueueNames.StartBackup));
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow < deadline && (await poison.PeekAsync()).Count == 0)
+        {
+            await Task.Delay(100);
+        }
+
+        var parked = Assert.Single(await poison.PeekAsync(5));
+        Assert.Contains("http-limit-test", parked.Text, StringComparison.Ordinal);
+        Assert.Equal(0, await queues.Queue(QueueNames.StartBackup).GetApproximateCountAsync());
+    }
+}
+
+public sealed class StandaloneDeliveryLimitTests : DeliveryLimitTests
+{
+    protected override bool UseCustomHandler => false;
+}
+
+public sealed class CustomHandlerDeliveryLimitTests : DeliveryLimitTests
+{
+    protected override bool UseCustomHandler => true;
+}
