@@ -20,7 +20,7 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq >/dev/null && apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 [ -d node_modules/azurite ] || npm ci --no-audit --no-fund --loglevel=error
-dotnet build -c Release src/BackupRelay.Benchmarks -v quiet -nologo 2>&1 | grep -E "error|Warn" || true
+dotnet build -c Release src/BackupRelay.DevTools -v quiet -nologo 2>&1 | grep -E "error|Warn" || true
 
 work="$(mktemp -d)"
 pids=()
@@ -38,7 +38,7 @@ cat > "$work/seed.json" <<JSON
  "graphs":[{"id":"$graph","name":"bench","projectId":"0a1b2c3d4e5f40718293a4b5c6d7e8f9","backups":[{"id":"$backup","fileSizes":[$size]}]}]}
 JSON
 
-bin=src/BackupRelay.Benchmarks/bin/Release/net10.0
+bin=src/BackupRelay.DevTools/bin/Release/net10.0
 dotnet src/BackupRelay.HuaweiCloud.Emulator/bin/Release/net10.0/BackupRelay.HuaweiCloud.Emulator.dll \
   --urls "http://127.0.0.1:$emu_port" --seed "$work/seed.json" >"$work/emulator.log" 2>&1 &
 pids+=($!)
@@ -51,12 +51,12 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 
-read -r file link < <(dotnet "$bin/BackupRelay.Benchmarks.dll" link --emulator "http://127.0.0.1:$emu_port/" --graph "$graph" --backup "$backup")
-read -r want_md5 want_sha < <(dotnet "$bin/BackupRelay.Benchmarks.dll" hashes --backup "$backup" --file "$file" --size "$size")
+read -r file link < <(dotnet "$bin/BackupRelay.DevTools.dll" link --emulator "http://127.0.0.1:$emu_port/" --graph "$graph" --backup "$backup")
+read -r want_md5 want_sha < <(dotnet "$bin/BackupRelay.DevTools.dll" hashes --backup "$backup" --file "$file" --size "$size")
 key="Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 conn="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=$key;BlobEndpoint=http://127.0.0.1:$blob_port/devstoreaccount1"
 # rclone 1.60 reaches an emulator on any port through an account SAS URL.
-sas="$(dotnet "$bin/BackupRelay.Benchmarks.dll" sas)"
+sas="$(dotnet "$bin/BackupRelay.DevTools.dll" sas)"
 rclone_azure=":azureblob,sas_url='http://127.0.0.1:$blob_port/devstoreaccount1?$sas':"
 
 # measure NAME command...: wall seconds, user+sys CPU seconds, peak RSS KiB
@@ -67,11 +67,11 @@ measure() {
 
 measure curl curl -s -o /dev/null "$link"
 mkdir -p "$work/local-br" "$work/local-rclone"
-measure backuprelay-local dotnet "$bin/BackupRelay.Benchmarks.dll" copy --link "$link" --local "$work/local-br" --path bench.bin
+measure backuprelay-local dotnet "$bin/BackupRelay.DevTools.dll" copy --link "$link" --local "$work/local-br" --path bench.bin
 rm -rf "$work/local-br"
 measure rclone-local rclone copyurl "$link" "$work/local-rclone/bench.bin"
 rm -rf "$work/local-rclone"
-measure backuprelay-azurite dotnet "$bin/BackupRelay.Benchmarks.dll" copy --link "$link" --blob "$conn" --container bench-br --path bench.bin
+measure backuprelay-azurite dotnet "$bin/BackupRelay.DevTools.dll" copy --link "$link" --blob "$conn" --container bench-br --path bench.bin
 rclone mkdir "${rclone_azure}bench-rclone" 2>/dev/null || true
 measure rclone-azurite rclone copyurl "$link" "${rclone_azure}bench-rclone/bench.bin"
 

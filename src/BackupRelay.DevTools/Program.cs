@@ -11,6 +11,7 @@ using Microsoft.Extensions.Options;
 //   link   --emulator URL --graph ID --backup ID      prints a fresh download link (a secret: stays in the script)
 //   sas                                                 prints an Azurite account SAS (for rclone)
 //   hashes --backup ID --file NAME --size N            prints the expected md5 and sha256
+//   watch  --storage CONN --container NAME [--timeout SECONDS]   follows the local run to its end and checks the copies
 //   copy   --link URL --local DIR | --blob CONNECTION --container NAME   copies one file with the copy engine
 var arguments = args.Skip(1).Chunk(2).Where(p => p.Length == 2).ToDictionary(p => p[0].TrimStart('-'), p => p[1]);
 switch (args.FirstOrDefault())
@@ -97,7 +98,10 @@ switch (args.FirstOrDefault())
         return result.Outcome == CopyOutcome.Completed ? 0 : 1;
     }
 
+    case "watch":
+        return await BackupRelay.DevTools.LocalRun.WatchAsync(arguments);
+
     default:
-        Console.Error.WriteLine("usage: BackupRelay.Benchmarks link|hashes|copy --name value ...");
+        Console.Error.WriteLine("usage: BackupRelay.DevTools link|sas|hashes|copy|watch --name value ...");
         return 2;
 }

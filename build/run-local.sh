@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The main job, locally: Azurite (storage), the Huawei Cloud emulator (GES + OBS, seeded with a demo
+# graph) and BackupRelay's standalone host; one scheduled backup fires at once and is followed from
+# GES job to copied, verified files in Azurite. Exits non-zero unless the backup succeeded.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+
+[ -d node_modules/azurite ] || npm ci --no-audit --no-fund --loglevel=error
+echo "building (Release)..."
+dotnet build -c Release src/BackupRelay.Host -v quiet -nologo | grep -E " error " || true
+dotnet build -c Release src/BackupRelay.DevTools -v quiet -nologo | grep -E " error " || true
+
+work="$(mktemp -d)"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+emu_port="$(free_port)"; blob_port="$(free_port)"; queue_port="$(free_port)"; table_port="$(free_port)"; host_port="$(free_port)"
+
+project=0a1b2c3d4e5f40718293a4b5c6d7e8f9
+graph=4c5f882d-a813-4d78-a8e3-6d3212ddd121
+cat > "$work/seed.json" <<JSON
+{
+  "projects": [{ "id": "$project", "name": "cn-north-4" }],
+  "users": [{ "name": "backup-relay", "password": "emulator-password", "domain": "demo-domain" }],
+  "graphs": [{ "id": "$graph", "name": "demo_graph", "projectId": "$project", "status": "200",
+               "backupFileSizes": [ 50331648, 5242897, 1023 ] }],
+  "settings": { "jobPendingSeconds": 2, "jobRunningSeconds": 6 }
+}
+JSON
+
+echo "starting Azurite on 127.0.0.1:$blob_port/$queue_port and the Huawei Cloud emulator on 127.0.0.1:$emu_port"
+node node_modules/azurite/dist/src/azurite.js --silent --inMemoryPersistence --skipApiVersionCheck \
+  --blobHost 127.0.0.1 --blobPort "$blob_port" --queueHost 127.0.0.1 --queuePort "$queue_port" \
+  --tableHost 127.0.0.1 --tablePort "$table_port" >"$work/azurite.log" 2>&1 &
+pids+=($!)
+dotnet src/BackupRelay.HuaweiCloud.Emulator/bin/Release/net10.0/BackupRelay.HuaweiCloud.Emulator.dll \
+  --urls "http://127.0.0.1:$emu_port" --seed "$work/seed.json" >"$work/emulator.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 150); do
+  curl -s -o /dev/null "http://127.0.0.1:$emu_port/" && curl -s -o /dev/null "http://127.0.0.1:$blob_port/" && break
+  sleep 0.2
+done
+
+key="Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+storage="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=$key;BlobEndpoint=http://127.0.0.1:$blob_port/devstoreaccount1;QueueEndpoint=http://127.0.0.1:$queue_port/devstoreaccount1"
+
+echo "starting BackupRelay (standalone host); the schedule fires once at start-up"
+AzureWebJobsStorage="$storage" \
+Destination="$storage" \
+Destination__Container=ges-backups \
+HuaweiCloud__Region=cn-north-4 \
+HuaweiCloud__ProjectId="$project" \
+HuaweiCloud__Endpoints__Iam="http://127.0.0.1:$emu_port" \
+HuaweiCloud__Endpoints__Ges="http://127.0.0.1:$emu_port" \
+HuaweiCloud__Endpoints__Cse="http://127.0.0.1:$emu_port" \
+HuaweiCloud__Auth__UserName=backup-relay \
+HuaweiCloud__Auth__Password=emulator-password \
+HuaweiCloud__Auth__DomainName=demo-domain \
+Backup__Schedule="0 0 2 * * *" \
+Backup__Graphs__0__GraphId="$graph" \
+Backup__PollInitialDelay=00:00:02 \
+Backup__PollMaxDelay=00:00:10 \
+Copy__SliceMaxBytes=33554432 \
+Standalone__RunScheduleOnStartup=true \
+Standalone__HostJsonPath="$root/host.json" \
+ASPNETCORE_URLS="http://127.0.0.1:$host_port" \
+  dotnet src/BackupRelay.Host/bin/Release/net10.0/BackupRelay.Host.dll >"$work/backuprelay.log" 2>&1 &
+pids+=($!)
+
+status=0
+dotnet src/BackupRelay.DevTools/bin/Release/net10.0/BackupRelay.DevTools.dll watch --storage "$storage" --container ges-backups --timeout 300 || status=$?
+if [ "$status" -ne 0 ]; then
+  echo; echo "--- BackupRelay log (last 40 lines) ---"; tail -n 40 "$work/backuprelay.log"
+fi
+exit "$status"
