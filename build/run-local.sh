@@ -65,6 +65,7 @@ Backup__PollInitialDelay=00:00:02 \
 Backup__PollMaxDelay=00:00:10 \
 Copy__SliceMaxBytes=33554432 \
 Standalone__RunScheduleOnStartup=true \
+Http__AllowAnonymousLocalDevelopment=true \
 Standalone__HostJsonPath="$root/host.json" \
 ASPNETCORE_URLS="http://127.0.0.1:$host_port" \
   dotnet src/BackupRelay.Host/bin/Release/net10.0/BackupRelay.Host.dll >"$work/backuprelay.log" 2>&1 &

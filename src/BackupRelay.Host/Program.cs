@@ -1,6 +1,7 @@
 using BackupRelay;
 using BackupRelay.Hosting;
 using BackupRelay.Host;
+using BackupRelay.Http;
 
 // One executable, two hosts. Under Azure Functions (FUNCTIONS_CUSTOMHANDLER_PORT set) it is the
 // custom handler answering POST /{FunctionName}; anywhere else it is the standalone host, with its
@@ -28,11 +29,14 @@ else
 var app = builder.Build();
 if (customHandlerPort is not null)
 {
+    // authLevel keys are checked by the Functions host before it forwards a request.
     app.MapCustomHandler();
+    app.MapBackupRelayApi(checkFunctionKeys: false);
 }
 else
 {
     app.MapGet("/", () => "BackupRelay standalone host");
+    app.MapBackupRelayApi(checkFunctionKeys: true);
 }
 
 app.Run();

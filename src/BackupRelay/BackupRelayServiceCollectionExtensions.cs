@@ -32,6 +32,7 @@ public static class BackupRelayServiceCollectionExtensions
         services.AddOptions<DestinationOptions>().Bind(configuration.GetSection(DestinationOptions.SectionName)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<DestinationOptions>, DestinationOptionsValidator>();
         services.AddOptions<CopyOptions>().Bind(configuration.GetSection(CopyOptions.SectionName)).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<BackupRelay.Http.HttpOptions>().Bind(configuration.GetSection(BackupRelay.Http.HttpOptions.SectionName));
         services.AddHuaweiCloud(configuration);
 
         services.AddSingleton(sp => new AppStorage(new StorageAccount(
@@ -60,6 +61,7 @@ public static class BackupRelayServiceCollectionExtensions
         services.AddSingleton<IQueueFunction, StartBackupHandler>();
         services.AddSingleton<IQueueFunction, PollBackupJobHandler>();
         services.AddSingleton<IQueueFunction, CopyBackupFileHandler>();
+        services.AddSingleton<IQueueFunction, BackupRelay.Operations.PollOperationHandler>();
         services.AddSingleton<FunctionInvoker>();
         services.AddHostedService<StartupChecks>();
         return services;
@@ -69,6 +71,10 @@ public static class BackupRelayServiceCollectionExtensions
     public static IServiceCollection AddBackupRelayStandalone(this IServiceCollection services, IConfiguration configuration, string? contentRoot = null)
     {
         services.AddOptions<StandaloneOptions>().Bind(configuration.GetSection(StandaloneOptions.SectionName));
+        services.AddOptions<BackupRelay.Http.HttpOptions>().Validate(
+            o => o.FunctionKeys.Any(k => k.Length >= 16) || o.AllowAnonymousLocalDevelopment,
+            "Http__FunctionKeys__0 must be set (a key of at least 16 characters) for the standalone host's API; " +
+            "set Http__AllowAnonymousLocalDevelopment=true only for a local development run.").ValidateOnStart();
         services.AddSingleton(sp =>
         {
             var path = sp.GetRequiredService<IOptions<StandaloneOptions>>().Value.HostJsonPath ?? (contentRoot is null ? null : Path.Combine(contentRoot, "host.json"));

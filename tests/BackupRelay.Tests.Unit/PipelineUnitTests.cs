@@ -96,13 +96,30 @@ public sealed class PipelineUnitTests
 
         var folders = Directory.GetDirectories(root).Where(d => File.Exists(Path.Combine(d, "function.json"))).Select(Path.GetFileName).Order().ToList();
         Assert.Equal(
-            [BackupRelay.Messaging.FunctionNames.CopyBackupFile, BackupRelay.Messaging.FunctionNames.PollBackupJob,
+            ["BackupNow", BackupRelay.Messaging.FunctionNames.CopyBackupFile, "GetRun", "Health", "ImportBackup", "ListRuns",
+             BackupRelay.Messaging.FunctionNames.PollBackupJob, BackupRelay.Messaging.FunctionNames.PollOperation, "RestoreEngine",
              BackupRelay.Messaging.FunctionNames.ScheduleBackups, BackupRelay.Messaging.FunctionNames.StartBackup],
             folders);
+
+        // HTTP functions are HTTP-only (one httpTrigger in, one http out) so the host forwards the request as is.
+        foreach (var folder in folders)
+        {
+            var bindings = JsonNode.Parse(File.ReadAllText(Path.Combine(root, folder!, "function.json")))!["bindings"]!.AsArray();
+            if (bindings[0]!["type"]!.GetValue<string>() == "httpTrigger")
+            {
+                Assert.Equal(2, bindings.Count);
+                Assert.Equal("http", bindings[1]!["type"]!.GetValue<string>());
+            }
+            else
+            {
+                Assert.Single(bindings);
+            }
+        }
+
         var schedule = JsonNode.Parse(File.ReadAllText(Path.Combine(root, "ScheduleBackups", "function.json")))!["bindings"]![0]!;
         Assert.Equal("%Backup__Schedule%", schedule["schedule"]!.GetValue<string>());
         Assert.False(schedule["runOnStartup"]!.GetValue<bool>());
-        foreach (var (folder, queue) in new[] { ("StartBackup", QueueNames.StartBackup), ("PollBackupJob", QueueNames.PollBackupJob), ("CopyBackupFile", QueueNames.CopyBackupFile) })
+        foreach (var (folder, queue) in new[] { ("StartBackup", QueueNames.StartBackup), ("PollBackupJob", QueueNames.PollBackupJob), ("CopyBackupFile", QueueNames.CopyBackupFile), ("PollOperation", QueueNames.PollOperation) })
         {
             var binding = JsonNode.Parse(File.ReadAllText(Path.Combine(root, folder, "function.json")))!["bindings"]![0]!;
             Assert.Equal(queue, binding["queueName"]!.GetValue<string>());

@@ -62,6 +62,7 @@ public static class QueueNames
     public const string StartBackup = "backup-start";
     public const string PollBackupJob = "backup-poll";
     public const string CopyBackupFile = "backup-copy";
+    public const string PollOperation = "operation-poll";
     public const string RunsContainer = "backuprelay-runs";
 
     public static string Poison(string queue) => queue + "-poison";

@@ -37,4 +37,5 @@ public static class FunctionNames
     public const string StartBackup = "StartBackup";
     public const string PollBackupJob = "PollBackupJob";
     public const string CopyBackupFile = "CopyBackupFile";
+    public const string PollOperation = "PollOperation";
 }

@@ -15,6 +15,9 @@ public sealed record PollBackupJobMessage(int V, string RunId, int Attempt);
 /// <summary><c>backup-copy</c>: copy one slice of one file of the run.</summary>
 public sealed record CopyBackupFileMessage(int V, string RunId, string File, CopyContinuation? Continuation);
 
+/// <summary><c>operation-poll</c>: look once at a restore's or an import's progress.</summary>
+public sealed record PollOperationMessage(int V, string RunId, int Attempt);
+
 /// <summary>What a parked (poison) message carries: why it was parked, and the message as received.</summary>
 public sealed record ParkedMessage(string Function, string Reason, DateTimeOffset ParkedAt, string? Message);
 
@@ -40,6 +43,7 @@ public sealed record ManifestFile(string Name, long Size, string Md5, string Sha
 [JsonSerializable(typeof(PollBackupJobMessage))]
 [JsonSerializable(typeof(CopyBackupFileMessage))]
 [JsonSerializable(typeof(ParkedMessage))]
+[JsonSerializable(typeof(PollOperationMessage))]
 [JsonSerializable(typeof(RunRecord))]
 [JsonSerializable(typeof(List<RunRecord>))]
 [JsonSerializable(typeof(BackupManifest))]

@@ -15,7 +15,7 @@ public sealed class WorkQueues(StorageAccount account, TimeProvider time)
     public StorageQueue Queue(string name) => account.GetQueue(name);
 
     public Task EnsureCreatedAsync(CancellationToken cancellationToken = default) =>
-        Task.WhenAll(new[] { QueueNames.StartBackup, QueueNames.PollBackupJob, QueueNames.CopyBackupFile }
+        Task.WhenAll(new[] { QueueNames.StartBackup, QueueNames.PollBackupJob, QueueNames.CopyBackupFile, QueueNames.PollOperation }
             .SelectMany(q => new[] { q, QueueNames.Poison(q) })
             .Select(q => CreateOnceAsync(q, cancellationToken)));
 
@@ -24,6 +24,9 @@ public sealed class WorkQueues(StorageAccount account, TimeProvider time)
 
     public Task SendPollAsync(PollBackupJobMessage message, TimeSpan delay, CancellationToken cancellationToken = default) =>
         SendAsync(QueueNames.PollBackupJob, message, BackupRelayJson.Default.PollBackupJobMessage, delay, cancellationToken);
+
+    public Task SendOperationPollAsync(PollOperationMessage message, TimeSpan delay, CancellationToken cancellationToken = default) =>
+        SendAsync(QueueNames.PollOperation, message, BackupRelayJson.Default.PollOperationMessage, delay, cancellationToken);
 
     public Task SendCopyAsync(CopyBackupFileMessage message, CancellationToken cancellationToken = default) =>
         SendAsync(QueueNames.CopyBackupFile, message, BackupRelayJson.Default.CopyBackupFileMessage, null, cancellationToken);

@@ -28,7 +28,17 @@ public enum RunFileStatus
 public sealed class RunRecord
 {
     public string Id { get; set; } = "";
+    /// <summary><c>backup</c>, <c>restore</c> (CSE engine) or <c>import</c> (GES backup from OBS).</summary>
     public string Kind { get; set; } = "backup";
+
+    /// <summary>Restore runs: the CSE engine, its backup, and the CSE restore record.</summary>
+    public string? EngineId { get; set; }
+
+    public string? RestoreId { get; set; }
+    public string? RestoreStatus { get; set; }
+
+    /// <summary>Import runs: the OBS path imported from.</summary>
+    public string? ImportPath { get; set; }
     public string GraphId { get; set; } = "";
     public string? GraphName { get; set; }
 

@@ -1,0 +1,449 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using BackupRelay.Configuration;
+using BackupRelay.HuaweiCloud;
+using BackupRelay.HuaweiCloud.Cse;
+using BackupRelay.HuaweiCloud.Ges;
+using BackupRelay.Messaging;
+using BackupRelay.Runs;
+using BackupRelay.Storage;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Options;
+
+namespace BackupRelay.Http;
+
+/// <summary>
+/// The webhook API, served by both hosts (forwarded as is by the Functions host): restore a CSE
+/// engine, import a GES backup, back up a graph now, read runs, health. Long work answers 202 with
+/// <c>Location: /api/runs/{id}</c> and <c>Retry-After</c>; every error is problem+json.
+/// </summary>
+public static partial class HttpApi
+{
+    /// <summary>Seconds a client should wait before asking a running run again.</summary>
+    public const int RetryAfterSeconds = 10;
+
+    public static IEndpointRouteBuilder MapBackupRelayApi(this IEndpointRouteBuilder app, bool checkFunctionKeys)
+    {
+        app.MapGet("/api/health", HealthAsync);
+        var api = app.MapGroup("/api");
+        if (checkFunctionKeys)
+        {
+            api.AddEndpointFilter<FunctionKeyFilter>();
+        }
+
+        api.MapPost("/engines/{engineId}/backups/{backupId}/recovery", RestoreAsync);
+        api.MapPost("/graphs/{graphId}/backups/import", ImportAsync);
+        api.MapPost("/graphs/{graphId}/backups", BackupNowAsync);
+        api.MapGet("/runs/{runId}", GetRunAsync);
+        api.MapGet("/runs", ListRunsAsync);
+        return app;
+    }
+
+    private static async Task<IResult> RestoreAsync(HttpContext context, string engineId, string backupId, CseClient cse, RunStore runs,
+        WorkQueues queues, IOptions<HttpOptions> http, IOptions<BackupOptions> backup, TimeProvider time)
+    {
+        var errors = new Dictionary<string, string[]>();
+        CheckId(engineId, "engineId", errors);
+        CheckId(backupId, "backupId", errors);
+        var (body, bodyProblem) = await ReadBodyAsync(context, http.Value, time, signed: true);
+        if (bodyProblem is not null)
+        {
+            return bodyProblem;
+        }
+
+        var name = OptionalString(body, "name", 64, errors);
+        var description = OptionalString(body, "description", 255, errors);
+        if (errors.Count > 0)
+        {
+            return TypedResults.ValidationProblem(errors);
+        }
+
+        var now = time.GetUtcNow();
+        name ??= $"relay-{backupId[..Math.Min(8, backupId.Length)]}-{now.UtcDateTime:yyyyMMddHHmmss}";
+        CseRestoreRecord record;
+        CseEngine engine;
+        try
+        {
+            record = await cse.RestoreAsync(engineId, backupId, name, description, context.RequestAborted);
+            engine = await cse.GetEngineAsync(engineId, context.RequestAborted);
+        }
+        catch (HuaweiCloudException ex)
+        {
+            return Upstream(ex);
+        }
+
+        var run = new RunRecord
+        {
+            Id = "rst-" + Guid.NewGuid().ToString("N"),
+            Kind = "restore",
+            Trigger = "http",
+            EngineId = engineId,
+            BackupId = backupId,
+            GraphId = "",
+            RestoreId = record.Id,
+            RestoreStatus = record.Status,
+            JobId = engine.LatestJobId,
+            Status = RunStatus.Running,
+            Step = "restoring",
+            CreatedAt = now,
+            UpdatedAt = now,
+            SubmittedAt = now,
+            Deadline = now + backup.Value.JobDeadline,
+        };
+        if (run.JobId is null)
+        {
+            run.Fail(now, "restoring", "CSE accepted the restore but reports no job to follow");
+        }
+
+        await runs.CreateAsync(run, context.RequestAborted);
+        if (!run.IsFinished)
+        {
+            await queues.SendOperationPollAsync(new PollOperationMessage(MessageParser.CurrentVersion, run.Id, 0), backup.Value.PollInitialDelay, context.RequestAborted);
+        }
+
+        return Accepted(context, run);
+    }
+
+    private static async Task<IResult> ImportAsync(HttpContext context, string graphId, GesClient ges, RunStore runs, WorkQueues queues,
+        IOptions<HttpOptions> http, IOptions<BackupOptions> backup, TimeProvider time)
+    {
+        var errors = new Dictionary<string, string[]>();
+        CheckId(graphId, "graphId", errors);
+        var (body, bodyProblem) = await ReadBodyAsync(context, http.Value, time, signed: true);
+        if (bodyProblem is not null)
+        {
+            return bodyProblem;
+        }
+
+        var raw = OptionalString(body, "import_path", 1024, errors);
+        string? importPath = null;
+        if (raw is null && !errors.ContainsKey("import_path"))
+        {
+            errors["import_path"] = ["import_path is required: an OBS path such as obs://bucket/path/ or bucket/path/."];
+        }
+        else if (raw is not null && !TryObsPath(raw, out importPath))
+        {
+            errors["import_path"] = ["import_path must be an OBS path: obs://bucket/path/ or bucket/path/ (bucket: 3-63 of a-z, 0-9, '-', '.')."];
+        }
+
+        if (errors.Count > 0)
+        {
+            return TypedResults.ValidationProblem(errors);
+        }
+
+        JobIdResult job;
+        try
+        {
+            job = await ges.ImportBackupAsync(graphId, importPath!, context.RequestAborted);
+        }
+        catch (HuaweiCloudException ex)
+        {
+            return Upstream(ex);
+        }
+
+        var now = time.GetUtcNow();
+        var run = new RunRecord
+        {
+            Id = "imp-" + Guid.NewGuid().ToString("N"),
+            Kind = "import",
+            Trigger = "http",
+            GraphId = graphId,
+            ImportPath = importPath,
+            JobId = job.JobId,
+            Status = RunStatus.Running,
+            Step = "importing",
+            CreatedAt = now,
+            UpdatedAt = now,
+            SubmittedAt = now,
+            Deadline = now + backup.Value.JobDeadline,
+        };
+        await runs.CreateAsync(run, context.RequestAborted);
+        await queues.SendOperationPollAsync(new PollOperationMessage(MessageParser.CurrentVersion, run.Id, 0), backup.Value.PollInitialDelay, context.RequestAborted);
+        return Accepted(context, run);
+    }
+
+    private static async Task<IResult> BackupNowAsync(HttpContext context, string graphId, RunStore runs, WorkQueues queues,
+        IOptions<HttpOptions> http, IOptions<BackupOptions> backup, TimeProvider time)
+    {
+        var errors = new Dictionary<string, string[]>();
+        CheckId(graphId, "graphId", errors);
+        var key = context.Request.Headers["Idempotency-Key"].ToString();
+        if (key.Length > 200)
+        {
+            errors["Idempotency-Key"] = ["Idempotency-Key must be at most 200 characters."];
+        }
+
+        var (_, bodyProblem) = await ReadBodyAsync(context, http.Value, time, signed: false);
+        if (bodyProblem is not null)
+        {
+            return bodyProblem;
+        }
+
+        if (errors.Count > 0)
+        {
+            return TypedResults.ValidationProblem(errors);
+        }
+
+        if (backup.Value.Find(graphId) is null)
+        {
+            return TypedResults.Problem($"Graph {graphId} is not configured for backups (Backup__Graphs).", statusCode: 404, title: "Unknown graph");
+        }
+
+        var runId = key.Length > 0
+            ? "http-" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(graphId + "\n" + key)))[..32]
+            : "http-" + Guid.NewGuid().ToString("N");
+        var now = time.GetUtcNow();
+        var (run, created) = await runs.CreateAsync(new RunRecord
+        {
+            Id = runId,
+            GraphId = graphId,
+            Trigger = "http",
+            CreatedAt = now,
+            UpdatedAt = now,
+            Deadline = now + (backup.Value.Find(graphId)!.JobDeadline ?? backup.Value.JobDeadline),
+        }, context.RequestAborted);
+        if (created)
+        {
+            await queues.SendStartAsync(new StartBackupMessage(MessageParser.CurrentVersion, runId, graphId, "http", null), context.RequestAborted);
+        }
+
+        return Accepted(context, run);
+    }
+
+    /// <summary>
+    /// The run record. With <c>?wait=true</c> the status code follows the run, as a status endpoint
+    /// should: 202 while it runs, 200 when it succeeded, 500 when it failed or partially failed — a
+    /// failure is never a 2xx.
+    /// </summary>
+    private static async Task<IResult> GetRunAsync(HttpContext context, string runId, bool? wait, RunStore runs)
+    {
+        if (!HuaweiCloudIds.IsValidId(runId))
+        {
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["runId"] = ["runId must be a run id."] });
+        }
+
+        var run = await runs.GetAsync(runId, context.RequestAborted);
+        if (run is null)
+        {
+            return TypedResults.Problem($"Run {runId} does not exist.", statusCode: 404, title: "Unknown run");
+        }
+
+        if (wait != true)
+        {
+            return Results.Json(run, BackupRelayJson.Default.RunRecord);
+        }
+
+        return run.Status switch
+        {
+            RunStatus.Succeeded => Results.Json(run, BackupRelayJson.Default.RunRecord),
+            RunStatus.Failed or RunStatus.PartiallyFailed => TypedResults.Problem(
+                detail: string.Join("; ", run.Errors.Select(e => e.Reason)), statusCode: 500, title: $"Run {run.Status}",
+                type: "https://backuprelay/problems/run-failed",
+                extensions: new Dictionary<string, object?> { ["runId"] = run.Id, ["status"] = run.Status.ToString() }),
+            _ => Accepted(context, run),
+        };
+    }
+
+    private static async Task<IResult> ListRunsAsync(HttpContext context, string? graphId, string? status, int? limit, RunStore runs)
+    {
+        var errors = new Dictionary<string, string[]>();
+        RunStatus? filter = null;
+        if (status is not null)
+        {
+            if (Enum.TryParse<RunStatus>(status, ignoreCase: true, out var parsed))
+            {
+                filter = parsed;
+            }
+            else
+            {
+                errors["status"] = [$"status must be one of {string.Join(", ", Enum.GetNames<RunStatus>())}."];
+            }
+        }
+
+        if (graphId is not null && !HuaweiCloudIds.IsValidId(graphId))
+        {
+            errors["graphId"] = ["graphId must be a GES graph id."];
+        }
+
+        if (limit is < 1 or > 500)
+        {
+            errors["limit"] = ["limit must be between 1 and 500."];
+        }
+
+        if (errors.Count > 0)
+        {
+            return TypedResults.ValidationProblem(errors);
+        }
+
+        var list = await runs.ListAsync(graphId, filter, limit ?? 50, context.RequestAborted);
+        return Results.Json(list, BackupRelayJson.Default.ListRunRecord);
+    }
+
+    private static async Task<IResult> HealthAsync(HttpContext context, WorkQueues queues, GesClient ges)
+    {
+        var storage = await ProbeAsync(() => queues.Queue(QueueNames.StartBackup).GetApproximateCountAsync(context.RequestAborted));
+        var huawei = await ProbeAsync(() => ges.ListJobsAsync(null, 0, 1, context.RequestAborted));
+        var healthy = storage is null && huawei is null;
+        var body = new Dictionary<string, object?>
+        {
+            ["status"] = healthy ? "healthy" : "unhealthy",
+            ["storage"] = storage ?? "ok",
+            ["huaweiCloud"] = huawei ?? "ok",
+        };
+        return Results.Json(body, statusCode: healthy ? 200 : 503);
+
+        static async Task<string?> ProbeAsync(Func<Task> probe)
+        {
+            try
+            {
+                await probe();
+                return null;
+            }
+            catch (HuaweiCloudException ex)
+            {
+                return $"{ex.Kind}: {ex.ErrorCode} {ex.ErrorMessage}";
+            }
+            catch (StorageException ex)
+            {
+                return $"{ex.ErrorCode}: {ex.Message}";
+            }
+        }
+    }
+
+    private static IResult Accepted(HttpContext context, RunRecord run)
+    {
+        context.Response.Headers.RetryAfter = RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return new AcceptedWithLocation($"/api/runs/{run.Id}", Results.Json(run, BackupRelayJson.Default.RunRecord, statusCode: 202));
+    }
+
+    /// <summary>A Huawei Cloud failure as problem+json with the upstream code and message (never a secret).</summary>
+    public static IResult Upstream(HuaweiCloudException ex)
+    {
+        var status = ex.Kind switch
+        {
+            HuaweiCloudErrorKind.Invalid => 400,
+            HuaweiCloudErrorKind.NotFound => 404,
+            HuaweiCloudErrorKind.Conflict => 409,
+            HuaweiCloudErrorKind.Auth => 502,
+            _ => 503,
+        };
+        var extensions = new Dictionary<string, object?>
+        {
+            ["upstreamStatus"] = ex.StatusCode is null ? null : (int)ex.StatusCode,
+            ["upstreamCode"] = ex.ErrorCode,
+            ["upstreamMessage"] = ex.ErrorMessage,
+            ["requestId"] = ex.RequestId,
+        };
+        return TypedResults.Problem(detail: $"Huawei Cloud answered {ex.ErrorCode ?? "an error"}: {ex.ErrorMessage}", statusCode: status,
+            title: status == 409 ? "Already in progress" : status >= 500 ? "Huawei Cloud failed" : "Huawei Cloud refused the request",
+            extensions: extensions);
+    }
+
+    private static async Task<(JsonElement? Body, IResult? Problem)> ReadBodyAsync(HttpContext context, HttpOptions options, TimeProvider time, bool signed)
+    {
+        var request = context.Request;
+        if (request.ContentLength > options.MaxBodyBytes)
+        {
+            return (null, TypedResults.Problem($"The body is larger than {options.MaxBodyBytes} bytes.", statusCode: 413, title: "Body too large"));
+        }
+
+        using var buffer = new MemoryStream();
+        var chunk = new byte[8192];
+        int read;
+        while ((read = await request.Body.ReadAsync(chunk, context.RequestAborted)) > 0)
+        {
+            buffer.Write(chunk, 0, read);
+            if (buffer.Length > options.MaxBodyBytes)
+            {
+                return (null, TypedResults.Problem($"The body is larger than {options.MaxBodyBytes} bytes.", statusCode: 413, title: "Body too large"));
+            }
+        }
+
+        var bytes = buffer.ToArray();
+        if (signed && options.WebhookSecret is { Length: > 0 } secret)
+        {
+            var problem = WebhookSignature.Check(secret, request.Headers[WebhookSignature.Header], time.GetUtcNow(), options.SignatureTolerance, bytes);
+            if (problem is not null)
+            {
+                return (null, TypedResults.Problem(problem, statusCode: 401, title: "Invalid webhook signature"));
+            }
+        }
+
+        if (bytes.Length == 0)
+        {
+            return (null, null);
+        }
+
+        try
+        {
+            using var document = JsonDocument.Parse(bytes);
+            if (document.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                return (null, TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["body"] = ["The body must be a JSON object."] }));
+            }
+
+            return (document.RootElement.Clone(), null);
+        }
+        catch (JsonException ex)
+        {
+            return (null, TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["body"] = [$"The body is not valid JSON: {ex.Message}"] }));
+        }
+    }
+
+    private static string? OptionalString(JsonElement? body, string field, int maxLength, Dictionary<string, string[]> errors)
+    {
+        if (body is not { } b || !b.TryGetProperty(field, out var value) || value.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        if (value.ValueKind != JsonValueKind.String)
+        {
+            errors[field] = [$"{field} must be a string."];
+            return null;
+        }
+
+        var text = value.GetString()!;
+        if (text.Length == 0 || text.Length > maxLength)
+        {
+            errors[field] = [$"{field} must be 1-{maxLength} characters."];
+            return null;
+        }
+
+        return text;
+    }
+
+    private static void CheckId(string value, string field, Dictionary<string, string[]> errors)
+    {
+        if (!HuaweiCloudIds.IsValidId(value))
+        {
+            errors[field] = [$"{field} must be 1-128 of letters, digits, '-', '_', '.', '~', starting with a letter or digit."];
+        }
+    }
+
+    /// <summary><c>obs://bucket/path/</c> or <c>bucket/path/</c> → <c>bucket/path/</c> (the form GES takes).</summary>
+    public static bool TryObsPath(string value, out string? path)
+    {
+        var text = value.StartsWith("obs://", StringComparison.OrdinalIgnoreCase) ? value[6..] : value;
+        var match = ObsPath().Match(text);
+        path = match.Success && !text.Contains("..", StringComparison.Ordinal) && !text.Contains("//", StringComparison.Ordinal) ? text : null;
+        return path is not null;
+    }
+
+    [GeneratedRegex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9._~!$&'()*+,;=:@ -]+)*/?$")]
+    private static partial Regex ObsPath();
+
+    /// <summary>202 with a Location header and the run as body.</summary>
+    private sealed class AcceptedWithLocation(string location, IResult body) : IResult
+    {
+        public Task ExecuteAsync(HttpContext httpContext)
+        {
+            httpContext.Response.Headers.Location = location;
+            return body.ExecuteAsync(httpContext);
+        }
+    }
+}

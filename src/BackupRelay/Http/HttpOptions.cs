@@ -1,0 +1,25 @@
+namespace BackupRelay.Http;
+
+/// <summary>HTTP API security (app settings <c>Http__*</c>).</summary>
+public sealed class HttpOptions
+{
+    public const string SectionName = "Http";
+
+    /// <summary>
+    /// Function keys the standalone host accepts in <c>x-functions-key</c> or <c>?code=</c>
+    /// (<c>Http__FunctionKeys__0</c>, ...). In Azure the Functions host checks its own keys.
+    /// </summary>
+    public List<string> FunctionKeys { get; set; } = [];
+
+    /// <summary>Lets the standalone host run with no key: a local development run only.</summary>
+    public bool AllowAnonymousLocalDevelopment { get; set; }
+
+    /// <summary>When set, restore and import requests must carry a valid <c>X-BackupRelay-Signature</c>.</summary>
+    public string? WebhookSecret { get; set; }
+
+    /// <summary>How old a signed request may be (replay window).</summary>
+    public TimeSpan SignatureTolerance { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Largest request body accepted.</summary>
+    public int MaxBodyBytes { get; set; } = 64 * 1024;
+}
