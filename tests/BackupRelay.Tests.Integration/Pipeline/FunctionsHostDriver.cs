@@ -186,3 +186,41 @@ public sealed class FunctionsHostDriver : IAsyncDisposable
         _stop.Dispose();
     }
 }
+
+/// <summary>
+/// The Functions host in front of forwarded HTTP functions: finds the function whose route matches,
+/// checks <c>authLevel: function</c> keys (<c>x-functions-key</c> or <c>?code=</c>), then forwards
+/// the request unchanged.
+/// </summary>
+public sealed class ForwardingHostHandler(FunctionsHostDriver driver, string hostKey) : DelegatingHandler
+{
+    protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        var path = request.RequestUri!.AbsolutePath;
+        var function = driver.Functions.Values.FirstOrDefault(b => b["type"]!.GetValue<string>() == "httpTrigger" && Matches(b, request.Method.Method, path))
+            ?? throw new InvalidOperationException($"no HTTP function serves {request.Method} {path}");
+        if (function["authLevel"]!.GetValue<string>() == "function")
+        {
+            var query = System.Web.HttpUtility.ParseQueryString(request.RequestUri.Query);
+            var key = request.Headers.TryGetValues("x-functions-key", out var values) ? values.First() : query["code"];
+            if (key != hostKey)
+            {
+                return new HttpResponseMessage(System.Net.HttpStatusCode.Unauthorized);
+            }
+        }
+
+        return await base.SendAsync(request, cancellationToken);
+    }
+
+    private static bool Matches(JsonNode binding, string method, string path)
+    {
+        if (!binding["methods"]!.AsArray().Any(m => string.Equals(m!.GetValue<string>(), method, StringComparison.OrdinalIgnoreCase)))
+        {
+            return false;
+        }
+
+        var route = "api/" + binding["route"]!.GetValue<string>();
+        var pattern = "^/" + System.Text.RegularExpressions.Regex.Replace(route, @"\{[^}]+\}", "[^/]+") + "$";
+        return System.Text.RegularExpressions.Regex.IsMatch(path, pattern);
+    }
+}

@@ -2,6 +2,7 @@ using System.Text.Json;
 using BackupRelay.Configuration;
 using BackupRelay.Copying;
 using BackupRelay.Hosting;
+using BackupRelay.Http;
 using BackupRelay.HuaweiCloud.Emulator;
 using BackupRelay.Messaging;
 using BackupRelay.Runs;
@@ -83,6 +84,7 @@ public abstract class PipelineHarness : IAsyncLifetime
             ["Copy:SliceMaxBytes"] = (Block * 2).ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Standalone:MinPollingInterval"] = "00:00:00.050",
             ["Standalone:HostJsonPath"] = WriteHostJson(),
+            ["Http:FunctionKeys:0"] = FunctionKey,
         };
         foreach (var (key, value) in ExtraSettings())
         {
@@ -122,7 +124,6 @@ public abstract class PipelineHarness : IAsyncLifetime
     /// <summary>True: the custom handler driven as the Functions host would; false: the standalone host.</summary>
     protected abstract bool UseCustomHandler { get; }
 
-    private IHost? _host;
     private WebApplication? _app;
     private FunctionsHostDriver? _driver;
     private HttpClient? _client;
@@ -131,13 +132,16 @@ public abstract class PipelineHarness : IAsyncLifetime
     {
         if (!UseCustomHandler)
         {
-            var builder = Host.CreateApplicationBuilder();
+            var builder = WebApplication.CreateSlimBuilder();
             builder.Configuration.AddConfiguration(configuration);
+            builder.WebHost.UseUrls("http://127.0.0.1:0");
             Configure(builder.Services, builder.Configuration);
             builder.Services.AddBackupRelayStandalone(builder.Configuration);
-            _host = builder.Build();
-            Services = _host.Services;
-            await _host.StartAsync();
+            _app = builder.Build();
+            _app.MapBackupRelayApi(checkFunctionKeys: true);
+            await _app.StartAsync();
+            Services = _app.Services;
+            Api = new HttpClient { BaseAddress = new Uri(Address(_app)), Timeout = TimeSpan.FromMinutes(2) };
             return;
         }
 
@@ -147,9 +151,10 @@ public abstract class PipelineHarness : IAsyncLifetime
         Configure(web.Services, web.Configuration);
         _app = web.Build();
         _app.MapCustomHandler();
+        _app.MapBackupRelayApi(checkFunctionKeys: false);
         await _app.StartAsync();
         Services = _app.Services;
-        var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        var address = Address(_app);
         _client = new HttpClient { BaseAddress = new Uri(address), Timeout = TimeSpan.FromMinutes(5) };
         using (var ready = await _client.GetAsync("/"))
         {
@@ -158,7 +163,22 @@ public abstract class PipelineHarness : IAsyncLifetime
 
         _driver = new FunctionsHostDriver(_client, Storage, Azurite.RepositoryRoot(), HostQueueOptions.Load(configuration["Standalone:HostJsonPath"]));
         _driver.Start();
+
+        // Requests go through the host: key check per function.json authLevel, then forwarded as is.
+        Api = new HttpClient(new ForwardingHostHandler(_driver, FunctionKey) { InnerHandler = new HttpClientHandler() })
+        {
+            BaseAddress = new Uri(address),
+            Timeout = TimeSpan.FromMinutes(2),
+        };
     }
+
+    /// <summary>The API as callers see it: the standalone host itself, or the Functions host in front of the custom handler.</summary>
+    protected HttpClient Api { get; private set; } = null!;
+
+    public const string FunctionKey = "test-function-key-0123456789";
+
+    private static string Address(WebApplication app) =>
+        app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
 
     /// <summary>One timer tick as the host delivers it.</summary>
     protected async Task TickAsync()
@@ -175,12 +195,7 @@ public abstract class PipelineHarness : IAsyncLifetime
 
     protected async Task StopHostAsync()
     {
-        if (_host is not null)
-        {
-            await _host.StopAsync();
-            _host.Dispose();
-        }
-
+        Api?.Dispose();
         if (_driver is not null)
         {
             await _driver.DisposeAsync();

@@ -1,0 +1,265 @@
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using BackupRelay.Http;
+using BackupRelay.HuaweiCloud.Emulator;
+using BackupRelay.Messaging;
+using BackupRelay.Runs;
+
+namespace BackupRelay.Tests.Integration.Pipeline;
+
+/// <summary>Every route on both hosts: happy paths to the run's end, validation, keys, signatures, upstream errors.</summary>
+public abstract class HttpApiTests : PipelineHarness
+{
+    private const string Secret = "webhook-secret-for-tests";
+    private const string Recovery = $"/api/engines/{DemoSeed.EngineId}/backups/{DemoSeed.EngineBackupId}/recovery";
+
+    protected override Dictionary<string, string?> ExtraSettings() => new() { ["Http:WebhookSecret"] = Secret };
+
+    private static HttpRequestMessage Request(HttpMethod method, string path, string? body = null, bool sign = true, DateTimeOffset? signedAt = null,
+        string? key = FunctionKey)
+    {
+        var request = new HttpRequestMessage(method, path);
+        if (key is not null)
+        {
+            request.Headers.Add("x-functions-key", key);
+        }
+
+        var bytes = Encoding.UTF8.GetBytes(body ?? "");
+        if (body is not null)
+        {
+            request.Content = new ByteArrayContent(bytes);
+            request.Content.Headers.ContentType = new("application/json");
+        }
+
+        if (sign)
+        {
+            request.Headers.Add(WebhookSignature.Header, WebhookSignature.Sign(Secret, signedAt ?? DateTimeOffset.UtcNow, bytes));
+        }
+
+        return request;
+    }
+
+    private static async Task<JsonNode> ProblemAsync(HttpResponseMessage response, HttpStatusCode status)
+    {
+        Assert.Equal(status, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        return JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
+    }
+
+    private async Task<RunRecord> WaitAsync(HttpResponseMessage accepted, HttpStatusCode final)
+    {
+        Assert.Equal(HttpStatusCode.Accepted, accepted.StatusCode);
+        Assert.Equal(TimeSpan.FromSeconds(HttpApi.RetryAfterSeconds), accepted.Headers.RetryAfter!.Delta);
+        var location = accepted.Headers.Location!.ToString();
+        Assert.StartsWith("/api/runs/", location, StringComparison.Ordinal);
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow < deadline)
+        {
+            using var response = await Api.SendAsync(Request(HttpMethod.Get, location + "?wait=true", sign: false));
+            if (response.StatusCode != HttpStatusCode.Accepted)
+            {
+                Assert.Equal(final, response.StatusCode);
+                using var read = await Api.SendAsync(Request(HttpMethod.Get, location, sign: false));
+                Assert.Equal(HttpStatusCode.OK, read.StatusCode);
+                return JsonSerializer.Deserialize(await read.Content.ReadAsStringAsync(), BackupRelayJson.Default.RunRecord)!;
+            }
+
+            await Task.Delay(100);
+        }
+
+        throw new TimeoutException("the run did not finish");
+    }
+
+    [Fact]
+    public async Task Restore_runs_to_success_and_a_second_one_meanwhile_is_409()
+    {
+        using var accepted = await Api.SendAsync(Request(HttpMethod.Post, Recovery, """{"description":"drill","extra":{"tolerated":true}}"""));
+        using var second = await Api.SendAsync(Request(HttpMethod.Post, Recovery, """{"name":"again"}"""));
+        var conflict = await ProblemAsync(second, HttpStatusCode.Conflict);
+        Assert.Equal("CSE.00400002", conflict["upstreamCode"]!.GetValue<string>());
+        var run = await WaitAsync(accepted, HttpStatusCode.OK);
+        Assert.Equal(RunStatus.Succeeded, run.Status);
+        Assert.Equal("restore", run.Kind);
+        Assert.Equal(DemoSeed.EngineId, run.EngineId);
+        Assert.StartsWith("relay-", State.Restores[0].Name, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_failed_restore_is_never_a_2xx_on_the_wait_call()
+    {
+        State.Engines[DemoSeed.EngineId].RestoreOutcome = "RestartingServiceFailed";
+        using var accepted = await Api.SendAsync(Request(HttpMethod.Post, Recovery, """{"name":"doomed"}"""));
+        var run = await WaitAsync(accepted, HttpStatusCode.InternalServerError);
+        Assert.Equal(RunStatus.Failed, run.Status);
+        Assert.Contains("Error", run.Errors.Single().Reason, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("/api/engines/bad!id/backups/b1/recovery", """{"name":"x"}""", "engineId")]
+    [InlineData(Recovery, """{"name":123}""", "name")]
+    [InlineData(Recovery, """{"name":""}""", "name")]
+    [InlineData(Recovery, """{"description":["a"]}""", "description")]
+    [InlineData(Recovery, "not json", "body")]
+    [InlineData(Recovery, "[1,2]", "body")]
+    public async Task Restore_validation_errors_name_the_field(string path, string body, string field)
+    {
+        using var response = await Api.SendAsync(Request(HttpMethod.Post, path, body));
+        var problem = await ProblemAsync(response, HttpStatusCode.BadRequest);
+        Assert.NotNull(problem["errors"]![field]);
+        Assert.Empty(State.Restores);
+    }
+
+    [Fact]
+    public async Task Unknown_engine_maps_to_404_with_the_upstream_code()
+    {
+        using var response = await Api.SendAsync(Request(HttpMethod.Post, "/api/engines/no-such-engine/backups/b1/recovery", """{"name":"x"}"""));
+        var problem = await ProblemAsync(response, HttpStatusCode.NotFound);
+        Assert.Equal("CSE.00404001", problem["upstreamCode"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Huawei_cloud_failing_maps_to_503()
+    {
+        State.Faults.Add(new FaultSpec { Path = "/cseengine/*", Kind = "status", Status = 503, Count = 0 });
+        using var response = await Api.SendAsync(Request(HttpMethod.Post, Recovery, """{"name":"x"}"""));
+        var problem = await ProblemAsync(response, HttpStatusCode.ServiceUnavailable);
+        Assert.Equal("APIG.0201", problem["upstreamCode"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Oversized_bodies_are_refused()
+    {
+        var body = "{\"name\":\"" + new string('x', 70_000) + "\"}";
+        using var response = await Api.SendAsync(Request(HttpMethod.Post, Recovery, body));
+        await ProblemAsync(response, HttpStatusCode.RequestEntityTooLarge);
+    }
+
+    [Theory]
+    [InlineData("missing")]
+    [InlineData("stale")]
+    [InlineData("tampered")]
+    public async Task Unsigned_stale_or_tampered_webhooks_get_401_and_nothing_runs(string how)
+    {
+        var request = how switch
+        {
+            "missing" => Request(HttpMethod.Post, Recovery, """{"name":"x"}""", sign: false),
+            "stale" => Request(HttpMethod.Post, Recovery, """{"name":"x"}""", signedAt: DateTimeOffset.UtcNow.AddMinutes(-10)),
+            _ => Request(HttpMethod.Post, Recovery, """{"name":"x"}"""),
+        };
+        if (how == "tampered")
+        {
+            request.Content = new StringContent("""{"name":"y"}""", Encoding.UTF8, "application/json");
+        }
+
+        using var response = await Api.SendAsync(request);
+        await ProblemAsync(response, HttpStatusCode.Unauthorized);
+        Assert.Empty(State.Restores);
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("wrong-key-0000000000000")]
+    public async Task Missing_or_wrong_function_keys_get_401(string? key)
+    {
+        using var response = await Api.SendAsync(Request(HttpMethod.Post, Recovery, """{"name":"x"}""", key: key));
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        Assert.Empty(State.Restores);
+        using var byQuery = await Api.SendAsync(Request(HttpMethod.Get, $"/api/runs?code={FunctionKey}", sign: false, key: null));
+        Assert.Equal(HttpStatusCode.OK, byQuery.StatusCode);
+    }
+
+    [Theory]
+    [InlineData("obs://import-bucket/graphs/orders/")]
+    [InlineData("import-bucket/graphs/orders/")]
+    public async Task Import_runs_to_success_in_either_path_form(string path)
+    {
+        using var accepted = await Api.SendAsync(Request(HttpMethod.Post, $"/api/graphs/{GraphA}/backups/import", $$"""{"import_path":"{{path}}"}"""));
+        var run = await WaitAsync(accepted, HttpStatusCode.OK);
+        Assert.Equal("import", run.Kind);
+        Assert.Equal("import-bucket/graphs/orders/", run.ImportPath);
+        Assert.Equal("import", State.Backups.Single(b => b.Id == run.BackupId).BackupMethod);
+    }
+
+    [Theory]
+    [InlineData("{}", "import_path")]
+    [InlineData("""{"import_path":"http://elsewhere/x"}""", "import_path")]
+    [InlineData("""{"import_path":"Bucket_Upper/x"}""", "import_path")]
+    [InlineData("""{"import_path":"bucket/../x"}""", "import_path")]
+    [InlineData("""{"import_path":42}""", "import_path")]
+    public async Task Import_validation_errors_name_the_field(string body, string field)
+    {
+        using var response = await Api.SendAsync(Request(HttpMethod.Post, $"/api/graphs/{GraphA}/backups/import", body));
+        var problem = await ProblemAsync(response, HttpStatusCode.BadRequest);
+        Assert.NotNull(problem["errors"]![field]);
+    }
+
+    [Fact]
+    public async Task Import_into_an_unknown_graph_maps_the_ges_error()
+    {
+        using var response = await Api.SendAsync(Request(HttpMethod.Post, "/api/graphs/no-such-graph/backups/import", """{"import_path":"bucket/x/"}"""));
+        var problem = await ProblemAsync(response, HttpStatusCode.NotFound);
+        Assert.Equal("GES.7000", problem["upstreamCode"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Backup_now_goes_through_the_pipeline_and_an_idempotency_key_starts_it_once()
+    {
+        var first = Request(HttpMethod.Post, $"/api/graphs/{GraphB}/backups", sign: false);
+        first.Headers.Add("Idempotency-Key", "deploy-42");
+        var again = Request(HttpMethod.Post, $"/api/graphs/{GraphB}/backups", sign: false);
+        again.Headers.Add("Idempotency-Key", "deploy-42");
+        using var accepted = await Api.SendAsync(first);
+        using var duplicate = await Api.SendAsync(again);
+        Assert.Equal(accepted.Headers.Location, duplicate.Headers.Location);
+        var run = await WaitAsync(accepted, HttpStatusCode.OK);
+        Assert.Equal("http", run.Trigger);
+        await AssertCopiedAsync(run, "social");
+        Assert.Single(State.Backups, b => b.GraphId == GraphB);
+    }
+
+    [Fact]
+    public async Task Backup_now_of_an_unconfigured_graph_is_404()
+    {
+        using var response = await Api.SendAsync(Request(HttpMethod.Post, "/api/graphs/not-configured/backups", sign: false));
+        await ProblemAsync(response, HttpStatusCode.NotFound);
+    }
+
+    [Fact]
+    public async Task Runs_are_read_and_listed_with_filters()
+    {
+        await TickAsync();
+        await WaitForRunsAsync(2);
+        using var list = await Api.SendAsync(Request(HttpMethod.Get, $"/api/runs?graphId={GraphA}&status=succeeded&limit=5", sign: false));
+        Assert.Equal(HttpStatusCode.OK, list.StatusCode);
+        var runs = JsonNode.Parse(await list.Content.ReadAsStringAsync())!.AsArray();
+        Assert.Equal(GraphA, Assert.Single(runs)!["graphId"]!.GetValue<string>());
+        using var missing = await Api.SendAsync(Request(HttpMethod.Get, "/api/runs/no-such-run", sign: false));
+        await ProblemAsync(missing, HttpStatusCode.NotFound);
+        using var badStatus = await Api.SendAsync(Request(HttpMethod.Get, "/api/runs?status=finished", sign: false));
+        Assert.NotNull((await ProblemAsync(badStatus, HttpStatusCode.BadRequest))["errors"]!["status"]);
+    }
+
+    [Fact]
+    public async Task Health_reports_storage_and_huawei_cloud()
+    {
+        using var healthy = await Api.SendAsync(Request(HttpMethod.Get, "/api/health", sign: false, key: null));
+        Assert.Equal(HttpStatusCode.OK, healthy.StatusCode);
+        Assert.Equal("healthy", JsonNode.Parse(await healthy.Content.ReadAsStringAsync())!["status"]!.GetValue<string>());
+        State.Faults.Add(new FaultSpec { Path = "/v2/*", Kind = "status", Status = 401, Count = 0, ErrorCode = "APIG.0301", ErrorMessage = "no" });
+        using var sick = await Api.SendAsync(Request(HttpMethod.Get, "/api/health", sign: false, key: null));
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, sick.StatusCode);
+        Assert.Contains("Auth", JsonNode.Parse(await sick.Content.ReadAsStringAsync())!["huaweiCloud"]!.GetValue<string>(), StringComparison.Ordinal);
+    }
+}
+
+public sealed class StandaloneHttpApiTests : HttpApiTests
+{
+    protected override bool UseCustomHandler => false;
+}
+
+public sealed class CustomHandlerHttpApiTests : HttpApiTests
+{
+    protected override bool UseCustomHandler => true;
+}
