@@ -224,7 +224,16 @@ public sealed partial class FileCopier(
         }
         catch (CopyFailedException)
         {
-            await destination.DeleteAsync(path, cancellationToken);
+            try
+            {
+                await destination.DeleteAsync(path, cancellationToken);
+            }
+            catch (BackupRelay.Storage.StorageException ex) when (ex.Status is System.Net.HttpStatusCode.Forbidden or System.Net.HttpStatusCode.Conflict)
+            {
+                // The identity may not delete (write-only role, immutability): the file stays marked unverified.
+                Log.CopyFailed(logger, path, destination.Description, $"the unverified file could not be deleted ({ex.ErrorCode}); it stays marked unverified");
+            }
+
             throw;
         }
 
