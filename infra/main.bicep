@@ -1,0 +1,327 @@
+// BackupRelay on Azure: one resource group holding a Flex Consumption (Linux) function app running
+// the custom handler, its storage (queues, run records, deployment package), a user-assigned
+// identity with only the roles it needs, the destination storage for the copied backups (soft
+// delete, optional time-based immutability, and a role that cannot delete), Key Vault for the
+// Huawei Cloud credentials, and Application Insights + Log Analytics. No account keys in settings.
+targetScope = 'resourceGroup'
+
+@description('Short name used to derive resource names (lower-case letters and digits).')
+@minLength(3)
+@maxLength(12)
+param name string
+
+param location string = resourceGroup().location
+
+@description('Huawei Cloud region, e.g. cn-north-4.')
+param huaweiRegion string
+
+@description('Huawei Cloud project id (letters and digits).')
+param huaweiProjectId string
+
+@description('IAM user name (password auth). Leave empty to use AK/SK.')
+param huaweiUserName string = ''
+
+@description('IAM account (domain) name of that user.')
+param huaweiDomainName string = ''
+
+@description('GES graph ids to back up.')
+param graphIds array
+
+@description('NCRONTAB schedule (UTC, six fields).')
+param backupSchedule string = '0 0 2 * * *'
+
+@description('Destination container for the copied backups.')
+param destinationContainer string = 'ges-backups'
+
+@description('Days deleted blobs and containers are kept (soft delete).')
+@minValue(1)
+@maxValue(365)
+param softDeleteDays int = 30
+
+@description('Days copied backups cannot be changed or deleted (time-based retention); 0 turns immutability off.')
+@minValue(0)
+@maxValue(146000)
+param immutabilityDays int = 0
+
+@description('Most instances the app scales out to.')
+param maximumInstanceCount int = 40
+
+var suffix = uniqueString(resourceGroup().id, name)
+var appStorageName = take('${name}app${suffix}', 24)
+var destinationStorageName = take('${name}dst${suffix}', 24)
+var deploymentContainer = 'app-package'
+var roles = {
+  storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
+  storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
+  storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
+  keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
+  monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
+}
+
+resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: '${name}-id'
+  location: location
+}
+
+resource logs 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
+  name: '${name}-logs'
+  location: location
+  properties: {
+    sku: { name: 'PerGB2018' }
+    retentionInDays: 30
+  }
+}
+
+resource insights 'Microsoft.Insights/components@2020-02-02' = {
+  name: '${name}-ai'
+  location: location
+  kind: 'web'
+  properties: {
+    Application_Type: 'web'
+    WorkspaceResourceId: logs.id
+    DisableLocalAuth: true
+  }
+}
+
+// The app's own storage: queues, run records (backuprelay-runs), the deployment package.
+resource appStorage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  name: appStorageName
+  location: location
+  sku: { name: 'Standard_LRS' }
+  kind: 'StorageV2'
+  properties: {
+    allowSharedKeyAccess: false
+    allowBlobPublicAccess: false
+    minimumTlsVersion: 'TLS1_2'
+    supportsHttpsTrafficOnly: true
+  }
+}
+
+resource appBlobs 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
+  parent: appStorage
+  name: 'default'
+}
+
+resource packageContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: appBlobs
+  name: deploymentContainer
+}
+
+// Where the backups land: soft delete for blobs and containers, optional immutability.
+resource destinationStorage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  name: destinationStorageName
+  location: location
+  sku: { name: 'Standard_ZRS' }
+  kind: 'StorageV2'
+  properties: {
+    allowSharedKeyAccess: false
+    allowBlobPublicAccess: false
+    minimumTlsVersion: 'TLS1_2'
+    supportsHttpsTrafficOnly: true
+  }
+}
+
+resource destinationBlobs 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
+  parent: destinationStorage
+  name: 'default'
+  properties: {
+    deleteRetentionPolicy: { enabled: true, days: softDeleteDays }
+    containerDeleteRetentionPolicy: { enabled: true, days: softDeleteDays }
+    isVersioningEnabled: true
+  }
+}
+
+resource destination 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: destinationBlobs
+  name: destinationContainer
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+resource retention 'Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies@2023-05-01' = if (immutabilityDays > 0) {
+  parent: destination
+  name: 'default'
+  properties: {
+    immutabilityPeriodSinceCreationInDays: immutabilityDays
+    allowProtectedAppendWrites: false
+  }
+}
+
+// The app may read and write backups but not delete them: a custom role without the delete action.
+resource writeOnlyRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
+  name: guid(resourceGroup().id, 'backuprelay-blob-writer')
+  properties: {
+    roleName: 'BackupRelay blob writer (${name}, no delete)'
+    description: 'Read, create and write blobs and their metadata; no delete.'
+    type: 'CustomRole'
+    assignableScopes: [ resourceGroup().id ]
+    permissions: [
+      {
+        actions: [
+          'Microsoft.Storage/storageAccounts/blobServices/containers/read'
+        ]
+        dataActions: [
+          'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read'
+          'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write'
+          'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/add/action'
+        ]
+      }
+    ]
+  }
+}
+
+resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
+  name: take('${name}-kv-${suffix}', 24)
+  location: location
+  properties: {
+    tenantId: subscription().tenantId
+    sku: { family: 'A', name: 'standard' }
+    enableRbacAuthorization: true
+    enableSoftDelete: true
+    softDeleteRetentionInDays: 90
+    enablePurgeProtection: true
+  }
+}
+
+// Secret values are set after deployment (az keyvault secret set): they never pass through a template.
+var secretNames = {
+  password: 'huawei-password'
+  accessKey: 'huawei-access-key'
+  secretKey: 'huawei-secret-key'
+  webhookSecret: 'webhook-secret'
+  functionKey: 'standalone-function-key'
+}
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  name: '${name}-plan'
+  location: location
+  kind: 'functionapp'
+  sku: { tier: 'FlexConsumption', name: 'FC1' }
+  properties: { reserved: true }
+}
+
+var kv = '@Microsoft.KeyVault(VaultName=${vault.name};SecretName='
+var baseSettings = [
+  { name: 'AzureWebJobsStorage__accountName', value: appStorage.name }
+  { name: 'AzureWebJobsStorage__credential', value: 'managedidentity' }
+  { name: 'AzureWebJobsStorage__clientId', value: identity.properties.clientId }
+  { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: insights.properties.ConnectionString }
+  { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'ClientId=${identity.properties.clientId};Authorization=AAD' }
+  { name: 'HuaweiCloud__Region', value: huaweiRegion }
+  { name: 'HuaweiCloud__ProjectId', value: huaweiProjectId }
+  { name: 'HuaweiCloud__Auth__UserName', value: huaweiUserName }
+  { name: 'HuaweiCloud__Auth__DomainName', value: huaweiDomainName }
+  { name: 'HuaweiCloud__Auth__Password', value: empty(huaweiUserName) ? '' : '${kv}${secretNames.password})' }
+  { name: 'HuaweiCloud__Auth__AccessKey', value: empty(huaweiUserName) ? '${kv}${secretNames.accessKey})' : '' }
+  { name: 'HuaweiCloud__Auth__SecretKey', value: empty(huaweiUserName) ? '${kv}${secretNames.secretKey})' : '' }
+  { name: 'Backup__Schedule', value: backupSchedule }
+  { name: 'Destination__blobServiceUri', value: destinationStorage.properties.primaryEndpoints.blob }
+  { name: 'Destination__credential', value: 'managedidentity' }
+  { name: 'Destination__clientId', value: identity.properties.clientId }
+  { name: 'Destination__Container', value: destinationContainer }
+  { name: 'Http__WebhookSecret', value: '${kv}${secretNames.webhookSecret})' }
+]
+var graphSettings = [for (graphId, i) in graphIds: { name: 'Backup__Graphs__${i}__GraphId', value: graphId }]
+
+resource app 'Microsoft.Web/sites@2024-04-01' = {
+  name: '${name}-${suffix}'
+  location: location
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: { '${identity.id}': {} }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    keyVaultReferenceIdentity: identity.id
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${appStorage.properties.primaryEndpoints.blob}${deploymentContainer}'
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identity.id
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: maximumInstanceCount
+        instanceMemoryMB: 2048
+      }
+      runtime: { name: 'custom', version: '1.0' }
+    }
+    siteConfig: {
+      minTlsVersion: '1.2'
+      appSettings: concat(baseSettings, graphSettings)
+    }
+  }
+}
+
+// Role assignments: only what the app needs, only where it needs it.
+resource appBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(appStorage.id, identity.id, roles.storageBlobDataOwner)
+  scope: appStorage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataOwner)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource appQueues 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(appStorage.id, identity.id, roles.storageQueueDataContributor)
+  scope: appStorage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataContributor)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource appTables 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(appStorage.id, identity.id, roles.storageTableDataContributor)
+  scope: appStorage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageTableDataContributor)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource destinationWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(destination.id, identity.id, writeOnlyRole.id)
+  scope: destination
+  properties: {
+    roleDefinitionId: writeOnlyRole.id
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource secretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(vault.id, identity.id, roles.keyVaultSecretsUser)
+  scope: vault
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource metricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(insights.id, identity.id, roles.monitoringMetricsPublisher)
+  scope: insights
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.monitoringMetricsPublisher)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+output functionAppName string = app.name
+output functionAppUrl string = 'https://${app.properties.defaultHostName}'
+output keyVaultName string = vault.name
+output destinationAccount string = destinationStorage.name

@@ -1,0 +1,30 @@
+// Parameters for infra/main.bicep. Deploy with:
+//   az deployment group create -g <resource group> -f infra/main.bicep -p infra/main.bicepparam
+using './main.bicep'
+
+// Derives every resource name (3-12 lower-case letters and digits).
+param name = 'backuprelay'
+
+// The Huawei Cloud region and project your graphs live in.
+param huaweiRegion = 'cn-north-4'
+param huaweiProjectId = '0a1b2c3d4e5f40718293a4b5c6d7e8f9'
+
+// IAM password auth: the user and its account (domain). Its password goes into Key Vault as
+// 'huawei-password' after deployment. Leave the user empty to use AK/SK instead
+// ('huawei-access-key' and 'huawei-secret-key' secrets).
+param huaweiUserName = 'backup-relay'
+param huaweiDomainName = 'my-account'
+
+// The GES graphs to back up, and when (NCRONTAB, UTC, with seconds).
+param graphIds = [
+  '4c5f882d-a813-4d78-a8e3-6d3212ddd121'
+]
+param backupSchedule = '0 0 2 * * *'
+
+// Where copies land, how long deleted ones are kept, and how long they cannot be changed at all
+// (0: no immutability; with it, not even an operator can delete a backup before it expires).
+param destinationContainer = 'ges-backups'
+param softDeleteDays = 30
+param immutabilityDays = 0
+
+param maximumInstanceCount = 40
