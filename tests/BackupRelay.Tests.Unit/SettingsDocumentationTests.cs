@@ -1,0 +1,154 @@
+using System.Collections;
+using System.Reflection;
+using System.Text.RegularExpressions;
+using BackupRelay.Configuration;
+using BackupRelay.Copying;
+using BackupRelay.Hosting;
+using BackupRelay.HuaweiCloud;
+using BackupRelay.Http;
+
+namespace BackupRelay.Tests.Unit;
+
+/// <summary>Code, README's configuration table, local.settings.json.sample and the Bicep app settings agree.</summary>
+public sealed partial class SettingsDocumentationTests
+{
+    /// <summary>Settings read outside options classes (connections) or set by the platform.</summary>
+    private static readonly string[] Connections = ["AzureWebJobsStorage", "Destination"];
+
+    private static readonly string Root = FindRoot();
+
+    /// <summary>Every app setting the code binds, in <c>__</c> form; lists as <c>__N</c>.</summary>
+    public static SortedSet<string> CodeSettings()
+    {
+        var settings = new SortedSet<string>(StringComparer.Ordinal);
+        Walk(typeof(HuaweiCloudOptions), HuaweiCloudOptions.SectionName, settings);
+        Walk(typeof(BackupOptions), BackupOptions.SectionName, settings);
+        Walk(typeof(DestinationOptions), DestinationOptions.SectionName, settings);
+        Walk(typeof(CopyOptions), CopyOptions.SectionName, settings);
+        Walk(typeof(HttpOptions), HttpOptions.SectionName, settings);
+        Walk(typeof(StandaloneOptions), StandaloneOptions.SectionName, settings);
+        return settings;
+    }
+
+    private static void Walk(Type type, string prefix, SortedSet<string> settings)
+    {
+        foreach (var property in type.GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanWrite && p.SetMethod!.IsPublic))
+        {
+            var name = $"{prefix}__{property.Name}";
+            var t = Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType;
+            if (t == typeof(string) || t.IsPrimitive || t.IsEnum || t == typeof(TimeSpan) || t == typeof(Uri) || t == typeof(decimal))
+            {
+                settings.Add(name);
+            }
+            else if (t.IsGenericType && typeof(IEnumerable).IsAssignableFrom(t))
+            {
+                var item = t.GetGenericArguments()[0];
+                if (item == typeof(string) || item.IsPrimitive)
+                {
+                    settings.Add(name + "__N");
+                }
+                else
+                {
+                    Walk(item, name + "__N", settings);
+                }
+            }
+            else
+            {
+                Walk(t, name, settings);
+            }
+        }
+    }
+
+    /// <summary>Setting names in README's configuration table, with <c>`A__B` / `__C`</c> shorthand expanded.</summary>
+    private static SortedSet<string> ReadmeSettings()
+    {
+        var readme = File.ReadAllText(Path.Combine(Root, "README.md"));
+        var section = readme[readme.IndexOf("## Configuration", StringComparison.Ordinal)..];
+        section = section[..section.IndexOf("\n## ", 3, StringComparison.Ordinal)];
+        var settings = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var line in section.Split('\n').Where(l => l.StartsWith("| `", StringComparison.Ordinal)))
+        {
+            var cell = line.Split('|')[1];
+            string? prefix = null;
+            foreach (Match m in Backticked().Matches(cell))
+            {
+                var value = m.Groups[1].Value;
+                if (value.StartsWith("__", StringComparison.Ordinal) && prefix is not null)
+                {
+                    settings.Add(prefix + value);
+                }
+                else
+                {
+                    settings.Add(value);
+                    prefix = value.Contains("__", StringComparison.Ordinal) ? value[..value.LastIndexOf("__", StringComparison.Ordinal)] : value;
+                }
+            }
+        }
+
+        return settings;
+    }
+
+    [Fact]
+    public void Every_setting_the_code_reads_is_in_the_readme_table_and_nothing_else_is()
+    {
+        var code = CodeSettings();
+        var readme = ReadmeSettings();
+        readme.RemoveWhere(s => Connections.Contains(s) || s.StartsWith("AzureWebJobsStorage__", StringComparison.Ordinal) || s.StartsWith("Destination__blobServiceUri", StringComparison.Ordinal));
+        Assert.Equal([], code.Except(readme).ToList());
+        Assert.Equal([], readme.Except(code).ToList());
+    }
+
+    [Fact]
+    public void The_sample_settings_list_every_setting()
+    {
+        var sample = File.ReadAllText(Path.Combine(Root, "local.settings.json.sample"));
+        using var document = System.Text.Json.JsonDocument.Parse(sample, new System.Text.Json.JsonDocumentOptions { CommentHandling = System.Text.Json.JsonCommentHandling.Skip });
+        var keys = document.RootElement.GetProperty("Values").EnumerateObject()
+            .Select(p => NumberedIndex().Replace(p.Name, "__N")).ToHashSet(StringComparer.Ordinal);
+        Assert.Equal([], CodeSettings().Where(s => !keys.Contains(s)).ToList());
+        Assert.All(Connections, c => Assert.Contains(c, keys));
+        Assert.Equal([], keys.Where(k => k != "FUNCTIONS_WORKER_RUNTIME" && !Connections.Contains(k) && !CodeSettings().Contains(k)).ToList());
+    }
+
+    [Fact]
+    public void Bicep_sets_only_settings_the_code_reads()
+    {
+        var bicep = File.ReadAllText(Path.Combine(Root, "infra", "main.bicep"));
+        var names = BicepSetting().Matches(bicep).Select(m => NumberedBicep().Replace(m.Groups[1].Value, "__N")).ToList();
+        Assert.NotEmpty(names);
+        var code = CodeSettings();
+        foreach (var name in names)
+        {
+            Assert.True(code.Contains(name) || name.StartsWith("AzureWebJobsStorage__", StringComparison.Ordinal) || name.StartsWith("Destination__", StringComparison.Ordinal)
+                || name.StartsWith("APPLICATIONINSIGHTS_", StringComparison.Ordinal), $"main.bicep sets {name}, which nothing reads");
+        }
+
+        Assert.Contains("AzureWebJobsStorage__accountName", names);
+        Assert.Contains("AzureWebJobsStorage__credential", names);
+        Assert.DoesNotContain(names, n => n.Contains("AccountKey", StringComparison.OrdinalIgnoreCase));
+        Assert.Contains("Backup__Graphs__N__GraphId", names);
+    }
+
+    [GeneratedRegex("`([A-Za-z_][A-Za-z0-9_]*)`")]
+    private static partial Regex Backticked();
+
+    [GeneratedRegex("__[0-9]+(?=__|$)")]
+    private static partial Regex NumberedIndex();
+
+    [GeneratedRegex(@"\{ name: '([A-Za-z_][A-Za-z0-9_${}i]*)', value:")]
+    private static partial Regex BicepSetting();
+
+    [GeneratedRegex(@"__\$\{i\}(?=__|$)")]
+    private static partial Regex NumberedBicep();
+
+    private static string FindRoot()
+    {
+        var dir = AppContext.BaseDirectory;
+        while (!File.Exists(Path.Combine(dir, "Functions.sln")))
+        {
+            dir = Path.GetDirectoryName(dir)!;
+        }
+
+        return dir;
+    }
+}
