@@ -27,23 +27,14 @@ public sealed partial class PollBackupJobHandler(
 
     public async Task<HandlerResult> HandleAsync(string message, long dequeueCount, CancellationToken cancellationToken)
     {
-        if (!MessageParser.TryParse(message, BackupRelayJson.Default.PollBackupJobMessage, out var poll, out var reason))
+        var (poll, run, stop) = await MessageParser.ReadRunMessageAsync(message, BackupRelayJson.Default.PollBackupJobMessage,
+            m => m.V, m => m.RunId, runs, cancellationToken);
+        if (stop is not null)
         {
-            return HandlerResult.Park(reason);
+            return stop;
         }
 
-        if (poll!.V != MessageParser.CurrentVersion || !HuaweiCloudIds.IsValidId(poll.RunId))
-        {
-            return HandlerResult.Park($"unsupported message: version {poll.V}");
-        }
-
-        var run = await runs.GetAsync(poll.RunId, cancellationToken);
-        if (run is null)
-        {
-            return HandlerResult.Park($"run {poll.RunId} does not exist");
-        }
-
-        if (run.IsFinished || poll.Attempt != run.PollCount || run.JobId is null)
+        if (run!.IsFinished || poll!.Attempt != run.PollCount || run.JobId is null)
         {
             return HandlerResult.Done;
         }
@@ -138,9 +129,7 @@ public sealed partial class PollBackupJobHandler(
     private async Task<HandlerResult> PollAgainAsync(string runId, int attempt, CancellationToken cancellationToken)
     {
         // Send first, count after: a duplicate of the next poll is dropped by its number, a lost one is not possible.
-        var settings = options.Value;
-        var delay = TimeSpan.FromTicks(Math.Min(settings.PollMaxDelay.Ticks, settings.PollInitialDelay.Ticks * (1L << Math.Min(attempt + 1, 30))));
-        await queues.SendPollAsync(new PollBackupJobMessage(MessageParser.CurrentVersion, runId, attempt + 1), delay, cancellationToken);
+        await queues.SendPollAsync(new PollBackupJobMessage(MessageParser.CurrentVersion, runId, attempt + 1), options.Value.PollDelay(attempt + 1), cancellationToken);
         await CountPollAsync(runId, attempt, cancellationToken);
         return HandlerResult.Done;
     }

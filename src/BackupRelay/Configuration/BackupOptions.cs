@@ -26,6 +26,10 @@ public sealed class BackupOptions
     /// <summary>How far before the submit time a backup's start may lie and still be this run's (clock skew).</summary>
     public TimeSpan ClockSkewAllowance { get; set; } = TimeSpan.FromMinutes(2);
 
+    /// <summary>Wait before poll number <paramref name="attempt"/>: the initial delay doubled each time, at most the maximum.</summary>
+    public TimeSpan PollDelay(int attempt) =>
+        TimeSpan.FromTicks(Math.Min(PollMaxDelay.Ticks, PollInitialDelay.Ticks * (1L << Math.Clamp(attempt, 0, 30))));
+
     public GraphOptions? Find(string graphId) => Graphs.FirstOrDefault(g => string.Equals(g.GraphId, graphId, StringComparison.Ordinal));
 }
 

@@ -30,23 +30,19 @@ public sealed partial class CopyBackupFileHandler(
 
     public async Task<HandlerResult> HandleAsync(string message, long dequeueCount, CancellationToken cancellationToken)
     {
-        if (!MessageParser.TryParse(message, BackupRelayJson.Default.CopyBackupFileMessage, out var copy, out var reason))
+        var (copy, run, stop) = await MessageParser.ReadRunMessageAsync(message, BackupRelayJson.Default.CopyBackupFileMessage,
+            m => m.V, m => m.RunId, runs, cancellationToken);
+        if (stop is not null)
         {
-            return HandlerResult.Park(reason);
+            return stop;
         }
 
-        if (copy!.V != MessageParser.CurrentVersion || !HuaweiCloudIds.IsValidId(copy.RunId) || !HuaweiCloudIds.IsValidId(copy.File))
+        if (!HuaweiCloudIds.IsValidId(copy!.File))
         {
-            return HandlerResult.Park($"unsupported message: version {copy.V}, run and file must be path-safe names");
+            return HandlerResult.Park("unsupported message: the file must be a path-safe name");
         }
 
-        var run = await runs.GetAsync(copy.RunId, cancellationToken);
-        if (run is null)
-        {
-            return HandlerResult.Park($"run {copy.RunId} does not exist");
-        }
-
-        var file = run.Files.FirstOrDefault(f => f.Name == copy.File);
+        var file = run!.Files.FirstOrDefault(f => f.Name == copy.File);
         if (run.BackupId is null || file is null)
         {
             return run.IsFinished ? HandlerResult.Done : HandlerResult.Retry($"run {run.Id} does not list file {copy.File} yet");

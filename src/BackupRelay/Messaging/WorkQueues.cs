@@ -2,6 +2,8 @@ using System.Collections.Concurrent;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using BackupRelay.Configuration;
+using BackupRelay.HuaweiCloud;
+using BackupRelay.Runs;
 using BackupRelay.Storage;
 using BackupRelay.Storage.Queues;
 
@@ -62,6 +64,29 @@ public sealed class WorkQueues(StorageAccount account, TimeProvider time)
 public static class MessageParser
 {
     public const int CurrentVersion = 1;
+
+    /// <summary>
+    /// The common start of a run-scoped queue function: parse, check version and run id, load the run.
+    /// A message that can never succeed comes back as <c>Stop</c> (parked) with no run.
+    /// </summary>
+    public static async Task<(T? Message, RunRecord? Run, HandlerResult? Stop)> ReadRunMessageAsync<T>(string text, JsonTypeInfo<T> type,
+        Func<T, int> version, Func<T, string> runId, RunStore runs, CancellationToken cancellationToken)
+    {
+        if (!TryParse(text, type, out var message, out var reason))
+        {
+            return (default, null, HandlerResult.Park(reason));
+        }
+
+        if (version(message!) != CurrentVersion || !HuaweiCloudIds.IsValidId(runId(message!)))
+        {
+            return (default, null, HandlerResult.Park($"unsupported message: version {version(message!)}, the run id must be a path-safe id"));
+        }
+
+        var run = await runs.GetAsync(runId(message!), cancellationToken);
+        return run is null
+            ? (default, null, HandlerResult.Park($"run {runId(message!)} does not exist"))
+            : (message, run, null);
+    }
 
     public static bool TryParse<T>(string text, JsonTypeInfo<T> type, out T? message, out string reason)
     {

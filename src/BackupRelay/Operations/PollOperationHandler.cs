@@ -27,23 +27,14 @@ public sealed partial class PollOperationHandler(
 
     public async Task<HandlerResult> HandleAsync(string message, long dequeueCount, CancellationToken cancellationToken)
     {
-        if (!MessageParser.TryParse(message, BackupRelayJson.Default.PollOperationMessage, out var poll, out var reason))
+        var (poll, run, stop) = await MessageParser.ReadRunMessageAsync(message, BackupRelayJson.Default.PollOperationMessage,
+            m => m.V, m => m.RunId, runs, cancellationToken);
+        if (stop is not null)
         {
-            return HandlerResult.Park(reason);
+            return stop;
         }
 
-        if (poll!.V != MessageParser.CurrentVersion || !HuaweiCloudIds.IsValidId(poll.RunId))
-        {
-            return HandlerResult.Park($"unsupported message: version {poll.V}");
-        }
-
-        var run = await runs.GetAsync(poll.RunId, cancellationToken);
-        if (run is null)
-        {
-            return HandlerResult.Park($"run {poll.RunId} does not exist");
-        }
-
-        if (run.IsFinished || poll.Attempt != run.PollCount || run.JobId is null)
+        if (run!.IsFinished || poll!.Attempt != run.PollCount || run.JobId is null)
         {
             return HandlerResult.Done;
         }
@@ -65,9 +56,7 @@ public sealed partial class PollOperationHandler(
             }
             else
             {
-                var settings = options.Value;
-                var delay = TimeSpan.FromTicks(Math.Min(settings.PollMaxDelay.Ticks, settings.PollInitialDelay.Ticks * (1L << Math.Min(poll.Attempt + 1, 30))));
-                await queues.SendOperationPollAsync(poll with { Attempt = poll.Attempt + 1 }, delay, cancellationToken);
+                await queues.SendOperationPollAsync(poll with { Attempt = poll.Attempt + 1 }, options.Value.PollDelay(poll.Attempt + 1), cancellationToken);
             }
         }
 
