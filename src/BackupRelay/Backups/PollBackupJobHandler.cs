@@ -150,17 +150,7 @@ public sealed partial class PollBackupJobHandler(
     private Task FailAsync(string runId, string reason, CancellationToken cancellationToken)
     {
         Log.RunFailed(logger, runId, reason);
-        return runs.UpdateAsync(runId, r =>
-        {
-            if (r.IsFinished)
-            {
-                return false;
-            }
-
-            r.Fail(time.GetUtcNow(), "backing-up", reason);
-            r.UpdatedAt = time.GetUtcNow();
-            return true;
-        }, cancellationToken);
+        return runs.FailAsync(runId, time.GetUtcNow(), "backing-up", reason, cancellationToken);
     }
 
     private static partial class Log

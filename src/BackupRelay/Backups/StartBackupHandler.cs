@@ -182,17 +182,7 @@ public sealed partial class StartBackupHandler(
     private Task FailAsync(string runId, string step, string reason, CancellationToken cancellationToken)
     {
         Log.RunFailed(logger, runId, reason);
-        return runs.UpdateAsync(runId, r =>
-        {
-            if (r.IsFinished)
-            {
-                return false;
-            }
-
-            r.Fail(time.GetUtcNow(), step, reason);
-            r.UpdatedAt = time.GetUtcNow();
-            return true;
-        }, cancellationToken);
+        return runs.FailAsync(runId, time.GetUtcNow(), step, reason, cancellationToken);
     }
 
     private static partial class Log

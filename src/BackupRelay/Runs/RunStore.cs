@@ -57,6 +57,20 @@ public sealed class RunStore(BlobContainer container)
         throw new StorageException(System.Net.HttpStatusCode.PreconditionFailed, "ConditionNotMet", $"Run {runId} kept changing under {MaxAttempts} update attempts.");
     }
 
+    /// <summary>Fails the run with a reason unless it has already ended.</summary>
+    public Task<RunRecord> FailAsync(string runId, DateTimeOffset now, string step, string reason, CancellationToken cancellationToken = default) =>
+        UpdateAsync(runId, r =>
+        {
+            if (r.IsFinished)
+            {
+                return false;
+            }
+
+            r.Fail(now, step, reason);
+            r.UpdatedAt = now;
+            return true;
+        }, cancellationToken);
+
     /// <summary>Every run (newest first), optionally filtered.</summary>
     public async Task<List<RunRecord>> ListAsync(string? graphId = null, RunStatus? status = null, int limit = 50, CancellationToken cancellationToken = default)
     {
