@@ -20,6 +20,9 @@ public sealed partial class StartBackupHandler(
     TimeProvider time,
     ILogger<StartBackupHandler> logger) : IQueueFunction
 {
+    /// <summary>How long a claim to call add-backup holds off duplicate messages.</summary>
+    public static readonly TimeSpan ClaimLease = TimeSpan.FromMinutes(10);
+
     public string Name => FunctionNames.StartBackup;
     public string Queue => QueueNames.StartBackup;
 
@@ -78,7 +81,39 @@ public sealed partial class StartBackupHandler(
             return HandlerResult.Done;
         }
 
-        var previousSubmit = run.SubmittedAt;
+        // Claim the submission: one message at a time may call add-backup for this run. A duplicate
+        // message stands aside while the claim is fresh; the claimant's own redelivery (same nonce)
+        // or anyone after the claim went stale takes over, adopting what the earlier attempt started.
+        var nonce = start.Nonce ?? Guid.NewGuid().ToString("N");
+        var claimedAt = time.GetUtcNow();
+        DateTimeOffset? previousSubmit = null;
+        var claimed = await runs.UpdateAsync(run.Id, r =>
+        {
+            if (r.IsFinished || r.JobId is not null)
+            {
+                return false;
+            }
+
+            if (r.SubmitClaim is { } holder && holder != nonce && r.SubmittedAt is { } at && claimedAt - at < ClaimLease)
+            {
+                return false;
+            }
+
+            previousSubmit = r.SubmittedAt;
+            r.SubmitClaim = nonce;
+            r.SubmittedAt = claimedAt;
+            r.GraphName = graph.Name;
+            r.Status = RunStatus.Running;
+            r.Step = "starting";
+            r.UpdatedAt = claimedAt;
+            return true;
+        }, cancellationToken);
+        if (claimed.IsFinished || claimed.JobId is not null || claimed.SubmitClaim != nonce)
+        {
+            Log.Duplicate(logger, run.Id);
+            return HandlerResult.Done;
+        }
+
         var adopted = previousSubmit is null ? null : await FindRunningBackupAsync(start.GraphId, graph.Name, previousSubmit.Value, cancellationToken);
         if (adopted is null && graph.Status is not ("200" or "903"))
         {
@@ -88,16 +123,6 @@ public sealed partial class StartBackupHandler(
 
         if (adopted is null)
         {
-            var submittedAt = time.GetUtcNow();
-            await runs.UpdateAsync(run.Id, r =>
-            {
-                r.SubmittedAt = submittedAt;
-                r.GraphName = graph.Name;
-                r.Status = RunStatus.Running;
-                r.Step = "starting";
-                r.UpdatedAt = submittedAt;
-                return true;
-            }, cancellationToken);
             try
             {
                 var added = await ges.AddBackupAsync(start.GraphId, cancellationToken);

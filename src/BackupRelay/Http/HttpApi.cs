@@ -208,7 +208,7 @@ public static partial class HttpApi
         }, context.RequestAborted);
         if (created)
         {
-            await queues.SendStartAsync(new StartBackupMessage(MessageParser.CurrentVersion, runId, graphId, "http", null), context.RequestAborted);
+            await queues.SendStartAsync(new StartBackupMessage(MessageParser.CurrentVersion, runId, graphId, "http", null, Guid.NewGuid().ToString("N")), context.RequestAborted);
         }
 
         return Accepted(context, run);

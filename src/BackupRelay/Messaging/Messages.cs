@@ -7,7 +7,8 @@ namespace BackupRelay.Messaging;
 // Queue messages. Each carries a version ("v"); none carries a secret (no token, no link).
 
 /// <summary><c>backup-start</c>: start (or adopt) the backup of one graph for one run.</summary>
-public sealed record StartBackupMessage(int V, string RunId, string GraphId, string Trigger, DateTimeOffset? ScheduledAt);
+/// <param name="Nonce">Unique per message (not per delivery): a redelivery recognises its own claim on the run.</param>
+public sealed record StartBackupMessage(int V, string RunId, string GraphId, string Trigger, DateTimeOffset? ScheduledAt, string? Nonce = null);
 
 /// <summary><c>backup-poll</c>: look at the run's GES job once.</summary>
 public sealed record PollBackupJobMessage(int V, string RunId, int Attempt);

@@ -59,6 +59,9 @@ public sealed class RunRecord
     /// <summary>Set just before add-backup is called: a redelivery after a crash looks for a backup started since.</summary>
     public DateTimeOffset? SubmittedAt { get; set; }
 
+    /// <summary>The start message that claimed the right to call add-backup (its nonce); duplicates stand aside.</summary>
+    public string? SubmitClaim { get; set; }
+
     public DateTimeOffset? CompletedAt { get; set; }
     public DateTimeOffset? Deadline { get; set; }
     public int PollCount { get; set; }

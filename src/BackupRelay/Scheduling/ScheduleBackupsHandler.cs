@@ -24,7 +24,7 @@ public sealed partial class ScheduleBackupsHandler(WorkQueues queues, IOptions<B
         foreach (var graph in settings.Graphs)
         {
             var runId = RunId(graph.GraphId, occurrence);
-            await queues.SendStartAsync(new StartBackupMessage(MessageParser.CurrentVersion, runId, graph.GraphId, "schedule", occurrence), cancellationToken);
+            await queues.SendStartAsync(new StartBackupMessage(MessageParser.CurrentVersion, runId, graph.GraphId, "schedule", occurrence, Guid.NewGuid().ToString("N")), cancellationToken);
             runIds.Add(runId);
         }
 

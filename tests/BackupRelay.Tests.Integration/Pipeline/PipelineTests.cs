@@ -42,6 +42,20 @@ public abstract class PipelineTests : PipelineHarness
     }
 
     [Fact]
+    public async Task Concurrent_duplicate_start_messages_call_add_backup_once()
+    {
+        var start = Services.GetServices<IQueueFunction>().Single(f => f.Name == FunctionNames.StartBackup);
+        var results = await Task.WhenAll(Enumerable.Range(0, 6).Select(i => start.HandleAsync(
+            JsonSerializer.Serialize(new StartBackupMessage(1, "http-concurrent", GraphA, "http", null, $"nonce-{i}"), BackupRelayJson.Default.StartBackupMessage),
+            1, CancellationToken.None)));
+        Assert.All(results, r => Assert.Equal(HandlerOutcome.Done, r.Outcome));
+        Assert.Single(State.Backups, b => b.GraphId == GraphA);
+        Assert.Single(State.RecordedRequests(), r => r.Method == "POST" && r.Path.EndsWith($"/graphs/{GraphA}/backups", StringComparison.Ordinal));
+        var runs = await WaitForRunsAsync(1);
+        Assert.Equal(RunStatus.Succeeded, Assert.Single(runs).Status);
+    }
+
+    [Fact]
     public async Task A_job_failure_fails_the_run_with_the_job_reason()
     {
         State.Faults.Add(new FaultSpec { Method = "POST", Path = $"/v2/*/graphs/{GraphA}/backups", Kind = "failJob", Reason = "disk quota exceeded" });
