@@ -199,13 +199,16 @@ public abstract class PipelineHarness : IAsyncLifetime
         if (_driver is not null)
         {
             await _driver.DisposeAsync();
+            _driver = null;
         }
 
         _client?.Dispose();
+        _client = null;
         if (_app is not null)
         {
             await _app.StopAsync();
             await _app.DisposeAsync();
+            _app = null;
         }
     }
 
