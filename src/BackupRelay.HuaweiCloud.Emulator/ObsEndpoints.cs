@@ -54,7 +54,7 @@ internal static class ObsEndpoints
             return;
         }
 
-        if (!SignaturesEqual(ObsLinks.Sign(bucket, key, Expires), Signature))
+        if (!BackupRelay.HuaweiCloud.Auth.SdkHmacSha256.SignaturesEqual(ObsLinks.Sign(bucket, key, Expires), Signature))
         {
             await Responses.Obs(context, 403, "SignatureDoesNotMatch",
                 "The request signature we calculated does not match the signature you provided. Check your key and signing method.").ExecuteAsync(context);
@@ -214,7 +214,4 @@ internal static class ObsEndpoints
         var md5 = Md5s.GetOrAdd((backupId, file.Name, file.Size), k => Convert.ToHexStringLower(BackupContent.Hashes(BackupContent.Seed(k.Item1, k.Item2), k.Item3).Md5));
         return $"\"{md5}\"";
     }
-
-    private static bool SignaturesEqual(string a, string b) =>
-        CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(a), Encoding.UTF8.GetBytes(b));
 }

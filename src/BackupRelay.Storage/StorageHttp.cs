@@ -29,7 +29,6 @@ public sealed partial class StorageHttp : IDisposable
 
     public StorageHttp(StorageConnection connection, TimeProvider time, ILogger logger, StorageRetryOptions? retry = null, HttpMessageHandler? transport = null)
     {
-        Connection = connection;
         _logger = logger;
         retry ??= new StorageRetryOptions();
         var auth = new StorageAuthHandler(connection, time)
@@ -64,8 +63,6 @@ public sealed partial class StorageHttp : IDisposable
 
         _pipeline = builder.AddTimeout(retry.AttemptTimeout).Build();
     }
-
-    public StorageConnection Connection { get; }
 
     /// <summary>
     /// Sends a request built fresh by <paramref name="build"/> for each attempt, and returns the

@@ -154,7 +154,7 @@ public static class SdkHmacSha256
         return accessKey.Length > 0 && signature.Length > 0 && signedHeaders.Length > 0;
     }
 
-    /// <summary>Constant-time comparison of two hex signatures.</summary>
+    /// <summary>Constant-time comparison of two signatures (hex, or OBS's base64).</summary>
     public static bool SignaturesEqual(string a, string b) =>
-        CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(a), Encoding.ASCII.GetBytes(b));
+        CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(a), Encoding.UTF8.GetBytes(b));
 }

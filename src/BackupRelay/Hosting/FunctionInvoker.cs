@@ -13,8 +13,6 @@ public sealed partial class FunctionInvoker(IEnumerable<IQueueFunction> function
 
     public IReadOnlyCollection<IQueueFunction> Functions => _functions.Values;
 
-    public IQueueFunction? Find(string name) => _functions.GetValueOrDefault(name);
-
     public async Task<HandlerResult> InvokeAsync(IQueueFunction function, string? message, long dequeueCount, CancellationToken cancellationToken)
     {
         HandlerResult result;

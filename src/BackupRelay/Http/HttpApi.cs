@@ -99,13 +99,7 @@ public static partial class HttpApi
             run.Fail(now, "restoring", "CSE accepted the restore but reports no job to follow");
         }
 
-        await runs.CreateAsync(run, context.RequestAborted);
-        if (!run.IsFinished)
-        {
-            await queues.SendOperationPollAsync(new PollOperationMessage(MessageParser.CurrentVersion, run.Id, 0), backup.Value.PollInitialDelay, context.RequestAborted);
-        }
-
-        return Accepted(context, run);
+        return await FollowAsync(context, run, runs, queues, backup.Value);
     }
 
     private static async Task<IResult> ImportAsync(HttpContext context, string graphId, GesClient ges, RunStore runs, WorkQueues queues,
@@ -161,8 +155,18 @@ public static partial class HttpApi
             SubmittedAt = now,
             Deadline = now + backup.Value.JobDeadline,
         };
+        return await FollowAsync(context, run, runs, queues, backup.Value);
+    }
+
+    /// <summary>Stores a restore or import run and, unless it already ended, starts following it on <c>operation-poll</c>.</summary>
+    private static async Task<IResult> FollowAsync(HttpContext context, RunRecord run, RunStore runs, WorkQueues queues, BackupOptions backup)
+    {
         await runs.CreateAsync(run, context.RequestAborted);
-        await queues.SendOperationPollAsync(new PollOperationMessage(MessageParser.CurrentVersion, run.Id, 0), backup.Value.PollInitialDelay, context.RequestAborted);
+        if (!run.IsFinished)
+        {
+            await queues.SendOperationPollAsync(new PollOperationMessage(MessageParser.CurrentVersion, run.Id, 0), backup.PollInitialDelay, context.RequestAborted);
+        }
+
         return Accepted(context, run);
     }
 
