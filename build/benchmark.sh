@@ -42,7 +42,7 @@ bin=src/BackupRelay.DevTools/bin/Release/net10.0
 dotnet src/BackupRelay.HuaweiCloud.Emulator/bin/Release/net10.0/BackupRelay.HuaweiCloud.Emulator.dll \
   --urls "http://127.0.0.1:$emu_port" --seed "$work/seed.json" >"$work/emulator.log" 2>&1 &
 pids+=($!)
-node node_modules/azurite/dist/src/azurite.js --silent --inMemoryPersistence --skipApiVersionCheck \
+node node_modules/azurite/dist/src/azurite.js --silent --inMemoryPersistence --disableTelemetry \
   --blobHost 127.0.0.1 --blobPort "$blob_port" --queueHost 127.0.0.1 --queuePort "$queue_port" \
   --tableHost 127.0.0.1 --tablePort "$table_port" >"$work/azurite.log" 2>&1 &
 pids+=($!)

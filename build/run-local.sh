@@ -32,7 +32,7 @@ cat > "$work/seed.json" <<JSON
 JSON
 
 echo "starting Azurite on 127.0.0.1:$blob_port/$queue_port and the Huawei Cloud emulator on 127.0.0.1:$emu_port"
-node node_modules/azurite/dist/src/azurite.js --silent --inMemoryPersistence --skipApiVersionCheck \
+node node_modules/azurite/dist/src/azurite.js --silent --inMemoryPersistence --disableTelemetry \
   --blobHost 127.0.0.1 --blobPort "$blob_port" --queueHost 127.0.0.1 --queuePort "$queue_port" \
   --tableHost 127.0.0.1 --tablePort "$table_port" >"$work/azurite.log" 2>&1 &
 pids+=($!)

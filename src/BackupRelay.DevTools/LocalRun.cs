@@ -5,7 +5,7 @@ using BackupRelay.HuaweiCloud.Emulator;
 using BackupRelay.Messaging;
 using BackupRelay.Runs;
 using BackupRelay.Storage;
-using Microsoft.Extensions.Logging.Abstractions;
+using Azure.Storage.Blobs;
 
 namespace BackupRelay.DevTools;
 
@@ -14,7 +14,7 @@ internal static class LocalRun
 {
     public static async Task<int> WatchAsync(IReadOnlyDictionary<string, string> arguments)
     {
-        using var account = new StorageAccount(StorageConnection.Parse(arguments["storage"]), TimeProvider.System, NullLogger.Instance);
+        var account = StorageAccount.FromConnectionString(arguments["storage"]);
         var runs = new RunStore(account.GetContainer(BackupRelay.Configuration.QueueNames.RunsContainer));
         var destination = account.GetContainer(arguments["container"]);
         var timeout = TimeSpan.FromSeconds(double.Parse(arguments.GetValueOrDefault("timeout", "300"), CultureInfo.InvariantCulture));
@@ -27,7 +27,7 @@ internal static class LocalRun
             {
                 current = await runs.ListAsync();
             }
-            catch (StorageException)
+            catch (Azure.RequestFailedException)
             {
                 current = [];
             }
@@ -72,10 +72,11 @@ internal static class LocalRun
                 Console.WriteLine($"  {destination.Name}/{path}  {file.Size} bytes  md5 {file.Md5}  sha256 {file.Sha256}  {(verified ? "verified" : "NOT VERIFIED")}");
             }
 
-            var manifest = await destination.GetBlobAsync($"{run.GraphName ?? run.GraphId}/{run.BackupId}/{CopyBackupFileHandler.ManifestName}");
-            if (manifest is not null)
+            var manifest = destination.GetBlobClient($"{run.GraphName ?? run.GraphId}/{run.BackupId}/{CopyBackupFileHandler.ManifestName}");
+            if (await manifest.ExistsAsync())
             {
-                var parsed = JsonSerializer.Deserialize(manifest.Content, BackupRelayJson.Default.BackupManifest)!;
+                var content = (await manifest.DownloadContentAsync()).Value.Content;
+                var parsed = JsonSerializer.Deserialize(content.ToMemory().Span, BackupRelayJson.Default.BackupManifest)!;
                 Console.WriteLine($"  {destination.Name}/{run.GraphName ?? run.GraphId}/{run.BackupId}/{CopyBackupFileHandler.ManifestName}  ({parsed.Files.Count} files)");
             }
             else
@@ -99,18 +100,19 @@ internal static class LocalRun
     }
 
     /// <summary>Reads the copy back and checks it against the emulator's deterministic bytes and the recorded hashes.</summary>
-    private static async Task<bool> VerifyAsync(BackupRelay.Storage.Blobs.BlobContainer destination, string path, string backupId, RunFile file)
+    private static async Task<bool> VerifyAsync(BlobContainerClient destination, string path, string backupId, RunFile file)
     {
-        var properties = await destination.GetPropertiesAsync(path);
-        if (properties is null || file.Size is null)
+        var blob = destination.GetBlobClient(path);
+        if (file.Size is null || !await blob.ExistsAsync())
         {
             return false;
         }
 
-        await using var stream = await destination.OpenReadAsync(path);
+        var properties = (await blob.GetPropertiesAsync()).Value;
+        await using var stream = (await blob.DownloadStreamingAsync()).Value.Content;
         var (md5, sha, length) = await FileHashes.OfStreamAsync(stream, CancellationToken.None);
         var (wantMd5, wantSha) = BackupContent.Hashes(BackupContent.Seed(backupId, file.Name), file.Size.Value);
         return length == file.Size && md5.AsSpan().SequenceEqual(wantMd5) && sha.AsSpan().SequenceEqual(wantSha)
-            && Convert.ToHexStringLower(md5) == file.Md5 && properties.Metadata.GetValueOrDefault(CopyMetadata.Verified) == "true";
+            && Convert.ToHexStringLower(md5) == file.Md5 && properties.Metadata.TryGetValue(CopyMetadata.Verified, out var verified) && verified == "true";
     }
 }

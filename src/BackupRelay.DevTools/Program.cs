@@ -3,6 +3,8 @@ using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using BackupRelay.Copying;
 using BackupRelay.HuaweiCloud.Emulator;
+using Azure.Storage;
+using Azure.Storage.Sas;
 using BackupRelay.Storage;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -47,8 +49,11 @@ switch (args.FirstOrDefault())
 
     case "sas":
     {
-        Console.WriteLine(BackupRelay.Storage.Auth.AccountSas.Create(StorageConnection.DevelopmentAccountName, StorageConnection.DevelopmentAccountKey,
-            DateTimeOffset.UtcNow.AddHours(2), services: "b"));
+        var sas = new AccountSasBuilder(AccountSasPermissions.All, DateTimeOffset.UtcNow.AddHours(2), AccountSasServices.Blobs, AccountSasResourceTypes.All)
+        {
+            Protocol = SasProtocol.HttpsAndHttp,
+        };
+        Console.WriteLine(sas.ToSasQueryParameters(new StorageSharedKeyCredential(StorageConnection.DevelopmentAccountName, StorageConnection.DevelopmentAccountKey)));
         return 0;
     }
 
@@ -76,7 +81,6 @@ switch (args.FirstOrDefault())
         using var download = new HttpClient(new SocketsHttpHandler { AutomaticDecompression = System.Net.DecompressionMethods.None }) { Timeout = Timeout.InfiniteTimeSpan };
         var budget = new CopyBufferBudget(options.MemoryBudgetBytes);
         var copier = new FileCopier(download, budget, new HashStateCache(), Options.Create(options), TimeProvider.System, NullLogger<FileCopier>.Instance);
-        StorageAccount? account = null;
         ICopyDestination destination;
         if (arguments.TryGetValue("local", out var dir))
         {
@@ -84,8 +88,7 @@ switch (args.FirstOrDefault())
         }
         else
         {
-            account = new StorageAccount(StorageConnection.Parse(arguments["blob"]), TimeProvider.System, NullLogger.Instance);
-            var container = account.GetContainer(arguments["container"]);
+            var container = StorageAccount.FromConnectionString(arguments["blob"]).GetContainer(arguments["container"]);
             await container.CreateIfNotExistsAsync();
             destination = new BlobCopyDestination(container);
         }
@@ -93,7 +96,6 @@ switch (args.FirstOrDefault())
         var link = new Uri(arguments["link"]);
         var watch = Stopwatch.StartNew();
         var result = await copier.CopyAsync(destination, new CopyRequest("benchmark", arguments.GetValueOrDefault("path", "benchmark.bin"), link, _ => Task.FromResult(link)));
-        account?.Dispose();
         Console.WriteLine($"{result.Outcome} {result.Length} {result.Md5Hex} {result.Sha256Hex} {watch.Elapsed.TotalSeconds:F3} budget-peak={budget.PeakInUseBytes}");
         return result.Outcome == CopyOutcome.Completed ? 0 : 1;
     }

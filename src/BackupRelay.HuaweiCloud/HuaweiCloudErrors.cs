@@ -28,7 +28,7 @@ public static class HuaweiCloudErrors
         }
 
         var (code, message, bodyRequestId) = Parse(body);
-        var requestId = bodyRequestId ?? Header(response, "X-Request-Id") ?? Header(response, "x-obs-request-id");
+        var requestId = bodyRequestId ?? RequestId(response);
         var status = response.StatusCode;
         return new HuaweiCloudException(Classify(status, code), status, code,
             message ?? (string.IsNullOrWhiteSpace(response.ReasonPhrase) ? "no error message" : response.ReasonPhrase),
@@ -128,6 +128,8 @@ public static class HuaweiCloudErrors
 
         return null;
     }
+
+    public static string? RequestId(HttpResponseMessage response) => Header(response, "X-Request-Id") ?? Header(response, "x-obs-request-id");
 
     private static string? Header(HttpResponseMessage response, string name) =>
         response.Headers.TryGetValues(name, out var values) ? values.FirstOrDefault() : null;

@@ -1,49 +1,63 @@
 using BackupRelay.HuaweiCloud.Auth;
 using BackupRelay.HuaweiCloud.Cse;
 using BackupRelay.HuaweiCloud.Ges;
+using BackupRelay.HuaweiCloud.Json;
 using BackupRelay.HuaweiCloud.Resilience;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using Refit;
 
 namespace BackupRelay.HuaweiCloud;
 
 public static class HuaweiCloudServiceCollectionExtensions
 {
+    internal const string IamClient = "BackupRelay.HuaweiCloud.Iam";
+    internal const string GesClientName = "BackupRelay.HuaweiCloud.Ges";
+    internal const string CseClientName = "BackupRelay.HuaweiCloud.Cse";
+
     /// <summary>
-    /// Registers <see cref="GesClient"/> and <see cref="CseClient"/> with auth and resilience, bound to
-    /// the <c>HuaweiCloud</c> section and validated at start-up.
+    /// Registers <see cref="GesClient"/> and <see cref="CseClient"/> over source-generated Refit clients
+    /// with the standard resilience handler and the project's auth handler, bound to the
+    /// <c>HuaweiCloud</c> section and validated at start-up.
     /// </summary>
     public static IServiceCollection AddHuaweiCloud(this IServiceCollection services, IConfiguration configuration)
     {
         services.TryAddSingleton(TimeProvider.System);
         services.AddOptions<HuaweiCloudOptions>().Bind(configuration.GetSection(HuaweiCloudOptions.SectionName)).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<HuaweiCloudOptions>, HuaweiCloudOptionsValidator>());
-        services.TryAddSingleton<HuaweiCloudPipelines>();
         services.TryAddSingleton<IamTokenProvider>();
         services.TryAddTransient<HuaweiCloudAuthHandler>();
+        services.TryAddSingleton<GesClient>();
+        services.TryAddSingleton<CseClient>();
 
-        services.AddHttpClient(IamTokenProvider.HttpClientName, (sp, http) => Configure(http, sp, o => o.IamEndpoint))
-            .AddHttpMessageHandler(sp => Resilience(sp, "iam"));
-        services.AddHttpClient<GesClient>((sp, http) => Configure(http, sp, o => o.GesEndpoint))
-            .AddHttpMessageHandler(sp => Resilience(sp, "ges"))
+        // IAM: resilience, no auth (it is where the auth comes from).
+        services.AddRefitGeneratedClient<IIamApi>(Settings(HuaweiSnakeJson.Default), IamClient)
+            .ConfigureHttpClient((sp, http) => Configure(http, sp, o => o.IamEndpoint))
+            .AddHuaweiCloudResilience("iam");
+        services.AddRefitGeneratedClient<IGesApi>(Settings(HuaweiSnakeJson.Default), GesClientName)
+            .ConfigureHttpClient((sp, http) => Configure(http, sp, o => o.GesEndpoint))
+            .AddHuaweiCloudResilience("ges")
             .AddHttpMessageHandler<HuaweiCloudAuthHandler>();
-        services.AddHttpClient<CseClient>((sp, http) => Configure(http, sp, o => o.CseEndpoint))
-            .AddHttpMessageHandler(sp => Resilience(sp, "cse"))
+
+        // CSE's restore API is camelCase and its engine manager snake_case: two Refit interfaces on one client.
+        services.AddRefitGeneratedClient<ICseEngineApi>(Settings(HuaweiSnakeJson.Default), CseClientName)
+            .ConfigureHttpClient((sp, http) => Configure(http, sp, o => o.CseEndpoint))
+            .AddHuaweiCloudResilience("cse")
             .AddHttpMessageHandler<HuaweiCloudAuthHandler>();
+        services.AddRefitGeneratedClient<ICseRestoreApi>(Settings(HuaweiCamelJson.Default), CseClientName);
         return services;
     }
 
+    private static Func<IServiceProvider, RefitSettings> Settings(System.Text.Json.Serialization.JsonSerializerContext json) =>
+        services => HuaweiCloudRefit.Settings(json, services.GetRequiredService<TimeProvider>());
+
     private static void Configure(HttpClient http, IServiceProvider services, Func<HuaweiCloudOptions, Uri> endpoint)
     {
-        var uri = endpoint(services.GetRequiredService<IOptions<HuaweiCloudOptions>>().Value);
-        http.BaseAddress = uri.AbsoluteUri.EndsWith('/') ? uri : new Uri(uri.AbsoluteUri + "/");
+        http.BaseAddress = endpoint(services.GetRequiredService<IOptions<HuaweiCloudOptions>>().Value);
 
         // Timeouts are the pipeline's (per attempt and in total).
         http.Timeout = Timeout.InfiniteTimeSpan;
     }
-
-    private static HuaweiCloudResilienceHandler Resilience(IServiceProvider services, string endpoint) =>
-        new(services.GetRequiredService<HuaweiCloudPipelines>().For(endpoint));
 }

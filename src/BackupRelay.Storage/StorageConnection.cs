@@ -1,22 +1,18 @@
 using Azure.Core;
 using Azure.Identity;
+using Azure.Storage.Blobs;
+using Azure.Storage.Queues;
 using Microsoft.Extensions.Configuration;
 
 namespace BackupRelay.Storage;
-
-/// <summary>How requests to a storage account are authorized.</summary>
-public enum StorageAuthKind
-{
-    SharedKey,
-    SharedAccessSignature,
-    Token,
-}
 
 /// <summary>
 /// A storage account connection as Azure Functions defines one, so the same app settings serve the
 /// Functions host and this app: a connection string in <c>&lt;Name&gt;</c>, or the identity-based
 /// group <c>&lt;Name&gt;__accountName</c> / <c>__blobServiceUri</c> / <c>__queueServiceUri</c> /
-/// <c>__credential</c> / <c>__clientId</c>.
+/// <c>__credential</c> / <c>__clientId</c>. The SDK has no reader for the identity group (the
+/// Functions host has its own), so this is the project's: it only turns settings into SDK clients,
+/// with errors that name the setting.
 /// </summary>
 public sealed class StorageConnection
 {
@@ -25,40 +21,34 @@ public sealed class StorageConnection
     /// <summary>The well-known Azurite / storage emulator key (public, not a secret).</summary>
     public const string DevelopmentAccountKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
-    private StorageConnection(string accountName, Uri? blobEndpoint, Uri? queueEndpoint, StorageAuthKind auth)
+    private readonly string? _connectionString;
+
+    private StorageConnection(string setting, string? connectionString, Uri? blobServiceUri, Uri? queueServiceUri, TokenCredential? credential)
     {
-        AccountName = accountName;
-        BlobEndpoint = blobEndpoint;
-        QueueEndpoint = queueEndpoint;
-        Auth = auth;
+        Setting = setting;
+        _connectionString = connectionString;
+        BlobServiceUri = blobServiceUri;
+        QueueServiceUri = queueServiceUri;
+        Credential = credential;
     }
 
-    public string AccountName { get; }
-    public Uri? BlobEndpoint { get; }
-    public Uri? QueueEndpoint { get; }
-    public StorageAuthKind Auth { get; }
+    /// <summary>The setting the connection was read from, for error messages.</summary>
+    public string Setting { get; }
 
-    /// <summary>Account key bytes (Shared Key). A secret.</summary>
-    internal byte[]? AccountKey { get; private init; }
+    /// <summary>Identity connections only: the endpoints and the credential.</summary>
+    public Uri? BlobServiceUri { get; }
 
-    /// <summary>SAS query without the leading '?'. A secret.</summary>
-    internal string? SharedAccessSignature { get; private init; }
+    public Uri? QueueServiceUri { get; }
 
-    internal TokenCredential? Credential { get; private init; }
-
-    public Uri RequireBlobEndpoint(string name) => BlobEndpoint
-        ?? throw new StorageConfigurationException(name, "has no blob endpoint (set BlobEndpoint, AccountName, or __blobServiceUri).");
-
-    public Uri RequireQueueEndpoint(string name) => QueueEndpoint
-        ?? throw new StorageConfigurationException(name, "has no queue endpoint (set QueueEndpoint, AccountName, or __queueServiceUri).");
+    public TokenCredential? Credential { get; }
 
     /// <summary>Reads connection <paramref name="name"/> from configuration in either form; the error names the setting.</summary>
-    public static StorageConnection FromConfiguration(IConfiguration configuration, string name, Func<StorageConnection, TokenCredential>? credentialFactory = null)
+    public static StorageConnection FromConfiguration(IConfiguration configuration, string name)
     {
         var connectionString = configuration[name] ?? configuration.GetConnectionString(name);
         if (!string.IsNullOrWhiteSpace(connectionString))
         {
-            return Parse(connectionString, name);
+            return FromConnectionString(connectionString, name);
         }
 
         var section = configuration.GetSection(name);
@@ -71,70 +61,74 @@ public sealed class StorageConnection
             "is not set: give a connection string, or identity-based settings such as " + name + "__accountName.");
     }
 
-    /// <summary>Parses a storage connection string.</summary>
-    public static StorageConnection Parse(string connectionString, string name = "connection string")
+    /// <summary>A connection string, checked by building both SDK clients from it (the SDK parses it).</summary>
+    public static StorageConnection FromConnectionString(string connectionString, string name = "connection string")
     {
-        var parts = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
-        foreach (var part in connectionString.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        var connection = new StorageConnection(name, connectionString, null, null, null);
+        if (!(TryCreate(() => new BlobServiceClient(connectionString), out BlobServiceClient blobs) && blobs.Uri is not null)
+            && !(TryCreate(() => new QueueServiceClient(connectionString), out QueueServiceClient queues) && queues.Uri is not null))
         {
-            var eq = part.IndexOf('=');
-            if (eq <= 0)
-            {
-                throw new StorageConfigurationException(name, "is not a valid storage connection string (expected Key=Value pairs).");
-            }
-
-            parts[part[..eq].Trim()] = part[(eq + 1)..].Trim();
+            // The SDK's message may quote the connection string; ours names the setting only.
+            throw new StorageConfigurationException(name,
+                "is not a valid storage connection string: expected UseDevelopmentStorage=true, or AccountName and AccountKey, " +
+                "or BlobEndpoint/QueueEndpoint with SharedAccessSignature.");
         }
 
-        if (parts.TryGetValue("UseDevelopmentStorage", out var dev) && bool.TryParse(dev, out var isDev) && isDev)
+        return connection;
+    }
+
+    public BlobServiceClient CreateBlobServiceClient(BlobClientOptions options)
+    {
+        if (_connectionString is not null)
         {
-            var proxy = parts.TryGetValue("DevelopmentStorageProxyUri", out var p) ? new Uri(p) : new Uri("http://127.0.0.1");
-            return new StorageConnection(DevelopmentAccountName,
-                new Uri($"{proxy.Scheme}://{proxy.Host}:10000/{DevelopmentAccountName}/"),
-                new Uri($"{proxy.Scheme}://{proxy.Host}:10001/{DevelopmentAccountName}/"),
-                StorageAuthKind.SharedKey)
-            {
-                AccountKey = Convert.FromBase64String(DevelopmentAccountKey),
-            };
+            // A connection string without this service's endpoint gives a client with no URI.
+            return TryCreate(() => new BlobServiceClient(_connectionString, options), out var client) && client.Uri is not null
+                ? client
+                : throw new StorageConfigurationException(Setting, "has no blob endpoint: set BlobEndpoint or AccountName.");
         }
 
-        parts.TryGetValue("AccountName", out var account);
-        var protocol = parts.TryGetValue("DefaultEndpointsProtocol", out var proto) ? proto : "https";
-        var suffix = parts.TryGetValue("EndpointSuffix", out var s) ? s : "core.windows.net";
-        var blob = Endpoint(parts, "BlobEndpoint", name) ?? (account is null ? null : new Uri($"{protocol}://{account}.blob.{suffix}/"));
-        var queue = Endpoint(parts, "QueueEndpoint", name) ?? (account is null ? null : new Uri($"{protocol}://{account}.queue.{suffix}/"));
-        if (blob is null && queue is null)
+        return BlobServiceUri is { } uri
+            ? new BlobServiceClient(uri, Credential!, options)
+            : throw new StorageConfigurationException(Setting + "__blobServiceUri", "is required (or " + Setting + "__accountName).");
+    }
+
+    public QueueServiceClient CreateQueueServiceClient(QueueClientOptions options)
+    {
+        if (_connectionString is not null)
         {
-            throw new StorageConfigurationException(name, "names no account: set AccountName or BlobEndpoint/QueueEndpoint.");
+            return TryCreate(() => new QueueServiceClient(_connectionString, options), out var client) && client.Uri is not null
+                ? client
+                : throw new StorageConfigurationException(Setting, "has no queue endpoint: set QueueEndpoint or AccountName.");
         }
 
-        account ??= AccountFromEndpoint(blob ?? queue!);
+        return QueueServiceUri is { } uri
+            ? new QueueServiceClient(uri, Credential!, options)
+            : throw new StorageConfigurationException(Setting + "__queueServiceUri", "is required (or " + Setting + "__accountName).");
+    }
 
-        if (parts.TryGetValue("SharedAccessSignature", out var sas) && sas.Length > 0)
+    private static bool TryCreate<T>(Func<T> create, out T client) where T : class
+    {
+        try
         {
-            return new StorageConnection(account, blob, queue, StorageAuthKind.SharedAccessSignature) { SharedAccessSignature = sas.TrimStart('?') };
+            client = create();
+            return true;
         }
-
-        if (parts.TryGetValue("AccountKey", out var key) && key.Length > 0)
+        catch (Exception ex) when (ex is FormatException or ArgumentException or InvalidOperationException or NullReferenceException)
         {
-            byte[] bytes;
-            try
-            {
-                bytes = Convert.FromBase64String(key);
-            }
-            catch (FormatException)
-            {
-                throw new StorageConfigurationException(name, "has an AccountKey that is not base64.");
-            }
-
-            return new StorageConnection(account, blob, queue, StorageAuthKind.SharedKey) { AccountKey = bytes };
+            client = null!;
+            return false;
         }
-
-        throw new StorageConfigurationException(name, "has neither AccountKey nor SharedAccessSignature; for managed identity use " + name + "__accountName settings instead.");
     }
 
     private static StorageConnection FromIdentitySettings(IConfigurationSection section, string name)
     {
+        var clientId = section["clientId"];
+        var kind = section["credential"];
+        if (kind is { Length: > 0 } && !string.Equals(kind, "managedidentity", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new StorageConfigurationException(name + "__credential", $"must be 'managedidentity' or unset, not '{kind}'.");
+        }
+
         var account = section["accountName"];
         var blob = section["blobServiceUri"] is { Length: > 0 } b ? Absolute(b, name + "__blobServiceUri") : null;
         var queue = section["queueServiceUri"] is { Length: > 0 } q ? Absolute(q, name + "__queueServiceUri") : null;
@@ -149,28 +143,16 @@ public sealed class StorageConnection
             throw new StorageConfigurationException(name + "__accountName", "is required (or " + name + "__blobServiceUri / __queueServiceUri).");
         }
 
-        var clientId = section["clientId"];
-        var credential = section["credential"];
-        TokenCredential token = string.Equals(credential, "managedidentity", StringComparison.OrdinalIgnoreCase)
+        TokenCredential credential = kind is { Length: > 0 }
             ? new ManagedIdentityCredential(string.IsNullOrEmpty(clientId) ? ManagedIdentityId.SystemAssigned : ManagedIdentityId.FromUserAssignedClientId(clientId))
             : new DefaultAzureCredential(new DefaultAzureCredentialOptions { ManagedIdentityClientId = string.IsNullOrEmpty(clientId) ? null : clientId });
-        return new StorageConnection(account ?? AccountFromEndpoint(blob ?? queue!), blob, queue, StorageAuthKind.Token) { Credential = token };
+        return new StorageConnection(name, null, blob, queue, credential);
     }
-
-    private static Uri? Endpoint(Dictionary<string, string> parts, string key, string name) =>
-        parts.TryGetValue(key, out var value) && value.Length > 0 ? Absolute(value, $"{name} ({key})") : null;
 
     private static Uri Absolute(string value, string setting) =>
         Uri.TryCreate(value.EndsWith('/') ? value : value + "/", UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"
             ? uri
             : throw new StorageConfigurationException(setting, "must be an absolute http(s) URL.");
-
-    /// <summary><c>https://acct.blob.core.windows.net</c> → acct; <c>http://127.0.0.1:10000/acct</c> → acct.</summary>
-    private static string AccountFromEndpoint(Uri endpoint)
-    {
-        var path = endpoint.AbsolutePath.Trim('/');
-        return path.Length > 0 ? path.Split('/')[0] : endpoint.Host.Split('.')[0];
-    }
 }
 
 /// <summary>A storage setting is missing or malformed; the message starts with the setting's name.</summary>

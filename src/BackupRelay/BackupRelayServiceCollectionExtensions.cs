@@ -37,7 +37,7 @@ public static class BackupRelayServiceCollectionExtensions
 
         services.AddSingleton(sp => new AppStorage(new StorageAccount(
             StorageConnection.FromConfiguration(configuration, AppStorageSetting),
-            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("BackupRelay.Storage"))));
+            new StorageClientSettings { OnUndecodableMessage = args => sp.GetRequiredService<WorkQueues>().ParkUndecodableAsync(args) })));
         services.AddSingleton(sp => new WorkQueues(sp.GetRequiredService<AppStorage>().Account, sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp => new RunStore(sp.GetRequiredService<AppStorage>().Account.GetContainer(QueueNames.RunsContainer)));
         services.AddSingleton<ICopyDestination>(sp => CreateDestination(sp, configuration));
@@ -93,8 +93,7 @@ public static class BackupRelayServiceCollectionExtensions
             return new LocalDirectoryCopyDestination(directory);
         }
 
-        var account = new StorageAccount(StorageConnection.FromConfiguration(configuration, options.Connection),
-            services.GetRequiredService<TimeProvider>(), services.GetRequiredService<ILoggerFactory>().CreateLogger("BackupRelay.Destination"));
+        var account = new StorageAccount(StorageConnection.FromConfiguration(configuration, options.Connection));
         return new BlobCopyDestination(account.GetContainer(options.Container));
     }
 

@@ -74,7 +74,7 @@ public sealed partial class Azurite : IAsyncDisposable
         };
         foreach (var arg in new[]
                  {
-                     script, "--silent", "--inMemoryPersistence", "--skipApiVersionCheck",
+                     script, "--silent", "--inMemoryPersistence", "--disableTelemetry",
                      "--blobHost", "127.0.0.1", "--blobPort", "0", "--queueHost", "127.0.0.1", "--queuePort", "0",
                      "--tableHost", "127.0.0.1", "--tablePort", "0", "--extentMemoryLimit", "4096",
                  })

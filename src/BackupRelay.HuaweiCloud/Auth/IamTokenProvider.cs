@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Http.Json;
-using System.Text.Json;
 using BackupRelay.HuaweiCloud.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -12,12 +11,9 @@ namespace BackupRelay.HuaweiCloud.Auth;
 /// IAM password tokens, cached per project and replaced ahead of <c>expires_at</c>. Concurrent
 /// callers share one refresh. Tokens are secrets: never logged.
 /// </summary>
-public sealed partial class IamTokenProvider(IHttpClientFactory httpClients, IOptions<HuaweiCloudOptions> options, TimeProvider time,
+public sealed partial class IamTokenProvider(IIamApi iam, IOptions<HuaweiCloudOptions> options, TimeProvider time,
     ILogger<IamTokenProvider> logger)
 {
-    /// <summary>The named client for IAM calls (resilience, no auth).</summary>
-    public const string HttpClientName = "BackupRelay.HuaweiCloud.Iam";
-
     private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
 
     public async ValueTask<string> GetTokenAsync(string projectId, CancellationToken cancellationToken = default)
@@ -63,14 +59,7 @@ public sealed partial class IamTokenProvider(IHttpClientFactory httpClients, IOp
         var body = new IamTokenRequest(new IamAuth(
             new IamIdentity(["password"], new IamPassword(new IamUser(auth.UserName!, auth.Password!, new IamDomain(auth.DomainName!)))),
             new IamScope(new IamProject(projectId, null))));
-        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(settings.IamEndpoint, "v3/auth/tokens?nocatalog=true"))
-        {
-            Content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(body, HuaweiSnakeJson.Default.IamTokenRequest)),
-        };
-
-        // IAM documents this exact value; "utf8" is not a charset name .NET would produce itself.
-        request.Content.Headers.TryAddWithoutValidation("Content-Type", "application/json;charset=utf8");
-        using var response = await httpClients.CreateClient(HttpClientName).SendAsync(request, cancellationToken);
+        using var response = await iam.CreateTokenAsync(body, cancellationToken);
         if (response.StatusCode != HttpStatusCode.Created && !response.IsSuccessStatusCode)
         {
             var error = await HuaweiCloudErrors.FromResponseAsync(response, time, cancellationToken);

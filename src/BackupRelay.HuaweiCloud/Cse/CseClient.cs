@@ -1,13 +1,12 @@
-using BackupRelay.HuaweiCloud.Ges;
-using BackupRelay.HuaweiCloud.Json;
-using BackupRelay.HuaweiCloud.Resilience;
 using Microsoft.Extensions.Options;
 
 namespace BackupRelay.HuaweiCloud.Cse;
 
-/// <summary>CSE engine restore, engine status and engine jobs.</summary>
-public sealed class CseClient(HttpClient http, IOptions<HuaweiCloudOptions> options, TimeProvider time)
-    : HuaweiCloudClientBase(http, time)
+/// <summary>
+/// CSE engine restore, engine status and engine jobs, over Refit (<see cref="ICseRestoreApi"/>,
+/// <see cref="ICseEngineApi"/>), with ids checked before they reach a URL.
+/// </summary>
+public sealed class CseClient(ICseRestoreApi restores, ICseEngineApi engines, IOptions<HuaweiCloudOptions> options)
 {
     /// <summary>
     /// Restores an engine from a backup. Not retried after an ambiguous failure: a repeat is
@@ -17,26 +16,16 @@ public sealed class CseClient(HttpClient http, IOptions<HuaweiCloudOptions> opti
         CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
-        var path = $"cseengine/v1/engines/{HuaweiCloudIds.Id(engineId, nameof(engineId))}/backups/{HuaweiCloudIds.Id(backupId, nameof(backupId))}/recovery";
-        return SendAsync(HttpMethod.Post, path, new CseRestoreRequest(name, description), HuaweiCamelJson.Default.CseRestoreRequest,
-            HuaweiCamelJson.Default.CseRestoreRecord, RetryMode.OnlyIfNotProcessed, request =>
-            {
-                request.Content!.Headers.ContentType = new("application/json") { CharSet = "UTF-8" };
-                if (!string.IsNullOrEmpty(options.Value.EnterpriseProjectId))
-                {
-                    request.Headers.TryAddWithoutValidation("X-Enterprise-Project-ID", options.Value.EnterpriseProjectId);
-                }
-            }, cancellationToken);
+        var enterpriseProject = string.IsNullOrEmpty(options.Value.EnterpriseProjectId) ? null : options.Value.EnterpriseProjectId;
+        return restores.RestoreAsync(HuaweiCloudIds.Id(engineId, nameof(engineId)), HuaweiCloudIds.Id(backupId, nameof(backupId)),
+            new CseRestoreRequest(name, description), enterpriseProject, cancellationToken);
     }
 
     public Task<CseEngine> GetEngineAsync(string engineId, CancellationToken cancellationToken = default) =>
-        SendAsync<EmptyBody, CseEngine>(HttpMethod.Get, $"{Engines}/{HuaweiCloudIds.Id(engineId, nameof(engineId))}",
-            null, null, HuaweiSnakeJson.Default.CseEngine, RetryMode.Always, null, cancellationToken);
+        engines.GetEngineAsync(Project, HuaweiCloudIds.Id(engineId, nameof(engineId)), cancellationToken);
 
     public Task<CseEngineJob> GetEngineJobAsync(string engineId, string jobId, CancellationToken cancellationToken = default) =>
-        SendAsync<EmptyBody, CseEngineJob>(HttpMethod.Get,
-            $"{Engines}/{HuaweiCloudIds.Id(engineId, nameof(engineId))}/jobs/{HuaweiCloudIds.Id(jobId, nameof(jobId))}",
-            null, null, HuaweiSnakeJson.Default.CseEngineJob, RetryMode.Always, null, cancellationToken);
+        engines.GetEngineJobAsync(Project, HuaweiCloudIds.Id(engineId, nameof(engineId)), HuaweiCloudIds.Id(jobId, nameof(jobId)), cancellationToken);
 
-    private string Engines => $"v2/{HuaweiCloudIds.ProjectId(options.Value.ProjectId)}/enginemgr/engines";
+    private string Project => HuaweiCloudIds.ProjectId(options.Value.ProjectId);
 }

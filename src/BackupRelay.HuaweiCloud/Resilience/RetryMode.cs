@@ -22,7 +22,26 @@ public enum RetryMode
     OnlyIfNotProcessed,
 }
 
-public static class HuaweiCloudRequestOptions
+public static class RetryModes
 {
-    public static readonly HttpRequestOptionsKey<RetryMode> Retry = new("BackupRelay.RetryMode");
+    /// <summary>
+    /// The retry mode of a request, from its method and path: reads and deletes are always
+    /// retried; of the POSTs, only those whose repeat is harmless or detected (add backup, export,
+    /// IAM tokens). Any other POST — import, start, stop, CSE restore, and any added later — is
+    /// retried only when the service certainly did not act.
+    /// </summary>
+    public static RetryMode For(HttpRequestMessage? request)
+    {
+        if (request is null || request.Method != HttpMethod.Post)
+        {
+            return RetryMode.Always;
+        }
+
+        var path = request.RequestUri?.AbsolutePath ?? "";
+        return path.EndsWith("/backups", StringComparison.Ordinal)
+            || path.EndsWith("/backups/export", StringComparison.Ordinal)
+            || path.EndsWith("/v3/auth/tokens", StringComparison.Ordinal)
+            ? RetryMode.Always
+            : RetryMode.OnlyIfNotProcessed;
+    }
 }

@@ -70,4 +70,14 @@ public static class QueueNames
     public const string RunsContainer = "backuprelay-runs";
 
     public static string Poison(string queue) => queue + "-poison";
+
+    /// <summary>The queue function that reads <paramref name="queue"/>, for parking records.</summary>
+    public static string? FunctionFor(string queue) => queue switch
+    {
+        StartBackup => "StartBackup",
+        PollBackupJob => "PollBackupJob",
+        CopyBackupFile => "CopyBackupFile",
+        PollOperation => "PollOperation",
+        _ => null,
+    };
 }

@@ -1,16 +1,21 @@
 using System.Globalization;
-using BackupRelay.Storage.Blobs;
+using Azure;
+using Azure.Storage;
+using Azure.Storage.Blobs;
+using Azure.Storage.Blobs.Models;
+using Azure.Storage.Blobs.Specialized;
+using BackupRelay.Storage;
 
 namespace BackupRelay.Copying;
 
-/// <summary>Azure Blob Storage: block blobs, Content-MD5 and hashes in metadata.</summary>
-public sealed class BlobCopyDestination(BlobContainer container) : ICopyDestination
+/// <summary>Azure Blob Storage through the SDK: block blobs, Content-MD5 and hashes in metadata.</summary>
+public sealed class BlobCopyDestination(BlobContainerClient container) : ICopyDestination
 {
     public string Description => $"container {container.Name}";
 
     public bool SupportsServerSideCopy => true;
 
-    public BlobContainer Container => container;
+    public BlobContainerClient Container => container;
 
     public Task<IAsyncDisposable> LockAsync(string path, CancellationToken cancellationToken = default) =>
         Task.FromResult<IAsyncDisposable>(NoLock.Instance);
@@ -22,16 +27,22 @@ public sealed class BlobCopyDestination(BlobContainer container) : ICopyDestinat
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 
+    private BlockBlobClient Blob(string path) => container.GetBlockBlobClient(path);
+
     public async Task<CommittedFile?> GetCommittedAsync(string path, CancellationToken cancellationToken = default)
     {
-        var properties = await container.GetPropertiesAsync(path, cancellationToken);
-        if (properties is null)
+        BlobProperties properties;
+        try
+        {
+            properties = (await Blob(path).GetPropertiesAsync(cancellationToken: cancellationToken)).Value;
+        }
+        catch (RequestFailedException ex) when (StorageErrors.IsNotFound(ex))
         {
             return null;
         }
 
         var m = properties.Metadata;
-        return new CommittedFile(properties.Length,
+        return new CommittedFile(properties.ContentLength,
             m.TryGetValue(CopyMetadata.Md5, out var md5) ? md5 : null,
             m.TryGetValue(CopyMetadata.Sha256, out var sha) ? sha : null,
             m.TryGetValue(CopyMetadata.Verified, out var v) && v == "true");
@@ -39,27 +50,45 @@ public sealed class BlobCopyDestination(BlobContainer container) : ICopyDestinat
 
     public async Task<IReadOnlyDictionary<string, long>> GetStagedBlocksAsync(string path, CancellationToken cancellationToken = default)
     {
-        var list = await container.GetBlockListAsync(path, cancellationToken);
         var staged = new Dictionary<string, long>(StringComparer.Ordinal);
-        foreach (var block in list.Uncommitted)
+        try
         {
-            staged[block.Id] = block.Size;
+            var list = (await Blob(path).GetBlockListAsync(BlockListTypes.Uncommitted, cancellationToken: cancellationToken)).Value;
+            foreach (var block in list.UncommittedBlocks)
+            {
+                staged[block.Name] = block.SizeLong;
+            }
+        }
+        catch (RequestFailedException ex) when (StorageErrors.IsNotFound(ex))
+        {
+            // No blob and no staged blocks yet: nothing to resume from.
         }
 
         return staged;
     }
 
-    public Task StageBlockAsync(string path, string blockId, long offset, ReadOnlyMemory<byte> data, byte[]? md5, CancellationToken cancellationToken = default) =>
-        container.PutBlockAsync(path, blockId, data, md5, cancellationToken);
+    public async Task StageBlockAsync(string path, string blockId, long offset, ReadOnlyMemory<byte> data, byte[]? md5, CancellationToken cancellationToken = default)
+    {
+        // BinaryData's stream reads the memory in place (no copy) and seeks, so the SDK can retry the block.
+        using var content = BinaryData.FromBytes(data).ToStream();
+        await Blob(path).StageBlockAsync(blockId, content, new BlockBlobStageBlockOptions
+        {
+            TransferValidation = md5 is null ? null : new UploadTransferValidationOptions
+            {
+                ChecksumAlgorithm = StorageChecksumAlgorithm.MD5,
+                PrecalculatedChecksum = md5,
+            },
+        }, cancellationToken);
+    }
 
     public Task StageBlockFromUrlAsync(string path, string blockId, Uri source, long offset, long length, CancellationToken cancellationToken = default) =>
-        container.PutBlockFromUrlAsync(path, blockId, source, offset, length, null, cancellationToken);
+        Blob(path).StageBlockFromUriAsync(source, blockId, new StageBlockFromUriOptions { SourceRange = new HttpRange(offset, length) }, cancellationToken);
 
     public async Task CommitAsync(string path, IReadOnlyList<string> blockIds, CommitInfo info, CancellationToken cancellationToken = default)
     {
-        var result = await container.PutBlockListAsync(path, blockIds, new BlobWriteOptions
+        var result = await BlobWrites.CommitBlockListAsync(Blob(path), blockIds, new CommitBlockListOptions
         {
-            ContentMd5 = info.Md5,
+            HttpHeaders = new BlobHttpHeaders { ContentHash = info.Md5, ContentType = "application/octet-stream" },
             Metadata = Metadata(info.Length, info.Md5, info.Sha256, info.Verified, info.Metadata),
         }, cancellationToken);
         if (!result.Succeeded)
@@ -68,31 +97,26 @@ public sealed class BlobCopyDestination(BlobContainer container) : ICopyDestinat
         }
     }
 
-    public Task<Stream> OpenReadAsync(string path, CancellationToken cancellationToken = default) =>
-        container.OpenReadAsync(path, 0, null, cancellationToken);
+    public async Task<Stream> OpenReadAsync(string path, CancellationToken cancellationToken = default) =>
+        (await Blob(path).DownloadStreamingAsync(cancellationToken: cancellationToken)).Value.Content;
 
     public async Task MarkVerifiedAsync(string path, byte[] md5, byte[] sha256, IReadOnlyDictionary<string, string> metadata, CancellationToken cancellationToken = default)
     {
-        var properties = await container.GetPropertiesAsync(path, cancellationToken) ?? throw new IOException($"{path} vanished before it was marked verified.");
-        await container.SetPropertiesAsync(path, md5, properties.ContentType ?? "application/octet-stream", cancellationToken);
-        await container.SetMetadataAsync(path, Metadata(properties.Length, md5, sha256, true, metadata), cancellationToken);
+        var blob = Blob(path);
+        var properties = (await blob.GetPropertiesAsync(cancellationToken: cancellationToken)).Value;
+        await blob.SetHttpHeadersAsync(new BlobHttpHeaders { ContentHash = md5, ContentType = properties.ContentType ?? "application/octet-stream" },
+            cancellationToken: cancellationToken);
+        await blob.SetMetadataAsync(Metadata(properties.ContentLength, md5, sha256, true, metadata), cancellationToken: cancellationToken);
     }
 
-    public Task DeleteAsync(string path, CancellationToken cancellationToken = default) => container.DeleteAsync(path, null, cancellationToken);
+    public Task DeleteAsync(string path, CancellationToken cancellationToken = default) =>
+        Blob(path).DeleteIfExistsAsync(DeleteSnapshotsOption.IncludeSnapshots, cancellationToken: cancellationToken);
 
-    public async Task WriteSmallFileAsync(string path, ReadOnlyMemory<byte> content, string contentType, CancellationToken cancellationToken = default)
-    {
-        var result = await container.PutBlobAsync(path, content, new BlobWriteOptions
+    public async Task WriteSmallFileAsync(string path, ReadOnlyMemory<byte> content, string contentType, CancellationToken cancellationToken = default) =>
+        await container.GetBlobClient(path).UploadAsync(BinaryData.FromBytes(content), new BlobUploadOptions
         {
-            ContentType = contentType,
-            ContentMd5 = System.Security.Cryptography.MD5.HashData(content.Span),
+            HttpHeaders = new BlobHttpHeaders { ContentType = contentType, ContentHash = System.Security.Cryptography.MD5.HashData(content.Span) },
         }, cancellationToken);
-        if (!result.Succeeded)
-        {
-            throw new IOException($"Writing {path} in {Description} failed: {result.Outcome}.");
-        }
-    }
-
     private static Dictionary<string, string> Metadata(long length, byte[]? md5, byte[]? sha256, bool verified, IReadOnlyDictionary<string, string> extra)
     {
         var metadata = new Dictionary<string, string>(extra, StringComparer.OrdinalIgnoreCase)

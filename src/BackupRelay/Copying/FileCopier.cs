@@ -228,10 +228,10 @@ public sealed partial class FileCopier(
             {
                 await destination.DeleteAsync(path, cancellationToken);
             }
-            catch (BackupRelay.Storage.StorageException ex) when (ex.Status is System.Net.HttpStatusCode.Forbidden or System.Net.HttpStatusCode.Conflict)
+            catch (Azure.RequestFailedException ex) when (ex.Status is 403 or 409)
             {
                 // The identity may not delete (write-only role, immutability): the file stays marked unverified.
-                Log.CopyFailed(logger, path, destination.Description, $"the unverified file could not be deleted ({ex.ErrorCode}); it stays marked unverified");
+                Log.CopyFailed(logger, path, destination.Description, $"the unverified file could not be deleted ({BackupRelay.Storage.StorageErrors.Describe(ex)}); it stays marked unverified");
             }
 
             throw;
@@ -309,9 +309,9 @@ public sealed partial class FileCopier(
                 Interlocked.Increment(ref state.BlocksUploaded);
                 return;
             }
-            catch (BackupRelay.Storage.StorageException ex) when (attempt < options.Value.MaxSourceAttempts && ex.Status is not null && (int)ex.Status < 500)
+            catch (Azure.RequestFailedException ex) when (attempt < options.Value.MaxSourceAttempts && ex.Status is > 0 and < 500)
             {
-                Log.SourceRestart(logger, state.Request.DestinationPath, offset, ex.ErrorCode ?? ex.Status.ToString()!);
+                Log.SourceRestart(logger, state.Request.DestinationPath, offset, BackupRelay.Storage.StorageErrors.Describe(ex));
                 await RefreshLinkAsync(state, cancellationToken);
             }
         }
@@ -592,7 +592,8 @@ public sealed partial class FileCopier(
                 offset += BlockSize;
             }
 
-            return offset;
+            // Every block staged: the next byte is the end of the file, not past it (the last block is short).
+            return size is { } known ? Math.Min(offset, known) : offset;
         }
 
         public void Advance(long bytes)

@@ -1,7 +1,8 @@
 using BackupRelay.Configuration;
 using BackupRelay.Messaging;
 using BackupRelay.Scheduling;
-using BackupRelay.Storage.Queues;
+using Azure.Storage.Queues;
+using Azure.Storage.Queues.Models;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -96,7 +97,7 @@ public sealed partial class QueueListener(IQueueFunction function, FunctionInvok
             try
             {
                 var free = Math.Max(1, slots.CurrentCount);
-                batch = await queue.ReceiveAsync(Math.Min(32, free), settings.MessageLease, stoppingToken);
+                batch = (await queue.ReceiveMessagesAsync(Math.Min(32, free), settings.MessageLease, stoppingToken)).Value;
             }
             catch (OperationCanceledException)
             {
@@ -136,31 +137,33 @@ public sealed partial class QueueListener(IQueueFunction function, FunctionInvok
         await Task.WhenAll(inFlight);
     }
 
-    private async Task ProcessAsync(StorageQueue queue, QueueMessage message, SemaphoreSlim slots, CancellationToken stoppingToken)
+    private async Task ProcessAsync(QueueClient queue, QueueMessage message, SemaphoreSlim slots, CancellationToken stoppingToken)
     {
         var receipt = message.PopReceipt;
         using var renewal = new CancellationTokenSource();
-        var renewing = RenewAsync(queue, message.Id, () => receipt, r => receipt = r, renewal.Token);
+        var renewing = RenewAsync(queue, message.MessageId, () => receipt, r => receipt = r, renewal.Token);
         try
         {
-            var result = await invoker.InvokeAsync(function, message.Text, message.DequeueCount, stoppingToken);
+            // Base64 was decoded by the SDK; bytes that are not UTF-8 text reach the function as null and are parked.
+            var text = System.Text.Unicode.Utf8.IsValid(message.Body.ToMemory().Span) ? message.Body.ToString() : null;
+            var result = await invoker.InvokeAsync(function, text, message.DequeueCount, stoppingToken);
             await renewal.CancelAsync();
             await renewing;
             if (result.Outcome == HandlerOutcome.Retry)
             {
                 if (message.DequeueCount >= settings.MaxDequeueCount)
                 {
-                    await invoker.ParkExhaustedAsync(function, message.Text, message.DequeueCount, result.Reason, CancellationToken.None);
-                    await queue.DeleteAsync(message.Id, receipt, CancellationToken.None);
+                    await invoker.ParkExhaustedAsync(function, text, message.DequeueCount, result.Reason, CancellationToken.None);
+                    await queue.DeleteMessageAsync(message.MessageId, receipt, CancellationToken.None);
                 }
                 else
                 {
-                    await queue.UpdateVisibilityAsync(message.Id, receipt, settings.VisibilityTimeout, null, CancellationToken.None);
+                    await queue.UpdateMessageAsync(message.MessageId, receipt, visibilityTimeout: settings.VisibilityTimeout, cancellationToken: CancellationToken.None);
                 }
             }
             else
             {
-                await queue.DeleteAsync(message.Id, receipt, CancellationToken.None);
+                await queue.DeleteMessageAsync(message.MessageId, receipt, CancellationToken.None);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -168,7 +171,7 @@ public sealed partial class QueueListener(IQueueFunction function, FunctionInvok
             // Shutting down: give the message back now instead of after its lease.
             await renewal.CancelAsync();
             await renewing;
-            await ReleaseAsync(queue, message.Id, receipt);
+            await ReleaseAsync(queue, message.MessageId, receipt);
         }
         catch (Exception ex)
         {
@@ -180,11 +183,11 @@ public sealed partial class QueueListener(IQueueFunction function, FunctionInvok
         }
     }
 
-    private async Task ReleaseAsync(StorageQueue queue, string id, string receipt)
+    private async Task ReleaseAsync(QueueClient queue, string id, string receipt)
     {
         try
         {
-            await queue.UpdateVisibilityAsync(id, receipt, TimeSpan.Zero, null, CancellationToken.None);
+            await queue.UpdateMessageAsync(id, receipt, visibilityTimeout: TimeSpan.Zero, cancellationToken: CancellationToken.None);
         }
         catch (Exception ex)
         {
@@ -193,7 +196,7 @@ public sealed partial class QueueListener(IQueueFunction function, FunctionInvok
     }
 
     /// <summary>Keeps the message hidden while a long copy slice runs.</summary>
-    private async Task RenewAsync(StorageQueue queue, string id, Func<string> receipt, Action<string> update, CancellationToken cancellationToken)
+    private async Task RenewAsync(QueueClient queue, string id, Func<string> receipt, Action<string> update, CancellationToken cancellationToken)
     {
         var every = settings.MessageLease / 2;
         while (!cancellationToken.IsCancellationRequested)
@@ -201,8 +204,8 @@ public sealed partial class QueueListener(IQueueFunction function, FunctionInvok
             try
             {
                 await Task.Delay(every, time, cancellationToken);
-                var renewed = await queue.UpdateVisibilityAsync(id, receipt(), settings.MessageLease, null, cancellationToken);
-                update(renewed.PopReceipt);
+                var renewed = await queue.UpdateMessageAsync(id, receipt(), visibilityTimeout: settings.MessageLease, cancellationToken: cancellationToken);
+                update(renewed.Value.PopReceipt);
             }
             catch (OperationCanceledException)
             {

@@ -289,7 +289,7 @@ public static partial class HttpApi
 
     private static async Task<IResult> HealthAsync(HttpContext context, WorkQueues queues, GesClient ges)
     {
-        var storage = await ProbeAsync(() => queues.Queue(QueueNames.StartBackup).GetApproximateCountAsync(context.RequestAborted));
+        var storage = await ProbeAsync(() => queues.Queue(QueueNames.StartBackup).GetPropertiesAsync(context.RequestAborted));
         var huawei = await ProbeAsync(() => ges.ListJobsAsync(null, 0, 1, context.RequestAborted));
         var healthy = storage is null && huawei is null;
         var body = new Dictionary<string, object?>
@@ -311,9 +311,9 @@ public static partial class HttpApi
             {
                 return $"{ex.Kind}: {ex.ErrorCode} {ex.ErrorMessage}";
             }
-            catch (StorageException ex)
+            catch (Azure.RequestFailedException ex)
             {
-                return $"{ex.ErrorCode}: {ex.Message}";
+                return StorageErrors.Describe(ex);
             }
         }
     }

@@ -1,25 +1,30 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
+using Azure.Storage.Queues;
 using BackupRelay.Configuration;
 using BackupRelay.HuaweiCloud;
 using BackupRelay.Runs;
 using BackupRelay.Storage;
-using BackupRelay.Storage.Queues;
 
 namespace BackupRelay.Messaging;
 
 /// <summary>Sends the pipeline's messages (base64, as the Functions queue trigger expects) and parks poison ones.</summary>
 public sealed class WorkQueues(StorageAccount account, TimeProvider time)
 {
+    /// <summary>Largest message the service takes, in bytes on the wire (after base64).</summary>
+    public const int MaxMessageBytes = 64 * 1024;
+
     private readonly ConcurrentDictionary<string, Task> _created = new(StringComparer.Ordinal);
 
-    public StorageQueue Queue(string name) => account.GetQueue(name);
+    public QueueClient Queue(string name) => account.GetQueue(name);
+
+    public static IEnumerable<string> AllQueues =>
+        new[] { QueueNames.StartBackup, QueueNames.PollBackupJob, QueueNames.CopyBackupFile, QueueNames.PollOperation }
+            .SelectMany(q => new[] { q, QueueNames.Poison(q) });
 
     public Task EnsureCreatedAsync(CancellationToken cancellationToken = default) =>
-        Task.WhenAll(new[] { QueueNames.StartBackup, QueueNames.PollBackupJob, QueueNames.CopyBackupFile, QueueNames.PollOperation }
-            .SelectMany(q => new[] { q, QueueNames.Poison(q) })
-            .Select(q => CreateOnceAsync(q, cancellationToken)));
+        Task.WhenAll(AllQueues.Select(q => CreateOnceAsync(q, cancellationToken)));
 
     public Task SendStartAsync(StartBackupMessage message, CancellationToken cancellationToken = default) =>
         SendAsync(QueueNames.StartBackup, message, BackupRelayJson.Default.StartBackupMessage, null, cancellationToken);
@@ -37,20 +42,46 @@ public sealed class WorkQueues(StorageAccount account, TimeProvider time)
     public async Task ParkAsync(string queue, string function, string reason, string? message, CancellationToken cancellationToken = default)
     {
         var parked = new ParkedMessage(function, reason, time.GetUtcNow(), message is { Length: > 16 * 1024 } ? message[..(16 * 1024)] : message);
-        await CreateOnceAsync(QueueNames.Poison(queue), cancellationToken);
-        await account.GetQueue(QueueNames.Poison(queue)).SendAsync(JsonSerializer.Serialize(parked, BackupRelayJson.Default.ParkedMessage),
-            timeToLive: TimeSpan.FromSeconds(-1), cancellationToken: cancellationToken);
+        await SendTextAsync(QueueNames.Poison(queue), JsonSerializer.Serialize(parked, BackupRelayJson.Default.ParkedMessage), null, cancellationToken);
     }
 
-    private async Task SendAsync<T>(string queue, T message, JsonTypeInfo<T> type, TimeSpan? delay, CancellationToken cancellationToken)
+    /// <summary>
+    /// The SDK's hook for a received message whose body is not base64: park its raw text with the reason
+    /// and delete it, so it is neither retried forever nor lost, and the rest of its batch goes on.
+    /// </summary>
+    public async Task ParkUndecodableAsync(QueueMessageDecodingFailedEventArgs args)
     {
+        if (args.ReceivedMessage is not { } message)
+        {
+            return; // a peek: nothing was received, nothing to move
+        }
+
+        var queue = args.Queue.Name;
+        var function = QueueNames.FunctionFor(queue) ?? queue;
+        await ParkAsync(queue, function, "the message body is not valid base64 (the Functions queue trigger's encoding)",
+            message.Body.ToString(), args.CancellationToken);
+        await args.Queue.DeleteMessageAsync(message.MessageId, message.PopReceipt, args.CancellationToken);
+    }
+
+    private Task SendAsync<T>(string queue, T message, JsonTypeInfo<T> type, TimeSpan? delay, CancellationToken cancellationToken) =>
+        SendTextAsync(queue, JsonSerializer.Serialize(message, type), delay, cancellationToken);
+
+    private async Task SendTextAsync(string queue, string text, TimeSpan? delay, CancellationToken cancellationToken)
+    {
+        // The service refuses larger messages with a bare 413; say which and how large here instead.
+        var wireBytes = 4 * ((System.Text.Encoding.UTF8.GetByteCount(text) + 2) / 3);
+        if (wireBytes > MaxMessageBytes)
+        {
+            throw new ArgumentException($"A message for {queue} is {wireBytes} bytes in base64; a queue message is at most {MaxMessageBytes}.", nameof(text));
+        }
+
         await CreateOnceAsync(queue, cancellationToken);
-        await account.GetQueue(queue).SendAsync(JsonSerializer.Serialize(message, type), delay, TimeSpan.FromSeconds(-1), cancellationToken);
+        await account.GetQueue(queue).SendMessageAsync(text, delay > TimeSpan.Zero ? delay : null, TimeSpan.FromSeconds(-1), cancellationToken);
     }
 
     private Task CreateOnceAsync(string queue, CancellationToken cancellationToken)
     {
-        var task = _created.GetOrAdd(queue, q => account.GetQueue(q).CreateIfNotExistsAsync(cancellationToken));
+        var task = _created.GetOrAdd(queue, q => account.GetQueue(q).CreateIfNotExistsAsync(cancellationToken: cancellationToken));
         if (task.IsFaulted || task.IsCanceled)
         {
             _created.TryRemove(new KeyValuePair<string, Task>(queue, task));

@@ -1,16 +1,18 @@
 using System.Text.Json;
+using Azure;
+using Azure.Storage.Blobs;
+using Azure.Storage.Blobs.Models;
 using BackupRelay.Messaging;
 using BackupRelay.Storage;
-using BackupRelay.Storage.Blobs;
 
 namespace BackupRelay.Runs;
 
 /// <summary>Run records in blob storage, changed only with ETag conditions: concurrent updates never lose each other.</summary>
-public sealed class RunStore(BlobContainer container)
+public sealed class RunStore(BlobContainerClient container)
 {
     private const int MaxAttempts = 50;
 
-    public BlobContainer Container => container;
+    public BlobContainerClient Container => container;
 
     private static string BlobName(string runId) => $"runs/{runId}.json";
 
@@ -20,8 +22,9 @@ public sealed class RunStore(BlobContainer container)
     /// <summary>Creates the record unless one exists; returns the stored one and whether this call created it.</summary>
     public async Task<(RunRecord Record, bool Created)> CreateAsync(RunRecord record, CancellationToken cancellationToken = default)
     {
-        var result = await container.PutBlobAsync(BlobName(record.Id), JsonSerializer.SerializeToUtf8Bytes(record, BackupRelayJson.Default.RunRecord),
-            new BlobWriteOptions { IfNotExists = true, ContentType = "application/json" }, cancellationToken);
+        var result = await BlobWrites.UploadAsync(container.GetBlobClient(BlobName(record.Id)),
+            BinaryData.FromBytes(JsonSerializer.SerializeToUtf8Bytes(record, BackupRelayJson.Default.RunRecord)),
+            Upload(BlobWrites.IfNotExists()), cancellationToken);
         if (result.Succeeded)
         {
             return (record, true);
@@ -44,8 +47,9 @@ public sealed class RunStore(BlobContainer container)
                 return current.Record;
             }
 
-            var result = await container.PutBlobAsync(BlobName(runId), JsonSerializer.SerializeToUtf8Bytes(current.Record, BackupRelayJson.Default.RunRecord),
-                new BlobWriteOptions { IfMatch = current.ETag, ContentType = "application/json" }, cancellationToken);
+            var result = await BlobWrites.UploadAsync(container.GetBlobClient(BlobName(runId)),
+                BinaryData.FromBytes(JsonSerializer.SerializeToUtf8Bytes(current.Record, BackupRelayJson.Default.RunRecord)),
+                Upload(BlobWrites.IfMatch(current.ETag)), cancellationToken);
             if (result.Succeeded)
             {
                 return current.Record;
@@ -54,7 +58,7 @@ public sealed class RunStore(BlobContainer container)
             await Task.Delay(Random.Shared.Next(5, 20 + (attempt * 10)), cancellationToken);
         }
 
-        throw new StorageException(System.Net.HttpStatusCode.PreconditionFailed, "ConditionNotMet", $"Run {runId} kept changing under {MaxAttempts} update attempts.");
+        throw new RequestFailedException(412, $"Run {runId} kept changing under {MaxAttempts} update attempts.", "ConditionNotMet", null);
     }
 
     /// <summary>Fails the run with a reason unless it has already ended.</summary>
@@ -75,7 +79,7 @@ public sealed class RunStore(BlobContainer container)
     public async Task<List<RunRecord>> ListAsync(string? graphId = null, RunStatus? status = null, int limit = 50, CancellationToken cancellationToken = default)
     {
         var runs = new List<RunRecord>();
-        await foreach (var item in container.ListAsync("runs/", cancellationToken))
+        await foreach (var item in container.GetBlobsAsync(BlobTraits.None, BlobStates.None, "runs/", cancellationToken))
         {
             var runId = item.Name["runs/".Length..^".json".Length];
             if (await GetAsync(runId, cancellationToken) is { } run && (graphId is null || run.GraphId == graphId) && (status is null || run.Status == status))
@@ -87,17 +91,24 @@ public sealed class RunStore(BlobContainer container)
         return [.. runs.OrderByDescending(r => r.CreatedAt).Take(limit)];
     }
 
-    private async Task<(RunRecord Record, string ETag)?> GetWithETagAsync(string runId, CancellationToken cancellationToken)
+    private static BlobUploadOptions Upload(BlobRequestConditions conditions) =>
+        new() { Conditions = conditions, HttpHeaders = new BlobHttpHeaders { ContentType = "application/json" } };
+
+    private async Task<(RunRecord Record, ETag ETag)?> GetWithETagAsync(string runId, CancellationToken cancellationToken)
     {
-        var blob = await container.GetBlobAsync(BlobName(runId), cancellationToken);
-        if (blob is null)
+        BlobDownloadResult blob;
+        try
+        {
+            blob = (await container.GetBlobClient(BlobName(runId)).DownloadContentAsync(cancellationToken)).Value;
+        }
+        catch (RequestFailedException ex) when (StorageErrors.IsNotFound(ex))
         {
             return null;
         }
 
-        var record = JsonSerializer.Deserialize(blob.Content, BackupRelayJson.Default.RunRecord)
+        var record = JsonSerializer.Deserialize(blob.Content.ToMemory().Span, BackupRelayJson.Default.RunRecord)
             ?? throw new InvalidDataException($"Run record {runId} is empty.");
-        return (record, blob.Properties.ETag);
+        return (record, blob.Details.ETag);
     }
 }
 

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging.Testing;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using BackupRelay.Copying;
@@ -25,7 +26,7 @@ public abstract class CopyHarness : IAsyncLifetime
     protected EmulatorState State => Emulator.State;
     protected HttpClient Http { get; private set; } = null!;
     protected StorageAccount Storage { get; private set; } = null!;
-    protected CapturingLoggerProvider Logs { get; } = new();
+    protected FakeLoggerProvider Logs { get; } = new();
     protected int Refreshes;
 
     public async Task InitializeAsync()
@@ -36,9 +37,7 @@ public abstract class CopyHarness : IAsyncLifetime
         Emulator = await HuaweiCloudEmulator.StartAsync(seed);
         Http = new HttpClient { BaseAddress = Emulator.BaseAddress };
         var azurite = await Azurite.InstanceAsync();
-        Storage = new StorageAccount(StorageConnection.Parse(azurite.ConnectionString), TimeProvider.System,
-            Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance,
-            new StorageRetryOptions { BaseDelay = TimeSpan.FromMilliseconds(20) });
+        Storage = StorageAccount.FromConnectionString(azurite.ConnectionString, new StorageClientSettings { Delay = TimeSpan.FromMilliseconds(20) });
         _tempDir = Directory.CreateTempSubdirectory("backuprelay-copy-").FullName;
     }
 
@@ -49,7 +48,6 @@ public abstract class CopyHarness : IAsyncLifetime
             d.Dispose();
         }
 
-        Storage.Dispose();
         Http.Dispose();
         await Emulator.DisposeAsync();
         Directory.Delete(_tempDir, true);
@@ -154,7 +152,7 @@ public abstract class CopyHarness : IAsyncLifetime
         Assert.Equal(Expected(file), await ReadAllAsync(destination, PathOf(file)));
         if (destination is BlobCopyDestination blob)
         {
-            Assert.Equal(md5, (await blob.Container.GetPropertiesAsync(PathOf(file)))!.ContentMd5);
+            Assert.Equal(md5, (await blob.Container.GetBlobClient(PathOf(file)).GetPropertiesAsync()).Value.ContentHash);
         }
     }
 

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging.Testing;
 using BackupRelay.HuaweiCloud;
 using BackupRelay.HuaweiCloud.Cse;
 using BackupRelay.HuaweiCloud.Emulator;
@@ -18,7 +19,7 @@ public abstract class ClientHarness : IAsyncLifetime
     protected EmulatorState State => Emulator.State;
     protected GesClient Ges => _services!.GetRequiredService<GesClient>();
     protected CseClient Cse => _services!.GetRequiredService<CseClient>();
-    protected CapturingLoggerProvider Logs { get; } = new();
+    protected FakeLoggerProvider Logs { get; } = new();
     protected HttpClient Admin { get; private set; } = null!;
 
     /// <summary>Extra settings (keys without the HuaweiCloud: prefix).</summary>

@@ -23,7 +23,10 @@ public abstract class GesClientTests : ClientHarness
         Assert.False(string.IsNullOrEmpty(added.JobId));
         Assert.False(string.IsNullOrEmpty(added.BackupId));
         var job = await Ges.GetJobAsync(GraphId, added.JobId);
-        Assert.Equal(GesJobState.Pending, job.State);
+
+        // Pending for the emulator's first second, then running: on a loaded machine either is seen.
+        Assert.Contains(job.State, new[] { GesJobState.Pending, GesJobState.Running });
+        Assert.False(job.IsTerminal);
         Advance(TimeSpan.FromSeconds(10));
         job = await Ges.GetJobAsync(GraphId, added.JobId);
         Assert.Equal(GesJobState.Success, job.State);

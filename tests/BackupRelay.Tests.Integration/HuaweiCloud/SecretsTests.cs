@@ -27,8 +27,8 @@ public sealed class SecretsTests : ClientHarness
             tokens = [.. State.Tokens.Keys];
         }
 
-        var logs = Logs.All + "\n" + error;
-        Assert.NotEmpty(Logs.Lines);
+        var logs = Logs.All() + "\n" + error;
+        Assert.NotEmpty(Logs.Lines());
         Assert.Contains("Retrying", logs, StringComparison.Ordinal);
         Assert.DoesNotContain(DemoSeed.Password, logs, StringComparison.Ordinal);
         Assert.All(tokens, t => Assert.DoesNotContain(t, logs, StringComparison.Ordinal));

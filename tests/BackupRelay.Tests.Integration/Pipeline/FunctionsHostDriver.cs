@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Azure.Storage.Queues;
 using BackupRelay.Configuration;
 using BackupRelay.Hosting;
 using BackupRelay.Storage;
@@ -70,13 +71,17 @@ public sealed class FunctionsHostDriver : IAsyncDisposable
 
     private async Task ListenAsync(string function, string queueName, string bindingName, CancellationToken stop)
     {
-        var queue = _storage.GetQueue(queueName);
+        // The wire text as it is; the host's own base64 decoding is played below.
+        var queue = new QueueClient(_storage.GetQueue(queueName).Uri, new Azure.Storage.StorageSharedKeyCredential(
+            StorageConnection.DevelopmentAccountName, StorageConnection.DevelopmentAccountKey),
+            new QueueClientOptions(StorageClientSettings.QueueVersion) { MessageEncoding = QueueMessageEncoding.None });
+        var poison = _storage.GetQueue(QueueNames.Poison(queueName));
         while (!stop.IsCancellationRequested)
         {
-            IReadOnlyList<BackupRelay.Storage.Queues.QueueMessage> batch;
+            IReadOnlyList<Azure.Storage.Queues.Models.QueueMessage> batch;
             try
             {
-                batch = await queue.ReceiveAsync(_rules.BatchSize, TimeSpan.FromMinutes(5), stop);
+                batch = (await queue.ReceiveMessagesAsync(_rules.BatchSize, TimeSpan.FromMinutes(5), stop)).Value;
             }
             catch (OperationCanceledException)
             {
@@ -91,14 +96,15 @@ public sealed class FunctionsHostDriver : IAsyncDisposable
 
             await Task.WhenAll(batch.Select(async message =>
             {
-                var text = message.Text ?? message.RawText;
+                var raw = message.Body.ToString();
+                var text = Base64Text(raw) ?? raw;
                 var metadata = new JsonObject
                 {
                     ["DequeueCount"] = message.DequeueCount.ToString(CultureInfo.InvariantCulture),
-                    ["ExpirationTime"] = message.ExpirationTime?.ToString("yyyy-MM-dd'T'HH:mm:ss+00:00", CultureInfo.InvariantCulture),
-                    ["Id"] = JsonSerializer.Serialize(message.Id),
-                    ["InsertionTime"] = message.InsertionTime?.ToString("yyyy-MM-dd'T'HH:mm:ss+00:00", CultureInfo.InvariantCulture),
-                    ["NextVisibleTime"] = message.NextVisibleTime?.ToString("yyyy-MM-dd'T'HH:mm:ss+00:00", CultureInfo.InvariantCulture),
+                    ["ExpirationTime"] = message.ExpiresOn?.ToString("yyyy-MM-dd'T'HH:mm:ss+00:00", CultureInfo.InvariantCulture),
+                    ["Id"] = JsonSerializer.Serialize(message.MessageId),
+                    ["InsertionTime"] = message.InsertedOn?.ToString("yyyy-MM-dd'T'HH:mm:ss+00:00", CultureInfo.InvariantCulture),
+                    ["NextVisibleTime"] = message.NextVisibleOn?.ToString("yyyy-MM-dd'T'HH:mm:ss+00:00", CultureInfo.InvariantCulture),
                     ["PopReceipt"] = JsonSerializer.Serialize(message.PopReceipt),
                     ["sys"] = Sys(function),
                 };
@@ -125,17 +131,17 @@ public sealed class FunctionsHostDriver : IAsyncDisposable
                 Interlocked.Increment(ref Invocations);
                 if (response.IsSuccessStatusCode)
                 {
-                    await queue.DeleteAsync(message.Id, message.PopReceipt, CancellationToken.None);
+                    await queue.DeleteMessageAsync(message.MessageId, message.PopReceipt, CancellationToken.None);
                 }
                 else if (message.DequeueCount >= _rules.MaxDequeueCount)
                 {
-                    await _storage.GetQueue(QueueNames.Poison(queueName)).CreateIfNotExistsAsync(CancellationToken.None);
-                    await _storage.GetQueue(QueueNames.Poison(queueName)).SendAsync(text, cancellationToken: CancellationToken.None);
-                    await queue.DeleteAsync(message.Id, message.PopReceipt, CancellationToken.None);
+                    await poison.CreateIfNotExistsAsync(cancellationToken: CancellationToken.None);
+                    await poison.SendMessageAsync(text, CancellationToken.None);
+                    await queue.DeleteMessageAsync(message.MessageId, message.PopReceipt, CancellationToken.None);
                 }
                 else
                 {
-                    await queue.UpdateVisibilityAsync(message.Id, message.PopReceipt, _rules.VisibilityTimeout, null, CancellationToken.None);
+                    await queue.UpdateMessageAsync(message.MessageId, message.PopReceipt, visibilityTimeout: _rules.VisibilityTimeout, cancellationToken: CancellationToken.None);
                 }
             }));
         }
@@ -165,6 +171,15 @@ public sealed class FunctionsHostDriver : IAsyncDisposable
         ["UtcNow"] = DateTime.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture),
         ["RandGuid"] = Guid.NewGuid().ToString(),
     };
+
+    /// <summary>The UTF-8 text of a base64 wire message, or null when it is not base64.</summary>
+    private static string? Base64Text(string wire)
+    {
+        var buffer = new byte[wire.Length];
+        return Convert.TryFromBase64String(wire, buffer, out var written) && System.Text.Unicode.Utf8.IsValid(buffer.AsSpan(0, written))
+            ? Encoding.UTF8.GetString(buffer, 0, written)
+            : null;
+    }
 
     private static bool IsJson(string text)
     {

@@ -86,14 +86,14 @@ public abstract class DeliveryLimitTests : PipelineHarness
         await queues.SendStartAsync(new StartBackupMessage(1, "http-limit-test", PipelineHarness.GraphA, "http", null));
         var poison = queues.Queue(QueueNames.Poison(QueueNames.StartBackup));
         var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (DateTime.UtcNow < deadline && (await poison.PeekAsync()).Count == 0)
+        while (DateTime.UtcNow < deadline && (await poison.PeekMessagesAsync()).Value.Length == 0)
         {
             await Task.Delay(100);
         }
 
-        var parked = Assert.Single(await poison.PeekAsync(5));
-        Assert.Contains("http-limit-test", parked.Text, StringComparison.Ordinal);
-        Assert.Equal(0, await queues.Queue(QueueNames.StartBackup).GetApproximateCountAsync());
+        var parked = Assert.Single((await poison.PeekMessagesAsync(5)).Value);
+        Assert.Contains("http-limit-test", parked.Body.ToString(), StringComparison.Ordinal);
+        Assert.Equal(0, (await queues.Queue(QueueNames.StartBackup).GetPropertiesAsync()).Value.ApproximateMessagesCount);
     }
 }
 

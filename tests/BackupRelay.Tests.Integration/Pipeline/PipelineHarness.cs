@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging.Testing;
 using System.Text.Json;
 using BackupRelay.Configuration;
 using BackupRelay.Copying;
@@ -8,7 +9,7 @@ using BackupRelay.Messaging;
 using BackupRelay.Runs;
 using BackupRelay.Scheduling;
 using BackupRelay.Storage;
-using BackupRelay.Storage.Blobs;
+using Azure.Storage.Blobs;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -35,9 +36,9 @@ public abstract class PipelineHarness : IAsyncLifetime
     protected Azurite Azurite { get; private set; } = null!;
     protected StorageAccount Storage { get; private set; } = null!;
     protected IServiceProvider Services { get; set; } = null!;
-    protected CapturingLoggerProvider Logs { get; } = new();
+    protected FakeLoggerProvider Logs { get; } = new();
     protected RunStore Runs => Services.GetRequiredService<RunStore>();
-    protected BlobContainer Destination => Storage.GetContainer("ges-backups");
+    protected BlobContainerClient Destination => Storage.GetContainer("ges-backups");
 
     /// <summary>Set before start: wraps every queue function (e.g. to simulate crashes).</summary>
     protected Func<IQueueFunction, IQueueFunction>? Decorate { get; set; }
@@ -54,7 +55,7 @@ public abstract class PipelineHarness : IAsyncLifetime
         seed.Graphs.Add(new SeedGraph { Id = GraphB, Name = "social", ProjectId = DemoSeed.ProjectId, BackupFileSizes = [(Block * 5) + 77, 1] });
         Emulator = await HuaweiCloudEmulator.StartAsync(seed);
         Azurite = await Azurite.StartNewAsync();
-        Storage = new StorageAccount(StorageConnection.Parse(Azurite.ConnectionString), TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        Storage = StorageAccount.FromConnectionString(Azurite.ConnectionString);
         await StartHostAsync(Configuration());
     }
 
@@ -215,7 +216,6 @@ public abstract class PipelineHarness : IAsyncLifetime
     public async Task DisposeAsync()
     {
         await StopHostAsync();
-        Storage.Dispose();
         await Azurite.DisposeAsync();
         await Emulator.DisposeAsync();
     }
@@ -235,35 +235,34 @@ public abstract class PipelineHarness : IAsyncLifetime
         }
 
         var state = string.Join("\n", (await Runs.ListAsync()).Select(r => JsonSerializer.Serialize(r, BackupRelayJson.Default.RunRecord)));
-        throw new TimeoutException($"runs did not finish:\n{state}\nlogs:\n{string.Join("\n", Logs.Lines.TakeLast(40))}");
+        throw new TimeoutException($"runs did not finish:\n{state}\nlogs:\n{string.Join("\n", Logs.Lines().TakeLast(40))}");
     }
 
     /// <summary>Each file of the run's backup is at its path, byte-exact, and the manifest lists it with its hashes.</summary>
     protected async Task AssertCopiedAsync(RunRecord run, string folder)
     {
-        Assert.Equal(RunStatus.Succeeded, run.Status);
+        Assert.True(run.Status == RunStatus.Succeeded,
+            $"run {run.Id} ended {run.Status}: {string.Join("; ", run.Errors.Select(e => $"{e.Step}: {e.Reason}"))}");
         var backup = State.Backups.Single(b => b.Id == run.BackupId);
         Assert.Equal(backup.Files.Count, run.Files.Count);
-        var manifestBlob = await Destination.GetBlobAsync($"{folder}/{run.BackupId}/{CopyBackupFileHandler.ManifestName}");
-        Assert.NotNull(manifestBlob);
-        var manifest = JsonSerializer.Deserialize(manifestBlob.Content, BackupRelayJson.Default.BackupManifest)!;
+        var manifestBlob = (await Destination.GetBlobClient($"{folder}/{run.BackupId}/{CopyBackupFileHandler.ManifestName}").DownloadContentAsync()).Value;
+        var manifest = JsonSerializer.Deserialize(manifestBlob.Content.ToMemory().Span, BackupRelayJson.Default.BackupManifest)!;
         Assert.Equal(run.Id, manifest.RunId);
         Assert.Equal(run.GraphId, manifest.GraphId);
         Assert.Equal(run.BackupId, manifest.Backup!.Id);
         Assert.Equal("manual", manifest.Backup.BackupMethod);
         foreach (var file in backup.Files)
         {
-            var blob = await Destination.GetBlobAsync($"{folder}/{run.BackupId}/{file.Name}");
-            Assert.NotNull(blob);
+            var blob = (await Destination.GetBlobClient($"{folder}/{run.BackupId}/{file.Name}").DownloadContentAsync()).Value;
             var expected = new byte[file.Size];
             BackupContent.Fill(BackupContent.Seed(backup.Id, file.Name), 0, expected);
-            Assert.Equal(expected, blob.Content);
+            Assert.Equal(expected, blob.Content.ToArray());
             var (md5, sha) = BackupContent.Hashes(BackupContent.Seed(backup.Id, file.Name), file.Size);
             var listed = manifest.Files.Single(f => f.Name == file.Name);
             Assert.Equal(file.Size, listed.Size);
             Assert.Equal(Convert.ToHexStringLower(md5), listed.Md5);
             Assert.Equal(Convert.ToHexStringLower(sha), listed.Sha256);
-            Assert.Equal("true", blob.Properties.Metadata[CopyMetadata.Verified]);
+            Assert.Equal("true", blob.Details.Metadata[CopyMetadata.Verified]);
         }
     }
 

@@ -89,19 +89,46 @@ public abstract class PipelineTests : PipelineHarness
         var runs = await WaitForRunsAsync(2);
         await AssertCopiedAsync(runs.Single(r => r.GraphId == GraphA), "orders");
         await AssertCopiedAsync(runs.Single(r => r.GraphId == GraphB), "social");
-        Assert.DoesNotContain("Signature=", Logs.All, StringComparison.Ordinal);
-        Assert.DoesNotContain(DemoSeed.Password, Logs.All, StringComparison.Ordinal);
+        Assert.DoesNotContain("Signature=", Logs.All(), StringComparison.Ordinal);
+        Assert.DoesNotContain(DemoSeed.Password, Logs.All(), StringComparison.Ordinal);
     }
 
     [Fact]
     public async Task A_malformed_message_is_parked_with_its_reason()
     {
         var queues = Services.GetRequiredService<WorkQueues>();
-        await queues.Queue(QueueNames.StartBackup).SendAsync("{not json");
-        await queues.Queue(QueueNames.PollBackupJob).SendAsync("""{"v":99,"runId":"r","attempt":0}""");
+        await queues.Queue(QueueNames.StartBackup).SendMessageAsync("{not json");
+        await queues.Queue(QueueNames.PollBackupJob).SendMessageAsync("""{"v":99,"runId":"r","attempt":0}""");
         var parked = await WaitForParkedAsync(QueueNames.StartBackup);
         Assert.Contains("malformed", parked, StringComparison.Ordinal);
         Assert.Contains("version 99", await WaitForParkedAsync(QueueNames.PollBackupJob), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_message_that_is_not_base64_is_parked_with_its_text_and_the_rest_of_its_batch_runs()
+    {
+        var queues = Services.GetRequiredService<WorkQueues>();
+        var plain = new Azure.Storage.Queues.QueueClient(Azurite.ConnectionString, QueueNames.CopyBackupFile,
+            new Azure.Storage.Queues.QueueClientOptions(BackupRelay.Storage.StorageClientSettings.QueueVersion) { MessageEncoding = Azure.Storage.Queues.QueueMessageEncoding.None });
+        await queues.Queue(QueueNames.CopyBackupFile).SendMessageAsync("""{"v":77,"runId":"r","file":"f"}""");
+        await plain.SendMessageAsync("{raw text, not base64}");
+        await queues.Queue(QueueNames.CopyBackupFile).SendMessageAsync("""{"v":78,"runId":"r","file":"f"}""");
+
+        var parked = new List<string>();
+        var poison = queues.Queue(QueueNames.Poison(QueueNames.CopyBackupFile));
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (DateTime.UtcNow < deadline && parked.Count < 3)
+        {
+            parked = [.. (await poison.PeekMessagesAsync(10)).Value.Select(m => m.Body.ToString())];
+            await Task.Delay(100);
+        }
+
+        Assert.Equal(3, parked.Count);
+        Assert.Contains(parked, p => p.Contains("version 77", StringComparison.Ordinal));
+        Assert.Contains(parked, p => p.Contains("version 78", StringComparison.Ordinal));
+        var raw = Assert.Single(parked, p => p.Contains("raw text, not base64", StringComparison.Ordinal));
+        Assert.Matches("base64|malformed", raw);
+        Assert.Equal(0, (await queues.Queue(QueueNames.CopyBackupFile).GetPropertiesAsync()).Value.ApproximateMessagesCount);
     }
 
     private async Task<string> WaitForParkedAsync(string queue)
@@ -110,10 +137,10 @@ public abstract class PipelineTests : PipelineHarness
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while (DateTime.UtcNow < deadline)
         {
-            var messages = await poison.PeekAsync(5);
-            if (messages.Count > 0)
+            var messages = (await poison.PeekMessagesAsync(5)).Value;
+            if (messages.Length > 0)
             {
-                return messages[0].Text!;
+                return messages[0].Body.ToString();
             }
 
             await Task.Delay(100);

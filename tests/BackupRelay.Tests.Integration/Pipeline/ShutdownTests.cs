@@ -38,13 +38,13 @@ public sealed class StandaloneShutdownTests : PipelineHarness
         await Services.GetRequiredService<WorkQueues>().SendStartAsync(new StartBackupMessage(1, "http-shutdown", GraphA, "http", null, "n"));
         await BlockingFunction.Entered.Task.WaitAsync(TimeSpan.FromSeconds(30));
         var queue = Storage.GetQueue(QueueNames.StartBackup);
-        Assert.Empty(await queue.PeekAsync());
+        Assert.Empty((await queue.PeekMessagesAsync()).Value);
 
         await StopHostAsync();
 
         // Leased for 10 minutes when received; visible again right after the stop.
-        var released = Assert.Single(await queue.PeekAsync());
-        Assert.Contains("http-shutdown", released.Text, StringComparison.Ordinal);
+        var released = Assert.Single((await queue.PeekMessagesAsync()).Value);
+        Assert.Contains("http-shutdown", released.Body.ToString(), StringComparison.Ordinal);
         Assert.Equal(1, released.DequeueCount);
     }
 }

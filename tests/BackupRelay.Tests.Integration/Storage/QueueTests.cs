@@ -1,48 +1,83 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text;
+using Azure;
+using Azure.Storage;
+using Azure.Storage.Queues;
+using Azure.Storage.Queues.Models;
+using Azure.Storage.Sas;
 using BackupRelay.Storage;
-using BackupRelay.Storage.Auth;
-using BackupRelay.Storage.Queues;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace BackupRelay.Tests.Integration.Storage;
 
+/// <summary>
+/// The SDK queue client as the project configures it (base64, pinned service version, the
+/// decoding-failure hook), against an Azurite that checks the API version.
+/// </summary>
 public sealed class QueueTests : StorageHarness
 {
-    private async Task<StorageQueue> NewQueueAsync(QueueMessageEncoding encoding = QueueMessageEncoding.Base64)
+    private readonly ConcurrentQueue<QueueMessageDecodingFailedEventArgs> _undecodable = new();
+
+    protected override StorageClientSettings Settings() => new()
     {
-        var queue = Account.GetQueue(UniqueName("q"), encoding);
-        Assert.True(await queue.CreateIfNotExistsAsync());
+        Delay = TimeSpan.FromMilliseconds(20),
+        OnUndecodableMessage = async args =>
+        {
+            _undecodable.Enqueue(args);
+            if (args.ReceivedMessage is { } m)
+            {
+                await args.Queue.DeleteMessageAsync(m.MessageId, m.PopReceipt, args.CancellationToken);
+            }
+        },
+    };
+
+    private async Task<QueueClient> NewQueueAsync()
+    {
+        var queue = Account.GetQueue(UniqueName("q"));
+        Assert.NotNull((await queue.CreateIfNotExistsAsync()));
         return queue;
     }
 
     [Fact]
-    public async Task Create_is_idempotent()
-    {
-        var queue = await NewQueueAsync();
-        Assert.False(await queue.CreateIfNotExistsAsync());
-    }
-
-    [Fact]
-    public async Task Send_receive_delete_round_trip_with_base64_on_the_wire()
+    public async Task Messages_are_base64_on_the_wire_as_the_Functions_queue_trigger_expects()
     {
         var queue = await NewQueueAsync();
         const string text = """{"runId":"r1","graph":"g<&>\u00fc"}""";
-        var sent = await queue.SendAsync(text);
-        var peeked = Assert.Single(await queue.PeekAsync(5));
-        Assert.Equal(sent.Id, peeked.Id);
-        Assert.Equal(Convert.ToBase64String(Encoding.UTF8.GetBytes(text)), peeked.RawText);
+        await queue.SendMessageAsync(text);
 
-        // A reader that expects base64 (the Functions queue trigger) decodes it to the same text.
-        Assert.Equal(text, Encoding.UTF8.GetString(Convert.FromBase64String(peeked.RawText)));
+        // What another reader sees on the wire: base64 of the UTF-8 text.
+        var peeked = Assert.Single((await PlainQueue(queue.Name).PeekMessagesAsync(5)).Value);
+        Assert.Equal(Convert.ToBase64String(Encoding.UTF8.GetBytes(text)), peeked.Body.ToString());
 
-        var received = Assert.Single(await queue.ReceiveAsync(10, TimeSpan.FromSeconds(30)));
-        Assert.Equal(text, received.Text);
+        var received = Assert.Single((await queue.ReceiveMessagesAsync(10, TimeSpan.FromSeconds(30))).Value);
+        Assert.Equal(text, received.Body.ToString());
         Assert.Equal(1, received.DequeueCount);
-        Assert.Empty(await queue.ReceiveAsync(10, TimeSpan.FromSeconds(30)));
-        Assert.True(await queue.DeleteAsync(received.Id, received.PopReceipt));
-        Assert.False(await queue.DeleteAsync(received.Id, received.PopReceipt));
-        Assert.Equal(0, await queue.GetApproximateCountAsync());
+        Assert.Empty((await queue.ReceiveMessagesAsync(10, TimeSpan.FromSeconds(30))).Value);
+        await queue.DeleteMessageAsync(received.MessageId, received.PopReceipt);
+        Assert.Equal(0, (await queue.GetPropertiesAsync()).Value.ApproximateMessagesCount);
+    }
+
+    [Fact]
+    public async Task A_message_that_is_not_base64_goes_to_the_hook_and_the_rest_of_the_batch_is_returned()
+    {
+        var queue = await NewQueueAsync();
+        await queue.SendMessageAsync("first");
+        await PlainQueue(queue.Name).SendMessageAsync("{not base64}");
+        await queue.SendMessageAsync("third");
+
+        var batch = (await queue.ReceiveMessagesAsync(32, TimeSpan.FromSeconds(30))).Value;
+        Assert.Equal(["first", "third"], batch.Select(m => m.Body.ToString()).Order());
+        var failed = Assert.Single(_undecodable);
+        Assert.Equal("{not base64}", failed.ReceivedMessage!.Body.ToString());
+        Assert.Equal(queue.Name, failed.Queue.Name);
+
+        // The hook deleted it: it does not come back.
+        foreach (var m in batch)
+        {
+            await queue.DeleteMessageAsync(m.MessageId, m.PopReceipt);
+        }
+
+        Assert.Equal(0, (await queue.GetPropertiesAsync()).Value.ApproximateMessagesCount);
     }
 
     [Fact]
@@ -50,110 +85,83 @@ public sealed class QueueTests : StorageHarness
     {
         var queue = await NewQueueAsync();
         var watch = Stopwatch.StartNew();
-        await queue.SendAsync("later", visibilityDelay: TimeSpan.FromSeconds(2));
-        Assert.Empty(await queue.ReceiveAsync(1, TimeSpan.FromSeconds(30)));
-        Assert.Equal(1, await queue.GetApproximateCountAsync());
+        await queue.SendMessageAsync("later", visibilityTimeout: TimeSpan.FromSeconds(2));
+        Assert.Empty((await queue.ReceiveMessagesAsync(1, TimeSpan.FromSeconds(30))).Value);
+        Assert.Equal(1, (await queue.GetPropertiesAsync()).Value.ApproximateMessagesCount);
         var received = await ReceiveWithinAsync(queue, TimeSpan.FromSeconds(10));
-        Assert.Equal("later", received.Text);
+        Assert.Equal("later", received.Body.ToString());
         Assert.True(watch.Elapsed >= TimeSpan.FromSeconds(1.5), $"visible after {watch.ElapsedMilliseconds} ms");
     }
 
     [Fact]
-    public async Task Dequeue_count_grows_each_time_a_message_comes_back()
+    public async Task Dequeue_count_grows_each_time_a_message_comes_back_and_a_stale_receipt_is_refused()
     {
         var queue = await NewQueueAsync();
-        await queue.SendAsync("retry me");
-        var first = Assert.Single(await queue.ReceiveAsync(1, TimeSpan.FromSeconds(1)));
+        await queue.SendMessageAsync("retry me");
+        var first = Assert.Single((await queue.ReceiveMessagesAsync(1, TimeSpan.FromSeconds(1))).Value);
         Assert.Equal(1, first.DequeueCount);
         var second = await ReceiveWithinAsync(queue, TimeSpan.FromSeconds(10));
         Assert.Equal(2, second.DequeueCount);
-        Assert.False(await queue.DeleteAsync(first.Id, first.PopReceipt));
-        Assert.True(await queue.DeleteAsync(second.Id, second.PopReceipt));
+        var stale = await Assert.ThrowsAsync<RequestFailedException>(() => queue.DeleteMessageAsync(first.MessageId, first.PopReceipt));
+        Assert.Contains(stale.Status, new[] { 400, 404 });
+        await queue.DeleteMessageAsync(second.MessageId, second.PopReceipt);
     }
 
     [Fact]
-    public async Task Update_visibility_returns_a_new_receipt_and_can_replace_the_text()
+    public async Task Updating_visibility_without_text_keeps_the_text_and_gives_a_new_receipt()
     {
         var queue = await NewQueueAsync();
-        await queue.SendAsync("v1");
-        var received = Assert.Single(await queue.ReceiveAsync(1, TimeSpan.FromSeconds(30)));
-        var updated = await queue.UpdateVisibilityAsync(received.Id, received.PopReceipt, TimeSpan.Zero, "v2");
-        Assert.NotEqual(received.PopReceipt, updated.PopReceipt);
-        var again = Assert.Single(await queue.ReceiveAsync(1, TimeSpan.FromSeconds(30)));
-        Assert.Equal("v2", again.Text);
+        await queue.SendMessageAsync("v1");
+        var received = Assert.Single((await queue.ReceiveMessagesAsync(1, TimeSpan.FromSeconds(30))).Value);
+        var updated = await queue.UpdateMessageAsync(received.MessageId, received.PopReceipt, visibilityTimeout: TimeSpan.Zero);
+        Assert.NotEqual(received.PopReceipt, updated.Value.PopReceipt);
+        var again = Assert.Single((await queue.ReceiveMessagesAsync(1, TimeSpan.FromSeconds(30))).Value);
+        Assert.Equal("v1", again.Body.ToString());
         Assert.Equal(2, again.DequeueCount);
     }
 
     [Fact]
-    public async Task Time_to_live_sets_the_expiry()
+    public async Task Messages_sent_without_expiry_never_expire()
     {
         var queue = await NewQueueAsync();
-        await queue.SendAsync("short", timeToLive: TimeSpan.FromMinutes(5));
-        var message = Assert.Single(await queue.PeekAsync());
-        Assert.InRange((message.ExpirationTime!.Value - message.InsertionTime!.Value).TotalSeconds, 299, 301);
-    }
-
-    [Fact]
-    public async Task Batches_and_counts()
-    {
-        var queue = await NewQueueAsync();
-        await Task.WhenAll(Enumerable.Range(0, 12).Select(i => queue.SendAsync($"m{i}")));
-        Assert.Equal(12, await queue.GetApproximateCountAsync());
-        var batch = await queue.ReceiveAsync(32, TimeSpan.FromSeconds(30));
-        Assert.Equal(12, batch.Count);
-        Assert.Equal(12, batch.Select(m => m.Text).Distinct().Count());
-        await queue.ClearAsync();
-        Assert.Equal(0, await queue.GetApproximateCountAsync());
-    }
-
-    [Fact]
-    public async Task A_message_that_is_not_base64_is_received_with_no_text()
-    {
-        var plain = await NewQueueAsync(QueueMessageEncoding.None);
-        await plain.SendAsync("{not base64}");
-        var reader = Account.GetQueue(plain.Name);
-        var message = Assert.Single(await reader.ReceiveAsync(1, TimeSpan.FromSeconds(30)));
-        Assert.Null(message.Text);
-        Assert.Equal("{not base64}", message.RawText);
-    }
-
-    [Fact]
-    public void Oversized_messages_are_refused_before_sending()
-    {
-        var queue = Account.GetQueue("never-created");
-        Assert.Throws<ArgumentException>(() => queue.Encode(new string('x', 50_000)));
+        await queue.SendMessageAsync("kept", timeToLive: TimeSpan.FromSeconds(-1));
+        var message = Assert.Single((await queue.PeekMessagesAsync()).Value);
+        Assert.True(message.ExpiresOn > DateTimeOffset.UtcNow.AddYears(100), $"expires {message.ExpiresOn}");
     }
 
     [Fact]
     public async Task Sas_connection_works_for_queues()
     {
-        var sas = AccountSas.Create("devstoreaccount1", StorageConnection.DevelopmentAccountKey, DateTimeOffset.UtcNow.AddHours(1));
-        using var account = new StorageAccount(StorageConnection.Parse(
-            $"QueueEndpoint=http://127.0.0.1:{Azurite.QueuePort}/devstoreaccount1;BlobEndpoint=http://127.0.0.1:{Azurite.BlobPort}/devstoreaccount1;SharedAccessSignature={sas}"),
-            TimeProvider.System, NullLogger.Instance);
+        var sas = new AccountSasBuilder(AccountSasPermissions.All, DateTimeOffset.UtcNow.AddHours(1), AccountSasServices.Queues, AccountSasResourceTypes.All)
+            .ToSasQueryParameters(new StorageSharedKeyCredential(StorageConnection.DevelopmentAccountName, StorageConnection.DevelopmentAccountKey));
+        var account = StorageAccount.FromConnectionString(
+            $"QueueEndpoint=http://127.0.0.1:{Azurite.QueuePort}/devstoreaccount1;SharedAccessSignature={sas}");
         var queue = account.GetQueue(UniqueName("sas"));
-        Assert.True(await queue.CreateIfNotExistsAsync());
-        await queue.SendAsync("via sas");
-        Assert.Equal("via sas", Assert.Single(await queue.ReceiveAsync(1, TimeSpan.FromSeconds(5))).Text);
+        Assert.NotNull(await queue.CreateIfNotExistsAsync());
+        await queue.SendMessageAsync("via sas");
+        Assert.Equal("via sas", Assert.Single((await queue.ReceiveMessagesAsync(1, TimeSpan.FromSeconds(5))).Value).Body.ToString());
     }
 
     [Fact]
-    public async Task Wrong_account_key_is_refused_with_the_storage_error_code()
+    public async Task Wrong_account_key_is_refused_with_the_storage_error_code_and_no_key_in_the_description()
     {
-        using var account = new StorageAccount(StorageConnection.Parse(
-            $"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={Convert.ToBase64String(new byte[64])};QueueEndpoint=http://127.0.0.1:{Azurite.QueuePort}/devstoreaccount1"),
-            TimeProvider.System, NullLogger.Instance);
-        var error = await Assert.ThrowsAsync<StorageException>(() => account.GetQueue(UniqueName("bad")).CreateIfNotExistsAsync());
-        Assert.Equal(403, (int)error.Status!);
+        var key = Convert.ToBase64String(Enumerable.Range(0, 64).Select(i => (byte)(i * 7)).ToArray());
+        var account = StorageAccount.FromConnectionString(
+            $"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={key};QueueEndpoint=http://127.0.0.1:{Azurite.QueuePort}/devstoreaccount1",
+            new StorageClientSettings { MaxRetries = 0 });
+        var error = await Assert.ThrowsAsync<RequestFailedException>(() => account.GetQueue(UniqueName("bad")).CreateIfNotExistsAsync());
+        Assert.Equal(403, error.Status);
         Assert.Equal("AuthenticationFailed", error.ErrorCode);
+        Assert.Equal("HTTP 403 AuthenticationFailed", StorageErrors.Describe(error));
+        Assert.DoesNotContain(key, error.ToString());
     }
 
-    private static async Task<QueueMessage> ReceiveWithinAsync(StorageQueue queue, TimeSpan limit)
+    private static async Task<QueueMessage> ReceiveWithinAsync(QueueClient queue, TimeSpan limit)
     {
         var watch = Stopwatch.StartNew();
         while (watch.Elapsed < limit)
         {
-            if ((await queue.ReceiveAsync(1, TimeSpan.FromSeconds(30))).FirstOrDefault() is { } message)
+            if ((await queue.ReceiveMessagesAsync(1, TimeSpan.FromSeconds(30))).Value.FirstOrDefault() is { } message)
             {
                 return message;
             }

@@ -5,72 +5,82 @@ namespace BackupRelay.Tests.Unit.Storage;
 
 public sealed class StorageConnectionTests
 {
+    private static IConfiguration Settings(params (string Key, string Value)[] values) =>
+        new ConfigurationBuilder().AddInMemoryCollection(values.ToDictionary(v => v.Key, v => (string?)v.Value)).Build();
+
     [Fact]
     public void Development_storage_is_azurite_on_its_default_ports()
     {
-        var c = StorageConnection.Parse("UseDevelopmentStorage=true");
-        Assert.Equal("devstoreaccount1", c.AccountName);
-        Assert.Equal(new Uri("http://127.0.0.1:10000/devstoreaccount1/"), c.BlobEndpoint);
-        Assert.Equal(new Uri("http://127.0.0.1:10001/devstoreaccount1/"), c.QueueEndpoint);
-        Assert.Equal(StorageAuthKind.SharedKey, c.Auth);
+        var account = StorageAccount.FromConnectionString("UseDevelopmentStorage=true");
+        Assert.Equal(new Uri("http://127.0.0.1:10000/devstoreaccount1"), account.Blobs.Uri);
+        Assert.Equal(new Uri("http://127.0.0.1:10001/devstoreaccount1"), account.Queues.Uri);
+        Assert.Equal("devstoreaccount1", account.Blobs.AccountName);
     }
 
     [Fact]
     public void Account_key_connection_string_derives_endpoints()
     {
-        var c = StorageConnection.Parse("DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=AAAA;EndpointSuffix=core.chinacloudapi.cn");
-        Assert.Equal(new Uri("https://acct.blob.core.chinacloudapi.cn/"), c.BlobEndpoint);
-        Assert.Equal(new Uri("https://acct.queue.core.chinacloudapi.cn/"), c.QueueEndpoint);
-        Assert.Equal(StorageAuthKind.SharedKey, c.Auth);
+        var account = new StorageAccount(StorageConnection.FromConfiguration(
+            Settings(("AzureWebJobsStorage", "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=AAAA;EndpointSuffix=core.chinacloudapi.cn")), "AzureWebJobsStorage"));
+        Assert.Equal(new Uri("https://acct.blob.core.chinacloudapi.cn/"), account.Blobs.Uri);
+        Assert.Equal(new Uri("https://acct.queue.core.chinacloudapi.cn/"), account.Queues.Uri);
     }
 
     [Fact]
-    public void Explicit_endpoints_with_sas()
+    public void A_blob_only_connection_names_the_setting_when_a_queue_is_asked_for()
     {
-        var c = StorageConnection.Parse("BlobEndpoint=https://acct.blob.core.windows.net;SharedAccessSignature=?sv=1&sig=x");
-        Assert.Equal("acct", c.AccountName);
-        Assert.Equal(StorageAuthKind.SharedAccessSignature, c.Auth);
-        Assert.Null(c.QueueEndpoint);
-        Assert.Throws<StorageConfigurationException>(() => c.RequireQueueEndpoint("Destination"));
+        var account = new StorageAccount(StorageConnection.FromConfiguration(
+            Settings(("Destination", "BlobEndpoint=https://acct.blob.core.windows.net;SharedAccessSignature=sv=1&sig=x")), "Destination"));
+        Assert.Equal("acct", account.Blobs.AccountName);
+        var error = Assert.Throws<StorageConfigurationException>(() => account.Queues);
+        Assert.StartsWith("Destination has no queue endpoint", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
     public void Identity_based_settings_use_a_token_credential()
     {
-        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
-        {
-            ["AzureWebJobsStorage:accountName"] = "acct",
-            ["AzureWebJobsStorage:credential"] = "managedidentity",
-            ["AzureWebJobsStorage:clientId"] = "00000000-0000-0000-0000-000000000001",
-        }).Build();
-        var c = StorageConnection.FromConfiguration(configuration, "AzureWebJobsStorage");
-        Assert.Equal(StorageAuthKind.Token, c.Auth);
-        Assert.Equal(new Uri("https://acct.blob.core.windows.net/"), c.BlobEndpoint);
-        Assert.Equal(new Uri("https://acct.queue.core.windows.net/"), c.QueueEndpoint);
+        var c = StorageConnection.FromConfiguration(Settings(
+            ("AzureWebJobsStorage:accountName", "acct"),
+            ("AzureWebJobsStorage:credential", "managedidentity"),
+            ("AzureWebJobsStorage:clientId", "00000000-0000-0000-0000-000000000001")), "AzureWebJobsStorage");
+        Assert.IsType<Azure.Identity.ManagedIdentityCredential>(c.Credential);
+        Assert.Equal(new Uri("https://acct.blob.core.windows.net/"), c.BlobServiceUri);
+        Assert.Equal(new Uri("https://acct.queue.core.windows.net/"), c.QueueServiceUri);
+        var account = new StorageAccount(c);
+        Assert.Equal("acct", account.Blobs.AccountName);
+        Assert.Equal("acct", account.Queues.AccountName);
     }
 
     [Fact]
-    public void Identity_settings_can_give_service_uris()
+    public void Identity_settings_can_give_service_uris_and_default_to_the_default_credential()
     {
-        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
-        {
-            ["Destination:blobServiceUri"] = "https://dest.blob.core.windows.net",
-        }).Build();
-        var c = StorageConnection.FromConfiguration(configuration, "Destination");
-        Assert.Equal("dest", c.AccountName);
-        Assert.Equal(new Uri("https://dest.blob.core.windows.net/"), c.BlobEndpoint);
+        var c = StorageConnection.FromConfiguration(Settings(("Destination:blobServiceUri", "https://dest.blob.core.windows.net")), "Destination");
+        Assert.IsType<Azure.Identity.DefaultAzureCredential>(c.Credential);
+        Assert.Equal("dest", new StorageAccount(c).Blobs.AccountName);
+        var error = Assert.Throws<StorageConfigurationException>(() => new StorageAccount(c).Queues);
+        Assert.Equal("Destination__queueServiceUri", error.Setting);
     }
 
     [Theory]
-    [InlineData("nonsense", "AzureWebJobsStorage")]
-    [InlineData("AccountName=a", "AzureWebJobsStorage")]
-    [InlineData("AccountName=a;AccountKey=***", "AzureWebJobsStorage")]
-    [InlineData("BlobEndpoint=ftp://x;AccountKey=AAAA", "AzureWebJobsStorage")]
-    public void Bad_connection_strings_name_the_setting(string value, string setting)
+    [InlineData("Destination:blobServiceUri", "ftp://x", "Destination__blobServiceUri")]
+    [InlineData("Destination:credential", "certificate", "Destination__credential")]
+    [InlineData("Destination:clientId", "only-a-client-id", "Destination__accountName")]
+    public void Bad_identity_settings_name_the_setting(string key, string value, string setting)
     {
-        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { [setting] = value }).Build();
-        var error = Assert.Throws<StorageConfigurationException>(() => StorageConnection.FromConfiguration(configuration, setting));
+        var error = Assert.Throws<StorageConfigurationException>(() => StorageConnection.FromConfiguration(Settings((key, value)), "Destination"));
+        Assert.Equal(setting, error.Setting);
         Assert.StartsWith(setting, error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("nonsense")]
+    [InlineData("AccountName=a")]
+    [InlineData("AccountName=a;AccountKey=***")]
+    [InlineData("BlobEndpoint=ftp//x;AccountKey=AAAA")]
+    public void Bad_connection_strings_name_the_setting(string value)
+    {
+        var error = Assert.Throws<StorageConfigurationException>(() => StorageConnection.FromConfiguration(Settings(("AzureWebJobsStorage", value)), "AzureWebJobsStorage"));
+        Assert.StartsWith("AzureWebJobsStorage", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -80,12 +90,17 @@ public sealed class StorageConnectionTests
         Assert.StartsWith("Destination is not set", error.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public void Account_key_never_appears_in_errors_or_text()
+    [Theory]
+    [InlineData("AccountName=a;AccountKey=c2VjcmV0LWtleS1ieXRlcy0wMTIzNDU2Nzg5;QueueEndpoint=ftp//bad", "c2VjcmV0LWtleS1ieXRlcy0wMTIzNDU2Nzg5")]
+    [InlineData("BlobEndpoint=nope;SharedAccessSignature=sv=1&sig=c2lnbmF0dXJlLXNlY3JldA", "c2lnbmF0dXJlLXNlY3JldA")]
+    public void Secrets_in_a_bad_connection_string_never_reach_the_error(string value, string secret)
     {
-        const string key = "c2VjcmV0LWtleS1ieXRlcy0wMTIzNDU2Nzg5";
-        var c = StorageConnection.Parse($"AccountName=a;AccountKey={key}");
-        Assert.DoesNotContain(key, c.ToString() ?? "", StringComparison.Ordinal);
+        var error = Record.Exception(() => new StorageAccount(StorageConnection.FromConfiguration(Settings(("AzureWebJobsStorage", value)), "AzureWebJobsStorage")).Blobs);
+        if (error is not null)
+        {
+            Assert.IsType<StorageConfigurationException>(error);
+            Assert.DoesNotContain(secret, error.ToString(), StringComparison.Ordinal);
+        }
     }
 
     [Theory]

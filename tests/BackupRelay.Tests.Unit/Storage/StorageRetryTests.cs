@@ -1,11 +1,16 @@
 using System.Net;
+using Azure;
+using Azure.Core.Pipeline;
+using Azure.Storage.Blobs.Models;
 using BackupRelay.Storage;
-using BackupRelay.Storage.Blobs;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace BackupRelay.Tests.Unit.Storage;
 
-/// <summary>Transient failures are retried with backoff; 412/409 are outcomes; errors carry the storage code.</summary>
+/// <summary>
+/// The SDK clients as the project configures them: transient failures retried a bounded number of
+/// times, 412/409 turned into outcomes and not retried, the pinned service version on every request.
+/// (The SDK's retry delays run on the real clock; the delays here are a millisecond.)
+/// </summary>
 public sealed class StorageRetryTests
 {
     private sealed class Scripted(params Func<HttpRequestMessage, HttpResponseMessage>[] answers) : HttpMessageHandler
@@ -20,12 +25,17 @@ public sealed class StorageRetryTests
         }
     }
 
-    private static (BlobContainer Container, Scripted Transport) Container(params Func<HttpRequestMessage, HttpResponseMessage>[] answers)
+    private static (StorageAccount Account, Scripted Transport) Account(params Func<HttpRequestMessage, HttpResponseMessage>[] answers)
     {
         var transport = new Scripted(answers);
-        var http = new StorageHttp(StorageConnection.Parse("UseDevelopmentStorage=true"), TimeProvider.System, NullLogger.Instance,
-            new StorageRetryOptions { MaxRetryAttempts = 3, BaseDelay = TimeSpan.FromMilliseconds(1), MaxDelay = TimeSpan.FromMilliseconds(5) }, transport);
-        return (new BlobContainer(http, new Uri("http://127.0.0.1:10000/devstoreaccount1/c"), "c"), transport);
+        var account = StorageAccount.FromConnectionString("UseDevelopmentStorage=true", new StorageClientSettings
+        {
+            MaxRetries = 3,
+            Delay = TimeSpan.FromMilliseconds(1),
+            MaxDelay = TimeSpan.FromMilliseconds(5),
+            Transport = new HttpClientTransport(transport),
+        });
+        return (account, transport);
     }
 
     private static HttpResponseMessage Status(HttpStatusCode status, string? code = null)
@@ -40,15 +50,17 @@ public sealed class StorageRetryTests
         return response;
     }
 
+    private static Task<WriteResult> PutAsync(StorageAccount account, BlobRequestConditions? conditions = null) =>
+        BlobWrites.UploadAsync(account.GetContainer("runs").GetBlobClient("b"), BinaryData.FromString("x"), new BlobUploadOptions { Conditions = conditions });
+
     [Theory]
     [InlineData(HttpStatusCode.InternalServerError)]
     [InlineData(HttpStatusCode.ServiceUnavailable)]
     [InlineData(HttpStatusCode.RequestTimeout)]
     public async Task Transient_statuses_are_retried(HttpStatusCode status)
     {
-        var (container, transport) = Container(_ => Status(status, "ServerBusy"), _ => Status(HttpStatusCode.Created));
-        var result = await container.PutBlobAsync("b", "x"u8.ToArray());
-        Assert.True(result.Succeeded);
+        var (account, transport) = Account(_ => Status(status, "ServerBusy"), _ => Status(HttpStatusCode.Created));
+        Assert.True((await PutAsync(account)).Succeeded);
         Assert.Equal(2, transport.Requests.Count);
     }
 
@@ -56,18 +68,19 @@ public sealed class StorageRetryTests
     public async Task Connection_resets_are_retried()
     {
         var calls = 0;
-        var (container, transport) = Container(_ => ++calls == 1 ? throw new HttpRequestException("reset", new IOException()) : Status(HttpStatusCode.Created));
-        Assert.True((await container.PutBlobAsync("b", "x"u8.ToArray())).Succeeded);
+        var (account, transport) = Account(_ => ++calls == 1 ? throw new HttpRequestException("reset", new IOException()) : Status(HttpStatusCode.Created));
+        Assert.True((await PutAsync(account)).Succeeded);
         Assert.Equal(2, transport.Requests.Count);
     }
 
     [Fact]
     public async Task Retries_are_bounded_and_the_error_carries_the_code()
     {
-        var (container, transport) = Container(_ => Status(HttpStatusCode.ServiceUnavailable, "ServerBusy"));
-        var error = await Assert.ThrowsAsync<StorageException>(() => container.PutBlobAsync("b", "x"u8.ToArray()));
-        Assert.Equal("ServerBusy", error.ErrorCode);
-        Assert.Equal(HttpStatusCode.ServiceUnavailable, error.Status);
+        var (account, transport) = Account(_ => Status(HttpStatusCode.ServiceUnavailable, "ServerBusy"));
+        var error = await Assert.ThrowsAsync<RequestFailedException>(() => PutAsync(account));
+        Assert.Equal("ServerBusy", StorageErrors.ErrorCode(error));
+        Assert.Equal(503, error.Status);
+        Assert.Equal("HTTP 503 ServerBusy", StorageErrors.Describe(error));
         Assert.Equal(4, transport.Requests.Count);
     }
 
@@ -76,21 +89,21 @@ public sealed class StorageRetryTests
     [InlineData(HttpStatusCode.Conflict, WriteOutcome.Conflict)]
     public async Task Conditional_failures_are_outcomes_not_retried(HttpStatusCode status, WriteOutcome outcome)
     {
-        var (container, transport) = Container(_ => Status(status, "ConditionNotMet"));
-        Assert.Equal(outcome, (await container.PutBlobAsync("b", "x"u8.ToArray(), new BlobWriteOptions { IfMatch = "\"0x0\"" })).Outcome);
+        var (account, transport) = Account(_ => Status(status, "ConditionNotMet"));
+        Assert.Equal(outcome, (await PutAsync(account, BlobWrites.IfMatch(new ETag("\"0x0\"")))).Outcome);
         Assert.Single(transport.Requests);
     }
 
     [Fact]
-    public async Task Each_attempt_is_signed_afresh_with_date_and_version()
+    public async Task Every_attempt_names_the_pinned_service_version_and_its_condition()
     {
-        var (container, transport) = Container(_ => Status(HttpStatusCode.ServiceUnavailable), _ => Status(HttpStatusCode.Created));
-        await container.PutBlobAsync("b", "x"u8.ToArray(), new BlobWriteOptions { IfNotExists = true });
+        var (account, transport) = Account(_ => Status(HttpStatusCode.ServiceUnavailable), _ => Status(HttpStatusCode.Created));
+        await PutAsync(account, BlobWrites.IfNotExists());
+        Assert.Equal(2, transport.Requests.Count);
         Assert.All(transport.Requests, r =>
         {
             Assert.StartsWith("SharedKey devstoreaccount1:", r.Headers.Authorization!.ToString(), StringComparison.Ordinal);
-            Assert.True(r.Headers.Contains("x-ms-date"));
-            Assert.Equal("2025-01-05", r.Headers.GetValues("x-ms-version").Single());
+            Assert.Equal("2026-06-06", r.Headers.GetValues("x-ms-version").Single());
             Assert.Equal("*", r.Headers.GetValues("If-None-Match").Single());
         });
     }
