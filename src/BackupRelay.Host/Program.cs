@@ -39,4 +39,4 @@ else
     app.MapBackupRelayApi(checkFunctionKeys: true);
 }
 
-app.Run();
+return await BackupRelayApplication.RunAsync(app, builder.Configuration);

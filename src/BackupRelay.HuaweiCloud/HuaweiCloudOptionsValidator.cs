@@ -1,4 +1,3 @@
-using System.ComponentModel.DataAnnotations;
 using Microsoft.Extensions.Options;
 
 namespace BackupRelay.HuaweiCloud;
@@ -11,8 +10,8 @@ public sealed class HuaweiCloudOptionsValidator : IValidateOptions<HuaweiCloudOp
     public ValidateOptionsResult Validate(string? name, HuaweiCloudOptions options)
     {
         var failures = new List<string>();
-        Annotations(options, Prefix, failures);
-        Annotations(options.Resilience, Prefix + "Resilience__", failures);
+        SettingAnnotations.Validate(options, Prefix, failures);
+        SettingAnnotations.Validate(options.Resilience, Prefix + "Resilience__", failures);
 
         foreach (var (setting, uri) in new[] { ("Iam", options.Endpoints.Iam), ("Ges", options.Endpoints.Ges), ("Cse", options.Endpoints.Cse) })
         {
@@ -63,12 +62,5 @@ public sealed class HuaweiCloudOptionsValidator : IValidateOptions<HuaweiCloudOp
                 failures.Add($"{Prefix}Auth__{setting} is required for {auth.EffectiveMode} authentication.");
             }
         }
-    }
-
-    private static void Annotations(object instance, string prefix, List<string> failures)
-    {
-        var results = new List<ValidationResult>();
-        Validator.TryValidateObject(instance, new ValidationContext(instance), results, validateAllProperties: true);
-        failures.AddRange(results.Select(r => $"{prefix}{string.Join(", ", r.MemberNames)}: {r.ErrorMessage}"));
     }
 }

@@ -21,6 +21,8 @@ public sealed class StorageConnection
     /// <summary>The well-known Azurite / storage emulator key (public, not a secret).</summary>
     public const string DevelopmentAccountKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
+    private static readonly string[] IdentityKeys = ["accountName", "blobServiceUri", "queueServiceUri", "credential", "clientId"];
+
     private readonly string? _connectionString;
 
     private StorageConnection(string setting, string? connectionString, Uri? blobServiceUri, Uri? queueServiceUri, TokenCredential? credential)
@@ -51,8 +53,9 @@ public sealed class StorageConnection
             return FromConnectionString(connectionString, name);
         }
 
+        // Only the identity keys make an identity connection: Destination__Container and the like are other settings.
         var section = configuration.GetSection(name);
-        if (section.GetChildren().Any())
+        if (IdentityKeys.Any(key => !string.IsNullOrEmpty(section[key])))
         {
             return FromIdentitySettings(section, name);
         }

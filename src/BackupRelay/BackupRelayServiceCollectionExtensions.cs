@@ -31,7 +31,8 @@ public static class BackupRelayServiceCollectionExtensions
         services.AddSingleton<IValidateOptions<BackupOptions>, BackupOptionsValidator>();
         services.AddOptions<DestinationOptions>().Bind(configuration.GetSection(DestinationOptions.SectionName)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<DestinationOptions>, DestinationOptionsValidator>();
-        services.AddOptions<CopyOptions>().Bind(configuration.GetSection(CopyOptions.SectionName)).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<CopyOptions>().Bind(configuration.GetSection(CopyOptions.SectionName)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<CopyOptions>, CopyOptionsValidator>();
         services.AddOptions<BackupRelay.Http.HttpOptions>().Bind(configuration.GetSection(BackupRelay.Http.HttpOptions.SectionName));
         services.AddHuaweiCloud(configuration);
 
@@ -63,7 +64,8 @@ public static class BackupRelayServiceCollectionExtensions
         services.AddSingleton<IQueueFunction, CopyBackupFileHandler>();
         services.AddSingleton<IQueueFunction, BackupRelay.Operations.PollOperationHandler>();
         services.AddSingleton<FunctionInvoker>();
-        services.AddHostedService<StartupChecks>();
+        services.AddSingleton<StartupChecks>();
+        services.AddHostedService(sp => sp.GetRequiredService<StartupChecks>());
         return services;
     }
 
@@ -117,26 +119,4 @@ public static class BackupRelayServiceCollectionExtensions
 
         public Task StopAsync(CancellationToken cancellationToken) => Task.WhenAll(_listeners.Select(l => l.StopAsync(cancellationToken)));
     }
-}
-
-/// <summary>
-/// Resolves the storage connections and creates queues and containers before anything runs, so a bad
-/// setting stops start-up with its name instead of failing the first message.
-/// </summary>
-internal sealed class StartupChecks(IServiceProvider services) : IHostedService
-{
-    public async Task StartAsync(CancellationToken cancellationToken)
-    {
-        var queues = services.GetRequiredService<WorkQueues>();
-        var runs = services.GetRequiredService<RunStore>();
-        var destination = services.GetRequiredService<ICopyDestination>();
-        await queues.EnsureCreatedAsync(cancellationToken);
-        await runs.Container.CreateIfNotExistsAsync(cancellationToken: cancellationToken);
-        if (destination is BlobCopyDestination blob)
-        {
-            await blob.Container.CreateIfNotExistsAsync(cancellationToken: cancellationToken);
-        }
-    }
-
-    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }

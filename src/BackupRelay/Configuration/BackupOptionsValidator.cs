@@ -67,3 +67,14 @@ public sealed class DestinationOptionsValidator : IValidateOptions<DestinationOp
             : ValidateOptionsResult.Fail("Destination__Container must be 3-63 lower-case letters, digits and single dashes.");
     }
 }
+
+/// <summary>The copy engine's ranges, worded with the setting's name (<c>Copy__MaxConcurrency must be between 1 and 64.</c>).</summary>
+public sealed class CopyOptionsValidator : IValidateOptions<Copying.CopyOptions>
+{
+    public ValidateOptionsResult Validate(string? name, Copying.CopyOptions options)
+    {
+        var failures = new List<string>();
+        SettingAnnotations.Validate(options, Copying.CopyOptions.SectionName + "__", failures);
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}

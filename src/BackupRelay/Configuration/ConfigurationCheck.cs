@@ -1,0 +1,150 @@
+using System.Collections;
+using System.ComponentModel;
+using System.Reflection;
+using BackupRelay.Copying;
+using BackupRelay.Hosting;
+using BackupRelay.HuaweiCloud;
+using BackupRelay.Storage;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace BackupRelay.Configuration;
+
+/// <summary>
+/// Every configuration problem at once, one line each, naming the setting as a user writes it
+/// (<c>Copy__MaxConcurrency</c>) and what is expected — checked before anything starts, so a bad
+/// setting ends start-up with <see cref="ExitCode"/> and no stack trace.
+/// </summary>
+public static class ConfigurationCheck
+{
+    /// <summary>The process exit code for a configuration the app cannot start with (documented in README).</summary>
+    public const int ExitCode = 3;
+
+    /// <summary>The settings sections and the options type each binds to.</summary>
+    private static readonly (string Section, Type Options)[] Sections =
+    [
+        (BackupOptions.SectionName, typeof(BackupOptions)),
+        (DestinationOptions.SectionName, typeof(DestinationOptions)),
+        (CopyOptions.SectionName, typeof(CopyOptions)),
+        (Http.HttpOptions.SectionName, typeof(Http.HttpOptions)),
+        (HuaweiCloudOptions.SectionName, typeof(HuaweiCloudOptions)),
+        (StandaloneOptions.SectionName, typeof(StandaloneOptions)),
+    ];
+
+    public static IReadOnlyList<string> Problems(IServiceProvider services, IConfiguration configuration)
+    {
+        var problems = new List<string>();
+        foreach (var (section, type) in Sections)
+        {
+            // The binder stops at the first value it cannot convert: read every value first, then
+            // bind without the bad ones so the validators report everything else too.
+            var conversions = new List<(string Problem, string Key)>();
+            Conversions(configuration.GetSection(section), type, section, conversions);
+            problems.AddRange(conversions.Select(c => c.Problem));
+            var bad = conversions.Select(c => c.Key).ToHashSet(StringComparer.OrdinalIgnoreCase);
+            var readable = conversions.Count == 0 ? configuration : new ConfigurationBuilder()
+                .AddInMemoryCollection(configuration.AsEnumerable().Where(setting => !bad.Contains(setting.Key)))
+                .Build();
+            var options = Activator.CreateInstance(type)!;
+            readable.GetSection(section).Bind(options);
+            foreach (var validator in services.GetServices(typeof(IValidateOptions<>).MakeGenericType(type)))
+            {
+                var result = (ValidateOptionsResult)validator!.GetType().GetMethod(nameof(IValidateOptions<object>.Validate))!
+                    .Invoke(validator, [Options.DefaultName, options])!;
+                if (result.Failed)
+                {
+                    problems.AddRange(result.Failures ?? [result.FailureMessage]);
+                }
+            }
+        }
+
+        Storage(configuration, BackupRelayServiceCollectionExtensions.AppStorageSetting, problems);
+        var destination = configuration.GetSection(DestinationOptions.SectionName);
+        if (string.IsNullOrEmpty(destination[nameof(DestinationOptions.LocalDirectory)]))
+        {
+            Storage(configuration, destination[nameof(DestinationOptions.Connection)] ?? DestinationOptions.SectionName, problems);
+        }
+
+        if (configuration[$"{StandaloneOptions.SectionName}:{nameof(StandaloneOptions.HostJsonPath)}"] is { Length: > 0 } hostJson && !File.Exists(hostJson))
+        {
+            problems.Add($"{StandaloneOptions.SectionName}__{nameof(StandaloneOptions.HostJsonPath)} names '{hostJson}', which does not exist (the path of host.json).");
+        }
+
+        return problems;
+    }
+
+    private static void Storage(IConfiguration configuration, string setting, List<string> problems)
+    {
+        try
+        {
+            StorageConnection.FromConfiguration(configuration, setting);
+        }
+        catch (StorageConfigurationException ex)
+        {
+            problems.Add(ex.Message);
+        }
+    }
+
+    /// <summary>Values that cannot become their property's type, found the way the binder converts them (TypeConverter, invariant culture).</summary>
+    private static void Conversions(IConfigurationSection section, Type type, string path, List<(string Problem, string Key)> problems)
+    {
+        foreach (var property in type.GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.GetIndexParameters().Length == 0))
+        {
+            var child = section.GetSection(property.Name);
+            var target = Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType;
+            var name = $"{path}__{property.Name}";
+            if (Expected(target) is { } expected)
+            {
+                if (child.Value is { Length: > 0 } value && !Converts(target, value))
+                {
+                    problems.Add(($"{name} is '{value}', which is not {expected}.", child.Path));
+                }
+            }
+            else if (target != typeof(string) && property.CanWrite && typeof(IEnumerable).IsAssignableFrom(target) && target.IsGenericType)
+            {
+                var element = target.GetGenericArguments()[0];
+                foreach (var item in child.GetChildren())
+                {
+                    if (Expected(element) is { } itemExpected)
+                    {
+                        if (item.Value is { Length: > 0 } value && !Converts(element, value))
+                        {
+                            problems.Add(($"{name}__{item.Key} is '{value}', which is not {itemExpected}.", item.Path));
+                        }
+                    }
+                    else if (element.IsClass && element != typeof(string))
+                    {
+                        Conversions(item, element, $"{name}__{item.Key}", problems);
+                    }
+                }
+            }
+            else if (target.IsClass && target != typeof(string) && property.GetMethod is not null && property.SetMethod is not null)
+            {
+                Conversions(child, target, name, problems);
+            }
+        }
+    }
+
+    private static bool Converts(Type type, string value)
+    {
+        try
+        {
+            TypeDescriptor.GetConverter(type).ConvertFromInvariantString(value);
+            return true;
+        }
+        catch (Exception ex) when (ex is FormatException or ArgumentException or OverflowException or NotSupportedException or UriFormatException)
+        {
+            return false;
+        }
+    }
+
+    private static string? Expected(Type type) =>
+        type == typeof(TimeSpan) ? "a time span as [d.]hh:mm[:ss] (e.g. 06:00:00 for six hours, 1.00:00:00 for a day)"
+        : type == typeof(int) || type == typeof(long) ? "a whole number"
+        : type == typeof(double) ? "a number (e.g. 0.5)"
+        : type == typeof(bool) ? "true or false"
+        : type == typeof(Uri) ? "a URL"
+        : type.IsEnum ? "one of " + string.Join(", ", Enum.GetNames(type))
+        : null;
+}

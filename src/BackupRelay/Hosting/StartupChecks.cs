@@ -1,0 +1,110 @@
+using Azure;
+using BackupRelay.Configuration;
+using BackupRelay.Copying;
+using BackupRelay.Messaging;
+using BackupRelay.Runs;
+using BackupRelay.Storage;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace BackupRelay.Hosting;
+
+/// <summary>
+/// Reaches storage and creates the queues and containers before anything runs, so a wrong or
+/// unreachable connection stops start-up with the setting's name instead of failing the first
+/// message. Runs once: the program awaits it to report problems cleanly, the hosted service
+/// awaits the same run.
+/// </summary>
+public sealed class StartupChecks(IServiceProvider services) : IHostedService
+{
+    /// <summary>Longest the checks may take; the SDK's own retries would otherwise wait about 20 s on a dead endpoint.</summary>
+    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(8);
+
+    private readonly Lazy<Task> _run = new(() => RunAsync(services));
+
+    public Task StartAsync(CancellationToken cancellationToken) => _run.Value.WaitAsync(cancellationToken);
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    private static async Task RunAsync(IServiceProvider services)
+    {
+        using var timeout = new CancellationTokenSource(Timeout);
+        var queues = services.GetRequiredService<WorkQueues>();
+        var runs = services.GetRequiredService<RunStore>();
+        var destination = services.GetRequiredService<ICopyDestination>();
+        var appStorage = BackupRelayServiceCollectionExtensions.AppStorageSetting;
+        await CheckAsync(appStorage, "the queue service", queues.Queue(QueueNames.StartBackup).Uri,
+            () => queues.EnsureCreatedAsync(timeout.Token));
+        await CheckAsync(appStorage, "the blob service", runs.Container.Uri,
+            () => runs.Container.CreateIfNotExistsAsync(cancellationToken: timeout.Token));
+        if (destination is BlobCopyDestination blob)
+        {
+            var setting = services.GetRequiredService<IOptions<DestinationOptions>>().Value.Connection;
+            await CheckAsync(setting, "the destination container", blob.Container.Uri,
+                () => blob.Container.CreateIfNotExistsAsync(cancellationToken: timeout.Token));
+        }
+
+        async Task CheckAsync(string setting, string what, Uri uri, Func<Task> check)
+        {
+            var endpoint = new Uri(uri, ".").GetLeftPart(UriPartial.Path).TrimEnd('/');
+            try
+            {
+                await check();
+            }
+            catch (RequestFailedException ex)
+            {
+                throw new StartupCheckException($"{setting}: {what} at {endpoint} answered {StorageErrors.Describe(ex)}.", ex);
+            }
+            catch (OperationCanceledException ex) when (timeout.IsCancellationRequested)
+            {
+                throw new StartupCheckException($"{setting}: {what} at {endpoint} could not be reached within {Timeout.TotalSeconds:F0} s.", ex);
+            }
+            catch (AggregateException ex) when (ex.InnerExceptions.All(e => e is RequestFailedException))
+            {
+                throw new StartupCheckException($"{setting}: {what} at {endpoint} answered {StorageErrors.Describe((RequestFailedException)ex.InnerExceptions[0])}.", ex);
+            }
+        }
+    }
+}
+
+/// <summary>A start-up check failed; the message names the setting and the endpoint, never a secret.</summary>
+public sealed class StartupCheckException(string message, Exception inner) : Exception(message, inner);
+
+/// <summary>How the executable starts: configuration checked, storage reached, then the host runs.</summary>
+public static class BackupRelayApplication
+{
+    /// <summary>
+    /// Runs the app, or writes one line per start-up problem to standard error and returns
+    /// <see cref="ConfigurationCheck.ExitCode"/> (no stack trace).
+    /// </summary>
+    public static async Task<int> RunAsync(Microsoft.AspNetCore.Builder.WebApplication app, Microsoft.Extensions.Configuration.IConfiguration configuration)
+    {
+        var problems = ConfigurationCheck.Problems(app.Services, configuration);
+        if (problems.Count == 0)
+        {
+            try
+            {
+                await app.Services.GetRequiredService<StartupChecks>().StartAsync(CancellationToken.None);
+            }
+            catch (StartupCheckException ex)
+            {
+                problems = [ex.Message];
+            }
+        }
+
+        if (problems.Count > 0)
+        {
+            foreach (var problem in problems)
+            {
+                await Console.Error.WriteLineAsync("BackupRelay cannot start: " + problem);
+            }
+
+            await Console.Error.WriteLineAsync($"({problems.Count} problem{(problems.Count == 1 ? "" : "s")}; exit code {ConfigurationCheck.ExitCode}. README, 'Configuration', lists every setting.)");
+            return ConfigurationCheck.ExitCode;
+        }
+
+        await app.RunAsync();
+        return 0;
+    }
+}
