@@ -47,32 +47,60 @@ done
 key="Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 storage="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=$key;BlobEndpoint=http://127.0.0.1:$blob_port/devstoreaccount1;QueueEndpoint=http://127.0.0.1:$queue_port/devstoreaccount1"
 
-echo "starting BackupRelay (standalone host); the schedule fires once at start-up"
-AzureWebJobsStorage="$storage" \
-Destination="$storage" \
-Destination__Container=ges-backups \
-HuaweiCloud__Region=cn-north-4 \
-HuaweiCloud__ProjectId="$project" \
-HuaweiCloud__Endpoints__Iam="http://127.0.0.1:$emu_port" \
-HuaweiCloud__Endpoints__Ges="http://127.0.0.1:$emu_port" \
-HuaweiCloud__Endpoints__Cse="http://127.0.0.1:$emu_port" \
-HuaweiCloud__Auth__UserName=backup-relay \
-HuaweiCloud__Auth__Password=emulator-password \
-HuaweiCloud__Auth__DomainName=demo-domain \
-Backup__Schedule="0 0 2 * * *" \
-Backup__Graphs__0__GraphId="$graph" \
-Backup__PollInitialDelay=00:00:02 \
-Backup__PollMaxDelay=00:00:10 \
-Copy__SliceMaxBytes=33554432 \
-Standalone__RunScheduleOnStartup=true \
-Http__AllowAnonymousLocalDevelopment=true \
-Standalone__HostJsonPath="$root/host.json" \
-ASPNETCORE_URLS="http://127.0.0.1:$host_port" \
-  dotnet src/BackupRelay.Host/bin/Release/net10.0/BackupRelay.Host.dll >"$work/backuprelay.log" 2>&1 &
-pids+=($!)
+# The host's settings go in a settings file (local.settings.json format), not on its command line, so
+# no value is ever echoed by the shell. Settings you export yourself (e.g. Backup__Schedule, Copy__*)
+# are read after the file and win over it.
+cat > "$work/local.settings.json" <<JSON
+{
+  "Values": {
+    "AzureWebJobsStorage": "$storage",
+    "Destination": "$storage",
+    "Destination__Container": "ges-backups",
+    "HuaweiCloud__Region": "cn-north-4",
+    "HuaweiCloud__ProjectId": "$project",
+    "HuaweiCloud__Endpoints__Iam": "http://127.0.0.1:$emu_port",
+    "HuaweiCloud__Endpoints__Ges": "http://127.0.0.1:$emu_port",
+    "HuaweiCloud__Endpoints__Cse": "http://127.0.0.1:$emu_port",
+    "HuaweiCloud__Auth__UserName": "backup-relay",
+    "HuaweiCloud__Auth__Password": "emulator-password",
+    "HuaweiCloud__Auth__DomainName": "demo-domain",
+    "Backup__Schedule": "0 0 2 * * *",
+    "Backup__Graphs__0__GraphId": "$graph",
+    "Backup__PollInitialDelay": "00:00:02",
+    "Backup__PollMaxDelay": "00:00:10",
+    "Copy__SliceMaxBytes": "33554432",
+    "Standalone__RunScheduleOnStartup": "true",
+    "Standalone__HostJsonPath": "$root/host.json",
+    "Http__AllowAnonymousLocalDevelopment": "true"
+  }
+}
+JSON
+overridden="$(env | cut -d= -f1 | grep -E '^(AzureWebJobsStorage|Destination|HuaweiCloud__|Backup__|Copy__|Http__|Standalone__)' | sort | tr '\n' ' ' || true)"
+[ -n "$overridden" ] && echo "your exported settings win over the demo's: $overridden"
 
+echo "starting BackupRelay (standalone host); the schedule fires once at start-up"
+ASPNETCORE_URLS="http://127.0.0.1:$host_port" \
+  dotnet src/BackupRelay.Host/bin/Release/net10.0/BackupRelay.Host.dll --settings "$work/local.settings.json" >"$work/backuprelay.log" 2>&1 &
+host_pid=$!
+pids+=("$host_pid")
+
+dotnet src/BackupRelay.DevTools/bin/Release/net10.0/BackupRelay.DevTools.dll watch --storage "$storage" --container ges-backups --timeout 300 &
+watch_pid=$!
+pids+=("$watch_pid")
+
+# A host that dies (a bad setting, a crash) is reported at once, not after the watcher's timeout.
 status=0
-dotnet src/BackupRelay.DevTools/bin/Release/net10.0/BackupRelay.DevTools.dll watch --storage "$storage" --container ges-backups --timeout 300 || status=$?
+while kill -0 "$watch_pid" 2>/dev/null; do
+  if ! kill -0 "$host_pid" 2>/dev/null; then
+    host_status=0; wait "$host_pid" || host_status=$?
+    kill "$watch_pid" 2>/dev/null || true
+    echo; echo "BackupRelay exited with code $host_status before the backup finished:"
+    grep -E "cannot start|problem|fail|Unhandled" "$work/backuprelay.log" | head -n 20 || tail -n 20 "$work/backuprelay.log"
+    exit 1
+  fi
+  sleep 0.3
+done
+wait "$watch_pid" || status=$?
 if [ "$status" -ne 0 ]; then
   echo; echo "--- BackupRelay log (last 40 lines) ---"; tail -n 40 "$work/backuprelay.log"
 fi

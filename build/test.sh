@@ -14,12 +14,18 @@ if [ -f package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error || { echo "0 passed, 1 failed"; exit 1; }
 fi
 
-dotnet build Functions.sln -c Release 2>&1 | tail -n 3
-if [ "${PIPESTATUS[0]}" -ne 0 ]; then
+build_log="$(mktemp)"
+if ! dotnet build Functions.sln -c Release >"$build_log" 2>&1; then
+  # Each error and warning once, with its file, line and message (MSBuild repeats them in its summary).
+  grep -E ': (error|warning) [A-Z]+[0-9]+' "$build_log" | sed -E 's/ \[[^]]*\]$//' | sort -u
+  grep -E ': (error|warning) [A-Z]+[0-9]+' "$build_log" >/dev/null || tail -n 30 "$build_log"
   echo "build failed"
   echo "0 passed, 1 failed"
+  rm -f "$build_log"
   exit 1
 fi
+tail -n 3 "$build_log"
+rm -f "$build_log"
 
 status=0
 for project in tests/BackupRelay.Tests.Unit tests/BackupRelay.Tests.Integration; do

@@ -98,6 +98,143 @@ public sealed partial class SettingsDocumentationTests
         Assert.Equal([], readme.Except(code).ToList());
     }
 
+    /// <summary>The code's default of every setting: options classes instantiated, list items from a fresh item.</summary>
+    private static Dictionary<string, (Type Type, object? Value)> CodeDefaults()
+    {
+        var defaults = new Dictionary<string, (Type, object?)>(StringComparer.Ordinal);
+        Defaults(new HuaweiCloudOptions(), HuaweiCloudOptions.SectionName, defaults);
+        Defaults(new BackupOptions(), BackupOptions.SectionName, defaults);
+        Defaults(new DestinationOptions(), DestinationOptions.SectionName, defaults);
+        Defaults(new CopyOptions(), CopyOptions.SectionName, defaults);
+        Defaults(new HttpOptions(), HttpOptions.SectionName, defaults);
+        Defaults(new StandaloneOptions(), StandaloneOptions.SectionName, defaults);
+        return defaults;
+    }
+
+    private static void Defaults(object instance, string prefix, Dictionary<string, (Type, object?)> defaults)
+    {
+        foreach (var property in instance.GetType().GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanWrite && p.SetMethod!.IsPublic))
+        {
+            var name = $"{prefix}__{property.Name}";
+            var t = Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType;
+            var value = property.GetValue(instance);
+            if (t == typeof(string) || t.IsPrimitive || t.IsEnum || t == typeof(TimeSpan) || t == typeof(Uri))
+            {
+                defaults[name] = (t, value);
+            }
+            else if (t.IsGenericType && typeof(IEnumerable).IsAssignableFrom(t))
+            {
+                var item = t.GetGenericArguments()[0];
+                if (item != typeof(string) && !item.IsPrimitive)
+                {
+                    Defaults(Activator.CreateInstance(item)!, name + "__N", defaults);
+                }
+            }
+            else if (value is not null)
+            {
+                Defaults(value, name, defaults);
+            }
+        }
+    }
+
+    /// <summary>README rows as (settings, default cell), with <c>`A__B` / `__C`</c> shorthand expanded in order.</summary>
+    private static List<(List<string> Settings, string Default)> ReadmeRows()
+    {
+        var readme = File.ReadAllText(Path.Combine(Root, "README.md"));
+        var section = readme[readme.IndexOf("## Configuration", StringComparison.Ordinal)..];
+        section = section[..section.IndexOf("\n## ", 3, StringComparison.Ordinal)];
+        var rows = new List<(List<string>, string)>();
+        foreach (var line in section.Split('\n').Where(l => l.StartsWith("| `", StringComparison.Ordinal)))
+        {
+            var cells = line.Split('|');
+            var settings = new List<string>();
+            string? prefix = null;
+            foreach (var value in cells[1].Split(" / ").Select(part => Backticked().Match(part)).Where(m => m.Success).Select(m => m.Groups[1].Value))
+            {
+                if (value.StartsWith("__", StringComparison.Ordinal) && prefix is not null)
+                {
+                    settings.Add(prefix + value);
+                }
+                else
+                {
+                    settings.Add(value);
+                    prefix = value.Contains("__", StringComparison.Ordinal) ? value[..value.LastIndexOf("__", StringComparison.Ordinal)] : value;
+                }
+            }
+
+            rows.Add((settings, cells[3].Trim()));
+        }
+
+        return rows;
+    }
+
+    [Fact]
+    public void Documented_defaults_are_the_code_defaults()
+    {
+        var defaults = CodeDefaults();
+        var wrong = new List<string>();
+        foreach (var (settings, cell) in ReadmeRows())
+        {
+            if (cell.StartsWith("required", StringComparison.Ordinal) || cell is "—" or "not set" or "not sent")
+            {
+                // Nothing to fall back on: the code's default must be empty too.
+                foreach (var setting in settings.Where(defaults.ContainsKey))
+                {
+                    var (type, value) = defaults[setting];
+                    if (value is not null && !(value is string text && text.Length == 0) && !(type == typeof(bool) && value is false))
+                    {
+                        wrong.Add($"{setting}: README says '{cell}', the code defaults to '{value}'");
+                    }
+                }
+
+                continue;
+            }
+
+            // "`4` / `00:00:01` / `00:00:30`": one value per setting, in order; prose cells are described, not compared.
+            var documented = cell.Split(" (")[0].Split(" / ").Select(v => Backticked().Match(v.Trim())).ToList();
+            if (documented.Count != settings.Count || !documented.All(m => m.Success && m.Index == 0 && m.Length == m.Value.Length)
+                || documented.Any(m => m.Groups[1].Value.Contains("__", StringComparison.Ordinal)))
+            {
+                documented = [.. cell.Split(" / ").Select(v => ValueCell().Match(v.Trim()))];
+            }
+
+            for (var i = 0; i < settings.Count && i < documented.Count; i++)
+            {
+                if (!documented[i].Success || !defaults.TryGetValue(settings[i], out var code) || documented[i].Groups[1].Value.Contains("__", StringComparison.Ordinal))
+                {
+                    continue;
+                }
+
+                var text = documented[i].Groups[1].Value;
+                object? parsed;
+                try
+                {
+                    parsed = System.ComponentModel.TypeDescriptor.GetConverter(code.Type).ConvertFromInvariantString(text);
+                }
+                catch (Exception ex) when (ex is FormatException or ArgumentException or NotSupportedException)
+                {
+                    wrong.Add($"{settings[i]}: README's default '{text}' is not a {code.Type.Name}");
+                    continue;
+                }
+
+                if (!Equals(parsed, code.Value))
+                {
+                    wrong.Add($"{settings[i]}: README says '{text}', the code defaults to '{code.Value}'");
+                }
+            }
+        }
+
+        Assert.Equal([], wrong);
+    }
+
+    [Fact]
+    public void Connections_are_documented_as_required()
+    {
+        var rows = ReadmeRows();
+        Assert.StartsWith("required", rows.Single(r => r.Settings.FirstOrDefault() == "AzureWebJobsStorage").Default, StringComparison.Ordinal);
+        Assert.StartsWith("required", rows.Single(r => r.Settings.FirstOrDefault() == "Destination").Default, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void The_sample_settings_list_every_setting()
     {
@@ -131,6 +268,9 @@ public sealed partial class SettingsDocumentationTests
 
     [GeneratedRegex("`([A-Za-z_][A-Za-z0-9_]*)`")]
     private static partial Regex Backticked();
+
+    [GeneratedRegex("^`([^`]+)`")]
+    private static partial Regex ValueCell();
 
     [GeneratedRegex("__[0-9]+(?=__|$)")]
     private static partial Regex NumberedIndex();
