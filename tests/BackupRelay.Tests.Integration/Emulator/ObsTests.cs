@@ -125,7 +125,7 @@ public sealed class ObsTests : EmulatorHarness
     }
 
     [Fact]
-    public async Task A_5_GiB_file_streams_without_the_emulator_holding_it_in_memory()
+    public async Task A_5_GiB_file_serves_its_tail_directly_and_streams_its_first_GiB_without_the_emulator_holding_it()
     {
         const long size = 5L * 1024 * 1024 * 1024;
         await Http.PostAsync("_emulator/graphs", Json($$"""{"id":"big","name":"big","projectId":"{{ProjectId}}","backups":[{"id":"big-backup","fileSizes":[{{size}}]}]}"""));

@@ -42,6 +42,14 @@ public abstract class GesClientTests : ClientHarness
         State.Settings.AddBackupReturnsBackupId = false;
         var added = await Ges.AddBackupAsync(GraphId);
         Assert.Null(added.BackupId);
+
+        // The answer still names the job, and the backup it made is found through the job and the list.
+        Assert.False(string.IsNullOrEmpty(added.JobId));
+        var job = await Ges.GetJobAsync(GraphId, added.JobId);
+        Assert.Equal(GraphId, State.Jobs[added.JobId].GraphId);
+        Assert.False(job.IsTerminal);
+        var listed = Assert.Single(await Ges.ListAllBackupsAsync(GraphId));
+        Assert.Equal(State.Backups.Single(b => b.GraphId == GraphId).Id, listed.Id);
     }
 
     [Fact]

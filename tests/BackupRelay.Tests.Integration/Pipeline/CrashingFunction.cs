@@ -32,6 +32,17 @@ public sealed class AlwaysFailingFunction(IQueueFunction inner) : IQueueFunction
     public string Name => inner.Name;
     public string Queue => inner.Queue;
 
-    public Task<HandlerResult> HandleAsync(string message, long dequeueCount, CancellationToken cancellationToken) =>
-        inner.Name == FunctionNames.StartBackup ? throw new TimeoutException("simulated outage") : inner.HandleAsync(message, dequeueCount, cancellationToken);
+    /// <summary>The dequeue count of every delivery the failing function saw.</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<long> Deliveries { get; } = new();
+
+    public Task<HandlerResult> HandleAsync(string message, long dequeueCount, CancellationToken cancellationToken)
+    {
+        if (inner.Name != FunctionNames.StartBackup)
+        {
+            return inner.HandleAsync(message, dequeueCount, cancellationToken);
+        }
+
+        Deliveries.Enqueue(dequeueCount);
+        throw new TimeoutException("simulated outage");
+    }
 }

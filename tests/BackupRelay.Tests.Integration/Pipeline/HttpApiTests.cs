@@ -129,6 +129,21 @@ public abstract class HttpApiTests : PipelineHarness
     }
 
     [Fact]
+    public async Task Huawei_cloud_refusing_our_credentials_maps_to_502_with_no_secret()
+    {
+        // IAM turns the token request down, as it does for a wrong or locked password.
+        State.Faults.Add(new FaultSpec { Method = "POST", Path = "/v3/auth/tokens", Kind = "status", Status = 401, Count = 0,
+            ErrorCode = "IAM.0101", ErrorMessage = "The username or password is wrong." });
+        using var response = await Api.SendAsync(Request(HttpMethod.Post, Recovery, """{"name":"x"}"""));
+        var body = await response.Content.ReadAsStringAsync();
+        var problem = await ProblemAsync(response, HttpStatusCode.BadGateway);
+        Assert.Equal("IAM.0101", problem["upstreamCode"]!.GetValue<string>());
+        Assert.Equal(401, problem["upstreamStatus"]!.GetValue<int>());
+        Assert.DoesNotContain(DemoSeed.Password, body, StringComparison.Ordinal);
+        Assert.DoesNotContain(State.RecordedRequests(), r => r.Path.Contains("/cseengine/", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Oversized_bodies_are_refused()
     {
         var body = "{\"name\":\"" + new string('x', 70_000) + "\"}";

@@ -1,4 +1,5 @@
 using BackupRelay.Configuration;
+using BackupRelay.Hosting;
 using BackupRelay.HuaweiCloud.Emulator;
 using BackupRelay.Messaging;
 using BackupRelay.Runs;
@@ -93,6 +94,12 @@ public abstract class DeliveryLimitTests : PipelineHarness
 
         var parked = Assert.Single((await poison.PeekMessagesAsync(5)).Value);
         Assert.Contains("http-limit-test", parked.Body.ToString(), StringComparison.Ordinal);
+
+        // Parked only after host.json's maxDequeueCount deliveries, each counted by the queue.
+        var limit = HostQueueOptions.Load(Path.Combine(Azurite.RepositoryRoot(), "host.json")).MaxDequeueCount;
+        var failing = Services.GetServices<IQueueFunction>().OfType<AlwaysFailingFunction>().Single(f => f.Name == FunctionNames.StartBackup);
+        Assert.True(limit > 1, "host.json should allow more than one delivery");
+        Assert.Equal(Enumerable.Range(1, limit).Select(i => (long)i), failing.Deliveries.Order());
         Assert.Equal(0, (await queues.Queue(QueueNames.StartBackup).GetPropertiesAsync()).Value.ApproximateMessagesCount);
     }
 }

@@ -14,14 +14,21 @@ namespace BackupRelay.Tests.Unit.HuaweiCloud;
 /// </summary>
 public sealed class ResiliencePipelineTests
 {
-    private sealed class Scripted(params Func<HttpResponseMessage>[] answers) : HttpMessageHandler
+    private sealed class Scripted(params Func<HttpResponseMessage?>[] answers) : HttpMessageHandler
     {
         public int Calls;
 
-        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        /// <summary>An answer of null never comes: the attempt hangs until it is cancelled.</summary>
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
             var n = Interlocked.Increment(ref Calls);
-            return Task.FromResult(answers[Math.Min(n - 1, answers.Length - 1)]());
+            if (answers[Math.Min(n - 1, answers.Length - 1)]() is { } response)
+            {
+                return response;
+            }
+
+            await Task.Delay(Timeout.Infinite, cancellationToken);
+            throw new InvalidOperationException("unreachable");
         }
     }
 
@@ -81,6 +88,32 @@ public sealed class ResiliencePipelineTests
         Assert.Equal(1, transport.Calls);
 
         clock.Advance(TimeSpan.FromSeconds(1));
+        Assert.True(await CompletesSoonAsync(call));
+        Assert.Equal("orders", (await call).Name);
+        Assert.Equal(2, transport.Calls);
+    }
+
+    [Fact]
+    public async Task A_hanging_attempt_is_abandoned_at_the_attempt_timeout_and_retried()
+    {
+        var transport = new Scripted(() => null, Graph);
+        var (ges, clock, services) = Client(transport);
+        await using var _ = services;
+
+        var call = ges.GetGraphAsync("g1");
+        Assert.True(await StaysPendingAsync(call));
+        clock.Advance(TimeSpan.FromSeconds(29));
+        Assert.True(await StaysPendingAsync(call), "abandoned before the 30 s attempt timeout");
+        Assert.Equal(1, transport.Calls);
+
+        // Past the attempt timeout, then past the longest backoff: the second attempt answers.
+        clock.Advance(TimeSpan.FromSeconds(1));
+        for (var i = 0; i < 60 && !call.IsCompleted; i++)
+        {
+            await Task.Delay(10);
+            clock.Advance(TimeSpan.FromSeconds(1));
+        }
+
         Assert.True(await CompletesSoonAsync(call));
         Assert.Equal("orders", (await call).Name);
         Assert.Equal(2, transport.Calls);
