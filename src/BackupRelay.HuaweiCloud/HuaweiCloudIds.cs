@@ -22,9 +22,9 @@ public static partial class HuaweiCloudIds
 
     public static bool IsValidId(string? value) => value is not null && IdPattern().IsMatch(value);
 
-    [GeneratedRegex("^[A-Za-z0-9]{1,64}$")]
+    [GeneratedRegex(@"^[A-Za-z0-9]{1,64}\z")]
     private static partial Regex ProjectIdPattern();
 
-    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$")]
+    [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}\z")]
     private static partial Regex IdPattern();
 }

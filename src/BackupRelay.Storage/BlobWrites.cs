@@ -76,4 +76,15 @@ public static class StorageErrors
         ?? (exception.GetRawResponse()?.Headers.TryGetValue("x-ms-error-code", out var code) == true ? code : null);
 
     public static bool IsNotFound(RequestFailedException exception) => exception.Status == 404;
+
+    /// <summary>
+    /// The storage failure behind <paramref name="exception"/>: itself, or what the SDK's retries
+    /// wrapped in an <see cref="AggregateException"/> when every attempt failed without an answer.
+    /// </summary>
+    public static RequestFailedException? Find(Exception? exception) => exception switch
+    {
+        RequestFailedException storage => storage,
+        AggregateException aggregate => aggregate.InnerExceptions.Select(Find).LastOrDefault(e => e is not null),
+        _ => null,
+    };
 }

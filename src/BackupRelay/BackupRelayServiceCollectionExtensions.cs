@@ -35,6 +35,8 @@ public static class BackupRelayServiceCollectionExtensions
         services.AddSingleton<IValidateOptions<CopyOptions>, CopyOptionsValidator>();
         services.AddOptions<BackupRelay.Http.HttpOptions>().Bind(configuration.GetSection(BackupRelay.Http.HttpOptions.SectionName));
         services.AddHuaweiCloud(configuration);
+        services.AddProblemDetails();
+        services.AddExceptionHandler<BackupRelay.Http.ApiExceptionHandler>();
 
         services.AddSingleton(sp => new AppStorage(new StorageAccount(
             StorageConnection.FromConfiguration(configuration, AppStorageSetting),

@@ -60,6 +60,6 @@ public static partial class BlockIds
             && long.TryParse(match.Groups[2].Value, NumberStyles.HexNumber, CultureInfo.InvariantCulture, out offset);
     }
 
-    [GeneratedRegex("^br1-([0-9a-f]{8})-([0-9a-f]{16})$")]
+    [GeneratedRegex(@"^br1-([0-9a-f]{8})-([0-9a-f]{16})\z")]
     private static partial Regex Pattern();
 }

@@ -500,7 +500,7 @@ public sealed partial class FileCopier(
         return etag is not null && PlainMd5().IsMatch(etag) ? etag.ToLowerInvariant() : null;
     }
 
-    [GeneratedRegex("^[0-9a-fA-F]{32}$")]
+    [GeneratedRegex(@"^[0-9a-fA-F]{32}\z")]
     private static partial Regex PlainMd5();
 
     private sealed class SourceStream(HttpResponseMessage response, Stream stream) : IDisposable

@@ -26,8 +26,25 @@ public static partial class HttpApi
     /// <summary>Seconds a client should wait before asking a running run again.</summary>
     public const int RetryAfterSeconds = 10;
 
-    public static IEndpointRouteBuilder MapBackupRelayApi(this IEndpointRouteBuilder app, bool checkFunctionKeys)
+    /// <summary>Longest request line (path and query) answered by the API; Kestrel refuses beyond 8 KiB itself, with no body.</summary>
+    public const int MaxUrlLength = 4096;
+
+    public static WebApplication MapBackupRelayApi(this WebApplication app, bool checkFunctionKeys)
     {
+        // Every error is problem+json: thrown exceptions (storage down: 503 + Retry-After), and the
+        // empty 404/405/414 answers of routing and of the length check below.
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.Use(async (context, next) =>
+        {
+            if (context.Request.Path.Value?.Length + context.Request.QueryString.Value?.Length > MaxUrlLength)
+            {
+                context.Response.StatusCode = StatusCodes.Status414UriTooLong;
+                return;
+            }
+
+            await next(context);
+        });
         app.MapGet("/api/health", HealthAsync);
         var api = app.MapGroup("/api");
         if (checkFunctionKeys)
@@ -223,11 +240,29 @@ public static partial class HttpApi
     /// should: 202 while it runs, 200 when it succeeded, 500 when it failed or partially failed — a
     /// failure is never a 2xx.
     /// </summary>
-    private static async Task<IResult> GetRunAsync(HttpContext context, string runId, bool? wait, RunStore runs)
+    private static async Task<IResult> GetRunAsync(HttpContext context, string runId, string? wait, RunStore runs)
     {
+        var errors = new Dictionary<string, string[]>();
         if (!HuaweiCloudIds.IsValidId(runId))
         {
-            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["runId"] = ["runId must be a run id."] });
+            errors["runId"] = ["runId must be a run id."];
+        }
+
+        // Query values are read as text and checked here, so a bad one is a problem naming it, not an empty 400.
+        bool? waitFlag = wait switch
+        {
+            null => null,
+            _ when bool.TryParse(wait, out var flag) => flag,
+            _ => null,
+        };
+        if (wait is not null && waitFlag is null)
+        {
+            errors["wait"] = ["wait must be true or false."];
+        }
+
+        if (errors.Count > 0)
+        {
+            return TypedResults.ValidationProblem(errors);
         }
 
         var run = await runs.GetAsync(runId, context.RequestAborted);
@@ -236,7 +271,7 @@ public static partial class HttpApi
             return TypedResults.Problem($"Run {runId} does not exist.", statusCode: 404, title: "Unknown run");
         }
 
-        if (wait != true)
+        if (waitFlag != true)
         {
             return Results.Json(run, BackupRelayJson.Default.RunRecord);
         }
@@ -252,15 +287,16 @@ public static partial class HttpApi
         };
     }
 
-    private static async Task<IResult> ListRunsAsync(HttpContext context, string? graphId, string? status, int? limit, RunStore runs)
+    private static async Task<IResult> ListRunsAsync(HttpContext context, string? graphId, string? status, string? limit, RunStore runs)
     {
         var errors = new Dictionary<string, string[]>();
         RunStatus? filter = null;
         if (status is not null)
         {
-            if (Enum.TryParse<RunStatus>(status, ignoreCase: true, out var parsed))
+            // By name only: Enum.TryParse would also take "1".
+            if (Enum.GetNames<RunStatus>().FirstOrDefault(n => string.Equals(n, status, StringComparison.OrdinalIgnoreCase)) is { } name)
             {
-                filter = parsed;
+                filter = Enum.Parse<RunStatus>(name);
             }
             else
             {
@@ -273,9 +309,17 @@ public static partial class HttpApi
             errors["graphId"] = ["graphId must be a GES graph id."];
         }
 
-        if (limit is < 1 or > 500)
+        int? count = null;
+        if (limit is not null)
         {
-            errors["limit"] = ["limit must be between 1 and 500."];
+            if (int.TryParse(limit, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) && n is >= 1 and <= 500)
+            {
+                count = n;
+            }
+            else
+            {
+                errors["limit"] = ["limit must be a whole number between 1 and 500."];
+            }
         }
 
         if (errors.Count > 0)
@@ -283,7 +327,7 @@ public static partial class HttpApi
             return TypedResults.ValidationProblem(errors);
         }
 
-        var list = await runs.ListAsync(graphId, filter, limit ?? 50, context.RequestAborted);
+        var list = await runs.ListAsync(graphId, filter, count ?? 50, context.RequestAborted);
         return Results.Json(list, BackupRelayJson.Default.ListRunRecord);
     }
 
@@ -382,6 +426,11 @@ public static partial class HttpApi
             return (null, null);
         }
 
+        if (!System.Text.Unicode.Utf8.IsValid(bytes))
+        {
+            return (null, TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["body"] = ["The body must be UTF-8 JSON."] }));
+        }
+
         try
         {
             using var document = JsonDocument.Parse(bytes);
@@ -438,7 +487,7 @@ public static partial class HttpApi
         return path is not null;
     }
 
-    [GeneratedRegex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9._~!$&'()*+,;=:@ -]+)*/?$")]
+    [GeneratedRegex(@"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9._~!$&'()*+,;=:@ -]+)*/?\z")]
     private static partial Regex ObsPath();
 
     /// <summary>202 with a Location header and the run as body.</summary>

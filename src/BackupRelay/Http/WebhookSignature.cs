@@ -44,7 +44,8 @@ public static class WebhookSignature
             return $"the {Header} header must be t=<unix seconds>,v1=<hex hmac>";
         }
 
-        if ((now - DateTimeOffset.FromUnixTimeSeconds(seconds)).Duration() > tolerance)
+        // Compared in seconds: a t beyond year 9999 is just far outside the window, not an overflow.
+        if (Math.Abs(now.ToUnixTimeSeconds() - Math.Min(seconds, long.MaxValue / 2)) > (long)tolerance.TotalSeconds)
         {
             return "the signature is outside the allowed time window";
         }

@@ -17,6 +17,70 @@ public abstract class HttpApiTests : PipelineHarness
 
     protected override Dictionary<string, string?> ExtraSettings() => new() { ["Http:WebhookSecret"] = Secret };
 
+    [Fact]
+    public async Task A_signature_time_beyond_any_date_is_401_not_500()
+    {
+        var request = Request(HttpMethod.Post, Recovery, """{"name":"x"}""", sign: false);
+        request.Headers.Add(WebhookSignature.Header, "t=253402300800,v1=00");
+        using var response = await Api.SendAsync(request);
+        var problem = await ProblemAsync(response, HttpStatusCode.Unauthorized);
+        Assert.Contains("time window", problem["detail"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Empty(State.Restores);
+    }
+
+    [Fact]
+    public async Task A_signed_body_that_is_not_UTF8_is_400_naming_the_body()
+    {
+        byte[] bytes = [(byte)'{', (byte)'"', (byte)'n', (byte)'"', (byte)':', (byte)'"', 0xC3, 0x28, (byte)'"', (byte)'}'];
+        var request = new HttpRequestMessage(HttpMethod.Post, Recovery) { Content = new ByteArrayContent(bytes) };
+        request.Content.Headers.ContentType = new("application/json");
+        request.Headers.Add("x-functions-key", FunctionKey);
+        request.Headers.Add(WebhookSignature.Header, WebhookSignature.Sign(Secret, DateTimeOffset.UtcNow, bytes));
+        using var response = await Api.SendAsync(request);
+        Assert.NotNull((await ProblemAsync(response, HttpStatusCode.BadRequest))["errors"]!["body"]);
+        Assert.Empty(State.Restores);
+    }
+
+    [Fact]
+    public async Task An_id_with_a_trailing_newline_is_refused_and_never_forwarded()
+    {
+        using var response = await Api.SendAsync(Request(HttpMethod.Post, $"/api/engines/{DemoSeed.EngineId}%0A/backups/{DemoSeed.EngineBackupId}/recovery", """{"name":"x"}"""));
+        Assert.NotNull((await ProblemAsync(response, HttpStatusCode.BadRequest))["errors"]!["engineId"]);
+        Assert.DoesNotContain(State.RecordedRequests(), r => r.Path.Contains("/cseengine/", StringComparison.Ordinal));
+        using var run = await Api.SendAsync(Request(HttpMethod.Get, "/api/runs/some-run%0A", sign: false));
+        Assert.NotNull((await ProblemAsync(run, HttpStatusCode.BadRequest))["errors"]!["runId"]);
+    }
+
+    [Theory]
+    [InlineData("/api/runs?limit=abc", "limit")]
+    [InlineData("/api/runs?limit=99999999999", "limit")]
+    [InlineData("/api/runs?limit=0", "limit")]
+    [InlineData("/api/runs?status=1", "status")]
+    [InlineData("/api/runs/some-run?wait=maybe", "wait")]
+    public async Task Bad_query_values_are_problems_naming_the_field(string path, string field)
+    {
+        using var response = await Api.SendAsync(Request(HttpMethod.Get, path, sign: false));
+        Assert.NotNull((await ProblemAsync(response, HttpStatusCode.BadRequest))["errors"]![field]);
+    }
+
+    [Fact]
+    public async Task Storage_down_is_503_problem_with_retry_after()
+    {
+        await Azurite.DisposeAsync();
+        var read = Api.SendAsync(Request(HttpMethod.Get, "/api/runs/some-run", sign: false));
+        var start = Api.SendAsync(Request(HttpMethod.Post, $"/api/graphs/{GraphA}/backups", sign: false));
+        foreach (var response in await Task.WhenAll(read, start))
+        {
+            using (response)
+            {
+                var problem = await ProblemAsync(response, HttpStatusCode.ServiceUnavailable);
+                Assert.Equal(TimeSpan.FromSeconds(ApiExceptionHandler.RetryAfterSeconds), response.Headers.RetryAfter!.Delta);
+                Assert.Equal("Storage unavailable", problem["title"]!.GetValue<string>());
+                Assert.DoesNotContain("AccountKey", problem.ToJsonString(), StringComparison.Ordinal);
+            }
+        }
+    }
+
     private static HttpRequestMessage Request(HttpMethod method, string path, string? body = null, bool sign = true, DateTimeOffset? signedAt = null,
         string? key = FunctionKey)
     {
@@ -272,6 +336,29 @@ public abstract class HttpApiTests : PipelineHarness
 public sealed class StandaloneHttpApiTests : HttpApiTests
 {
     protected override bool UseCustomHandler => false;
+
+    // Under Azure Functions the Functions host answers unknown routes and methods itself; the standalone host must too.
+    [Theory]
+    [InlineData("GET", "/api/nothing-here", HttpStatusCode.NotFound)]
+    [InlineData("DELETE", "/api/runs", HttpStatusCode.MethodNotAllowed)]
+    public async Task Unknown_routes_and_methods_are_problem_json(string method, string path, HttpStatusCode status)
+    {
+        using var request = new HttpRequestMessage(new HttpMethod(method), path);
+        request.Headers.Add("x-functions-key", FunctionKey);
+        using var response = await Api.SendAsync(request);
+        Assert.Equal(status, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+    }
+
+    [Fact]
+    public async Task A_url_longer_than_the_api_takes_is_414_problem_json()
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/api/runs?graphId=" + new string('a', HttpApi.MaxUrlLength));
+        request.Headers.Add("x-functions-key", FunctionKey);
+        using var response = await Api.SendAsync(request);
+        Assert.Equal(HttpStatusCode.RequestUriTooLong, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+    }
 }
 
 public sealed class CustomHandlerHttpApiTests : HttpApiTests
