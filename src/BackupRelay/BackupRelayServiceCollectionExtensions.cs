@@ -35,7 +35,14 @@ public static class BackupRelayServiceCollectionExtensions
         services.AddSingleton<IValidateOptions<CopyOptions>, CopyOptionsValidator>();
         services.AddOptions<BackupRelay.Http.HttpOptions>().Bind(configuration.GetSection(BackupRelay.Http.HttpOptions.SectionName));
         services.AddHuaweiCloud(configuration);
+        // The framework's per-request lines carry the full URL, a ?code= function key or a signed query
+        // included; they are quieted for both hosts (the app logs what it does, with ids only).
+        services.AddLogging(logging => logging
+            .AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.Warning)
+            .AddFilter("Microsoft.AspNetCore.Routing.EndpointMiddleware", LogLevel.Warning)
+            .AddFilter("Microsoft.AspNetCore.Http.Result", LogLevel.Warning));
         services.AddProblemDetails();
+        services.AddSingleton<BackupRelay.Http.HealthProbe>();
         services.AddExceptionHandler<BackupRelay.Http.ApiExceptionHandler>();
 
         services.AddSingleton(sp => new AppStorage(new StorageAccount(

@@ -331,35 +331,18 @@ public static partial class HttpApi
         return Results.Json(list, BackupRelayJson.Default.ListRunRecord);
     }
 
-    private static async Task<IResult> HealthAsync(HttpContext context, WorkQueues queues, GesClient ges)
+    /// <summary>Storage and Huawei Cloud as last probed (shared, cached briefly; see <see cref="HealthProbe"/>).</summary>
+    private static async Task<IResult> HealthAsync(HealthProbe probe)
     {
-        var storage = await ProbeAsync(() => queues.Queue(QueueNames.StartBackup).GetPropertiesAsync(context.RequestAborted));
-        var huawei = await ProbeAsync(() => ges.ListJobsAsync(null, 0, 1, context.RequestAborted));
-        var healthy = storage is null && huawei is null;
+        var report = await probe.CheckAsync();
         var body = new Dictionary<string, object?>
         {
-            ["status"] = healthy ? "healthy" : "unhealthy",
-            ["storage"] = storage ?? "ok",
-            ["huaweiCloud"] = huawei ?? "ok",
+            ["status"] = report.Healthy ? "healthy" : "unhealthy",
+            ["storage"] = report.Storage ?? "ok",
+            ["huaweiCloud"] = report.HuaweiCloud ?? "ok",
+            ["checkedAt"] = report.CheckedAt,
         };
-        return Results.Json(body, statusCode: healthy ? 200 : 503);
-
-        static async Task<string?> ProbeAsync(Func<Task> probe)
-        {
-            try
-            {
-                await probe();
-                return null;
-            }
-            catch (HuaweiCloudException ex)
-            {
-                return $"{ex.Kind}: {ex.ErrorCode} {ex.ErrorMessage}";
-            }
-            catch (Azure.RequestFailedException ex)
-            {
-                return StorageErrors.Describe(ex);
-            }
-        }
+        return Results.Json(body, statusCode: report.Healthy ? 200 : 503);
     }
 
     private static IResult Accepted(HttpContext context, RunRecord run)

@@ -22,4 +22,7 @@ public sealed class HttpOptions
 
     /// <summary>Largest request body accepted.</summary>
     public int MaxBodyBytes { get; set; } = 64 * 1024;
+
+    /// <summary>How long one probe of storage and Huawei Cloud answers every <c>GET /api/health</c> (anyone may call it).</summary>
+    public TimeSpan HealthCacheDuration { get; set; } = TimeSpan.FromSeconds(15);
 }

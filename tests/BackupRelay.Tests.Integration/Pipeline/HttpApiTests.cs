@@ -15,7 +15,29 @@ public abstract class HttpApiTests : PipelineHarness
     private const string Secret = "webhook-secret-for-tests";
     private const string Recovery = $"/api/engines/{DemoSeed.EngineId}/backups/{DemoSeed.EngineBackupId}/recovery";
 
-    protected override Dictionary<string, string?> ExtraSettings() => new() { ["Http:WebhookSecret"] = Secret };
+    // Health probes every call here (no cache): the health test turns a dependency bad between two calls.
+    protected override Dictionary<string, string?> ExtraSettings() => new() { ["Http:WebhookSecret"] = Secret, ["Http:HealthCacheDuration"] = "00:00:00" };
+
+    [Fact]
+    public async Task Function_keys_in_the_query_never_reach_the_logs()
+    {
+        const string wrong = "wrong-key-in-query-0123456789";
+        using (var right = await Api.SendAsync(Request(HttpMethod.Get, $"/api/runs?code={FunctionKey}", sign: false, key: null)))
+        {
+            Assert.Equal(HttpStatusCode.OK, right.StatusCode);
+        }
+
+        using (var bad = await Api.SendAsync(Request(HttpMethod.Get, $"/api/runs/some-run?code={wrong}", sign: false, key: null)))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, bad.StatusCode);
+        }
+
+        var logs = Logs.All();
+        Assert.NotEmpty(logs);
+        Assert.DoesNotContain(FunctionKey, logs, StringComparison.Ordinal);
+        Assert.DoesNotContain(wrong, logs, StringComparison.Ordinal);
+        Assert.DoesNotContain("code=", logs, StringComparison.Ordinal);
+    }
 
     [Fact]
     public async Task A_signature_time_beyond_any_date_is_401_not_500()
