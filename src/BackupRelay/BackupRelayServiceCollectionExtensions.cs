@@ -73,6 +73,10 @@ public static class BackupRelayServiceCollectionExtensions
         services.AddSingleton<IQueueFunction, CopyBackupFileHandler>();
         services.AddSingleton<IQueueFunction, BackupRelay.Operations.PollOperationHandler>();
         services.AddSingleton<FunctionInvoker>();
+
+        // host.json's queue rules: the standalone host follows them; both hosts need the delivery limit.
+        services.TryAddSingleton(_ => HostQueueOptions.Load(configuration[$"{StandaloneOptions.SectionName}:{nameof(StandaloneOptions.HostJsonPath)}"]
+            ?? Path.Combine(Environment.GetEnvironmentVariable("FUNCTIONS_APP_ROOT_PATH") ?? Directory.GetCurrentDirectory(), "host.json")));
         services.AddSingleton<StartupChecks>();
         services.AddHostedService(sp => sp.GetRequiredService<StartupChecks>());
         return services;

@@ -1,13 +1,20 @@
+using System.Text.Json;
+using BackupRelay.Configuration;
+using BackupRelay.HuaweiCloud;
 using BackupRelay.Messaging;
+using BackupRelay.Runs;
 using Microsoft.Extensions.Logging;
 
 namespace BackupRelay.Hosting;
 
 /// <summary>
 /// Runs a queue function for either host: exceptions become "retry", parked messages go to the
-/// poison queue with their reason. Both hosts apply the delivery limit on top.
+/// poison queue with their reason. Both hosts apply the delivery limit on top; a message that will
+/// not be delivered again (parked, or failing its last allowed delivery) fails its run, so no run
+/// waits forever on a message that is gone.
 /// </summary>
-public sealed partial class FunctionInvoker(IEnumerable<IQueueFunction> functions, WorkQueues queues, ILogger<FunctionInvoker> logger)
+public sealed partial class FunctionInvoker(IEnumerable<IQueueFunction> functions, WorkQueues queues, RunStore runs, HostQueueOptions limits,
+    TimeProvider time, ILogger<FunctionInvoker> logger)
 {
     private readonly Dictionary<string, IQueueFunction> _functions = functions.ToDictionary(f => f.Name, StringComparer.Ordinal);
 
@@ -41,9 +48,47 @@ public sealed partial class FunctionInvoker(IEnumerable<IQueueFunction> function
         {
             Log.Parked(logger, function.Name, result.Reason ?? "");
             await queues.ParkAsync(function.Queue, function.Name, result.Reason ?? "parked", message, cancellationToken);
+            await FailRunAsync(function, message, $"its {function.Name} message was parked in {QueueNames.Poison(function.Queue)}: {result.Reason}");
+        }
+        else if (result.Outcome == HandlerOutcome.Retry && dequeueCount >= limits.MaxDequeueCount)
+        {
+            // The last allowed delivery: either host now moves the message to the poison queue.
+            Log.LastDeliveryFailed(logger, function.Name, dequeueCount, result.Reason ?? "");
+            await FailRunAsync(function, message, $"its {function.Name} message failed {dequeueCount} deliveries and goes to {QueueNames.Poison(function.Queue)}; last: {result.Reason}");
         }
 
         return result;
+    }
+
+    /// <summary>Best effort: the run named by the message, if there is one and it has not ended, fails with the reason.</summary>
+    private async Task FailRunAsync(IQueueFunction function, string? message, string reason)
+    {
+        string? runId = null;
+        try
+        {
+            using var document = JsonDocument.Parse(message ?? "");
+            runId = document.RootElement.ValueKind == JsonValueKind.Object && document.RootElement.TryGetProperty("runId", out var id)
+                && id.ValueKind == JsonValueKind.String ? id.GetString() : null;
+        }
+        catch (JsonException)
+        {
+            return;
+        }
+
+        if (!HuaweiCloudIds.IsValidId(runId) || await runs.GetAsync(runId!, CancellationToken.None) is not { IsFinished: false })
+        {
+            return;
+        }
+
+        try
+        {
+            await runs.FailAsync(runId!, time.GetUtcNow(), function.Name, reason, CancellationToken.None);
+            Log.RunFailed(logger, runId!, function.Name);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            Log.RunFailFailed(logger, runId!, ex.GetType().Name);
+        }
     }
 
     /// <summary>A message that failed its last allowed delivery: park it with the last reason.</summary>
@@ -61,5 +106,14 @@ public sealed partial class FunctionInvoker(IEnumerable<IQueueFunction> function
 
         [LoggerMessage(61, LogLevel.Error, "{Function}: message parked in the poison queue: {Reason}")]
         public static partial void Parked(ILogger logger, string function, string reason);
+
+        [LoggerMessage(62, LogLevel.Error, "{Function} failed its last allowed delivery ({DequeueCount}): {Reason}")]
+        public static partial void LastDeliveryFailed(ILogger logger, string function, long dequeueCount, string reason);
+
+        [LoggerMessage(63, LogLevel.Error, "Run {RunId} failed: its {Function} message will not be delivered again")]
+        public static partial void RunFailed(ILogger logger, string runId, string function);
+
+        [LoggerMessage(64, LogLevel.Warning, "Run {RunId} could not be marked failed ({Error}); it stays as it is")]
+        public static partial void RunFailFailed(ILogger logger, string runId, string error);
     }
 }

@@ -217,8 +217,17 @@ public static partial class HttpApi
         var runId = key.Length > 0
             ? "http-" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(graphId + "\n" + key)))[..32]
             : "http-" + Guid.NewGuid().ToString("N");
+        if (await runs.GetAsync(runId, context.RequestAborted) is { } existing)
+        {
+            return Accepted(context, existing);
+        }
+
+        // The start message goes first and the record after it, so a record never exists without a
+        // message that will move it: if the send fails the caller gets 503 and no run; a retry with the
+        // same key sends again. StartBackup creates the record itself when it comes first.
+        await queues.SendStartAsync(new StartBackupMessage(MessageParser.CurrentVersion, runId, graphId, "http", null, Guid.NewGuid().ToString("N")), context.RequestAborted);
         var now = time.GetUtcNow();
-        var (run, created) = await runs.CreateAsync(new RunRecord
+        var (run, _) = await runs.CreateAsync(new RunRecord
         {
             Id = runId,
             GraphId = graphId,
@@ -227,11 +236,6 @@ public static partial class HttpApi
             UpdatedAt = now,
             Deadline = now + (backup.Value.Find(graphId)!.JobDeadline ?? backup.Value.JobDeadline),
         }, context.RequestAborted);
-        if (created)
-        {
-            await queues.SendStartAsync(new StartBackupMessage(MessageParser.CurrentVersion, runId, graphId, "http", null, Guid.NewGuid().ToString("N")), context.RequestAborted);
-        }
-
         return Accepted(context, run);
     }
 

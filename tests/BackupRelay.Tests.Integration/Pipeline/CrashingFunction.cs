@@ -27,7 +27,7 @@ public sealed class CrashingFunction(IQueueFunction inner) : IQueueFunction
 }
 
 /// <summary>Fails every delivery: the message must end parked after the host's delivery limit.</summary>
-public sealed class AlwaysFailingFunction(IQueueFunction inner) : IQueueFunction
+public sealed class AlwaysFailingFunction(IQueueFunction inner, string failing = FunctionNames.StartBackup) : IQueueFunction
 {
     public string Name => inner.Name;
     public string Queue => inner.Queue;
@@ -37,7 +37,7 @@ public sealed class AlwaysFailingFunction(IQueueFunction inner) : IQueueFunction
 
     public Task<HandlerResult> HandleAsync(string message, long dequeueCount, CancellationToken cancellationToken)
     {
-        if (inner.Name != FunctionNames.StartBackup)
+        if (inner.Name != failing)
         {
             return inner.HandleAsync(message, dequeueCount, cancellationToken);
         }

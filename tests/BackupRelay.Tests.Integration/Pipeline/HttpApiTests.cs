@@ -2,6 +2,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using BackupRelay.Configuration;
 using BackupRelay.Http;
 using BackupRelay.HuaweiCloud.Emulator;
 using BackupRelay.Messaging;
@@ -370,6 +371,30 @@ public sealed class StandaloneHttpApiTests : HttpApiTests
         using var response = await Api.SendAsync(request);
         Assert.Equal(status, response.StatusCode);
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+    }
+
+    [Fact]
+    public async Task A_backup_now_whose_start_cannot_be_sent_leaves_no_queued_run_and_a_retry_runs_it()
+    {
+        // The start queue is gone (its service failing): the send fails.
+        await Storage.GetQueue(QueueNames.StartBackup).DeleteAsync();
+        using var first = new HttpRequestMessage(HttpMethod.Post, $"/api/graphs/{GraphA}/backups");
+        first.Headers.Add("x-functions-key", FunctionKey);
+        first.Headers.Add("Idempotency-Key", "outage-retry-1");
+        using var failed = await Api.SendAsync(first);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, failed.StatusCode);
+        Assert.Empty(await Runs.ListAsync());
+
+        // The same request again once the queue is back: one run, and it runs to the end.
+        await Storage.GetQueue(QueueNames.StartBackup).CreateIfNotExistsAsync();
+        using var again = new HttpRequestMessage(HttpMethod.Post, $"/api/graphs/{GraphA}/backups");
+        again.Headers.Add("x-functions-key", FunctionKey);
+        again.Headers.Add("Idempotency-Key", "outage-retry-1");
+        using var accepted = await Api.SendAsync(again);
+        Assert.Equal(HttpStatusCode.Accepted, accepted.StatusCode);
+        var run = Assert.Single(await WaitForRunsAsync(1));
+        Assert.Equal(BackupRelay.Runs.RunStatus.Succeeded, run.Status);
+        Assert.Equal(accepted.Headers.Location!.ToString(), $"/api/runs/{run.Id}");
     }
 
     [Fact]

@@ -104,6 +104,35 @@ public abstract class DeliveryLimitTests : PipelineHarness
     }
 }
 
+/// <summary>A message that will never be delivered again takes its run with it: the run fails, visibly, instead of waiting forever.</summary>
+public abstract class ExhaustedMessageFailsItsRunTests : PipelineHarness
+{
+    public ExhaustedMessageFailsItsRunTests() => Decorate = inner => new AlwaysFailingFunction(inner, FunctionNames.PollBackupJob);
+
+    [Fact]
+    public async Task A_poll_message_failing_every_delivery_fails_its_run_naming_the_poison_queue()
+    {
+        await TickAsync();
+        var runs = await WaitForRunsAsync(2, TimeSpan.FromSeconds(60));
+        Assert.All(runs, run =>
+        {
+            Assert.Equal(RunStatus.Failed, run.Status);
+            Assert.Contains(run.Errors, e => e.Step == FunctionNames.PollBackupJob
+                && e.Reason.Contains(QueueNames.Poison(QueueNames.PollBackupJob), StringComparison.Ordinal));
+        });
+    }
+}
+
+public sealed class StandaloneExhaustedMessageFailsItsRunTests : ExhaustedMessageFailsItsRunTests
+{
+    protected override bool UseCustomHandler => false;
+}
+
+public sealed class CustomHandlerExhaustedMessageFailsItsRunTests : ExhaustedMessageFailsItsRunTests
+{
+    protected override bool UseCustomHandler => true;
+}
+
 public sealed class StandaloneDeliveryLimitTests : DeliveryLimitTests
 {
     protected override bool UseCustomHandler => false;
