@@ -32,6 +32,24 @@ public sealed partial class Azurite : IAsyncDisposable
     /// <summary>A private Azurite for a test that needs the well-known queue names to itself.</summary>
     public static Task<Azurite> StartNewAsync() => StartAsync();
 
+    /// <summary>
+    /// An Azurite keeping its data in <paramref name="location"/>, on the given ports (0: free ones), so a
+    /// test can stop it and start it again on the same data and endpoints — a storage outage.
+    /// </summary>
+    public static Task<Azurite> StartOnDiskAsync(string location, int blobPort = 0, int queuePort = 0) => StartAsync(location, blobPort, queuePort);
+
+    /// <summary>Stops Azurite the way an operator would (SIGTERM), so a disk-backed one saves its data first.</summary>
+    public async Task StopAsync()
+    {
+        using (var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+        {
+            await kill.WaitForExitAsync();
+        }
+
+        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await _process.WaitForExitAsync(limit.Token);
+    }
+
     public ValueTask DisposeAsync()
     {
         try
@@ -57,7 +75,9 @@ public sealed partial class Azurite : IAsyncDisposable
         return dir;
     }
 
-    private static async Task<Azurite> StartAsync()
+    private static Task<Azurite> StartAsync() => StartAsync(null, 0, 0);
+
+    private static async Task<Azurite> StartAsync(string? location, int blobPort, int queuePort)
     {
         var script = Path.Combine(RepositoryRoot(), "node_modules", "azurite", "dist", "src", "azurite.js");
         if (!File.Exists(script))
@@ -72,12 +92,14 @@ public sealed partial class Azurite : IAsyncDisposable
             RedirectStandardError = true,
             WorkingDirectory = workspace.FullName,
         };
+        string[] persistence = location is null ? ["--inMemoryPersistence", "--extentMemoryLimit", "4096"] : ["--location", location];
         foreach (var arg in new[]
                  {
-                     script, "--silent", "--inMemoryPersistence", "--disableTelemetry",
-                     "--blobHost", "127.0.0.1", "--blobPort", "0", "--queueHost", "127.0.0.1", "--queuePort", "0",
-                     "--tableHost", "127.0.0.1", "--tablePort", "0", "--extentMemoryLimit", "4096",
-                 })
+                     script, "--silent", "--disableTelemetry",
+                     "--blobHost", "127.0.0.1", "--blobPort", blobPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                     "--queueHost", "127.0.0.1", "--queuePort", queuePort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                     "--tableHost", "127.0.0.1", "--tablePort", "0",
+                 }.Concat(persistence))
         {
             start.ArgumentList.Add(arg);
         }

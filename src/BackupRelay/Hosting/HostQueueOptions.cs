@@ -17,8 +17,12 @@ public sealed class HostQueueOptions
 
     public TimeSpan MaxPollingInterval { get; set; } = TimeSpan.FromMinutes(1);
 
-    /// <summary>How long a received message stays hidden while it is worked on (the standalone host renews it).</summary>
-    public TimeSpan MessageLease { get; set; } = TimeSpan.FromMinutes(10);
+    /// <summary>
+    /// How long a received message stays hidden while it is worked on; the standalone host renews it
+    /// every third of it. Short, so a message whose holder died (or could not settle it during a
+    /// storage outage) is worked on again within a minute.
+    /// </summary>
+    public TimeSpan MessageLease { get; set; } = TimeSpan.FromMinutes(1);
 
     public static HostQueueOptions Load(string? hostJsonPath)
     {

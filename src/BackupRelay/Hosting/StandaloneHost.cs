@@ -1,6 +1,7 @@
 using BackupRelay.Configuration;
 using BackupRelay.Messaging;
 using BackupRelay.Scheduling;
+using BackupRelay.Storage;
 using Azure.Storage.Queues;
 using Azure.Storage.Queues.Models;
 using Microsoft.Extensions.Hosting;
@@ -105,7 +106,7 @@ public sealed partial class QueueListener(IQueueFunction function, FunctionInvok
             }
             catch (Exception ex)
             {
-                Log.ReceiveFailed(logger, function.Queue, ex.Message);
+                Log.ReceiveFailed(logger, function.Queue, StorageErrors.Find(ex) is { } storage ? StorageErrors.Describe(storage) : ex.GetType().Name);
                 batch = [];
             }
 
@@ -139,9 +140,9 @@ public sealed partial class QueueListener(IQueueFunction function, FunctionInvok
 
     private async Task ProcessAsync(QueueClient queue, QueueMessage message, SemaphoreSlim slots, CancellationToken stoppingToken)
     {
-        var receipt = message.PopReceipt;
+        var lease = new Lease(message.PopReceipt, message.NextVisibleOn ?? time.GetUtcNow() + settings.MessageLease);
         using var renewal = new CancellationTokenSource();
-        var renewing = RenewAsync(queue, message.MessageId, () => receipt, r => receipt = r, renewal.Token);
+        var renewing = RenewAsync(queue, message.MessageId, lease, renewal.Token);
         try
         {
             // Base64 was decoded by the SDK; bytes that are not UTF-8 text reach the function as null and are parked.
@@ -149,21 +150,19 @@ public sealed partial class QueueListener(IQueueFunction function, FunctionInvok
             var result = await invoker.InvokeAsync(function, text, message.DequeueCount, stoppingToken);
             await renewal.CancelAsync();
             await renewing;
-            if (result.Outcome == HandlerOutcome.Retry)
+            if (result.Outcome == HandlerOutcome.Retry && message.DequeueCount >= settings.MaxDequeueCount)
             {
-                if (message.DequeueCount >= settings.MaxDequeueCount)
-                {
-                    await invoker.ParkExhaustedAsync(function, text, message.DequeueCount, result.Reason, CancellationToken.None);
-                    await queue.DeleteMessageAsync(message.MessageId, receipt, CancellationToken.None);
-                }
-                else
-                {
-                    await queue.UpdateMessageAsync(message.MessageId, receipt, visibilityTimeout: settings.VisibilityTimeout, cancellationToken: CancellationToken.None);
-                }
+                await SettleAsync("park", lease, () => invoker.ParkExhaustedAsync(function, text, message.DequeueCount, result.Reason, CancellationToken.None));
+                await SettleAsync("delete", lease, () => queue.DeleteMessageAsync(message.MessageId, lease.Receipt, CancellationToken.None));
+            }
+            else if (result.Outcome == HandlerOutcome.Retry)
+            {
+                await SettleAsync("release", lease, () => queue.UpdateMessageAsync(message.MessageId, lease.Receipt,
+                    visibilityTimeout: settings.VisibilityTimeout, cancellationToken: CancellationToken.None));
             }
             else
             {
-                await queue.DeleteMessageAsync(message.MessageId, receipt, CancellationToken.None);
+                await SettleAsync("delete", lease, () => queue.DeleteMessageAsync(message.MessageId, lease.Receipt, CancellationToken.None));
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -171,11 +170,8 @@ public sealed partial class QueueListener(IQueueFunction function, FunctionInvok
             // Shutting down: give the message back now instead of after its lease.
             await renewal.CancelAsync();
             await renewing;
-            await ReleaseAsync(queue, message.MessageId, receipt);
-        }
-        catch (Exception ex)
-        {
-            Log.SettleFailed(logger, function.Name, ex.Message);
+            await SettleAsync("release", lease, () => queue.UpdateMessageAsync(message.MessageId, lease.Receipt,
+                visibilityTimeout: TimeSpan.Zero, cancellationToken: CancellationToken.None), retry: false);
         }
         finally
         {
@@ -183,29 +179,61 @@ public sealed partial class QueueListener(IQueueFunction function, FunctionInvok
         }
     }
 
-    private async Task ReleaseAsync(QueueClient queue, string id, string receipt)
+    /// <summary>The message's current pop receipt and when it becomes visible again if nobody renews it.</summary>
+    private sealed class Lease(string receipt, DateTimeOffset visibleAt)
     {
-        try
+        public string Receipt { get; set; } = receipt;
+        public DateTimeOffset VisibleAt { get; set; } = visibleAt;
+    }
+
+    /// <summary>
+    /// Settles the message (delete, release, park), retried with backoff while storage fails — a
+    /// storage outage must not leave the message hidden until its lease ends — but not past the
+    /// lease: then it is visible again by itself. A stale receipt or a message already gone means
+    /// someone else owns it now: nothing to do.
+    /// </summary>
+    private async Task SettleAsync(string what, Lease lease, Func<Task> settle, bool retry = true)
+    {
+        var delay = TimeSpan.FromSeconds(1);
+        while (true)
         {
-            await queue.UpdateMessageAsync(id, receipt, visibilityTimeout: TimeSpan.Zero, cancellationToken: CancellationToken.None);
-        }
-        catch (Exception ex)
-        {
-            Log.SettleFailed(logger, function.Name, ex.Message);
+            try
+            {
+                await settle();
+                return;
+            }
+            catch (Exception ex) when (StorageErrors.Find(ex) is { Status: 404 or 400 })
+            {
+                return;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                var reason = StorageErrors.Find(ex) is { } storage ? StorageErrors.Describe(storage) : ex.GetType().Name;
+                if (!retry || time.GetUtcNow() + delay >= lease.VisibleAt)
+                {
+                    Log.SettleFailed(logger, function.Name, what, reason);
+                    return;
+                }
+
+                Log.SettleRetrying(logger, function.Name, what, reason, delay);
+                await Task.Delay(delay, time);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
+            }
         }
     }
 
     /// <summary>Keeps the message hidden while a long copy slice runs.</summary>
-    private async Task RenewAsync(QueueClient queue, string id, Func<string> receipt, Action<string> update, CancellationToken cancellationToken)
+    private async Task RenewAsync(QueueClient queue, string id, Lease lease, CancellationToken cancellationToken)
     {
-        var every = settings.MessageLease / 2;
+        var every = settings.MessageLease / 3;
         while (!cancellationToken.IsCancellationRequested)
         {
             try
             {
                 await Task.Delay(every, time, cancellationToken);
-                var renewed = await queue.UpdateMessageAsync(id, receipt(), visibilityTimeout: settings.MessageLease, cancellationToken: cancellationToken);
-                update(renewed.Value.PopReceipt);
+                var renewed = await queue.UpdateMessageAsync(id, lease.Receipt, visibilityTimeout: settings.MessageLease, cancellationToken: cancellationToken);
+                lease.Receipt = renewed.Value.PopReceipt;
+                lease.VisibleAt = renewed.Value.NextVisibleOn;
             }
             catch (OperationCanceledException)
             {
@@ -213,7 +241,7 @@ public sealed partial class QueueListener(IQueueFunction function, FunctionInvok
             }
             catch (Exception ex)
             {
-                Log.SettleFailed(logger, function.Name, ex.Message);
+                Log.RenewFailed(logger, function.Name, StorageErrors.Find(ex) is { } storage ? StorageErrors.Describe(storage) : ex.GetType().Name);
             }
         }
     }
@@ -223,7 +251,13 @@ public sealed partial class QueueListener(IQueueFunction function, FunctionInvok
         [LoggerMessage(72, LogLevel.Warning, "Receiving from {Queue} failed: {Reason}")]
         public static partial void ReceiveFailed(ILogger logger, string queue, string reason);
 
-        [LoggerMessage(73, LogLevel.Warning, "{Function}: settling a message failed: {Reason}")]
-        public static partial void SettleFailed(ILogger logger, string function, string reason);
+        [LoggerMessage(73, LogLevel.Warning, "{Function}: could not {What} a message ({Reason}); it becomes visible again when its lease ends")]
+        public static partial void SettleFailed(ILogger logger, string function, string what, string reason);
+
+        [LoggerMessage(74, LogLevel.Warning, "{Function}: could not {What} a message ({Reason}); trying again in {Delay}")]
+        public static partial void SettleRetrying(ILogger logger, string function, string what, string reason, TimeSpan delay);
+
+        [LoggerMessage(75, LogLevel.Warning, "{Function}: renewing a message's lease failed ({Reason})")]
+        public static partial void RenewFailed(ILogger logger, string function, string reason);
     }
 }

@@ -33,7 +33,7 @@ public abstract class PipelineHarness : IAsyncLifetime
 
     protected RunningEmulator Emulator { get; private set; } = null!;
     protected EmulatorState State => Emulator.State;
-    protected Azurite Azurite { get; private set; } = null!;
+    protected Azurite Azurite { get; set; } = null!;
     protected StorageAccount Storage { get; private set; } = null!;
     protected IServiceProvider Services { get; set; } = null!;
     protected FakeLoggerProvider Logs { get; } = new();
@@ -45,6 +45,9 @@ public abstract class PipelineHarness : IAsyncLifetime
 
     protected virtual Dictionary<string, string?> ExtraSettings() => [];
 
+    /// <summary>The test's own Azurite (in memory unless a test needs to restart it on its data).</summary>
+    protected virtual Task<Azurite> StartAzuriteAsync() => Azurite.StartNewAsync();
+
     public async Task InitializeAsync()
     {
         var seed = DemoSeed.Create();
@@ -54,7 +57,7 @@ public abstract class PipelineHarness : IAsyncLifetime
         seed.Graphs.Add(new SeedGraph { Id = GraphA, Name = "orders", ProjectId = DemoSeed.ProjectId, BackupFileSizes = [(Block * 3) + 5, Block - 1, 0] });
         seed.Graphs.Add(new SeedGraph { Id = GraphB, Name = "social", ProjectId = DemoSeed.ProjectId, BackupFileSizes = [(Block * 5) + 77, 1] });
         Emulator = await HuaweiCloudEmulator.StartAsync(seed);
-        Azurite = await Azurite.StartNewAsync();
+        Azurite = await StartAzuriteAsync();
         Storage = StorageAccount.FromConnectionString(Azurite.ConnectionString);
         await StartHostAsync(Configuration());
     }

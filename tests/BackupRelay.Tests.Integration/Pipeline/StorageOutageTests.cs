@@ -1,0 +1,70 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text.Json.Nodes;
+using BackupRelay.HuaweiCloud.Emulator;
+using BackupRelay.Runs;
+
+namespace BackupRelay.Tests.Integration.Pipeline;
+
+/// <summary>
+/// Storage goes away for 40 s (longer than the storage SDK retries one call) while files are being copied and comes back on the same data: the
+/// standalone host recovers by itself — no restart, no run lost, stuck or copied twice into a
+/// committed blob — and health says storage is unreachable while it is.
+/// </summary>
+public sealed class StorageOutageTests : PipelineHarness
+{
+    private readonly string _data = Directory.CreateTempSubdirectory("backuprelay-outage-").FullName;
+
+    protected override bool UseCustomHandler => false;
+
+    protected override Task<Azurite> StartAzuriteAsync() => Azurite.StartOnDiskAsync(_data);
+
+    // Every probe a fresh look (the outage is short); downloads slow enough to be in flight when storage stops.
+    protected override Dictionary<string, string?> ExtraSettings() => new() { ["Http:HealthCacheDuration"] = "00:00:00" };
+
+    [Fact]
+    public async Task A_40_second_outage_mid_copy_is_recovered_without_a_restart()
+    {
+        // Downloads take 4 s: the copies are in flight (received, leased, downloading) when storage stops,
+        // and their first storage call after it fails.
+        State.Faults.Add(new FaultSpec { Path = "/obs/*", Kind = "latency", DelayMs = 4000, Count = 0 });
+        await TickAsync();
+        var copies = Storage.GetQueue(BackupRelay.Configuration.QueueNames.CopyBackupFile);
+        var watch = Stopwatch.StartNew();
+        while (!await AllCopiesInFlightAsync())
+        {
+            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(60), "the copies never were all in flight");
+            await Task.Delay(50);
+        }
+
+        async Task<bool> AllCopiesInFlightAsync() =>
+            (await Runs.ListAsync()).Count(r => r.Step == "copying") == 2
+            && (await copies.GetPropertiesAsync()).Value.ApproximateMessagesCount > 0
+            && (await copies.PeekMessagesAsync()).Value.Length == 0;
+
+        var (blobPort, queuePort) = (Azurite.BlobPort, Azurite.QueuePort);
+        await Azurite.StopAsync();
+        await Azurite.DisposeAsync();
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        using (var health = await Api.GetAsync("/api/health"))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, health.StatusCode);
+            Assert.NotEqual("ok", JsonNode.Parse(await health.Content.ReadAsStringAsync())!["storage"]!.GetValue<string>());
+        }
+
+        await Task.Delay(TimeSpan.FromSeconds(38));
+        Azurite = await Azurite.StartOnDiskAsync(_data, blobPort, queuePort);
+        var back = Stopwatch.StartNew();
+
+        var runs = await WaitForRunsAsync(2, TimeSpan.FromSeconds(150));
+        back.Stop();
+        await File.AppendAllTextAsync(Path.Combine(Path.GetTempPath(), "backuprelay-outage-recovery-ms.txt"), $"{back.ElapsedMilliseconds}\n");
+        await AssertCopiedAsync(runs.Single(r => r.GraphId == GraphA), "orders");
+        await AssertCopiedAsync(runs.Single(r => r.GraphId == GraphB), "social");
+        Assert.Single(State.Backups, b => b.GraphId == GraphA);
+        Assert.Single(State.Backups, b => b.GraphId == GraphB);
+        Assert.All(runs, r => Assert.Equal(RunStatus.Succeeded, r.Status));
+        using var healthy = await Api.GetAsync("/api/health");
+        Assert.Equal(HttpStatusCode.OK, healthy.StatusCode);
+    }
+}
