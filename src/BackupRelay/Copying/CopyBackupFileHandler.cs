@@ -20,6 +20,7 @@ public sealed partial class CopyBackupFileHandler(
     FileCopier copier,
     ICopyDestination destination,
     IOptions<BackupOptions> options,
+    IOptions<CopyOptions> copyOptions,
     TimeProvider time,
     ILogger<CopyBackupFileHandler> logger) : IQueueFunction
 {
@@ -67,13 +68,19 @@ public sealed partial class CopyBackupFileHandler(
             return HandlerResult.Done;
         }
 
+        if (copy.Attempt is < 0 or > BlockIds.MaxGeneration)
+        {
+            return HandlerResult.Park($"unsupported message: attempt {copy.Attempt} is out of range");
+        }
+
         var path = FilePath(run, copy.File);
         var startedAt = time.GetUtcNow();
         var result = await copier.CopyAsync(destination, new CopyRequest(
             $"{run.Id}/{copy.File}", path, link,
             async ct => await LinkAsync(run.GraphId, backupId, copy.File, ct) ?? throw new CopyFailedException("the file is no longer listed"),
             copy.Continuation,
-            new Dictionary<string, string> { ["backuprelay_run"] = run.Id, ["backuprelay_graph"] = run.GraphId, ["backuprelay_backup"] = backupId }),
+            new Dictionary<string, string> { ["backuprelay_run"] = run.Id, ["backuprelay_graph"] = run.GraphId, ["backuprelay_backup"] = backupId },
+            copy.Attempt),
             cancellationToken);
 
         switch (result.Outcome)
@@ -123,8 +130,30 @@ public sealed partial class CopyBackupFileHandler(
                 Log.FileDone(logger, run.Id, copy.File, result.Length);
                 break;
 
+            case CopyOutcome.Failed when result.ContentMismatch && copy.Attempt + 1 < copyOptions.Value.MaxContentAttempts:
+                // The bytes were not the source's: copy the file again from scratch, under new block ids.
+                await runs.UpdateAsync(run.Id, r =>
+                {
+                    var f = r.Files.First(x => x.Name == copy.File);
+                    if (f.Status is RunFileStatus.Completed or RunFileStatus.Failed || f.ContentRetries > copy.Attempt)
+                    {
+                        return false;
+                    }
+
+                    f.Status = RunFileStatus.Copying;
+                    f.BytesCopied = 0;
+                    f.ContentRetries = copy.Attempt + 1;
+                    f.Error = result.FailureReason;
+                    r.UpdatedAt = time.GetUtcNow();
+                    return true;
+                }, cancellationToken);
+                await queues.SendCopyAsync(copy with { Continuation = null, Attempt = copy.Attempt + 1 }, cancellationToken);
+                Log.CopyAgain(logger, run.Id, copy.File, copy.Attempt + 2, copyOptions.Value.MaxContentAttempts, result.FailureReason ?? "");
+                return HandlerResult.Done;
+
             default:
-                await FileFailedAsync(run.Id, copy.File, result.FailureReason ?? "copy failed", cancellationToken);
+                var attempts = result.ContentMismatch ? $" (after {copy.Attempt + 1} copies from scratch)" : "";
+                await FileFailedAsync(run.Id, copy.File, (result.FailureReason ?? "copy failed") + attempts, cancellationToken);
                 break;
         }
 
@@ -208,6 +237,9 @@ public sealed partial class CopyBackupFileHandler(
 
         [LoggerMessage(52, LogLevel.Error, "Run {RunId}: {File} could not be copied: {Reason}")]
         public static partial void FileFailed(ILogger logger, string runId, string file, string reason);
+
+        [LoggerMessage(54, LogLevel.Warning, "Run {RunId}: {File} did not match the source ({Reason}); copying it again from scratch, attempt {Attempt} of {Max}")]
+        public static partial void CopyAgain(ILogger logger, string runId, string file, int attempt, int max, string reason);
 
         [LoggerMessage(53, LogLevel.Information, "Run {RunId} finished: {Copied} of {Files} files copied")]
         public static partial void RunFinished(ILogger logger, string runId, int copied, int files);

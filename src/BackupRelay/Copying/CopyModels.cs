@@ -13,7 +13,8 @@ public sealed record CopyRequest(
     Uri SourceLink,
     Func<CancellationToken, Task<Uri>> RefreshLinkAsync,
     CopyContinuation? Continuation = null,
-    IReadOnlyDictionary<string, string>? Metadata = null);
+    IReadOnlyDictionary<string, string>? Metadata = null,
+    int Generation = 0);
 
 /// <summary>Where the next slice starts. Carries no secret: it goes into queue messages.</summary>
 public sealed record CopyContinuation(long Offset, long Size, int BlockSize, string? SourceMd5Hex);
@@ -32,22 +33,36 @@ public sealed record CopyResult(
     string? Sha256Hex,
     CopyContinuation? Continuation,
     string? FailureReason,
-    CopyStatistics Statistics);
+    CopyStatistics Statistics,
+    bool ContentMismatch = false);
 
 /// <summary>What one call did (for logs, run records and tests).</summary>
 public sealed record CopyStatistics(long BytesFromSource, int BlocksUploaded, int BlocksSkipped, int SourceRestarts,
     bool HashesRecomputed, bool AlreadyComplete);
 
-/// <summary>Deterministic block ids: the same (block size, offset) always gives the same id, of one length.</summary>
+/// <summary>
+/// Deterministic block ids: the same (block size, offset, generation) always gives the same id, of one
+/// length. A new generation (a file copied again from scratch after its bytes did not match) never
+/// reuses a block staged by an earlier one.
+/// </summary>
 public static partial class BlockIds
 {
-    public static string For(int blockSize, long offset) =>
-        Convert.ToBase64String(Encoding.ASCII.GetBytes($"br1-{blockSize:x8}-{offset:x16}"));
+    public const int MaxGeneration = 8;
 
-    public static bool TryParse(string id, out int blockSize, out long offset)
+    public static string For(int blockSize, long offset, int generation = 0)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(generation);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(generation, MaxGeneration);
+        return Convert.ToBase64String(Encoding.ASCII.GetBytes($"br{generation + 1}-{blockSize:x8}-{offset:x16}"));
+    }
+
+    public static bool TryParse(string id, out int blockSize, out long offset) => TryParse(id, out blockSize, out offset, out _);
+
+    public static bool TryParse(string id, out int blockSize, out long offset, out int generation)
     {
         blockSize = 0;
         offset = 0;
+        generation = 0;
         Span<byte> bytes = stackalloc byte[64];
         if (!Convert.TryFromBase64String(id, bytes, out var written))
         {
@@ -55,11 +70,12 @@ public static partial class BlockIds
         }
 
         var match = Pattern().Match(Encoding.ASCII.GetString(bytes[..written]));
+        generation = match.Success ? match.Groups[1].Value[0] - '1' : 0;
         return match.Success
-            && int.TryParse(match.Groups[1].Value, NumberStyles.HexNumber, CultureInfo.InvariantCulture, out blockSize)
-            && long.TryParse(match.Groups[2].Value, NumberStyles.HexNumber, CultureInfo.InvariantCulture, out offset);
+            && int.TryParse(match.Groups[2].Value, NumberStyles.HexNumber, CultureInfo.InvariantCulture, out blockSize)
+            && long.TryParse(match.Groups[3].Value, NumberStyles.HexNumber, CultureInfo.InvariantCulture, out offset);
     }
 
-    [GeneratedRegex(@"^br1-([0-9a-f]{8})-([0-9a-f]{16})\z")]
+    [GeneratedRegex(@"^br([1-9])-([0-9a-f]{8})-([0-9a-f]{16})\z")]
     private static partial Regex Pattern();
 }

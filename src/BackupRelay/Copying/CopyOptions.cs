@@ -39,6 +39,13 @@ public sealed class CopyOptions
     [Range(1, 100)]
     public int MaxSourceAttempts { get; set; } = 5;
 
+    /// <summary>
+    /// Times a file is copied from scratch when the bytes received do not match the source (its declared
+    /// MD5 or length) before the file fails: a corruption in transit is usually not there the next time.
+    /// </summary>
+    [Range(1, BlockIds.MaxGeneration + 1)]
+    public int MaxContentAttempts { get; set; } = 3;
+
     /// <summary>Send each block's MD5 so the destination checks it on arrival (costs one more MD5 pass; TLS already protects transport).</summary>
     public bool BlockContentMd5 { get; set; }
 

@@ -50,7 +50,7 @@ public sealed partial class FileCopier(
         {
             Log.CopyFailed(logger, path, destination.Description, ex.Message);
             state.Hashes?.Dispose();
-            return new CopyResult(CopyOutcome.Failed, state.Size ?? 0, null, null, null, ex.Message, state.Statistics());
+            return new CopyResult(CopyOutcome.Failed, state.Size ?? 0, null, null, null, ex.Message, state.Statistics(), ex.ContentMismatch);
         }
     }
 
@@ -76,7 +76,7 @@ public sealed partial class FileCopier(
 
                 var length = (int)Math.Min(state.BlockSize, state.Size.Value - state.Offset);
                 var offset = state.Offset;
-                var id = BlockIds.For(state.BlockSize, offset);
+                var id = BlockIds.For(state.BlockSize, offset, state.Request.Generation);
                 var lease = await budget.RentAsync(length, uploadsFailed.Token);
                 try
                 {
@@ -190,7 +190,7 @@ public sealed partial class FileCopier(
         var ids = new List<string>();
         for (long offset = 0; offset < size; offset += state.BlockSize)
         {
-            ids.Add(BlockIds.For(state.BlockSize, offset));
+            ids.Add(BlockIds.For(state.BlockSize, offset, state.Request.Generation));
         }
 
         var metadata = state.Request.Metadata ?? new Dictionary<string, string>();
@@ -217,7 +217,7 @@ public sealed partial class FileCopier(
         {
             if (read.Length != size)
             {
-                throw new CopyFailedException($"The committed file has {read.Length} bytes; the source has {size}.");
+                throw new CopyFailedException($"The committed file has {read.Length} bytes; the source has {size}.", contentMismatch: true);
             }
 
             CheckSourceMd5(state, read.Md5);
@@ -246,7 +246,7 @@ public sealed partial class FileCopier(
     {
         if (state.SourceMd5Hex is { } expected && !string.Equals(expected, Convert.ToHexStringLower(md5), StringComparison.OrdinalIgnoreCase))
         {
-            throw new CopyFailedException($"MD5 mismatch: the source declares {expected}, the bytes received hash to {Convert.ToHexStringLower(md5)}.");
+            throw new CopyFailedException($"MD5 mismatch: the source declares {expected}, the bytes received hash to {Convert.ToHexStringLower(md5)}.", contentMismatch: true);
         }
     }
 
@@ -264,7 +264,7 @@ public sealed partial class FileCopier(
         {
             var offset = state.Offset;
             var length = Math.Min(state.BlockSize, state.Size.Value - offset);
-            var id = BlockIds.For(state.BlockSize, offset);
+            var id = BlockIds.For(state.BlockSize, offset, state.Request.Generation);
             state.Advance(length);
             if (state.Staged.TryGetValue(id, out var stagedSize) && stagedSize == length)
             {
@@ -537,7 +537,8 @@ public sealed partial class FileCopier(
             else
             {
                 // Blocks left by an earlier attempt tell their block size.
-                BlockSize = staged.Keys.Select(id => BlockIds.TryParse(id, out var size, out _) ? size : 0).FirstOrDefault(s => s > 0);
+                BlockSize = staged.Keys.Select(id => BlockIds.TryParse(id, out var size, out _, out var generation) && generation == request.Generation ? size : 0)
+                    .FirstOrDefault(s => s > 0);
             }
 
             Offset = BlockSize > 0 ? FirstMissing(Size) : 0;
@@ -584,7 +585,7 @@ public sealed partial class FileCopier(
             while (size is null || offset < size)
             {
                 var expected = size is null ? BlockSize : Math.Min(BlockSize, size.Value - offset);
-                if (!Staged.TryGetValue(BlockIds.For(BlockSize, offset), out var staged) || staged != expected)
+                if (!Staged.TryGetValue(BlockIds.For(BlockSize, offset, Request.Generation), out var staged) || staged != expected)
                 {
                     break;
                 }
@@ -632,4 +633,8 @@ public sealed partial class FileCopier(
 }
 
 /// <summary>The copy can never succeed as things stand (mismatch, source misbehaving, too many failures).</summary>
-public sealed class CopyFailedException(string message) : Exception(message);
+/// <summary>A copy that cannot succeed as it is; <see cref="ContentMismatch"/>: the bytes received were not the source's (a fresh copy may succeed).</summary>
+public sealed class CopyFailedException(string message, bool contentMismatch = false) : Exception(message)
+{
+    public bool ContentMismatch { get; } = contentMismatch;
+}

@@ -14,7 +14,8 @@ public sealed record StartBackupMessage(int V, string RunId, string GraphId, str
 public sealed record PollBackupJobMessage(int V, string RunId, int Attempt);
 
 /// <summary><c>backup-copy</c>: copy one slice of one file of the run.</summary>
-public sealed record CopyBackupFileMessage(int V, string RunId, string File, CopyContinuation? Continuation);
+/// <param name="Attempt">0 for the first copy of the file; n after n copies from scratch whose bytes did not match the source.</param>
+public sealed record CopyBackupFileMessage(int V, string RunId, string File, CopyContinuation? Continuation, int Attempt = 0);
 
 /// <summary><c>operation-poll</c>: look once at a restore's or an import's progress.</summary>
 public sealed record PollOperationMessage(int V, string RunId, int Attempt);

@@ -104,6 +104,10 @@ public sealed class RunFile
     public string? Md5 { get; set; }
     public string? Sha256 { get; set; }
     public int Slices { get; set; }
+
+    /// <summary>Copies started again from scratch because the bytes received did not match the source.</summary>
+    public int ContentRetries { get; set; }
+
     public DateTimeOffset? StartedAt { get; set; }
     public DateTimeOffset? CompletedAt { get; set; }
     public string? Error { get; set; }

@@ -142,3 +142,48 @@ public sealed class CustomHandlerDeliveryLimitTests : DeliveryLimitTests
 {
     protected override bool UseCustomHandler => true;
 }
+
+/// <summary>Bytes that do not match the source are copied again from scratch, a bounded number of times.</summary>
+public abstract class CorruptedDownloadTests : PipelineHarness
+{
+    [Fact]
+    public async Task One_corrupted_download_is_copied_again_and_the_run_succeeds()
+    {
+        // One download of a first file (more than 7 bytes, ≤ 16 MiB: the source declares its MD5) arrives with a flipped byte, once.
+        State.Faults.Add(new FaultSpec { Path = "/obs/*br01.tar", Kind = "corrupt", Offset = 7, Count = 1 });
+        await TickAsync();
+        var runs = await WaitForRunsAsync(2);
+        await AssertCopiedAsync(runs.Single(r => r.GraphId == GraphA), "orders");
+        await AssertCopiedAsync(runs.Single(r => r.GraphId == GraphB), "social");
+        var retried = Assert.Single(runs.SelectMany(r => r.Files), f => f.ContentRetries > 0);
+        Assert.Equal(1, retried.ContentRetries);
+        Assert.Null(retried.Error);
+    }
+
+    [Fact]
+    public async Task A_file_corrupted_every_time_fails_after_the_configured_attempts_naming_the_file()
+    {
+        State.Faults.Add(new FaultSpec { Path = "/obs/*br01.tar", Kind = "corrupt", Offset = 7, Count = 0 });
+        await TickAsync();
+        var runs = await WaitForRunsAsync(2);
+        Assert.All(runs, r => Assert.Equal(RunStatus.PartiallyFailed, r.Status));
+        var run = runs.Single(r => r.GraphId == GraphA);
+        var failed = Assert.Single(run.Files, f => f.Status == RunFileStatus.Failed);
+        Assert.EndsWith("br01.tar", failed.Name, StringComparison.Ordinal);
+        Assert.All(run.Files.Where(f => f != failed), f => Assert.Equal(RunFileStatus.Completed, f.Status));
+        Assert.Equal(2, failed.ContentRetries);
+        Assert.Contains("MD5 mismatch", failed.Error, StringComparison.Ordinal);
+        Assert.Contains("after 3 copies from scratch", failed.Error, StringComparison.Ordinal);
+        Assert.Contains(run.Errors, e => e.Reason.StartsWith(failed.Name, StringComparison.Ordinal));
+    }
+}
+
+public sealed class StandaloneCorruptedDownloadTests : CorruptedDownloadTests
+{
+    protected override bool UseCustomHandler => false;
+}
+
+public sealed class CustomHandlerCorruptedDownloadTests : CorruptedDownloadTests
+{
+    protected override bool UseCustomHandler => true;
+}
