@@ -120,6 +120,7 @@ public sealed partial class CopyBackupFileHandler(
                     f.BytesCopied = result.Length;
                     f.Md5 = result.Md5Hex;
                     f.Sha256 = result.Sha256Hex;
+                    f.Verification = result.Verification;
                     f.Slices++;
                     f.StartedAt ??= startedAt;
                     f.CompletedAt = time.GetUtcNow();
@@ -205,7 +206,7 @@ public sealed partial class CopyBackupFileHandler(
         if (copied == run.Files.Count)
         {
             var manifest = new BackupManifest(1, run.Id, run.GraphId, run.GraphName, run.Backup, run.JobId, run.CreatedAt, time.GetUtcNow(),
-                [.. run.Files.Select(f => new ManifestFile(f.Name, f.Size ?? 0, f.Md5!, f.Sha256!, f.StartedAt, f.CompletedAt, f.Slices))]);
+                [.. run.Files.Select(f => new ManifestFile(f.Name, f.Size ?? 0, f.Md5!, f.Sha256!, f.StartedAt, f.CompletedAt, f.Slices, f.Verification))]);
             await destination.WriteSmallFileAsync($"{Folder(run)}/{run.BackupId}/{ManifestName}",
                 JsonSerializer.SerializeToUtf8Bytes(manifest, BackupRelayJson.Default.BackupManifest), "application/json", cancellationToken);
         }

@@ -34,7 +34,8 @@ public sealed record CopyResult(
     CopyContinuation? Continuation,
     string? FailureReason,
     CopyStatistics Statistics,
-    bool ContentMismatch = false);
+    bool ContentMismatch = false,
+    string? Verification = null);
 
 /// <summary>What one call did (for logs, run records and tests).</summary>
 public sealed record CopyStatistics(long BytesFromSource, int BlocksUploaded, int BlocksSkipped, int SourceRestarts,

@@ -46,6 +46,13 @@ public sealed class CopyOptions
     [Range(1, BlockIds.MaxGeneration + 1)]
     public int MaxContentAttempts { get; set; } = 3;
 
+    /// <summary>
+    /// For a file whose source declares no MD5 (GES files over 16 MiB have a multipart ETag), read the
+    /// source a second time and compare MD5s before committing: a corruption in transit is then caught,
+    /// at the cost of downloading the file twice. Off by default.
+    /// </summary>
+    public bool VerifyBySecondRead { get; set; }
+
     /// <summary>Send each block's MD5 so the destination checks it on arrival (costs one more MD5 pass; TLS already protects transport).</summary>
     public bool BlockContentMd5 { get; set; }
 

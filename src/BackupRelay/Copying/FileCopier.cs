@@ -35,7 +35,7 @@ public sealed partial class FileCopier(
         {
             Log.AlreadyComplete(logger, path, destination.Description);
             return new CopyResult(CopyOutcome.Completed, committed.Length, committed.Md5Hex, committed.Sha256Hex, null, null,
-                new CopyStatistics(0, 0, 0, 0, false, true));
+                new CopyStatistics(0, 0, 0, 0, false, true), Verification: committed.Verification);
         }
 
         var staged = await destination.GetStagedBlocksAsync(path, cancellationToken);
@@ -193,15 +193,17 @@ public sealed partial class FileCopier(
             ids.Add(BlockIds.For(state.BlockSize, offset, state.Request.Generation));
         }
 
-        var metadata = state.Request.Metadata ?? new Dictionary<string, string>();
+        var metadata = new Dictionary<string, string>(state.Request.Metadata ?? new Dictionary<string, string>(), StringComparer.OrdinalIgnoreCase);
         if (state.Hashes is { } hashes && hashes.Length == size)
         {
             var (md5, sha256) = hashes.Finish();
             hashes.Dispose();
             CheckSourceMd5(state, md5);
+            var verification = metadata[CopyMetadata.Verification] = await VerifyAgainstSourceAsync(state, md5, cancellationToken);
             await destination.CommitAsync(path, ids, new CommitInfo(size, md5, sha256, true, metadata), cancellationToken);
             Log.Completed(logger, path, destination.Description, size, false);
-            return new CopyResult(CopyOutcome.Completed, size, Convert.ToHexStringLower(md5), Convert.ToHexStringLower(sha256), null, null, state.Statistics());
+            return new CopyResult(CopyOutcome.Completed, size, Convert.ToHexStringLower(md5), Convert.ToHexStringLower(sha256), null, null, state.Statistics(),
+                Verification: verification);
         }
 
         // The hash state of earlier slices is not here: commit unverified, hash what was committed, then verify.
@@ -221,6 +223,7 @@ public sealed partial class FileCopier(
             }
 
             CheckSourceMd5(state, read.Md5);
+            metadata[CopyMetadata.Verification] = await VerifyAgainstSourceAsync(state, read.Md5, cancellationToken);
         }
         catch (CopyFailedException)
         {
@@ -239,7 +242,73 @@ public sealed partial class FileCopier(
 
         await destination.MarkVerifiedAsync(path, read.Md5, read.Sha256, metadata, cancellationToken);
         Log.Completed(logger, path, destination.Description, size, true);
-        return new CopyResult(CopyOutcome.Completed, size, Convert.ToHexStringLower(read.Md5), Convert.ToHexStringLower(read.Sha256), null, null, state.Statistics());
+        return new CopyResult(CopyOutcome.Completed, size, Convert.ToHexStringLower(read.Md5), Convert.ToHexStringLower(read.Sha256), null, null, state.Statistics(),
+            Verification: metadata[CopyMetadata.Verification]);
+    }
+
+    /// <summary>
+    /// What the copy can say beyond its own hashes: the source's declared MD5 was matched (checked
+    /// already), or — opted in, for a source that declares none — a second full read hashes the same.
+    /// </summary>
+    private async Task<string> VerifyAgainstSourceAsync(CopyState state, byte[] md5, CancellationToken cancellationToken)
+    {
+        if (state.SourceMd5Hex is not null)
+        {
+            return Verification.SourceMd5;
+        }
+
+        if (!options.Value.VerifyBySecondRead)
+        {
+            return Verification.ReceivedOnly;
+        }
+
+        var again = await SecondReadMd5Async(state, cancellationToken);
+        if (!again.AsSpan().SequenceEqual(md5))
+        {
+            throw new CopyFailedException(
+                $"A second read of the source hashes to MD5 {Convert.ToHexStringLower(again)}, the bytes copied to {Convert.ToHexStringLower(md5)}.",
+                contentMismatch: true);
+        }
+
+        return Verification.SecondRead;
+    }
+
+    /// <summary>The MD5 of the whole source, read once more (a fresh link after a failure, a bounded number of times).</summary>
+    private async Task<byte[]> SecondReadMd5Async(CopyState state, CancellationToken cancellationToken)
+    {
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(1 << 20);
+        try
+        {
+            for (var attempt = 1; ; attempt++)
+            {
+                try
+                {
+                    using var response = await download.GetAsync(state.Link, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+                    if (!response.IsSuccessStatusCode)
+                    {
+                        throw new SourceFailedException($"The source answered HTTP {(int)response.StatusCode} to the second read.");
+                    }
+
+                    using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.MD5);
+                    await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken);
+                    int read;
+                    while ((read = await stream.ReadAsync(buffer, cancellationToken)) > 0)
+                    {
+                        hash.AppendData(buffer, 0, read);
+                    }
+
+                    return hash.GetHashAndReset();
+                }
+                catch (Exception ex) when (ex is SourceFailedException or HttpRequestException or IOException && attempt < options.Value.MaxSourceAttempts)
+                {
+                    await RefreshLinkAsync(state, cancellationToken);
+                }
+            }
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
     private static void CheckSourceMd5(CopyState state, byte[] md5)

@@ -1,7 +1,7 @@
 namespace BackupRelay.Copying;
 
 /// <summary>A file as committed at the destination, with the hashes recorded beside it.</summary>
-public sealed record CommittedFile(long Length, string? Md5Hex, string? Sha256Hex, bool Verified);
+public sealed record CommittedFile(long Length, string? Md5Hex, string? Sha256Hex, bool Verified, string? Verification = null);
 
 /// <summary>What to record when a file is committed.</summary>
 public sealed record CommitInfo(long Length, byte[]? Md5, byte[]? Sha256, bool Verified, IReadOnlyDictionary<string, string> Metadata);
@@ -51,4 +51,22 @@ public static class CopyMetadata
     public const string Sha256 = "backuprelay_sha256";
     public const string Verified = "backuprelay_verified";
     public const string Length = "backuprelay_length";
+    public const string Verification = "backuprelay_verification";
+}
+
+/// <summary>
+/// What a file's "verified" rests on; recorded per file in the run record, the manifest and the
+/// destination's metadata. In every case the length equals the source's and the MD5 and SHA-256 are of
+/// the bytes received, checked again by the destination (Content-MD5) or hashed back from it.
+/// </summary>
+public static class Verification
+{
+    /// <summary>The source declared the file's MD5 (a plain-MD5 ETag or Content-MD5) and the bytes received match it.</summary>
+    public const string SourceMd5 = "source-md5";
+
+    /// <summary>The source declared no MD5; a second full read of it (<c>Copy__VerifyBySecondRead</c>) hashed to the same MD5.</summary>
+    public const string SecondRead = "second-read";
+
+    /// <summary>The source declared no MD5 and no second read was made: a corruption in transit would not be noticed.</summary>
+    public const string ReceivedOnly = "received-only";
 }

@@ -69,7 +69,8 @@ public sealed class LocalDirectoryCopyDestination : ICopyDestination
         var length = new FileInfo(file).Length;
         return sidecar is null
             ? new CommittedFile(length, null, null, false)
-            : new CommittedFile(length, sidecar.Md5, sidecar.Sha256, sidecar.Verified && sidecar.Length == length);
+            : new CommittedFile(length, sidecar.Md5, sidecar.Sha256, sidecar.Verified && sidecar.Length == length,
+                sidecar.Metadata?.GetValueOrDefault(CopyMetadata.Verification));
     }
 
     public async Task<IReadOnlyDictionary<string, long>> GetStagedBlocksAsync(string path, CancellationToken cancellationToken = default)

@@ -35,7 +35,9 @@ public sealed record BackupManifest(
     DateTimeOffset CompletedAt,
     IReadOnlyList<ManifestFile> Files);
 
-public sealed record ManifestFile(string Name, long Size, string Md5, string Sha256, DateTimeOffset? StartedAt, DateTimeOffset? CompletedAt, int Slices);
+/// <param name="Verification">What "verified" rests on: <c>source-md5</c>, <c>second-read</c> or <c>received-only</c>.</param>
+public sealed record ManifestFile(string Name, long Size, string Md5, string Sha256, DateTimeOffset? StartedAt, DateTimeOffset? CompletedAt, int Slices,
+    string? Verification = null);
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,

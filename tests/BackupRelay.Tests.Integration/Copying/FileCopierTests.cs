@@ -94,6 +94,53 @@ public sealed class FileCopierTests : CopyHarness
     }
 
     [Fact]
+    public async Task A_file_whose_source_declares_its_md5_is_verified_against_it()
+    {
+        var file = await BackupFileAsync((Block * 2) + 3);
+        var destination = await DestinationAsync(DestinationKind.Blob);
+        var result = await Copier().CopyAsync(destination, Request(file));
+        await AssertCopiedAsync(destination, file, result);
+        Assert.Equal(Verification.SourceMd5, result.Verification);
+        Assert.Equal(Verification.SourceMd5, (await destination.GetCommittedAsync(PathOf(file)))!.Verification);
+    }
+
+    [Fact]
+    public async Task A_file_over_16_MiB_corrupted_in_transit_is_recorded_as_received_only()
+    {
+        // Over 16 MiB the source's ETag is multipart: no MD5 to check against. Without a second read the
+        // copy cannot tell, and says so.
+        var file = await BackupFileAsync((17L << 20) + 9);
+        State.Faults.Add(new FaultSpec { Path = "/obs/*", Kind = "corrupt", Offset = 1000, Count = 1 });
+        var destination = await DestinationAsync(DestinationKind.Blob);
+        var result = await Copier(o => o.BlockSizeBytes = 1 << 20).CopyAsync(destination, Request(file));
+        Assert.Equal(CopyOutcome.Completed, result.Outcome);
+        Assert.Equal(Verification.ReceivedOnly, result.Verification);
+        Assert.Equal(Verification.ReceivedOnly, (await destination.GetCommittedAsync(PathOf(file)))!.Verification);
+        Assert.NotEqual(Expected(file), await ReadAllAsync(destination, PathOf(file)));
+    }
+
+    [Fact]
+    public async Task With_a_second_read_a_corruption_in_transit_is_caught_and_a_fresh_copy_verifies()
+    {
+        var file = await BackupFileAsync((17L << 20) + 9);
+        State.Faults.Add(new FaultSpec { Path = "/obs/*", Kind = "corrupt", Offset = 1000, Count = 1 });
+        var destination = await DestinationAsync(DestinationKind.Blob);
+        var copier = Copier(o => { o.BlockSizeBytes = 1 << 20; o.VerifyBySecondRead = true; });
+
+        var first = await copier.CopyAsync(destination, Request(file));
+        Assert.Equal(CopyOutcome.Failed, first.Outcome);
+        Assert.True(first.ContentMismatch);
+        Assert.Contains("second read", first.FailureReason, StringComparison.Ordinal);
+        Assert.Null(await destination.GetCommittedAsync(PathOf(file)));
+
+        // Copied again from scratch (a new block generation: nothing of the corrupted pass is reused).
+        var again = await copier.CopyAsync(destination, Request(file) with { Generation = 1 });
+        await AssertCopiedAsync(destination, file, again);
+        Assert.Equal(Verification.SecondRead, again.Verification);
+        Assert.Equal(18, again.Statistics.BlocksUploaded);
+    }
+
+    [Fact]
     public async Task A_cancelled_copy_resumes_from_its_staged_blocks()
     {
         var file = await BackupFileAsync(Block * 40);
