@@ -34,9 +34,21 @@ public sealed partial class PollBackupJobHandler(
             return stop;
         }
 
-        if (run!.IsFinished || poll!.Attempt != run.PollCount || run.JobId is null)
+        if (run!.IsFinished || poll!.Attempt < run.PollCount || run.JobId is null)
         {
             return HandlerResult.Done;
+        }
+
+        if (poll.Attempt > run.PollCount)
+        {
+            // Sent just before the previous poll was counted ("send first, count after"): not a
+            // duplicate, only early. Dropping it would end the chain; it comes back after the retry delay.
+            return HandlerResult.Retry($"poll {poll.Attempt} arrived before poll {run.PollCount} was counted");
+        }
+
+        if (run.FollowsRunId is { } leader)
+        {
+            return await FollowAsync(run, leader, poll.Attempt, cancellationToken);
         }
 
         GesJob job;
@@ -83,6 +95,33 @@ public sealed partial class PollBackupJobHandler(
             return HandlerResult.Done;
         }
 
+        // One copy per GES backup: runs that adopted the same backup (duplicate requests, a schedule and a
+        // backup-now at once) follow the run that copies it instead of copying the same files again.
+        var owner = await runs.ClaimCopyAsync(backup.Id, run.Id, cancellationToken);
+        if (owner != run.Id)
+        {
+            var following = await runs.UpdateAsync(run.Id, r =>
+            {
+                if (r.IsFinished || r.PollCount != poll.Attempt)
+                {
+                    return false;
+                }
+
+                r.BackupId = backup.Id;
+                r.Backup = new RunBackupInfo(backup.Id, backup.Name, backup.BackupMethod, backup.Status, backup.Size,
+                    backup.StartedAt, backup.EndedAt, backup.Duration, backup.DataStoreVersion, backup.Arch);
+                r.GraphName ??= backup.GraphName;
+                r.FollowsRunId = owner;
+                r.Step = "following";
+                r.UpdatedAt = time.GetUtcNow();
+                return true;
+            }, cancellationToken);
+            Log.Following(logger, run.Id, backup.Id, owner);
+            return following.IsFinished || following.PollCount != poll.Attempt
+                ? HandlerResult.Done
+                : await PollAgainAsync(run.Id, poll.Attempt, cancellationToken);
+        }
+
         // Record first, then send, then count this poll done: a delivery that dies half-way is redone whole.
         var files = await ges.GetDownloadLinksAsync(run.GraphId, backup.Id, cancellationToken);
         var stored = await runs.UpdateAsync(run.Id, r =>
@@ -126,6 +165,51 @@ public sealed partial class PollBackupJobHandler(
         return HandlerResult.Done;
     }
 
+    /// <summary>A following run looks at the run that copies its backup: when that one ends, this one ends the same way, with its files.</summary>
+    private async Task<HandlerResult> FollowAsync(RunRecord run, string leaderId, int attempt, CancellationToken cancellationToken)
+    {
+        var leader = await runs.GetAsync(leaderId, cancellationToken);
+        var now = time.GetUtcNow();
+        if (leader is null)
+        {
+            await FailAsync(run.Id, $"the run {leaderId} that copies backup {run.BackupId} no longer exists", cancellationToken);
+            return HandlerResult.Done;
+        }
+
+        if (!leader.IsFinished)
+        {
+            if (run.Deadline is { } deadline && now > deadline)
+            {
+                await FailAsync(run.Id, $"deadline passed: run {leaderId}, which copies backup {run.BackupId}, had not finished at {deadline:o}", cancellationToken);
+                return HandlerResult.Done;
+            }
+
+            return await PollAgainAsync(run.Id, attempt, cancellationToken);
+        }
+
+        await runs.UpdateAsync(run.Id, r =>
+        {
+            if (r.IsFinished)
+            {
+                return false;
+            }
+
+            r.Files = leader.Files;
+            r.Status = leader.Status;
+            r.Step = "done";
+            r.CompletedAt = now;
+            r.UpdatedAt = now;
+            if (leader.Status != RunStatus.Succeeded)
+            {
+                r.Errors.Add(new RunError(now, "following", $"run {leaderId}, which copied backup {r.BackupId}, ended {leader.Status}"));
+            }
+
+            return true;
+        }, cancellationToken);
+        Log.Followed(logger, run.Id, leaderId, leader.Status);
+        return HandlerResult.Done;
+    }
+
     private async Task<HandlerResult> PollAgainAsync(string runId, int attempt, CancellationToken cancellationToken)
     {
         // Send first, count after: a duplicate of the next poll is dropped by its number, a lost one is not possible.
@@ -157,6 +241,12 @@ public sealed partial class PollBackupJobHandler(
     {
         [LoggerMessage(45, LogLevel.Information, "Run {RunId}: backup {BackupId} is ready with {Files} files; copying")]
         public static partial void BackupReady(ILogger logger, string runId, string backupId, int files);
+
+        [LoggerMessage(47, LogLevel.Information, "Run {RunId}: backup {BackupId} is already copied by run {Owner}; following it")]
+        public static partial void Following(ILogger logger, string runId, string backupId, string owner);
+
+        [LoggerMessage(48, LogLevel.Information, "Run {RunId} ended as run {Leader} did: {Status}")]
+        public static partial void Followed(ILogger logger, string runId, string leader, RunStatus status);
 
         [LoggerMessage(46, LogLevel.Error, "Run {RunId} failed: {Reason}")]
         public static partial void RunFailed(ILogger logger, string runId, string reason);

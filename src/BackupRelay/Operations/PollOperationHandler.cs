@@ -34,9 +34,16 @@ public sealed partial class PollOperationHandler(
             return stop;
         }
 
-        if (run!.IsFinished || poll!.Attempt != run.PollCount || run.JobId is null)
+        if (run!.IsFinished || poll!.Attempt < run.PollCount || run.JobId is null)
         {
             return HandlerResult.Done;
+        }
+
+        if (poll.Attempt > run.PollCount)
+        {
+            // Sent just before the previous poll was counted ("send first, count after"): not a
+            // duplicate, only early. Dropping it would end the chain; it comes back after the retry delay.
+            return HandlerResult.Retry($"poll {poll.Attempt} arrived before poll {run.PollCount} was counted");
         }
 
         var (finished, failure, detail) = run.Kind switch

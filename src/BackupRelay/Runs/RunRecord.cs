@@ -52,6 +52,12 @@ public sealed class RunRecord
 
     public string? JobId { get; set; }
     public string? BackupId { get; set; }
+
+    /// <summary>
+    /// Another run already copies (or copied) this run's GES backup: this one follows that copy
+    /// instead of making its own, and ends as it ends.
+    /// </summary>
+    public string? FollowsRunId { get; set; }
     public DateTimeOffset? ScheduledAt { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset UpdatedAt { get; set; }

@@ -61,6 +61,56 @@ public sealed class RunStore(BlobContainerClient container)
         throw new RequestFailedException(412, $"Run {runId} kept changing under {MaxAttempts} update attempts.", "ConditionNotMet", null);
     }
 
+    /// <summary>
+    /// Claims the copy of GES backup <paramref name="backupId"/> for <paramref name="runId"/>: one run
+    /// copies a backup, others that adopted the same backup follow it. Returns the run that owns the copy
+    /// — this one if it claimed it (or claimed it before: a redelivery), or took over a claim whose run
+    /// ended without copying it, or whose run record is gone.
+    /// </summary>
+    public async Task<string> ClaimCopyAsync(string backupId, string runId, CancellationToken cancellationToken = default)
+    {
+        var claim = container.GetBlobClient($"copies/{backupId}.json");
+        for (var attempt = 0; attempt < MaxAttempts; attempt++)
+        {
+            var created = await BlobWrites.UploadAsync(claim, BinaryData.FromString(runId), Upload(BlobWrites.IfNotExists()), cancellationToken);
+            if (created.Succeeded)
+            {
+                return runId;
+            }
+
+            BlobDownloadResult current;
+            try
+            {
+                current = (await claim.DownloadContentAsync(cancellationToken)).Value;
+            }
+            catch (RequestFailedException ex) when (StorageErrors.IsNotFound(ex))
+            {
+                continue;
+            }
+
+            var owner = current.Content.ToString();
+            if (owner == runId)
+            {
+                return runId;
+            }
+
+            var ownerRun = await GetAsync(owner, cancellationToken);
+            if (ownerRun is not null && (!ownerRun.IsFinished || ownerRun.Status == RunStatus.Succeeded))
+            {
+                return owner;
+            }
+
+            // The owner ended without a complete copy (or is gone): this run copies the backup instead.
+            var taken = await BlobWrites.UploadAsync(claim, BinaryData.FromString(runId), Upload(BlobWrites.IfMatch(current.Details.ETag)), cancellationToken);
+            if (taken.Succeeded)
+            {
+                return runId;
+            }
+        }
+
+        throw new RequestFailedException(412, $"The copy claim of backup {backupId} kept changing under {MaxAttempts} attempts.", "ConditionNotMet", null);
+    }
+
     /// <summary>Fails the run with a reason unless it has already ended.</summary>
     public Task<RunRecord> FailAsync(string runId, DateTimeOffset now, string step, string reason, CancellationToken cancellationToken = default) =>
         UpdateAsync(runId, r =>

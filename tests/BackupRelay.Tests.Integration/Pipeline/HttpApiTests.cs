@@ -322,6 +322,33 @@ public abstract class HttpApiTests : PipelineHarness
     }
 
     [Fact]
+    public async Task Runs_that_adopt_the_same_backup_share_one_copy()
+    {
+        // Five keyless requests at once: five runs, one GES backup (the others adopt it), copied once.
+        var responses = await Task.WhenAll(Enumerable.Range(0, 5).Select(_ => Api.SendAsync(Request(HttpMethod.Post, $"/api/graphs/{GraphA}/backups", sign: false))));
+        Assert.All(responses, r => Assert.Equal(HttpStatusCode.Accepted, r.StatusCode));
+        var runs = await WaitForRunsAsync(5, TimeSpan.FromSeconds(90));
+        Assert.Equal(5, runs.Count);
+        Assert.All(runs, r => Assert.Equal(RunStatus.Succeeded, r.Status));
+        var backup = Assert.Single(State.Backups, b => b.GraphId == GraphA);
+        Assert.All(runs, r => Assert.Equal(backup.Id, r.BackupId));
+
+        var copier = Assert.Single(runs, r => r.FollowsRunId is null);
+        Assert.All(runs.Where(r => r != copier), r =>
+        {
+            Assert.Equal(copier.Id, r.FollowsRunId);
+            Assert.Equal(copier.Files.Select(f => (f.Name, f.Md5, f.Sha256)), r.Files.Select(f => (f.Name, f.Md5, f.Sha256)));
+        });
+        await AssertCopiedAsync(copier, "orders");
+
+        // Each file was downloaded once (one request per slice of the one copy), and the manifest names the run that copied it.
+        Assert.All(copier.Files, f => Assert.Equal(f.Slices, State.RecordedRequests().Count(r => r.Method == "GET"
+            && r.Path.StartsWith("/obs/", StringComparison.Ordinal) && r.Path.EndsWith("/" + f.Name, StringComparison.Ordinal))));
+        var manifest = (await Destination.GetBlobClient($"orders/{backup.Id}/{BackupRelay.Copying.CopyBackupFileHandler.ManifestName}").DownloadContentAsync()).Value;
+        Assert.Equal(copier.Id, JsonNode.Parse(manifest.Content.ToString())!["runId"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task Backup_now_of_an_unconfigured_graph_is_404()
     {
         using var response = await Api.SendAsync(Request(HttpMethod.Post, "/api/graphs/not-configured/backups", sign: false));

@@ -238,7 +238,8 @@ public abstract class PipelineHarness : IAsyncLifetime
         }
 
         var state = string.Join("\n", (await Runs.ListAsync()).Select(r => JsonSerializer.Serialize(r, BackupRelayJson.Default.RunRecord)));
-        throw new TimeoutException($"runs did not finish:\n{state}\nlogs:\n{string.Join("\n", Logs.Lines().TakeLast(40))}");
+        var warnings = Logs.Collector.GetSnapshot().Where(r => r.Level >= LogLevel.Warning).Select(r => $"{r.Level} {r.Category}: {r.Message}").TakeLast(40);
+        throw new TimeoutException($"runs did not finish:\n{state}\nwarnings:\n{string.Join("\n", warnings)}\nlogs:\n{string.Join("\n", Logs.Lines().TakeLast(20))}");
     }
 
     /// <summary>Each file of the run's backup is at its path, byte-exact, and the manifest lists it with its hashes.</summary>
