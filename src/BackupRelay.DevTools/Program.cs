@@ -14,7 +14,8 @@ using Microsoft.Extensions.Options;
 //   sas                                                 prints an Azurite account SAS (for rclone)
 //   hashes --backup ID --file NAME --size N            prints the expected md5 and sha256
 //   watch  --storage CONN --container NAME [--timeout SECONDS]   follows the local run to its end and checks the copies
-//   copy   --link URL --local DIR | --blob CONNECTION --container NAME   copies one file with the copy engine
+//   copy   --link URL --local DIR | --blob CONNECTION --container NAME [--block-size B] [--concurrency N] [--budget-mib M]
+//          copies one file with the copy engine
 var arguments = args.Skip(1).Chunk(2).Where(p => p.Length == 2).ToDictionary(p => p[0].TrimStart('-'), p => p[1]);
 switch (args.FirstOrDefault())
 {
@@ -70,6 +71,11 @@ switch (args.FirstOrDefault())
         if (arguments.TryGetValue("block-size", out var block))
         {
             options.BlockSizeBytes = int.Parse(block, System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        if (arguments.TryGetValue("budget-mib", out var budgetMib))
+        {
+            options.MemoryBudgetBytes = long.Parse(budgetMib, System.Globalization.CultureInfo.InvariantCulture) << 20;
         }
 
         if (arguments.TryGetValue("concurrency", out var concurrency))
