@@ -107,10 +107,7 @@ public sealed partial class PollBackupJobHandler(
                     return false;
                 }
 
-                r.BackupId = backup.Id;
-                r.Backup = new RunBackupInfo(backup.Id, backup.Name, backup.BackupMethod, backup.Status, backup.Size,
-                    backup.StartedAt, backup.EndedAt, backup.Duration, backup.DataStoreVersion, backup.Arch);
-                r.GraphName ??= backup.GraphName;
+                RecordBackup(r, backup);
                 r.FollowsRunId = owner;
                 r.Step = "following";
                 r.UpdatedAt = time.GetUtcNow();
@@ -131,10 +128,7 @@ public sealed partial class PollBackupJobHandler(
                 return false;
             }
 
-            r.BackupId = backup.Id;
-            r.Backup = new RunBackupInfo(backup.Id, backup.Name, backup.BackupMethod, backup.Status, backup.Size,
-                backup.StartedAt, backup.EndedAt, backup.Duration, backup.DataStoreVersion, backup.Arch);
-            r.GraphName ??= backup.GraphName;
+            RecordBackup(r, backup);
             if (r.Files.Count == 0)
             {
                 r.Files = [.. files.Files.Select(f => new RunFile { Name = f.Name, SizeKb = f.Size })];
@@ -163,6 +157,15 @@ public sealed partial class PollBackupJobHandler(
 
         await CountPollAsync(run.Id, poll.Attempt, cancellationToken);
         return HandlerResult.Done;
+    }
+
+    /// <summary>The backup as GES lists it, on the run record.</summary>
+    private static void RecordBackup(RunRecord run, GesBackup backup)
+    {
+        run.BackupId = backup.Id;
+        run.Backup = new RunBackupInfo(backup.Id, backup.Name, backup.BackupMethod, backup.Status, backup.Size,
+            backup.StartedAt, backup.EndedAt, backup.Duration, backup.DataStoreVersion, backup.Arch);
+        run.GraphName ??= backup.GraphName;
     }
 
     /// <summary>A following run looks at the run that copies its backup: when that one ends, this one ends the same way, with its files.</summary>
