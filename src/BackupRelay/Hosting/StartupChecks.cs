@@ -21,13 +21,28 @@ public sealed class StartupChecks(IServiceProvider services) : IHostedService
     /// <summary>Longest the checks may take; the SDK's own retries would otherwise wait about 20 s on a dead endpoint.</summary>
     public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(8);
 
-    private readonly Lazy<Task> _run = new(() => RunAsync(services));
+    private Task? _run;
+    private readonly Lock _gate = new();
 
-    public Task StartAsync(CancellationToken cancellationToken) => _run.Value.WaitAsync(cancellationToken);
+    /// <summary>
+    /// A problem found at start that does not stop the app (runs, status and the other functions still
+    /// work), shown by the health endpoint: the destination cannot be written with the rights this app has.
+    /// </summary>
+    public string? DestinationProblem { get; private set; }
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            _run ??= RunAsync(services);
+        }
+
+        return _run.WaitAsync(cancellationToken);
+    }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    private static async Task RunAsync(IServiceProvider services)
+    private async Task RunAsync(IServiceProvider services)
     {
         using var timeout = new CancellationTokenSource(Timeout);
         var queues = services.GetRequiredService<WorkQueues>();
@@ -41,8 +56,33 @@ public sealed class StartupChecks(IServiceProvider services) : IHostedService
         if (destination is BlobCopyDestination blob)
         {
             var setting = services.GetRequiredService<IOptions<DestinationOptions>>().Value.Connection;
-            await CheckAsync(setting, "the destination container", blob.Container.Uri,
-                () => blob.Container.CreateIfNotExistsAsync(cancellationToken: timeout.Token));
+            try
+            {
+                await CheckAsync(setting, "the destination container", blob.Container.Uri,
+                    () => blob.Container.CreateIfNotExistsAsync(cancellationToken: timeout.Token));
+            }
+            catch (StartupCheckException ex) when (StorageErrors.Find(ex.InnerException) is { Status: 403 })
+            {
+                // The identity may not create containers (infra creates the destination; the app's role there
+                // is write-only): verify what it needs instead — that it can write into the container.
+                DestinationProblem = await ProbeWriteAsync(blob, setting, timeout.Token);
+            }
+        }
+
+        static async Task<string?> ProbeWriteAsync(BlobCopyDestination blob, string setting, CancellationToken cancellationToken)
+        {
+            try
+            {
+                await blob.WriteSmallFileAsync(".backuprelay/write-check", "written at start-up to check the app may write here\n"u8.ToArray(),
+                    "text/plain", cancellationToken);
+                return null;
+            }
+            catch (Exception ex) when (StorageErrors.Find(ex) is { } storage)
+            {
+                return storage.Status == 404
+                    ? $"{setting}: container {blob.Container.Name} does not exist and this identity may not create it (infra creates it)."
+                    : $"{setting}: this identity may not write into container {blob.Container.Name} ({StorageErrors.Describe(storage)}).";
+            }
         }
 
         async Task CheckAsync(string setting, string what, Uri uri, Func<Task> check)

@@ -7,9 +7,9 @@ using BackupRelay.Storage;
 namespace BackupRelay.Http;
 
 /// <summary>What the last dependency probe found: null is fine, otherwise why not (never a secret).</summary>
-public sealed record HealthReport(string? Storage, string? HuaweiCloud, DateTimeOffset CheckedAt)
+public sealed record HealthReport(string? Storage, string? HuaweiCloud, DateTimeOffset CheckedAt, string? Destination = null)
 {
-    public bool Healthy => Storage is null && HuaweiCloud is null;
+    public bool Healthy => Storage is null && HuaweiCloud is null && Destination is null;
 }
 
 /// <summary>
@@ -19,7 +19,8 @@ public sealed record HealthReport(string? Storage, string? HuaweiCloud, DateTime
 /// plus one per probe in flight — it cannot queue ahead of the pipeline's calls in the GES rate limiter —
 /// and the answer comes within about <see cref="ProbeTimeout"/> when a dependency hangs.
 /// </summary>
-public sealed class HealthProbe(WorkQueues queues, GesClient ges, Microsoft.Extensions.Options.IOptions<HttpOptions> options, TimeProvider time)
+public sealed class HealthProbe(WorkQueues queues, GesClient ges, Hosting.StartupChecks startup, Microsoft.Extensions.Options.IOptions<HttpOptions> options,
+    TimeProvider time)
 {
     public static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(1.5);
 
@@ -45,7 +46,7 @@ public sealed class HealthProbe(WorkQueues queues, GesClient ges, Microsoft.Exte
         using var timeout = new CancellationTokenSource(ProbeTimeout, time);
         var storage = ProbeOneAsync(() => queues.Queue(QueueNames.StartBackup).GetPropertiesAsync(timeout.Token), timeout.Token);
         var huawei = ProbeOneAsync(() => ges.ListJobsAsync(null, 0, 1, timeout.Token), timeout.Token);
-        return new HealthReport(await storage, await huawei, time.GetUtcNow());
+        return new HealthReport(await storage, await huawei, time.GetUtcNow(), startup.DestinationProblem);
     }
 
     private static async Task<string?> ProbeOneAsync(Func<Task> probe, CancellationToken timeout)

@@ -344,6 +344,7 @@ public static partial class HttpApi
             ["status"] = report.Healthy ? "healthy" : "unhealthy",
             ["storage"] = report.Storage ?? "ok",
             ["huaweiCloud"] = report.HuaweiCloud ?? "ok",
+            ["destination"] = report.Destination ?? "ok",
             ["checkedAt"] = report.CheckedAt,
         };
         return Results.Json(body, statusCode: report.Healthy ? 200 : 503);
