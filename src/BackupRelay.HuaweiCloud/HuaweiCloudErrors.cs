@@ -75,10 +75,14 @@ public static class HuaweiCloudErrors
             return (null, null, null);
         }
 
+        // CSE adds "detail" (the location of the problem, seed page 004): kept with the message.
         static (string?, string?, string?) Fields(JsonElement e) => (
             Text(e, "error_code") ?? Text(e, "errorCode") ?? Text(e, "code"),
-            Text(e, "error_msg") ?? Text(e, "errorMessage") ?? Text(e, "error_message") ?? Text(e, "message"),
+            WithDetail(Text(e, "error_msg") ?? Text(e, "errorMessage") ?? Text(e, "error_message") ?? Text(e, "message"), Text(e, "detail")),
             Text(e, "request_id") ?? Text(e, "requestId"));
+
+        static string? WithDetail(string? message, string? detail) =>
+            string.IsNullOrWhiteSpace(detail) ? message : $"{message ?? "no error message"} (detail: {detail})";
     }
 
     public static HuaweiCloudErrorKind Classify(HttpStatusCode? status, string? code)

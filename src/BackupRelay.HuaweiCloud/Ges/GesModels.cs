@@ -10,7 +10,11 @@ public sealed record AddBackupResult(string JobId, string? BackupId);
 public sealed record JobIdResult(string JobId);
 
 /// <summary>One page of <c>GET .../backups</c>.</summary>
-public sealed record GesBackupPage(int BackupCount, IReadOnlyList<GesBackup> BackupList);
+public sealed record GesBackupPage(int BackupCount, IReadOnlyList<GesBackup>? BackupList)
+{
+    /// <summary>The page's backups; a 200 answer without <c>backup_list</c> (none yet) reads as an empty list.</summary>
+    public IReadOnlyList<GesBackup> BackupList { get; init; } = BackupList ?? [];
+}
 
 /// <summary>A GES backup as listed. Every field is optional on the wire; unknown values are kept as text.</summary>
 public sealed record GesBackup

@@ -155,4 +155,23 @@ public sealed class ModelVariantTests
 
         Assert.Throws<ArgumentException>(() => HuaweiCloudIds.ProjectId(new string('a', 65)));
     }
+
+    [Fact]
+    public void A_backup_page_without_backup_list_is_empty_not_null()
+    {
+        var page = JsonSerializer.Deserialize("""{"backup_count":0}""", HuaweiSnakeJson.Default.GesBackupPage)!;
+        Assert.NotNull(page.BackupList);
+        Assert.Empty(page.BackupList);
+        Assert.Equal(0, page.BackupCount);
+    }
+
+    [Fact]
+    public void An_error_body_detail_is_kept_with_the_message()
+    {
+        var (code, message, _) = HuaweiCloudErrors.Parse("""{"error_code":"CSE.00400003","error_msg":"Invalid backup.","detail":"backup_id"}""");
+        Assert.Equal("CSE.00400003", code);
+        Assert.Equal("Invalid backup. (detail: backup_id)", message);
+        var (_, plain, _) = HuaweiCloudErrors.Parse("""{"error_code":"GES.7000","error_msg":"Graph not found."}""");
+        Assert.Equal("Graph not found.", plain);
+    }
 }
