@@ -70,6 +70,10 @@ public static class StorageErrors
             ? $"storage could not be reached ({exception.InnerException?.GetType().Name ?? "no response"})"
             : $"HTTP {exception.Status} {ErrorCode(exception) ?? "(no error code)"}";
 
+    /// <summary>A storage failure described as above; any other exception by its type (its message may be long or carry a URL).</summary>
+    public static string Describe(Exception exception) =>
+        Find(exception) is { } storage ? Describe(storage) : exception.GetType().Name;
+
     /// <summary>The service's error code: from the error body, else the <c>x-ms-error-code</c> header (HEAD answers have no body).</summary>
     public static string? ErrorCode(RequestFailedException exception) =>
         exception.ErrorCode

@@ -106,7 +106,7 @@ public sealed partial class QueueListener(IQueueFunction function, FunctionInvok
             }
             catch (Exception ex)
             {
-                Log.ReceiveFailed(logger, function.Queue, StorageErrors.Find(ex) is { } storage ? StorageErrors.Describe(storage) : ex.GetType().Name);
+                Log.ReceiveFailed(logger, function.Queue, StorageErrors.Describe(ex));
                 batch = [];
             }
 
@@ -147,15 +147,44 @@ public sealed partial class QueueListener(IQueueFunction function, FunctionInvok
         {
             // Base64 was decoded by the SDK; bytes that are not UTF-8 text reach the function as null and are parked.
             var text = System.Text.Unicode.Utf8.IsValid(message.Body.ToMemory().Span) ? message.Body.ToString() : null;
-            var result = await invoker.InvokeAsync(function, text, message.DequeueCount, stoppingToken);
-            await renewal.CancelAsync();
-            await renewing;
-            if (result.Outcome == HandlerOutcome.Retry && message.DequeueCount >= settings.MaxDequeueCount)
+            HandlerResult? result = null;
+            try
             {
-                await SettleAsync("park", lease, () => invoker.ParkExhaustedAsync(function, text, message.DequeueCount, result.Reason, CancellationToken.None));
-                await SettleAsync("delete", lease, () => queue.DeleteMessageAsync(message.MessageId, lease.Receipt, CancellationToken.None));
+                result = await invoker.InvokeAsync(function, text, message.DequeueCount, stoppingToken);
             }
-            else if (result.Outcome == HandlerOutcome.Retry)
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                // Shutting down: released below.
+            }
+            catch (Exception ex)
+            {
+                // The invocation itself failed outside the handler (parking it, failing its run): a retry.
+                Log.InvokeFailed(logger, function.Name, StorageErrors.Describe(ex));
+            }
+            finally
+            {
+                // Whatever happened, stop renewing: a renewal left running would keep the message hidden forever.
+                await renewal.CancelAsync();
+                await renewing;
+            }
+
+            var failed = result is null || result.Outcome == HandlerOutcome.Retry;
+            if (result is null && stoppingToken.IsCancellationRequested)
+            {
+                // Shutting down: give the message back now instead of after its lease.
+                await SettleAsync("release", lease, () => queue.UpdateMessageAsync(message.MessageId, lease.Receipt,
+                    visibilityTimeout: TimeSpan.Zero, cancellationToken: CancellationToken.None), retry: false);
+            }
+            else if (failed && message.DequeueCount >= settings.MaxDequeueCount)
+            {
+                // Deleted only once it is parked: a park that cannot be done leaves the message to come back.
+                if (await SettleAsync("park", lease, () => invoker.ParkExhaustedAsync(function, text, message.DequeueCount,
+                        result?.Reason ?? "the invocation failed", CancellationToken.None), staleMeansDone: false))
+                {
+                    await SettleAsync("delete", lease, () => queue.DeleteMessageAsync(message.MessageId, lease.Receipt, CancellationToken.None));
+                }
+            }
+            else if (failed)
             {
                 await SettleAsync("release", lease, () => queue.UpdateMessageAsync(message.MessageId, lease.Receipt,
                     visibilityTimeout: settings.VisibilityTimeout, cancellationToken: CancellationToken.None));
@@ -164,14 +193,6 @@ public sealed partial class QueueListener(IQueueFunction function, FunctionInvok
             {
                 await SettleAsync("delete", lease, () => queue.DeleteMessageAsync(message.MessageId, lease.Receipt, CancellationToken.None));
             }
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-            // Shutting down: give the message back now instead of after its lease.
-            await renewal.CancelAsync();
-            await renewing;
-            await SettleAsync("release", lease, () => queue.UpdateMessageAsync(message.MessageId, lease.Receipt,
-                visibilityTimeout: TimeSpan.Zero, cancellationToken: CancellationToken.None), retry: false);
         }
         finally
         {
@@ -189,10 +210,11 @@ public sealed partial class QueueListener(IQueueFunction function, FunctionInvok
     /// <summary>
     /// Settles the message (delete, release, park), retried with backoff while storage fails — a
     /// storage outage must not leave the message hidden until its lease ends — but not past the
-    /// lease: then it is visible again by itself. A stale receipt or a message already gone means
-    /// someone else owns it now: nothing to do.
+    /// lease: then it is visible again by itself. With <paramref name="staleMeansDone"/>, a stale
+    /// receipt or a message already gone means someone else owns it now: nothing to do. True when
+    /// nothing is left to do.
     /// </summary>
-    private async Task SettleAsync(string what, Lease lease, Func<Task> settle, bool retry = true)
+    private async Task<bool> SettleAsync(string what, Lease lease, Func<Task> settle, bool retry = true, bool staleMeansDone = true)
     {
         var delay = TimeSpan.FromSeconds(1);
         while (true)
@@ -200,19 +222,19 @@ public sealed partial class QueueListener(IQueueFunction function, FunctionInvok
             try
             {
                 await settle();
-                return;
+                return true;
             }
-            catch (Exception ex) when (StorageErrors.Find(ex) is { Status: 404 or 400 })
+            catch (Exception ex) when (staleMeansDone && StorageErrors.Find(ex) is { Status: 404 or 400 })
             {
-                return;
+                return true;
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                var reason = StorageErrors.Find(ex) is { } storage ? StorageErrors.Describe(storage) : ex.GetType().Name;
+                var reason = StorageErrors.Describe(ex);
                 if (!retry || time.GetUtcNow() + delay >= lease.VisibleAt)
                 {
                     Log.SettleFailed(logger, function.Name, what, reason);
-                    return;
+                    return false;
                 }
 
                 Log.SettleRetrying(logger, function.Name, what, reason, delay);
@@ -241,7 +263,7 @@ public sealed partial class QueueListener(IQueueFunction function, FunctionInvok
             }
             catch (Exception ex)
             {
-                Log.RenewFailed(logger, function.Name, StorageErrors.Find(ex) is { } storage ? StorageErrors.Describe(storage) : ex.GetType().Name);
+                Log.RenewFailed(logger, function.Name, StorageErrors.Describe(ex));
             }
         }
     }
@@ -256,6 +278,9 @@ public sealed partial class QueueListener(IQueueFunction function, FunctionInvok
 
         [LoggerMessage(74, LogLevel.Warning, "{Function}: could not {What} a message ({Reason}); trying again in {Delay}")]
         public static partial void SettleRetrying(ILogger logger, string function, string what, string reason, TimeSpan delay);
+
+        [LoggerMessage(76, LogLevel.Warning, "{Function}: the invocation failed outside the handler ({Reason}); the message will be retried")]
+        public static partial void InvokeFailed(ILogger logger, string function, string reason);
 
         [LoggerMessage(75, LogLevel.Warning, "{Function}: renewing a message's lease failed ({Reason})")]
         public static partial void RenewFailed(ILogger logger, string function, string reason);
