@@ -74,10 +74,10 @@ public static class QueueNames
     /// <summary>The queue function that reads <paramref name="queue"/>, for parking records.</summary>
     public static string? FunctionFor(string queue) => queue switch
     {
-        StartBackup => "StartBackup",
-        PollBackupJob => "PollBackupJob",
-        CopyBackupFile => "CopyBackupFile",
-        PollOperation => "PollOperation",
+        StartBackup => Messaging.FunctionNames.StartBackup,
+        PollBackupJob => Messaging.FunctionNames.PollBackupJob,
+        CopyBackupFile => Messaging.FunctionNames.CopyBackupFile,
+        PollOperation => Messaging.FunctionNames.PollOperation,
         _ => null,
     };
 }

@@ -1,4 +1,3 @@
-using Azure;
 using BackupRelay.Configuration;
 using BackupRelay.Copying;
 using BackupRelay.Messaging;
@@ -44,7 +43,7 @@ public sealed class StartupChecks(IServiceProvider services) : IHostedService
 
     private async Task RunAsync(IServiceProvider services)
     {
-        using var timeout = new CancellationTokenSource(Timeout);
+        using var timeout = new CancellationTokenSource(Timeout, services.GetRequiredService<TimeProvider>());
         var queues = services.GetRequiredService<WorkQueues>();
         var runs = services.GetRequiredService<RunStore>();
         var destination = services.GetRequiredService<ICopyDestination>();
@@ -92,17 +91,13 @@ public sealed class StartupChecks(IServiceProvider services) : IHostedService
             {
                 await check();
             }
-            catch (RequestFailedException ex)
-            {
-                throw new StartupCheckException($"{setting}: {what} at {endpoint} answered {StorageErrors.Describe(ex)}.", ex);
-            }
             catch (OperationCanceledException ex) when (timeout.IsCancellationRequested)
             {
                 throw new StartupCheckException($"{setting}: {what} at {endpoint} could not be reached within {Timeout.TotalSeconds:F0} s.", ex);
             }
-            catch (AggregateException ex) when (ex.InnerExceptions.All(e => e is RequestFailedException))
+            catch (Exception ex) when (StorageErrors.Find(ex) is { } storage)
             {
-                throw new StartupCheckException($"{setting}: {what} at {endpoint} answered {StorageErrors.Describe((RequestFailedException)ex.InnerExceptions[0])}.", ex);
+                throw new StartupCheckException($"{setting}: {what} at {endpoint} answered {StorageErrors.Describe(storage)}.", ex);
             }
         }
     }

@@ -37,7 +37,7 @@ public static partial class HttpApi
         app.UseStatusCodePages();
         app.Use(async (context, next) =>
         {
-            if (context.Request.Path.Value?.Length + context.Request.QueryString.Value?.Length > MaxUrlLength)
+            if ((context.Request.Path.Value?.Length ?? 0) + (context.Request.QueryString.Value?.Length ?? 0) > MaxUrlLength)
             {
                 context.Response.StatusCode = StatusCodes.Status414UriTooLong;
                 return;

@@ -104,7 +104,7 @@ public abstract class HttpApiTests : PipelineHarness
         }
     }
 
-    private static HttpRequestMessage Request(HttpMethod method, string path, string? body = null, bool sign = true, DateTimeOffset? signedAt = null,
+    protected static HttpRequestMessage Request(HttpMethod method, string path, string? body = null, bool sign = true, DateTimeOffset? signedAt = null,
         string? key = FunctionKey)
     {
         var request = new HttpRequestMessage(method, path);
@@ -393,9 +393,7 @@ public sealed class StandaloneHttpApiTests : HttpApiTests
     [InlineData("DELETE", "/api/runs", HttpStatusCode.MethodNotAllowed)]
     public async Task Unknown_routes_and_methods_are_problem_json(string method, string path, HttpStatusCode status)
     {
-        using var request = new HttpRequestMessage(new HttpMethod(method), path);
-        request.Headers.Add("x-functions-key", FunctionKey);
-        using var response = await Api.SendAsync(request);
+        using var response = await Api.SendAsync(Request(new HttpMethod(method), path, sign: false));
         Assert.Equal(status, response.StatusCode);
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
     }
@@ -405,31 +403,32 @@ public sealed class StandaloneHttpApiTests : HttpApiTests
     {
         // The start queue is gone (its service failing): the send fails.
         await Storage.GetQueue(QueueNames.StartBackup).DeleteAsync();
-        using var first = new HttpRequestMessage(HttpMethod.Post, $"/api/graphs/{GraphA}/backups");
-        first.Headers.Add("x-functions-key", FunctionKey);
-        first.Headers.Add("Idempotency-Key", "outage-retry-1");
-        using var failed = await Api.SendAsync(first);
+        using var failed = await Api.SendAsync(BackupNow());
         Assert.Equal(HttpStatusCode.ServiceUnavailable, failed.StatusCode);
         Assert.Empty(await Runs.ListAsync());
 
         // The same request again once the queue is back: one run, and it runs to the end.
         await Storage.GetQueue(QueueNames.StartBackup).CreateIfNotExistsAsync();
-        using var again = new HttpRequestMessage(HttpMethod.Post, $"/api/graphs/{GraphA}/backups");
-        again.Headers.Add("x-functions-key", FunctionKey);
-        again.Headers.Add("Idempotency-Key", "outage-retry-1");
-        using var accepted = await Api.SendAsync(again);
+        using var accepted = await Api.SendAsync(BackupNow());
         Assert.Equal(HttpStatusCode.Accepted, accepted.StatusCode);
         var run = Assert.Single(await WaitForRunsAsync(1));
         Assert.Equal(BackupRelay.Runs.RunStatus.Succeeded, run.Status);
         Assert.Equal(accepted.Headers.Location!.ToString(), $"/api/runs/{run.Id}");
+
+        static HttpRequestMessage BackupNow()
+        {
+            var request = Request(HttpMethod.Post, $"/api/graphs/{GraphA}/backups", sign: false);
+            request.Headers.Add("Idempotency-Key", "outage-retry-1");
+            return request;
+        }
     }
 
-    [Fact]
-    public async Task A_url_longer_than_the_api_takes_is_414_problem_json()
+    [Theory]
+    [InlineData("/api/runs?graphId=")]
+    [InlineData("/api/runs/")]
+    public async Task A_url_longer_than_the_api_takes_is_414_problem_json(string prefix)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Get, "/api/runs?graphId=" + new string('a', HttpApi.MaxUrlLength));
-        request.Headers.Add("x-functions-key", FunctionKey);
-        using var response = await Api.SendAsync(request);
+        using var response = await Api.SendAsync(Request(HttpMethod.Get, prefix + new string('a', HttpApi.MaxUrlLength), sign: false));
         Assert.Equal(HttpStatusCode.RequestUriTooLong, response.StatusCode);
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
     }
