@@ -1,5 +1,5 @@
-// BackupRelay on Azure: one resource group holding a Flex Consumption (Linux) function app running
-// the custom handler, its storage (queues, run records, deployment package), a user-assigned
+// BackupRelay on Azure: one resource group holding a Linux function app running the custom handler
+// (on Flex Consumption, or on Elastic Premium EP1 where Flex does not list the `custom` runtime), its storage (queues, run records, deployment package), a user-assigned
 // identity with only the roles it needs, the destination storage for the copied backups (soft
 // delete, optional time-based immutability, and a role that cannot delete), Key Vault for the
 // Huawei Cloud credentials, and Application Insights + Log Analytics. No account keys in settings.
@@ -44,9 +44,22 @@ param softDeleteDays int = 30
 param immutabilityDays int = 0
 
 @description('Most instances the app scales out to.')
+@minValue(1)
+@maxValue(1000)
 param maximumInstanceCount int = 40
 
+@description('FlexConsumption (FC1), or ElasticPremium (EP1, Linux), which hosts custom handlers in every region. Check Flex first: az functionapp list-flexconsumption-runtimes --location <region> --runtime custom')
+@allowed([
+  'FlexConsumption'
+  'ElasticPremium'
+])
+param hostingPlan string = 'FlexConsumption'
+
+@description('Flex Consumption only: the runtime version sent for the custom runtime; use the one list-flexconsumption-runtimes shows.')
+param customRuntimeVersion string = '1.0'
+
 var suffix = uniqueString(resourceGroup().id, name)
+var isFlex = hostingPlan == 'FlexConsumption'
 var appStorageName = take('${name}app${suffix}', 24)
 var destinationStorageName = take('${name}dst${suffix}', 24)
 var deploymentContainer = 'app-package'
@@ -150,9 +163,10 @@ resource retention 'Microsoft.Storage/storageAccounts/blobServices/containers/im
 
 // The app may read and write backups but not delete them: a custom role without the delete action.
 resource writeOnlyRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
-  name: guid(resourceGroup().id, 'backuprelay-blob-writer')
+  name: guid(resourceGroup().id, name, 'backuprelay-blob-writer')
   properties: {
-    roleName: 'BackupRelay blob writer (${name}, no delete)'
+    // Role names are unique per tenant: the resource group and app name keep a second deployment apart.
+    roleName: 'BackupRelay blob writer, no delete (${resourceGroup().name}/${name})'
     description: 'Read, create and write blobs and their metadata; no delete.'
     type: 'CustomRole'
     assignableScopes: [ resourceGroup().id ]
@@ -196,9 +210,12 @@ var secretNames = {
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: '${name}-plan'
   location: location
-  kind: 'functionapp'
-  sku: { tier: 'FlexConsumption', name: 'FC1' }
-  properties: { reserved: true }
+  kind: isFlex ? 'functionapp' : 'elastic'
+  sku: isFlex ? { tier: 'FlexConsumption', name: 'FC1' } : { tier: 'ElasticPremium', name: 'EP1' }
+  properties: {
+    reserved: true
+    maximumElasticWorkerCount: isFlex ? null : maximumInstanceCount
+  }
 }
 
 var kv = '@Microsoft.KeyVault(VaultName=${vault.name};SecretName='
@@ -224,6 +241,16 @@ var baseSettings = [
 ]
 var graphSettings = [for (graphId, i) in graphIds: { name: 'Backup__Graphs__${i}__GraphId', value: graphId }]
 
+// Elastic Premium has no functionAppConfig: the runtime and the package come from app settings. The app
+// runs without Azure Files (the app storage allows no shared keys); the package is read from the
+// deployment container with the identity.
+var premiumSettings = [
+  { name: 'FUNCTIONS_EXTENSION_VERSION', value: '~4' }
+  { name: 'FUNCTIONS_WORKER_RUNTIME', value: 'custom' }
+  { name: 'WEBSITE_RUN_FROM_PACKAGE', value: '${appStorage.properties.primaryEndpoints.blob}${deploymentContainer}/backuprelay.zip' }
+  { name: 'WEBSITE_RUN_FROM_PACKAGE_BLOB_MI_RESOURCE_ID', value: identity.id }
+]
+
 resource app 'Microsoft.Web/sites@2024-04-01' = {
   name: '${name}-${suffix}'
   location: location
@@ -236,26 +263,30 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
     serverFarmId: plan.id
     httpsOnly: true
     keyVaultReferenceIdentity: identity.id
-    functionAppConfig: {
-      deployment: {
-        storage: {
-          type: 'blobContainer'
-          value: '${appStorage.properties.primaryEndpoints.blob}${deploymentContainer}'
-          authentication: {
-            type: 'UserAssignedIdentity'
-            userAssignedIdentityResourceId: identity.id
+    functionAppConfig: isFlex
+      ? {
+          deployment: {
+            storage: {
+              type: 'blobContainer'
+              value: '${appStorage.properties.primaryEndpoints.blob}${deploymentContainer}'
+              authentication: {
+                type: 'UserAssignedIdentity'
+                userAssignedIdentityResourceId: identity.id
+              }
+            }
           }
+          scaleAndConcurrency: {
+            maximumInstanceCount: maximumInstanceCount
+            instanceMemoryMB: 2048
+          }
+          runtime: { name: 'custom', version: customRuntimeVersion }
         }
-      }
-      scaleAndConcurrency: {
-        maximumInstanceCount: maximumInstanceCount
-        instanceMemoryMB: 2048
-      }
-      runtime: { name: 'custom', version: '1.0' }
-    }
+      : null
     siteConfig: {
       minTlsVersion: '1.2'
-      appSettings: concat(baseSettings, graphSettings)
+      linuxFxVersion: isFlex ? null : ''
+      functionAppScaleLimit: isFlex ? null : maximumInstanceCount
+      appSettings: concat(baseSettings, graphSettings, isFlex ? [] : premiumSettings)
     }
   }
 }
@@ -325,3 +356,4 @@ output functionAppName string = app.name
 output functionAppUrl string = 'https://${app.properties.defaultHostName}'
 output keyVaultName string = vault.name
 output destinationAccount string = destinationStorage.name
+output hostingPlan string = hostingPlan

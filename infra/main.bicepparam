@@ -28,3 +28,9 @@ param softDeleteDays = 30
 param immutabilityDays = 0
 
 param maximumInstanceCount = 40
+
+// Where the custom handler runs. Flex Consumption where the region lists the custom runtime:
+//   az functionapp list-flexconsumption-runtimes --location <region> --runtime custom
+// Elastic Premium (EP1, Linux) where it lists nothing: it hosts custom handlers everywhere.
+param hostingPlan = 'FlexConsumption'
+param customRuntimeVersion = '1.0'

@@ -23,6 +23,7 @@ public sealed partial class FunctionInvoker(IEnumerable<IQueueFunction> function
     public async Task<HandlerResult> InvokeAsync(IQueueFunction function, string? message, long dequeueCount, CancellationToken cancellationToken)
     {
         HandlerResult result;
+        var threw = false;
         if (message is null)
         {
             result = HandlerResult.Park("the message is not valid text in the queue's encoding");
@@ -40,6 +41,7 @@ public sealed partial class FunctionInvoker(IEnumerable<IQueueFunction> function
             catch (Exception ex)
             {
                 Log.Failed(logger, function.Name, dequeueCount, ex.GetType().Name, ex.Message);
+                threw = true;
                 result = HandlerResult.Retry($"{ex.GetType().Name}: {ex.Message}");
             }
         }
@@ -50,7 +52,16 @@ public sealed partial class FunctionInvoker(IEnumerable<IQueueFunction> function
             await queues.ParkAsync(function.Queue, function.Name, result.Reason ?? "parked", message, cancellationToken);
             await FailRunAsync(function, message, $"its {function.Name} message was parked in {QueueNames.Poison(function.Queue)}: {result.Reason}");
         }
-        else if (result.Outcome == HandlerOutcome.Retry && dequeueCount >= limits.MaxDequeueCount)
+        else if (result.Outcome == HandlerOutcome.Retry && dequeueCount < limits.MaxDequeueCount)
+        {
+            // The Functions host drops a failed invocation's Logs: the reason goes to the handler's own logs
+            // (and telemetry); an exception was logged where it was caught.
+            if (!threw)
+            {
+                Log.WillRetry(logger, function.Name, dequeueCount, result.Reason ?? "");
+            }
+        }
+        else if (result.Outcome == HandlerOutcome.Retry)
         {
             // The last allowed delivery: either host now moves the message to the poison queue.
             Log.LastDeliveryFailed(logger, function.Name, dequeueCount, result.Reason ?? "");
@@ -109,6 +120,9 @@ public sealed partial class FunctionInvoker(IEnumerable<IQueueFunction> function
 
         [LoggerMessage(62, LogLevel.Error, "{Function} failed its last allowed delivery ({DequeueCount}): {Reason}")]
         public static partial void LastDeliveryFailed(ILogger logger, string function, long dequeueCount, string reason);
+
+        [LoggerMessage(65, LogLevel.Warning, "{Function} will retry (delivery {DequeueCount}): {Reason}")]
+        public static partial void WillRetry(ILogger logger, string function, long dequeueCount, string reason);
 
         [LoggerMessage(63, LogLevel.Error, "Run {RunId} failed: its {Function} message will not be delivered again")]
         public static partial void RunFailed(ILogger logger, string runId, string function);

@@ -12,6 +12,18 @@ public sealed class HostQueueOptions
     public int BatchSize { get; set; } = 16;
     public int MaxDequeueCount { get; set; } = 5;
 
+    /// <summary>
+    /// The Functions host fetches another batch once no more than this many invocations of a function
+    /// are running (so up to <c>BatchSize + NewBatchThreshold</c> at once); unset: batchSize / 2 per vCPU.
+    /// </summary>
+    public int NewBatchThreshold
+    {
+        get => _newBatchThreshold ?? (BatchSize / 2 * Environment.ProcessorCount);
+        set => _newBatchThreshold = value;
+    }
+
+    private int? _newBatchThreshold;
+
     /// <summary>Delay before a failed message is retried.</summary>
     public TimeSpan VisibilityTimeout { get; set; } = TimeSpan.Zero;
 
@@ -43,6 +55,7 @@ public sealed class HostQueueOptions
             switch (property.Name.ToLowerInvariant())
             {
                 case "batchsize": options.BatchSize = Math.Clamp(property.Value.GetInt32(), 1, 32); break;
+                case "newbatchthreshold": options.NewBatchThreshold = Math.Max(0, property.Value.GetInt32()); break;
                 case "maxdequeuecount": options.MaxDequeueCount = Math.Max(1, property.Value.GetInt32()); break;
                 case "visibilitytimeout": options.VisibilityTimeout = TimeSpan.Parse(property.Value.GetString()!, CultureInfo.InvariantCulture); break;
                 case "maxpollinginterval": options.MaxPollingInterval = TimeSpan.Parse(property.Value.GetString()!, CultureInfo.InvariantCulture); break;

@@ -5,6 +5,7 @@ using BackupRelay.Runs;
 using BackupRelay.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace BackupRelay.Hosting;
@@ -14,6 +15,10 @@ namespace BackupRelay.Hosting;
 /// unreachable connection stops start-up with the setting's name instead of failing the first
 /// message. Runs once: the program awaits it to report problems cleanly, the hosted service
 /// awaits the same run.
+/// Rights, as infra/main.bicep grants them: on the app's own account the identity holds Storage
+/// Queue Data Contributor (create queue, messages) and Storage Blob Data Owner (create the runs
+/// container), so those calls are allowed; on the destination it holds only the write-only role
+/// (no container create), so a refused create is answered by a write probe instead.
 /// </summary>
 public sealed class StartupChecks(IServiceProvider services) : IHostedService
 {
@@ -65,6 +70,12 @@ public sealed class StartupChecks(IServiceProvider services) : IHostedService
                 // The identity may not create containers (infra creates the destination; the app's role there
                 // is write-only): verify what it needs instead — that it can write into the container.
                 DestinationProblem = await ProbeWriteAsync(blob, setting, timeout.Token);
+                if (DestinationProblem is not null)
+                {
+                    // Start-up goes on (status, runs and the other functions do not need this container);
+                    // the problem is shown on /api/health and logged where operators look.
+                    StartupLog.DestinationUnusable(services.GetRequiredService<ILogger<StartupChecks>>(), DestinationProblem);
+                }
             }
         }
 
@@ -101,6 +112,12 @@ public sealed class StartupChecks(IServiceProvider services) : IHostedService
             }
         }
     }
+}
+
+internal static partial class StartupLog
+{
+    [LoggerMessage(70, LogLevel.Error, "The destination cannot be used: {Problem}")]
+    public static partial void DestinationUnusable(ILogger logger, string problem);
 }
 
 /// <summary>A start-up check failed; the message names the setting and the endpoint, never a secret.</summary>

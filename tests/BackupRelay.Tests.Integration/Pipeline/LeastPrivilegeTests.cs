@@ -16,6 +16,9 @@ public abstract class LeastPrivilegeTests : PipelineHarness
 {
     protected abstract bool ContainerExists { get; }
 
+    /// <summary>What the destination identity may do: by default what the write-only role grants.</summary>
+    protected virtual AccountSasPermissions Rights => AccountSasPermissions.Read | AccountSasPermissions.Write | AccountSasPermissions.Add | AccountSasPermissions.List;
+
     protected override async Task<Azurite> StartAzuriteAsync()
     {
         var azurite = await Azurite.StartNewAsync();
@@ -30,7 +33,7 @@ public abstract class LeastPrivilegeTests : PipelineHarness
 
     protected override Dictionary<string, string?> ExtraSettings()
     {
-        var sas = new AccountSasBuilder(AccountSasPermissions.Read | AccountSasPermissions.Write | AccountSasPermissions.Add | AccountSasPermissions.List,
+        var sas = new AccountSasBuilder(Rights,
                 DateTimeOffset.UtcNow.AddHours(2), AccountSasServices.Blobs, AccountSasResourceTypes.Object)
             .ToSasQueryParameters(new StorageSharedKeyCredential(StorageConnection.DevelopmentAccountName, StorageConnection.DevelopmentAccountKey));
         return new()
@@ -79,6 +82,41 @@ public abstract class LeastPrivilegeWithoutContainerTests : LeastPrivilegeTests
         using var list = await Api.SendAsync(runs);
         Assert.Equal(HttpStatusCode.OK, list.StatusCode);
     }
+}
+
+/// <summary>A role that may read but not write: start-up goes on, health and the logs name the missing right.</summary>
+public abstract class LeastPrivilegeReadOnlyTests : LeastPrivilegeTests
+{
+    protected override bool ContainerExists => true;
+
+    protected override AccountSasPermissions Rights => AccountSasPermissions.Read | AccountSasPermissions.List;
+
+    [Fact]
+    public async Task A_destination_it_may_not_write_is_reported_on_health_and_in_the_logs()
+    {
+        using var health = await Api.GetAsync("/api/health");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, health.StatusCode);
+        var destination = JsonNode.Parse(await health.Content.ReadAsStringAsync())!["destination"]!.GetValue<string>();
+        Assert.Contains("Destination: this identity may not write into container ges-backups", destination, StringComparison.Ordinal);
+        Assert.DoesNotContain("sig=", destination, StringComparison.Ordinal);
+        Assert.Contains(Logs.Collector.GetSnapshot(), r => r.Level == Microsoft.Extensions.Logging.LogLevel.Error
+            && r.Message.Contains("The destination cannot be used: Destination: this identity may not write", StringComparison.Ordinal));
+
+        using var runs = new HttpRequestMessage(HttpMethod.Get, "/api/runs");
+        runs.Headers.Add("x-functions-key", FunctionKey);
+        using var list = await Api.SendAsync(runs);
+        Assert.Equal(HttpStatusCode.OK, list.StatusCode);
+    }
+}
+
+public sealed class StandaloneLeastPrivilegeReadOnlyTests : LeastPrivilegeReadOnlyTests
+{
+    protected override bool UseCustomHandler => false;
+}
+
+public sealed class CustomHandlerLeastPrivilegeReadOnlyTests : LeastPrivilegeReadOnlyTests
+{
+    protected override bool UseCustomHandler => true;
 }
 
 public sealed class StandaloneLeastPrivilegeWithContainerTests : LeastPrivilegeWithContainerTests

@@ -45,6 +45,9 @@ public abstract class PipelineHarness : IAsyncLifetime
 
     protected virtual Dictionary<string, string?> ExtraSettings() => [];
 
+    /// <summary>Runs once storage is up and before the host starts (e.g. to fill a queue).</summary>
+    protected virtual Task BeforeHostStartsAsync() => Task.CompletedTask;
+
     /// <summary>The test's own Azurite (in memory unless a test needs to restart it on its data).</summary>
     protected virtual Task<Azurite> StartAzuriteAsync() => Azurite.StartNewAsync();
 
@@ -59,6 +62,7 @@ public abstract class PipelineHarness : IAsyncLifetime
         Emulator = await HuaweiCloudEmulator.StartAsync(seed);
         Azurite = await StartAzuriteAsync();
         Storage = StorageAccount.FromConnectionString(Azurite.ConnectionString);
+        await BeforeHostStartsAsync();
         await StartHostAsync(Configuration());
     }
 
@@ -99,7 +103,7 @@ public abstract class PipelineHarness : IAsyncLifetime
     }
 
     /// <summary>The repository's host.json with test timings (fast polling, quick retries).</summary>
-    protected static string WriteHostJson()
+    internal static string WriteHostJson()
     {
         var path = Path.Combine(Path.GetTempPath(), $"backuprelay-host-{Guid.NewGuid():N}.json");
         var host = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(Azurite.RepositoryRoot(), "host.json")))!;
@@ -169,7 +173,7 @@ public abstract class PipelineHarness : IAsyncLifetime
         _driver.Start();
 
         // Requests go through the host: key check per function.json authLevel, then forwarded as is.
-        Api = new HttpClient(new ForwardingHostHandler(_driver, FunctionKey) { InnerHandler = new HttpClientHandler() })
+        Api = new HttpClient(new ForwardingHostHandler(_driver, Keys))
         {
             BaseAddress = new Uri(address),
             Timeout = TimeSpan.FromMinutes(2),
@@ -179,13 +183,21 @@ public abstract class PipelineHarness : IAsyncLifetime
     /// <summary>The API as callers see it: the standalone host itself, or the Functions host in front of the custom handler.</summary>
     protected HttpClient Api { get; private set; } = null!;
 
+    /// <summary>A host key: it opens every <c>authLevel: function</c> function, on both hosts.</summary>
     public const string FunctionKey = "test-function-key-0123456789";
+
+    /// <summary>The Functions host's keys in front of the custom handler: the host key above, a master key, one function's own key.</summary>
+    protected static readonly HostKeys Keys = new("test-master-key-0123456789", [FunctionKey],
+        new Dictionary<string, string> { ["GetRun"] = "test-getrun-key-0123456789" });
+
+    /// <summary>The Functions host double, when the custom handler is the host.</summary>
+    protected FunctionsHostDriver? Driver => _driver;
 
     private static string Address(WebApplication app) =>
         app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
 
     /// <summary>One timer tick as the host delivers it.</summary>
-    protected async Task TickAsync()
+    protected async Task TickAsync(FunctionsHostDriver.ScheduleStatusShape shape = FunctionsHostDriver.ScheduleStatusShape.WithFractions)
     {
         if (_driver is null)
         {
@@ -193,16 +205,18 @@ public abstract class PipelineHarness : IAsyncLifetime
             return;
         }
 
-        using var response = await _driver.TickAsync();
-        Assert.True(response.IsSuccessStatusCode);
+        var answer = await _driver.TickAsync(shape: shape);
+        Assert.True(answer.Succeeded, answer.Failure);
     }
 
     protected async Task StopHostAsync()
     {
+        List<string> violations = [];
         Api?.Dispose();
         if (_driver is not null)
         {
             await _driver.DisposeAsync();
+            violations = _driver.ContractViolations;
             _driver = null;
         }
 
@@ -214,13 +228,21 @@ public abstract class PipelineHarness : IAsyncLifetime
             await _app.DisposeAsync();
             _app = null;
         }
+
+        Assert.True(violations.Count == 0, "answers the Functions host would refuse:\n" + string.Join("\n", violations));
     }
 
     public async Task DisposeAsync()
     {
-        await StopHostAsync();
-        await Azurite.DisposeAsync();
-        await Emulator.DisposeAsync();
+        try
+        {
+            await StopHostAsync();
+        }
+        finally
+        {
+            await Azurite.DisposeAsync();
+            await Emulator.DisposeAsync();
+        }
     }
 
     protected async Task<List<RunRecord>> WaitForRunsAsync(int count, TimeSpan? limit = null)

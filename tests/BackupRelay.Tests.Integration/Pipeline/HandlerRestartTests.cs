@@ -1,0 +1,197 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using BackupRelay.Configuration;
+using BackupRelay.Hosting;
+using BackupRelay.HuaweiCloud.Emulator;
+using BackupRelay.Runs;
+using BackupRelay.Storage;
+
+namespace BackupRelay.Tests.Integration.Pipeline;
+
+/// <summary>
+/// The real executable as the Functions host runs it: a child process told its port by
+/// <c>FUNCTIONS_CUSTOMHANDLER_PORT</c>, ready within the host's 30 s window, and killed and started
+/// again when an invocation outlives <c>functionTimeout</c>, taking every invocation in flight with it.
+/// The backup still ends copied and verified.
+/// </summary>
+public sealed class HandlerRestartTests : IAsyncLifetime
+{
+    private const string Graph = "a1b2c3d4-0000-4000-8000-0000000000c1";
+    private const int Block = 64 * 1024;
+
+    private RunningEmulator _emulator = null!;
+    private Azurite _azurite = null!;
+    private Process? _handler;
+    private readonly StringBuilder _output = new();
+    private readonly List<TimeSpan> _readiness = [];
+
+    public async Task InitializeAsync()
+    {
+        var seed = DemoSeed.Create();
+        seed.Settings.JobPendingSeconds = 0.2;
+        seed.Settings.JobRunningSeconds = 0.5;
+        seed.Graphs.Add(new SeedGraph { Id = Graph, Name = "ledger", ProjectId = DemoSeed.ProjectId, BackupFileSizes = [(Block * 4) + 3, Block + 1, 17] });
+        _emulator = await HuaweiCloudEmulator.StartAsync(seed);
+        _azurite = await Azurite.StartNewAsync();
+    }
+
+    [Fact]
+    public async Task An_invocation_past_function_timeout_restarts_the_handler_and_the_backup_still_lands_verified()
+    {
+        // The first download hangs for 20 s: far past the 4 s function timeout below.
+        _emulator.State.Faults.Add(new FaultSpec { Method = "GET", Path = "/obs/*", Kind = "latency", DelayMs = 20_000, Count = 1 });
+        var hostJson = PipelineHarness.WriteHostJson();
+        var storage = StorageAccount.FromConnectionString(_azurite.ConnectionString);
+        await using var driver = new FunctionsHostDriver(await StartHandlerAsync(hostJson), storage, Azurite.RepositoryRoot(),
+            HostQueueOptions.Load(hostJson), functionTimeout: TimeSpan.FromSeconds(4), restart: () => StartHandlerAsync(hostJson));
+        driver.Start();
+
+        var tick = await driver.TickAsync();
+        Assert.True(tick.Succeeded, tick.Failure);
+        var runs = new RunStore(storage.GetContainer(QueueNames.RunsContainer));
+        var deadline = DateTime.UtcNow.AddSeconds(120);
+        RunRecord? run = null;
+        while (DateTime.UtcNow < deadline && run is not { IsFinished: true })
+        {
+            run = (await runs.ListAsync()).SingleOrDefault();
+            await Task.Delay(200);
+        }
+
+        Assert.True(run is { Status: RunStatus.Succeeded },
+            $"run: {run?.Status} {string.Join("; ", run?.Errors.Select(e => e.Reason) ?? [])}\nhandler output:\n{Tail()}");
+        Assert.True(driver.Restarts >= 1, "the handler was never restarted");
+        Assert.All(_readiness, r => Assert.True(r < TimeSpan.FromSeconds(30), $"ready after {r}"));
+
+        var backup = _emulator.State.Backups.Single(b => b.GraphId == Graph);
+        var destination = storage.GetContainer("ges-backups");
+        foreach (var file in backup.Files)
+        {
+            var blob = (await destination.GetBlobClient($"ledger/{backup.Id}/{file.Name}").DownloadContentAsync()).Value;
+            var expected = new byte[file.Size];
+            BackupContent.Fill(BackupContent.Seed(backup.Id, file.Name), 0, expected);
+            Assert.Equal(expected, blob.Content.ToArray());
+            Assert.Equal("true", blob.Details.Metadata[BackupRelay.Copying.CopyMetadata.Verified]);
+        }
+
+        Assert.Single(_emulator.State.Backups, b => b.GraphId == Graph);
+    }
+
+    /// <summary>Kills the running handler (if any), starts a new one on a free port and waits for any answer to GET /.</summary>
+    private async Task<HttpClient> StartHandlerAsync(string hostJson)
+    {
+        if (_handler is { HasExited: false })
+        {
+            _handler.Kill(entireProcessTree: true);
+            await _handler.WaitForExitAsync();
+        }
+
+        _handler?.Dispose();
+        var port = FreePort();
+        var configuration = AppContext.BaseDirectory.Contains("/Debug/", StringComparison.Ordinal) ? "Debug" : "Release";
+        var host = Path.Combine(Azurite.RepositoryRoot(), "src", "BackupRelay.Host", "bin", configuration, "net10.0", "BackupRelay.Host.dll");
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Azurite.RepositoryRoot() };
+        info.ArgumentList.Add(host);
+        info.Environment.Clear();
+        info.Environment["PATH"] = Environment.GetEnvironmentVariable("PATH");
+        info.Environment["HOME"] = Environment.GetEnvironmentVariable("HOME") ?? "/tmp";
+        info.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        info.Environment["FUNCTIONS_CUSTOMHANDLER_PORT"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        info.Environment["FUNCTIONS_APP_ROOT_PATH"] = Azurite.RepositoryRoot();
+        var emulator = _emulator.BaseAddress.ToString();
+        foreach (var (key, value) in new Dictionary<string, string>
+        {
+            ["AzureWebJobsStorage"] = _azurite.ConnectionString,
+            ["Destination"] = _azurite.ConnectionString,
+            ["Destination__Container"] = "ges-backups",
+            ["HuaweiCloud__Region"] = DemoSeed.Region,
+            ["HuaweiCloud__ProjectId"] = DemoSeed.ProjectId,
+            ["HuaweiCloud__Endpoints__Iam"] = emulator,
+            ["HuaweiCloud__Endpoints__Ges"] = emulator,
+            ["HuaweiCloud__Endpoints__Cse"] = emulator,
+            ["HuaweiCloud__Auth__UserName"] = DemoSeed.UserName,
+            ["HuaweiCloud__Auth__Password"] = DemoSeed.Password,
+            ["HuaweiCloud__Auth__DomainName"] = DemoSeed.Domain,
+            ["HuaweiCloud__Resilience__BaseDelay"] = "00:00:00.050",
+            ["HuaweiCloud__Resilience__RequestsPerSecond"] = "200",
+            ["Backup__Schedule"] = "0 0 2 * * *",
+            ["Backup__Graphs__0__GraphId"] = Graph,
+            ["Backup__PollInitialDelay"] = "00:00:00.200",
+            ["Backup__PollMaxDelay"] = "00:00:01",
+            ["Copy__BlockSizeBytes"] = Block.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Copy__SliceMaxBytes"] = (Block * 2).ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Standalone__HostJsonPath"] = hostJson,
+            ["Http__AllowAnonymousLocalDevelopment"] = "true",
+        })
+        {
+            info.Environment[key] = value;
+        }
+
+        var watch = Stopwatch.StartNew();
+        _handler = Process.Start(info)!;
+        _handler.OutputDataReceived += (_, e) => Append(e.Data);
+        _handler.ErrorDataReceived += (_, e) => Append(e.Data);
+        _handler.BeginOutputReadLine();
+        _handler.BeginErrorReadLine();
+
+        // The host's readiness check: GET / every 25 ms until anything answers.
+        var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromMinutes(5) };
+        while (watch.Elapsed < TimeSpan.FromSeconds(60))
+        {
+            try
+            {
+                using var ping = await client.GetAsync("/");
+                _readiness.Add(watch.Elapsed);
+                return client;
+            }
+            catch (HttpRequestException)
+            {
+                Assert.False(_handler.HasExited, $"the handler exited with {(_handler.HasExited ? _handler.ExitCode : 0)}:\n{Tail()}");
+                await Task.Delay(25);
+            }
+        }
+
+        throw new TimeoutException("the handler did not answer GET / within 60 s:\n" + Tail());
+    }
+
+    private void Append(string? line)
+    {
+        if (line is not null)
+        {
+            lock (_output)
+            {
+                _output.AppendLine(line);
+            }
+        }
+    }
+
+    private string Tail()
+    {
+        lock (_output)
+        {
+            var text = _output.ToString();
+            return text.Length > 6000 ? text[^6000..] : text;
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_handler is { HasExited: false })
+        {
+            _handler.Kill(entireProcessTree: true);
+            await _handler.WaitForExitAsync();
+        }
+
+        _handler?.Dispose();
+        await _azurite.DisposeAsync();
+        await _emulator.DisposeAsync();
+    }
+}
