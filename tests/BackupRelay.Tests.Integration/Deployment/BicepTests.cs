@@ -16,7 +16,8 @@ public sealed class BicepTests
     {
         var path = typeof(BicepTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "BicepPath").Value!;
         Assert.True(File.Exists(path), $"the Bicep CLI is not restored at {path}");
-        if (!File.GetUnixFileMode(path).HasFlag(UnixFileMode.UserExecute))
+        // The package is linux-x64 only; NuGet may extract it without the execute bit.
+        if (OperatingSystem.IsLinux() && !File.GetUnixFileMode(path).HasFlag(UnixFileMode.UserExecute))
         {
             File.SetUnixFileMode(path, File.GetUnixFileMode(path) | UnixFileMode.UserExecute);
         }
