@@ -101,6 +101,18 @@ while kill -0 "$watch_pid" 2>/dev/null; do
   sleep 0.3
 done
 wait "$watch_pid" || status=$?
+if [ "$status" -eq 0 ]; then
+  # What operators see: the graph's freshness, from the API.
+  echo
+  graphs="$(curl -sf "http://127.0.0.1:$host_port/api/graphs")" || { echo "GET /api/graphs failed"; status=1; }
+  [ "$status" -ne 0 ] || python3 - "$graphs" <<'PY'
+import json, sys
+for g in json.loads(sys.argv[1]):
+    copy = g.get("lastVerifiedCopy")
+    last = ("last verified copy %s (%d files, %d bytes)" % (copy["completedAt"], copy["files"], copy["bytes"])) if copy else "no verified copy yet"
+    print("Graph %s: %s (%s; threshold %s; next backup %s)" % (g["graphId"], g["state"], last, g["threshold"], g["nextOccurrence"]))
+PY
+fi
 if [ "$status" -ne 0 ]; then
   echo; echo "--- BackupRelay log (last 40 lines) ---"; tail -n 40 "$work/backuprelay.log"
 fi

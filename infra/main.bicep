@@ -43,6 +43,30 @@ param softDeleteDays int = 30
 @maxValue(146000)
 param immutabilityDays int = 0
 
+@description('Days after which copied backups move to the cool tier; 0 keeps them hot.')
+@minValue(0)
+param coolAfterDays int = 30
+
+@description('Days after which copied backups move to the archive tier (hours to rehydrate before a restore); 0 never archives.')
+@minValue(0)
+param archiveAfterDays int = 0
+
+@description('Days after which copied backups are deleted (then kept softDeleteDays as soft-deleted); 0 keeps them.')
+@minValue(0)
+param deleteAfterDays int = 0
+
+@description('E-mail addresses alerted when a graph is stale, a run fails or a message is parked.')
+param alertEmails array = []
+
+@description('A webhook (e.g. a chat or paging integration) alerted likewise; empty for none. It may carry a token: secure.')
+@secure()
+param alertWebhookUrl string = ''
+
+@description('Hours without a verified backup before the "no verified backup" alert fires (the alert looks back at most 48 h).')
+@minValue(1)
+@maxValue(48)
+param noBackupAlertHours int = 48
+
 @description('Most instances the app scales out to.')
 @minValue(1)
 @maxValue(1000)
@@ -159,6 +183,43 @@ resource retention 'Microsoft.Storage/storageAccounts/blobServices/containers/im
     immutabilityPeriodSinceCreationInDays: immutabilityDays
     allowProtectedAppendWrites: false
   }
+}
+
+// Lifecycle: cool, archive and delete by age. Time-based immutability (immutabilityDays) still wins:
+// a blob under retention is not deleted before the retention ends (tier changes are allowed); a
+// deleted blob stays softDeleteDays as soft-deleted (and as a previous version, versioning being on).
+var lifecycleOn = coolAfterDays > 0 || archiveAfterDays > 0 || deleteAfterDays > 0
+var baseBlobActions = union(
+  coolAfterDays > 0 ? { tierToCool: { daysAfterModificationGreaterThan: coolAfterDays } } : {},
+  archiveAfterDays > 0 ? { tierToArchive: { daysAfterModificationGreaterThan: archiveAfterDays } } : {},
+  deleteAfterDays > 0 ? { delete: { daysAfterModificationGreaterThan: deleteAfterDays } } : {}
+)
+
+resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05-01' = if (lifecycleOn) {
+  parent: destinationStorage
+  name: 'default'
+  properties: {
+    policy: {
+      rules: [
+        {
+          name: 'backup-age'
+          enabled: true
+          type: 'Lifecycle'
+          definition: {
+            filters: {
+              blobTypes: [ 'blockBlob' ]
+              prefixMatch: [ '${destinationContainer}/' ]
+            }
+            actions: union(
+              { baseBlob: baseBlobActions },
+              deleteAfterDays > 0 ? { version: { delete: { daysAfterCreationGreaterThan: deleteAfterDays } } } : {}
+            )
+          }
+        }
+      ]
+    }
+  }
+  dependsOn: [ destination ]
 }
 
 // The app may read and write backups but not delete them: a custom role without the delete action.
@@ -349,6 +410,171 @@ resource metricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' =
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.monitoringMetricsPublisher)
     principalId: identity.properties.principalId
     principalType: 'ServicePrincipal'
+  }
+}
+
+// Alerts on the app's telemetry (README, "Telemetry"), routed to one action group.
+resource alerts 'Microsoft.Insights/actionGroups@2023-01-01' = {
+  name: '${name}-alerts'
+  location: 'global'
+  properties: {
+    groupShortName: take('${name}alert', 12)
+    enabled: true
+    emailReceivers: [for (address, i) in alertEmails: {
+      name: 'email-${i}'
+      emailAddress: address
+      useCommonAlertSchema: true
+    }]
+    webhookReceivers: empty(alertWebhookUrl) ? [] : [
+      {
+        name: 'webhook'
+        serviceUri: alertWebhookUrl
+        useCommonAlertSchema: true
+      }
+    ]
+  }
+}
+
+var alertRules = [
+  {
+    key: 'stale'
+    title: 'BackupRelay: a graph is stale'
+    description: 'A configured graph has had no verified copy for longer than its freshness threshold (backuprelay.graph.stale = 1).'
+    severity: 1
+    frequency: 'PT15M'
+    window: 'PT30M'
+    query: 'AppMetrics | where Name == "backuprelay.graph.stale" | extend graph = tostring(Properties["backuprelay.graph.id"]) | summarize stale = max(Max) by graph | where stale >= 1'
+    operator: 'GreaterThan'
+    threshold: 0
+  }
+  {
+    key: 'no-backup'
+    title: 'BackupRelay: no verified backup'
+    description: 'No backup run ended Succeeded in the window: the schedule, the app or every run has stopped (fires even when the app sends nothing at all).'
+    severity: 1
+    frequency: 'PT1H'
+    window: 'PT${noBackupAlertHours}H'
+    query: 'AppMetrics | where Name == "backuprelay.runs.finished" | where tostring(Properties["backuprelay.run.kind"]) == "backup" and tostring(Properties["backuprelay.run.outcome"]) == "Succeeded" | summarize succeeded = sum(Sum) | where succeeded > 0'
+    operator: 'LessThan'
+    threshold: 1
+  }
+  {
+    key: 'failed'
+    title: 'BackupRelay: a run failed'
+    description: 'A run ended Failed or PartiallyFailed (backuprelay.runs.finished by outcome).'
+    severity: 2
+    frequency: 'PT5M'
+    window: 'PT5M'
+    query: 'AppMetrics | where Name == "backuprelay.runs.finished" | extend outcome = tostring(Properties["backuprelay.run.outcome"]), graph = tostring(Properties["backuprelay.graph.id"]) | where outcome in ("Failed", "PartiallyFailed") | summarize runs = sum(Sum) by graph, outcome'
+    operator: 'GreaterThan'
+    threshold: 0
+  }
+  {
+    key: 'parked'
+    title: 'BackupRelay: a message was parked'
+    description: 'A queue message went to a poison queue (backuprelay.messages.parked).'
+    severity: 2
+    frequency: 'PT5M'
+    window: 'PT5M'
+    query: 'AppMetrics | where Name == "backuprelay.messages.parked" | extend queue = tostring(Properties["messaging.destination.name"]) | summarize parked = sum(Sum) by queue'
+    operator: 'GreaterThan'
+    threshold: 0
+  }
+]
+
+resource alertRule 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = [for rule in alertRules: {
+  name: '${name}-${rule.key}'
+  location: location
+  properties: {
+    displayName: rule.title
+    description: rule.description
+    severity: rule.severity
+    enabled: true
+    evaluationFrequency: rule.frequency
+    windowSize: rule.window
+    scopes: [ logs.id ]
+    criteria: {
+      allOf: [
+        {
+          query: rule.query
+          timeAggregation: 'Count'
+          operator: rule.operator
+          threshold: rule.threshold
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    actions: {
+      actionGroups: [ alerts.id ]
+    }
+  }
+}]
+
+// One page for operators: per-graph freshness, recent runs with outcome, throughput and failures.
+resource workbook 'Microsoft.Insights/workbooks@2023-06-01' = {
+  name: guid(resourceGroup().id, name, 'backuprelay-workbook')
+  location: location
+  kind: 'shared'
+  properties: {
+    displayName: 'BackupRelay (${name})'
+    category: 'workbook'
+    sourceId: logs.id
+    serializedData: string({
+      version: 'Notebook/1.0'
+      items: [
+        {
+          type: 1
+          content: { json: '## BackupRelay\nFreshness per graph, recent runs, throughput and failures, from the app\'s OpenTelemetry metrics.' }
+        }
+        {
+          type: 3
+          content: {
+            version: 'KqlItem/1.0'
+            title: 'Freshness per graph'
+            query: 'AppMetrics | where Name in ("backuprelay.graph.last_verified_copy.time", "backuprelay.graph.stale") | extend graph = tostring(Properties["backuprelay.graph.id"]) | summarize arg_max(TimeGenerated, Max) by graph, Name | evaluate pivot(Name, any(Max)) | project graph, lastVerifiedCopy = unixtime_seconds_todatetime(todouble(column_ifexists("backuprelay.graph.last_verified_copy.time", real(null)))), stale = column_ifexists("backuprelay.graph.stale", real(null))'
+            queryType: 0
+            resourceType: 'microsoft.operationalinsights/workspaces'
+            visualization: 'table'
+          }
+        }
+        {
+          type: 3
+          content: {
+            version: 'KqlItem/1.0'
+            title: 'Runs ended, by outcome'
+            query: 'AppMetrics | where Name == "backuprelay.runs.finished" | extend outcome = tostring(Properties["backuprelay.run.outcome"]), graph = tostring(Properties["backuprelay.graph.id"]) | summarize runs = sum(Sum) by bin(TimeGenerated, 1h), outcome'
+            queryType: 0
+            resourceType: 'microsoft.operationalinsights/workspaces'
+            visualization: 'barchart'
+          }
+        }
+        {
+          type: 3
+          content: {
+            version: 'KqlItem/1.0'
+            title: 'Bytes copied per hour'
+            query: 'AppMetrics | where Name == "backuprelay.copy.bytes" | summarize bytes = sum(Sum) by bin(TimeGenerated, 1h), graph = tostring(Properties["backuprelay.graph.id"])'
+            queryType: 0
+            resourceType: 'microsoft.operationalinsights/workspaces'
+            visualization: 'timechart'
+          }
+        }
+        {
+          type: 3
+          content: {
+            version: 'KqlItem/1.0'
+            title: 'Failures: failed runs, parked messages, throttled Huawei Cloud calls'
+            query: 'AppMetrics | where Name in ("backuprelay.runs.finished", "backuprelay.messages.parked", "backuprelay.huaweicloud.calls") | extend outcome = tostring(coalesce(Properties["backuprelay.run.outcome"], Properties["backuprelay.outcome"])) | where Name == "backuprelay.messages.parked" or outcome in ("Failed", "PartiallyFailed", "throttled", "server_error", "failed") | summarize count = sum(Sum) by bin(TimeGenerated, 1h), Name, outcome'
+            queryType: 0
+            resourceType: 'microsoft.operationalinsights/workspaces'
+            visualization: 'table'
+          }
+        }
+      ]
+    })
   }
 }
 

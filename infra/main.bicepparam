@@ -27,6 +27,21 @@ param destinationContainer = 'ges-backups'
 param softDeleteDays = 30
 param immutabilityDays = 0
 
+// Lifecycle by age (0 = never): cool after 30 days; archive (hours to rehydrate before a restore) and
+// delete are off. Immutability wins over delete until its retention ends; a deleted backup stays
+// softDeleteDays as soft-deleted.
+param coolAfterDays = 30
+param archiveAfterDays = 0
+param deleteAfterDays = 0
+
+// Who is alerted when a graph is stale, no backup verified for noBackupAlertHours, a run fails, or a
+// message is parked. The webhook URL is secure: pass it on the command line, e.g.
+//   az deployment group create ... -p alertWebhookUrl='https://...'
+param alertEmails = [
+  'platform-oncall@example.com'
+]
+param noBackupAlertHours = 48
+
 param maximumInstanceCount = 40
 
 // Where the custom handler runs. Flex Consumption where the region lists the custom runtime:

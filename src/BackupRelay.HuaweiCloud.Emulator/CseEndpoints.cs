@@ -14,6 +14,18 @@ internal static class CseEndpoints
 
     private static async Task<IResult> RestoreAsync(HttpContext context, EmulatorState state, string engineId, string backupId)
     {
+        // Seed page 004 marks both headers mandatory: Content-Type application/json (charset UTF-8 allowed), Accept application/json.
+        var contentType = context.Request.ContentType ?? "";
+        if (!contentType.StartsWith("application/json", StringComparison.OrdinalIgnoreCase))
+        {
+            return Responses.Cse(400, "CSE.00400001", "The header Content-Type must be application/json;charset=UTF-8.", "Content-Type");
+        }
+
+        if (!context.Request.Headers.Accept.Any(a => a is not null && (a.Contains("application/json", StringComparison.OrdinalIgnoreCase) || a.Contains("*/*", StringComparison.Ordinal))))
+        {
+            return Responses.Cse(400, "CSE.00400001", "The header Accept must be application/json.", "Accept");
+        }
+
         JsonElement? body = null;
         try
         {

@@ -14,7 +14,7 @@ public sealed record EmptyResponse;
 public sealed record BackupDto(
     string Id, string Name, string BackupMethod, string GraphId, string GraphName, string GraphStatus,
     string GraphSizeTypeIndex, string DataStoreVersion, string Arch, string Status,
-    long StartTimestamp, string StartTime, long? EndTimestamp, string? EndTime, long Size, long Duration, bool? Encrypted);
+    long StartTimestamp, string StartTime, string ProductType, long? EndTimestamp, string? EndTime, long Size, long Duration, bool? Encrypted);
 
 public sealed record BackupListResponse(int BackupCount, List<BackupDto> BackupList);
 

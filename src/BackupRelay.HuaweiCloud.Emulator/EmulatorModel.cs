@@ -9,6 +9,7 @@ public sealed class Graph
     public required string ProjectId { get; init; }
     public string Status { get; set; } = "200";
     public string DataStoreVersion { get; init; } = "2.3.16";
+    public string ProductType { get; init; } = "InMemory";
     public List<long>? BackupFileSizes { get; set; }
 
     /// <summary>The backup the graph was last started from, if any.</summary>

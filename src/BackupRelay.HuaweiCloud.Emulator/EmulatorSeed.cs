@@ -51,6 +51,9 @@ public sealed class SeedGraph
     /// <summary>GES version reported in backups (<c>data_store_version</c>).</summary>
     public string DataStoreVersion { get; set; } = "2.3.16";
 
+    /// <summary>The graph's product type, as backups list it (<c>product_type</c>, seed page 002).</summary>
+    public string ProductType { get; set; } = "InMemory";
+
     /// <summary>Sizes in bytes of the files each new backup of this graph has; null: the settings' default.</summary>
     public List<long>? BackupFileSizes { get; set; }
 
@@ -107,8 +110,17 @@ public sealed class EmulatorSettings
     /// <summary>Seconds each CSE restore phase (RecoveringData, RestartingService) lasts.</summary>
     public double RestorePhaseSeconds { get; set; } = 3;
 
-    /// <summary>Whether add-backup answers with <c>backup_id</c> (newer regions) or only <c>job_id</c>.</summary>
-    public bool AddBackupReturnsBackupId { get; set; } = true;
+    /// <summary>
+    /// Whether add-backup answers with a <c>backup_id</c> beside the <c>job_id</c>: an opt-in variant (some
+    /// regions add it); by default the answer has the shape seed page 001 documents, <c>job_id</c> only.
+    /// </summary>
+    public bool AddBackupReturnsBackupId { get; set; }
+
+    /// <summary>
+    /// GES requests per second each project may make, as Huawei's API gateway enforces it (a token
+    /// bucket holding one second's worth); over it, 429 <c>APIG.0308</c> with <c>Retry-After</c>. 0: no limit.
+    /// </summary>
+    public double GesRequestsPerSecond { get; set; }
 
     /// <summary>File sizes in bytes of a new backup when its graph sets none.</summary>
     public List<long> DefaultBackupFileSizes { get; set; } = [3 * 1024 * 1024, 1024 * 1024 + 17];

@@ -36,6 +36,16 @@ public sealed class EmulatorState
 
     public FaultInjector Faults { get; } = new();
 
+    /// <summary>The API gateway's per-project GES request budget (<see cref="EmulatorSettings.GesRequestsPerSecond"/>).</summary>
+    public ProjectRateLimiter GesRateLimiter { get; } = new();
+
+    private long _throttled;
+
+    /// <summary>GES requests answered 429 by the gateway's rate limit.</summary>
+    public long Throttled => Interlocked.Read(ref _throttled);
+
+    public void CountThrottled() => Interlocked.Increment(ref _throttled);
+
     public DateTimeOffset Now => Clock.GetUtcNow();
 
     /// <summary>Back to the seed: resources, settings, tokens, faults and the request log.</summary>
@@ -95,6 +105,7 @@ public sealed class EmulatorState
                 ProjectId = seed.ProjectId,
                 Status = seed.Status,
                 DataStoreVersion = seed.DataStoreVersion,
+                ProductType = seed.ProductType,
                 BackupFileSizes = seed.BackupFileSizes,
             };
             Graphs[graph.Id] = graph;

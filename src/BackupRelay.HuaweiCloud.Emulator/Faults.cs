@@ -64,6 +64,17 @@ internal static class Faults
             return;
         }
 
+        // The gateway's throttling of GES calls, per project.
+        if (path.StartsWith("/v2/", StringComparison.Ordinal) && path.Contains("/graphs", StringComparison.Ordinal)
+            && state.GesRateLimiter.TryTake(path.Split('/')[2], state.Settings.GesRequestsPerSecond, out var retryAfterSeconds) is false)
+        {
+            context.Response.Headers.RetryAfter = retryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            state.CountThrottled();
+            await Responses.Ges(context, 429, "APIG.0308",
+                $"The throttling threshold has been reached: policy user over ratelimit, limit:{state.Settings.GesRequestsPerSecond}, time:1 second").ExecuteAsync(context);
+            return;
+        }
+
         if (!isObs && faults.Any(f => f.Kind == "drop"))
         {
             context.Abort();

@@ -438,7 +438,7 @@ internal static class GesEndpoints
     {
         var graphStatus = state.Graphs.TryGetValue(b.GraphId, out var g) ? g.Status : "400";
         return new BackupDto(b.Id, b.Name, b.BackupMethod, b.GraphId, b.GraphName, graphStatus, "1", g?.DataStoreVersion ?? "2.3.16", "x86_64",
-            b.Status, b.StartTime.ToUnixTimeMilliseconds(), Responses.GesTime(b.StartTime),
+            b.Status, b.StartTime.ToUnixTimeMilliseconds(), Responses.GesTime(b.StartTime), g?.ProductType ?? "InMemory",
             b.EndTime?.ToUnixTimeMilliseconds(), b.EndTime is { } e ? Responses.GesTime(e) : null,
             (b.TotalBytes + (1024 * 1024) - 1) / (1024 * 1024),
             b.DurationSeconds ?? (b.EndTime is { } end ? (long)(end - b.StartTime).TotalSeconds : 0),

@@ -92,7 +92,11 @@ public sealed class HuaweiCloudResilienceOptions
     /// <summary>Timeout of a call, retries included.</summary>
     public TimeSpan TotalTimeout { get; set; } = TimeSpan.FromMinutes(2);
 
-    /// <summary>Client-side rate limit per endpoint, requests per second (a fan-out must not trip the gateway).</summary>
+    /// <summary>
+    /// Client-side rate limit per endpoint and per instance, requests per second (a fan-out must not trip
+    /// the gateway). Instances share the project's gateway budget: set it to that budget divided by the
+    /// most instances that run at once.
+    /// </summary>
     [Range(0.1, 1000)]
     public double RequestsPerSecond { get; set; } = 10;
 

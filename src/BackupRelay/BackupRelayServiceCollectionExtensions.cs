@@ -7,6 +7,7 @@ using BackupRelay.Messaging;
 using BackupRelay.Runs;
 using BackupRelay.Scheduling;
 using BackupRelay.Storage;
+using BackupRelay.Telemetry;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -34,6 +35,9 @@ public static class BackupRelayServiceCollectionExtensions
         services.AddOptions<CopyOptions>().Bind(configuration.GetSection(CopyOptions.SectionName)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<CopyOptions>, CopyOptionsValidator>();
         services.AddOptions<BackupRelay.Http.HttpOptions>().Bind(configuration.GetSection(BackupRelay.Http.HttpOptions.SectionName));
+        services.AddOptions<Notifications.NotifyOptions>().Bind(configuration.GetSection(Notifications.NotifyOptions.SectionName)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<Notifications.NotifyOptions>, Notifications.NotifyOptionsValidator>();
+        services.AddBackupRelayTelemetry(configuration);
         services.AddHuaweiCloud(configuration);
         // The framework's per-request lines carry the full URL, a ?code= function key or a signed query
         // included; they are quieted for both hosts (the app logs what it does, with ids only).
@@ -43,13 +47,19 @@ public static class BackupRelayServiceCollectionExtensions
             .AddFilter("Microsoft.AspNetCore.Http.Result", LogLevel.Warning));
         services.AddProblemDetails();
         services.AddSingleton<BackupRelay.Http.HealthProbe>();
+        services.AddSingleton<BackupRelay.Http.SignatureReplayGuard>();
+        services.AddSingleton<Freshness.GraphStatusService>();
+        services.AddHostedService<Freshness.FreshnessMonitor>();
+        services.AddSingleton<Notifications.RunEvents>();
         services.AddExceptionHandler<BackupRelay.Http.ApiExceptionHandler>();
 
         services.AddSingleton(sp => new AppStorage(new StorageAccount(
             StorageConnection.FromConfiguration(configuration, AppStorageSetting),
             new StorageClientSettings { OnUndecodableMessage = args => sp.GetRequiredService<WorkQueues>().ParkUndecodableAsync(args) })));
-        services.AddSingleton(sp => new WorkQueues(sp.GetRequiredService<AppStorage>().Account, sp.GetRequiredService<TimeProvider>()));
-        services.AddSingleton(sp => new RunStore(sp.GetRequiredService<AppStorage>().Account.GetContainer(QueueNames.RunsContainer)));
+        services.AddSingleton(sp => new WorkQueues(sp.GetRequiredService<AppStorage>().Account, sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<BackupRelayMetrics>()));
+        services.AddSingleton(sp => new RunStore(sp.GetRequiredService<AppStorage>().Account.GetContainer(QueueNames.RunsContainer),
+            sp.GetRequiredService<Notifications.RunEvents>()));
         services.AddSingleton<ICopyDestination>(sp => CreateDestination(sp, configuration));
 
         services.AddSingleton(sp => new CopyBufferBudget(sp.GetRequiredService<IOptions<CopyOptions>>().Value.MemoryBudgetBytes));
@@ -72,6 +82,9 @@ public static class BackupRelayServiceCollectionExtensions
         services.AddSingleton<IQueueFunction, PollBackupJobHandler>();
         services.AddSingleton<IQueueFunction, CopyBackupFileHandler>();
         services.AddSingleton<IQueueFunction, BackupRelay.Operations.PollOperationHandler>();
+        services.AddSingleton<IQueueFunction, Notifications.NotifyHandler>();
+        services.AddHttpClient(Notifications.NotifyHandler.HttpClientName)
+            .RemoveAllLoggers(); // the receiver's URL may carry a token: no request logging for this client
         services.AddSingleton<FunctionInvoker>();
 
         // host.json's queue rules: the standalone host follows them; both hosts need the delivery limit.
@@ -92,8 +105,11 @@ public static class BackupRelayServiceCollectionExtensions
             "set Http__AllowAnonymousLocalDevelopment=true only for a local development run.").ValidateOnStart();
         services.AddSingleton(sp =>
         {
-            var path = sp.GetRequiredService<IOptions<StandaloneOptions>>().Value.HostJsonPath ?? (contentRoot is null ? null : Path.Combine(contentRoot, "host.json"));
-            return HostQueueOptions.Load(path);
+            var standalone = sp.GetRequiredService<IOptions<StandaloneOptions>>().Value;
+            var path = standalone.HostJsonPath ?? (contentRoot is null ? null : Path.Combine(contentRoot, "host.json"));
+            var rules = HostQueueOptions.Load(path);
+            rules.MessageLease = standalone.MessageLease;
+            return rules;
         });
         services.AddHostedService<ScheduleTimerService>();
         services.AddSingleton<IHostedService>(sp => new ListenerGroup(sp));

@@ -96,7 +96,7 @@ public sealed class PipelineUnitTests
 
         var folders = Directory.GetDirectories(root).Where(d => File.Exists(Path.Combine(d, "function.json"))).Select(Path.GetFileName).Order().ToList();
         Assert.Equal(
-            ["BackupNow", BackupRelay.Messaging.FunctionNames.CopyBackupFile, "GetRun", "Health", "ImportBackup", "ListRuns",
+            ["BackupNow", BackupRelay.Messaging.FunctionNames.CopyBackupFile, "GetGraph", "GetRun", "Health", "ImportBackup", "ListGraphs", "ListRuns", BackupRelay.Messaging.FunctionNames.Notify,
              BackupRelay.Messaging.FunctionNames.PollBackupJob, BackupRelay.Messaging.FunctionNames.PollOperation, "RestoreEngine",
              BackupRelay.Messaging.FunctionNames.ScheduleBackups, BackupRelay.Messaging.FunctionNames.StartBackup],
             folders);
@@ -119,7 +119,7 @@ public sealed class PipelineUnitTests
         var schedule = JsonNode.Parse(File.ReadAllText(Path.Combine(root, "ScheduleBackups", "function.json")))!["bindings"]![0]!;
         Assert.Equal("%Backup__Schedule%", schedule["schedule"]!.GetValue<string>());
         Assert.False(schedule["runOnStartup"]!.GetValue<bool>());
-        foreach (var (folder, queue) in new[] { ("StartBackup", QueueNames.StartBackup), ("PollBackupJob", QueueNames.PollBackupJob), ("CopyBackupFile", QueueNames.CopyBackupFile), ("PollOperation", QueueNames.PollOperation) })
+        foreach (var (folder, queue) in new[] { ("StartBackup", QueueNames.StartBackup), ("PollBackupJob", QueueNames.PollBackupJob), ("CopyBackupFile", QueueNames.CopyBackupFile), ("PollOperation", QueueNames.PollOperation), ("Notify", QueueNames.Notify) })
         {
             var binding = JsonNode.Parse(File.ReadAllText(Path.Combine(root, folder, "function.json")))!["bindings"]![0]!;
             Assert.Equal(queue, binding["queueName"]!.GetValue<string>());

@@ -53,8 +53,45 @@ public sealed class SdkHmacSha256Tests
     [InlineData("/a%20b/c", "/a%20b/c/")]
     [InlineData("/a b/ü", "/a%20b/%C3%BC/")]
     [InlineData("", "/")]
+    // As the official SDKs do it (decode the whole path, split, encode each segment): %2F is a separator.
+    [InlineData("/v2/p/a%2Fb", "/v2/p/a/b/")]
+    [InlineData("/v2/p/a%2fb/c", "/v2/p/a/b/c/")]
+    [InlineData("/v1/caf%C3%A9", "/v1/caf%C3%A9/")]
+    [InlineData("/v1/café", "/v1/caf%C3%A9/")]
+    [InlineData("/v1/%E4%B8%AD%E6%96%87", "/v1/%E4%B8%AD%E6%96%87/")]
+    [InlineData("/v1/a:b@c!$&'()*+,;=", "/v1/a%3Ab%40c%21%24%26%27%28%29%2A%2B%2C%3B%3D/")]
+    [InlineData("/v1/a%3Ab%40c", "/v1/a%3Ab%40c/")]
+    [InlineData("/v1/keep-_.~", "/v1/keep-_.~/")]
+    [InlineData("/v1/a%25b", "/v1/a%25b/")]
     public void Canonical_uri_encodes_each_segment_and_ends_in_a_slash(string path, string expected) =>
         Assert.Equal(expected, SdkHmacSha256.CanonicalUri(path));
+
+    /// <summary>
+    /// The reference algorithm written out the way the official Python SDK writes it
+    /// (<c>unquote(uri).split('/')</c>, <c>quote(segment, safe='~')</c>), compared on every path above and more.
+    /// </summary>
+    [Theory]
+    [InlineData("/v2/0a1b/graphs/g%2F1/backups")]
+    [InlineData("/x%20y/%7Euser/%C3%BC%2Fv")]
+    [InlineData("/a+b/c%2Bd")]
+    public void Canonical_uri_equals_the_official_sdks_algorithm(string path)
+    {
+        static string Quote(string segment)
+        {
+            var builder = new System.Text.StringBuilder();
+            foreach (var b in System.Text.Encoding.UTF8.GetBytes(segment))
+            {
+                builder.Append(b is >= (byte)'A' and <= (byte)'Z' or >= (byte)'a' and <= (byte)'z' or >= (byte)'0' and <= (byte)'9'
+                    or (byte)'-' or (byte)'_' or (byte)'.' or (byte)'~' ? ((char)b).ToString() : $"%{b:X2}");
+            }
+
+            return builder.ToString();
+        }
+
+        var reference = string.Join('/', Uri.UnescapeDataString(path).Split('/').Select(Quote));
+        reference = reference.EndsWith('/') ? reference : reference + "/";
+        Assert.Equal(reference, SdkHmacSha256.CanonicalUri(path));
+    }
 
     [Theory]
     [InlineData("b=2&a=1", "a=1&b=2")]

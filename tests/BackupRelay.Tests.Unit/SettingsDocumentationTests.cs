@@ -27,6 +27,7 @@ public sealed partial class SettingsDocumentationTests
         Walk(typeof(CopyOptions), CopyOptions.SectionName, settings);
         Walk(typeof(HttpOptions), HttpOptions.SectionName, settings);
         Walk(typeof(StandaloneOptions), StandaloneOptions.SectionName, settings);
+        Walk(typeof(BackupRelay.Notifications.NotifyOptions), BackupRelay.Notifications.NotifyOptions.SectionName, settings);
         return settings;
     }
 
@@ -257,7 +258,9 @@ public sealed partial class SettingsDocumentationTests
         foreach (var name in names)
         {
             Assert.True(code.Contains(name) || name.StartsWith("AzureWebJobsStorage__", StringComparison.Ordinal) || name.StartsWith("Destination__", StringComparison.Ordinal)
-                || name.StartsWith("APPLICATIONINSIGHTS_", StringComparison.Ordinal), $"main.bicep sets {name}, which nothing reads");
+                || name.StartsWith("APPLICATIONINSIGHTS_", StringComparison.Ordinal)
+                // Read by the Functions platform itself (Elastic Premium: runtime, extension version, package).
+                || name.StartsWith("FUNCTIONS_", StringComparison.Ordinal) || name.StartsWith("WEBSITE_", StringComparison.Ordinal), $"main.bicep sets {name}, which nothing reads");
         }
 
         Assert.Contains("AzureWebJobsStorage__accountName", names);

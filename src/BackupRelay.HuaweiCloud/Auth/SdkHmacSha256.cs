@@ -45,11 +45,15 @@ public static class SdkHmacSha256
         return builder.ToString();
     }
 
-    /// <summary>Each path segment decoded then encoded again; always ends in '/'.</summary>
+    /// <summary>
+    /// As Huawei's official SDKs compute it: the whole path percent-decoded, then split on '/', each
+    /// segment encoded again (unreserved characters kept, upper-case hex); always ends in '/'. So a
+    /// <c>%2F</c> inside a segment signs as a separator, exactly as the API gateway verifies it.
+    /// </summary>
     public static string CanonicalUri(string rawPath)
     {
-        var segments = rawPath.Split('/');
-        var canonical = string.Join('/', segments.Select(s => Encode(Uri.UnescapeDataString(s))));
+        var segments = Uri.UnescapeDataString(rawPath).Split('/');
+        var canonical = string.Join('/', segments.Select(Encode));
         if (!canonical.StartsWith('/'))
         {
             canonical = "/" + canonical;

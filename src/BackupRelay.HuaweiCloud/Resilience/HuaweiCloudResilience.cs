@@ -54,7 +54,9 @@ public static partial class HuaweiCloudResilience
                 });
             }
 
-            var permitsPerSecond = Math.Max(1, (int)Math.Ceiling(settings.RequestsPerSecond));
+            // Permits come every 100 ms (at least one at a time), so the rate is smooth rather than a burst
+            // each second: instances sharing a project's gateway budget then stay under it together.
+            var permitsPerTenth = Math.Max(1, (int)Math.Ceiling(settings.RequestsPerSecond / 10));
             pipeline
                 .AddCircuitBreaker(new CircuitBreakerStrategyOptions<HttpResponseMessage>
                 {
@@ -73,9 +75,9 @@ public static partial class HuaweiCloudResilience
                 // A fan-out over many graphs queues here instead of tripping the gateway's throttling.
                 .AddRateLimiter(new TokenBucketRateLimiter(new TokenBucketRateLimiterOptions
                 {
-                    TokenLimit = permitsPerSecond,
-                    TokensPerPeriod = permitsPerSecond,
-                    ReplenishmentPeriod = TimeSpan.FromSeconds(permitsPerSecond / settings.RequestsPerSecond),
+                    TokenLimit = permitsPerTenth,
+                    TokensPerPeriod = permitsPerTenth,
+                    ReplenishmentPeriod = TimeSpan.FromSeconds(permitsPerTenth / settings.RequestsPerSecond),
                     QueueLimit = int.MaxValue,
                     QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
                     AutoReplenishment = true,

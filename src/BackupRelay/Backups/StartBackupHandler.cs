@@ -51,6 +51,7 @@ public sealed partial class StartBackupHandler(
             UpdatedAt = now,
             Deadline = now + (graphOptions?.JobDeadline ?? settings.JobDeadline),
         }, cancellationToken);
+        Telemetry.BackupRelayTelemetry.TagRun(run);
 
         if (run.IsFinished || run.JobId is not null)
         {

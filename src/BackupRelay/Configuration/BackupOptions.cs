@@ -26,6 +26,12 @@ public sealed class BackupOptions
     /// <summary>How far before the submit time a backup's start may lie and still be this run's (clock skew).</summary>
     public TimeSpan ClockSkewAllowance { get; set; } = TimeSpan.FromMinutes(2);
 
+    /// <summary>
+    /// Gap between the starts one schedule tick queues (graph i starts i × this after the tick), so a
+    /// tick over hundreds of graphs paces its add-backup calls instead of sending them in one burst.
+    /// </summary>
+    public TimeSpan StartInterval { get; set; } = TimeSpan.FromMilliseconds(100);
+
     /// <summary>Wait before poll number <paramref name="attempt"/>: the initial delay doubled each time, at most the maximum.</summary>
     public TimeSpan PollDelay(int attempt) =>
         TimeSpan.FromTicks(Math.Min(PollMaxDelay.Ticks, PollInitialDelay.Ticks * (1L << Math.Clamp(attempt, 0, 30))));
@@ -43,6 +49,12 @@ public sealed class GraphOptions
 
     /// <summary>Per-graph job deadline; default <see cref="BackupOptions.JobDeadline"/>.</summary>
     public TimeSpan? JobDeadline { get; set; }
+
+    /// <summary>
+    /// How old the newest verified copy may get before the graph is stale; default twice the
+    /// schedule's interval plus the job deadline.
+    /// </summary>
+    public TimeSpan? FreshnessThreshold { get; set; }
 }
 
 /// <summary>Where copied backups land (app settings <c>Destination__*</c>).</summary>
@@ -67,6 +79,7 @@ public static class QueueNames
     public const string PollBackupJob = "backup-poll";
     public const string CopyBackupFile = "backup-copy";
     public const string PollOperation = "operation-poll";
+    public const string Notify = "notify";
     public const string RunsContainer = "backuprelay-runs";
 
     public static string Poison(string queue) => queue + "-poison";
@@ -78,6 +91,7 @@ public static class QueueNames
         PollBackupJob => Messaging.FunctionNames.PollBackupJob,
         CopyBackupFile => Messaging.FunctionNames.CopyBackupFile,
         PollOperation => Messaging.FunctionNames.PollOperation,
+        Notify => Messaging.FunctionNames.Notify,
         _ => null,
     };
 }

@@ -20,11 +20,21 @@ public sealed class BackupOptionsValidator : IValidateOptions<BackupOptions>
             failures.Add($"Backup__Schedule '{options.Schedule}' is not an NCRONTAB expression (six fields with seconds, or five): {ex.Message}");
         }
 
+        if (options.StartInterval < TimeSpan.Zero || options.StartInterval > TimeSpan.FromMinutes(1))
+        {
+            failures.Add("Backup__StartInterval must be between 00:00:00 and 00:01:00.");
+        }
+
         for (var i = 0; i < options.Graphs.Count; i++)
         {
             if (!HuaweiCloudIds.IsValidId(options.Graphs[i].GraphId))
             {
                 failures.Add($"Backup__Graphs__{i}__GraphId must be a GES graph id (letters, digits, '-', '_', '.', '~').");
+            }
+
+            if (options.Graphs[i].FreshnessThreshold is { } threshold && threshold <= TimeSpan.Zero)
+            {
+                failures.Add($"Backup__Graphs__{i}__FreshnessThreshold must be longer than zero.");
             }
 
             if (options.Graphs[i].Name is { } folder && (folder.Length == 0 || folder.Contains('/') || folder.Contains('\\') || folder is "." or ".."))

@@ -22,7 +22,8 @@ public sealed partial class CopyBackupFileHandler(
     IOptions<BackupOptions> options,
     IOptions<CopyOptions> copyOptions,
     TimeProvider time,
-    ILogger<CopyBackupFileHandler> logger) : IQueueFunction
+    ILogger<CopyBackupFileHandler> logger,
+    Telemetry.BackupRelayMetrics metrics) : IQueueFunction
 {
     public const string ManifestName = "manifest.json";
 
@@ -43,6 +44,7 @@ public sealed partial class CopyBackupFileHandler(
             return HandlerResult.Park("unsupported message: the file must be a path-safe name");
         }
 
+        System.Diagnostics.Activity.Current?.SetTag(Telemetry.BackupRelayTelemetry.File, copy.File);
         var file = run!.Files.FirstOrDefault(f => f.Name == copy.File);
         if (run.BackupId is null || file is null)
         {
@@ -83,6 +85,8 @@ public sealed partial class CopyBackupFileHandler(
             copy.Attempt),
             cancellationToken);
 
+        var sliceStart = copy.Continuation?.Offset ?? 0;
+        var counted = false;
         switch (result.Outcome)
         {
             case CopyOutcome.Continue:
@@ -94,6 +98,8 @@ public sealed partial class CopyBackupFileHandler(
                         return false;
                     }
 
+                    // Counted once per slice: a redelivered slice that changes nothing is not counted again.
+                    counted = result.Continuation!.Offset > f.BytesCopied;
                     f.Status = RunFileStatus.Copying;
                     f.Size = result.Length;
                     f.BytesCopied = Math.Max(f.BytesCopied, result.Continuation!.Offset);
@@ -102,6 +108,11 @@ public sealed partial class CopyBackupFileHandler(
                     r.UpdatedAt = time.GetUtcNow();
                     return true;
                 }, cancellationToken);
+                if (counted)
+                {
+                    metrics.SliceCopied(run.GraphId, result.Continuation!.Offset - sliceStart, time.GetUtcNow() - startedAt);
+                }
+
                 await queues.SendCopyAsync(copy with { Continuation = result.Continuation }, cancellationToken);
                 Log.Slice(logger, run.Id, copy.File, result.Continuation!.Offset, result.Length);
                 return HandlerResult.Done;
@@ -115,6 +126,7 @@ public sealed partial class CopyBackupFileHandler(
                         return false;
                     }
 
+                    counted = true;
                     f.Status = RunFileStatus.Completed;
                     f.Size = result.Length;
                     f.BytesCopied = result.Length;
@@ -128,6 +140,11 @@ public sealed partial class CopyBackupFileHandler(
                     r.UpdatedAt = time.GetUtcNow();
                     return true;
                 }, cancellationToken);
+                if (counted)
+                {
+                    metrics.SliceCopied(run.GraphId, result.Length - sliceStart, time.GetUtcNow() - startedAt);
+                }
+
                 Log.FileDone(logger, run.Id, copy.File, result.Length);
                 break;
 
@@ -205,6 +222,9 @@ public sealed partial class CopyBackupFileHandler(
         var copied = run.Files.Count(f => f.Status == RunFileStatus.Completed);
         if (copied == run.Files.Count)
         {
+            using var span = Telemetry.BackupRelayTelemetry.Source.StartActivity("manifest");
+            span?.SetTag(Telemetry.BackupRelayTelemetry.RunId, run.Id);
+            span?.SetTag(Telemetry.BackupRelayTelemetry.BackupId, run.BackupId);
             var manifest = new BackupManifest(1, run.Id, run.GraphId, run.GraphName, run.Backup, run.JobId, run.CreatedAt, time.GetUtcNow(),
                 [.. run.Files.Select(f => new ManifestFile(f.Name, f.Size ?? 0, f.Md5!, f.Sha256!, f.StartedAt, f.CompletedAt, f.Slices, f.Verification))]);
             await destination.WriteSmallFileAsync($"{Folder(run)}/{run.BackupId}/{ManifestName}",

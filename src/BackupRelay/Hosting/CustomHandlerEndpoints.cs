@@ -35,6 +35,8 @@ public static class CustomHandlerEndpoints
         });
 
         var invoker = app.ServiceProvider.GetRequiredService<FunctionInvoker>();
+        var limits = app.ServiceProvider.GetRequiredService<HostQueueOptions>();
+        var metrics = app.ServiceProvider.GetRequiredService<Telemetry.BackupRelayMetrics>();
         foreach (var function in invoker.Functions)
         {
             app.MapPost("/" + function.Name, async (HttpContext context) =>
@@ -48,6 +50,12 @@ public static class CustomHandlerEndpoints
                 var message = QueueMessage(payload);
                 var dequeueCount = DequeueCount(payload);
                 var result = await invoker.InvokeAsync(function, message, dequeueCount, context.RequestAborted);
+                if (result.Outcome == HandlerOutcome.Retry && dequeueCount >= limits.MaxDequeueCount)
+                {
+                    // The host moves the message to the poison queue after this answer.
+                    metrics.Parked(function.Queue, function.Name);
+                }
+
                 return result.Outcome switch
                 {
                     HandlerOutcome.Retry => Invocation(500, [$"{function.Name}: will retry: {result.Reason}"]),

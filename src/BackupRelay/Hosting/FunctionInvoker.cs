@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using System.Text.Json;
+using BackupRelay.Telemetry;
 using BackupRelay.Configuration;
 using BackupRelay.HuaweiCloud;
 using BackupRelay.Messaging;
@@ -20,7 +22,65 @@ public sealed partial class FunctionInvoker(IEnumerable<IQueueFunction> function
 
     public IReadOnlyCollection<IQueueFunction> Functions => _functions.Values;
 
+    /// <summary>
+    /// One step of a run, as a span in the run's trace: the parent is the trace context the message
+    /// carries (<see cref="BackupRelayTelemetry.TraceParentProperty"/>), never the host's invocation
+    /// request, so every hop of a run is one trace.
+    /// </summary>
     public async Task<HandlerResult> InvokeAsync(IQueueFunction function, string? message, long dequeueCount, CancellationToken cancellationToken)
+    {
+        var (traceParent, runId) = TraceFields(message);
+        var previous = Activity.Current;
+        Activity.Current = null;
+        using var span = BackupRelayTelemetry.Source.StartActivity(function.Name, ActivityKind.Consumer, BackupRelayTelemetry.Extract(traceParent));
+        span?.SetTag(BackupRelayTelemetry.Function, function.Name);
+        span?.SetTag(BackupRelayTelemetry.Delivery, dequeueCount);
+        span?.SetTag("messaging.destination.name", function.Queue);
+        if (runId is not null)
+        {
+            span?.SetTag(BackupRelayTelemetry.RunId, runId);
+        }
+
+        try
+        {
+            var result = await InvokeCoreAsync(function, message, dequeueCount, cancellationToken);
+            span?.SetTag("backuprelay.outcome", result.Outcome.ToString());
+            if (result.Outcome != HandlerOutcome.Done)
+            {
+                span?.SetStatus(ActivityStatusCode.Error, result.Reason);
+            }
+
+            return result;
+        }
+        finally
+        {
+            span?.Dispose();
+            Activity.Current = previous;
+        }
+    }
+
+    private static (string? TraceParent, string? RunId) TraceFields(string? message)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(message ?? "");
+            if (document.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                return (null, null);
+            }
+
+            return (Text(document.RootElement, BackupRelayTelemetry.TraceParentProperty), Text(document.RootElement, "runId"));
+        }
+        catch (JsonException)
+        {
+            return (null, null);
+        }
+
+        static string? Text(JsonElement root, string name) =>
+            root.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String && value.GetString() is { Length: <= 200 } text ? text : null;
+    }
+
+    private async Task<HandlerResult> InvokeCoreAsync(IQueueFunction function, string? message, long dequeueCount, CancellationToken cancellationToken)
     {
         HandlerResult result;
         var threw = false;

@@ -23,6 +23,12 @@ public sealed class StandaloneOptions
 
     /// <summary>Shortest wait between two receives on an empty queue (it doubles up to host.json's maxPollingInterval).</summary>
     public TimeSpan MinPollingInterval { get; set; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>
+    /// How long a received message stays hidden while it is worked on (renewed every third of it): also
+    /// how soon another instance takes over the messages of an instance that died.
+    /// </summary>
+    public TimeSpan MessageLease { get; set; } = TimeSpan.FromMinutes(1);
 }
 
 /// <summary>The timer trigger of the standalone host: NCRONTAB occurrences (UTC) of <c>Backup__Schedule</c>.</summary>

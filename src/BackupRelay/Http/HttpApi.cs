@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using BackupRelay.Configuration;
+using BackupRelay.Freshness;
 using BackupRelay.HuaweiCloud;
 using BackupRelay.HuaweiCloud.Cse;
 using BackupRelay.HuaweiCloud.Ges;
@@ -12,6 +13,7 @@ using BackupRelay.Storage;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
 namespace BackupRelay.Http;
@@ -57,6 +59,8 @@ public static partial class HttpApi
         api.MapPost("/graphs/{graphId}/backups", BackupNowAsync);
         api.MapGet("/runs/{runId}", GetRunAsync);
         api.MapGet("/runs", ListRunsAsync);
+        api.MapGet("/graphs", ListGraphsAsync);
+        api.MapGet("/graphs/{graphId}", GetGraphAsync);
         return app;
     }
 
@@ -336,18 +340,53 @@ public static partial class HttpApi
     }
 
     /// <summary>Storage and Huawei Cloud as last probed (shared, cached briefly; see <see cref="HealthProbe"/>).</summary>
-    private static async Task<IResult> HealthAsync(HealthProbe probe)
+    private static async Task<IResult> HealthAsync(HealthProbe probe, GraphStatusService graphs)
     {
         var report = await probe.CheckAsync();
+
+        // Stale graphs make the app "degraded": still 200, so a plain uptime probe sees the word and
+        // the names, while a dependency outage stays 503. Bounded like the probes; the newest known
+        // statuses serve when the run store is slow.
+        IReadOnlyList<GraphStatus>? statuses;
+        try
+        {
+            statuses = await graphs.GetAsync().WaitAsync(HealthProbe.ProbeTimeout);
+        }
+        catch (Exception ex) when (ex is TimeoutException || StorageErrors.Find(ex) is not null)
+        {
+            statuses = graphs.Latest;
+        }
+
+        var stale = statuses?.Where(g => g.State == FreshnessState.Stale).Select(g => g.GraphId).ToList() ?? [];
         var body = new Dictionary<string, object?>
         {
-            ["status"] = report.Healthy ? "healthy" : "unhealthy",
+            ["status"] = !report.Healthy ? "unhealthy" : stale.Count > 0 ? "degraded" : "healthy",
             ["storage"] = report.Storage ?? "ok",
             ["huaweiCloud"] = report.HuaweiCloud ?? "ok",
             ["destination"] = report.Destination ?? "ok",
+            ["graphs"] = statuses is null ? "not evaluated yet" : stale.Count > 0 ? $"stale: {string.Join(", ", stale)}" : "ok",
+            ["staleGraphs"] = stale,
             ["checkedAt"] = report.CheckedAt,
         };
         return Results.Json(body, statusCode: report.Healthy ? 200 : 503);
+    }
+
+    /// <summary>Every configured graph: schedule, next occurrence, last run, last verified copy, freshness.</summary>
+    private static async Task<IResult> ListGraphsAsync(GraphStatusService graphs) =>
+        Results.Json([.. await graphs.GetAsync()], BackupRelayJson.Default.ListGraphStatus);
+
+    private static async Task<IResult> GetGraphAsync(string graphId, GraphStatusService graphs)
+    {
+        var errors = new Dictionary<string, string[]>();
+        CheckId(graphId, "graphId", errors);
+        if (errors.Count > 0)
+        {
+            return TypedResults.ValidationProblem(errors);
+        }
+
+        return (await graphs.GetAsync()).FirstOrDefault(g => g.GraphId == graphId) is { } status
+            ? Results.Json(status, BackupRelayJson.Default.GraphStatus)
+            : Results.Problem(statusCode: 404, title: "Graph not configured", detail: $"graphId {graphId} is not in Backup__Graphs.");
     }
 
     private static IResult Accepted(HttpContext context, RunRecord run)
@@ -402,7 +441,16 @@ public static partial class HttpApi
         var bytes = buffer.ToArray();
         if (signed && options.WebhookSecret is { Length: > 0 } secret)
         {
-            var problem = WebhookSignature.Check(secret, request.Headers[WebhookSignature.Header], time.GetUtcNow(), options.SignatureTolerance, bytes);
+            // The target as it arrived (the Functions host forwards the original path and query).
+            var target = context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestFeature>()?.RawTarget
+                ?? (request.Path + request.QueryString).ToString();
+            var problem = WebhookSignature.Check(secret, request.Headers[WebhookSignature.Header], time.GetUtcNow(), options.SignatureTolerance,
+                request.Method, target, bytes, options.AcceptLegacySignatures, out var accepted);
+            if (problem is null && !await context.RequestServices.GetRequiredService<SignatureReplayGuard>().FirstUseAsync(accepted!, context.RequestAborted))
+            {
+                problem = "this signature was already accepted once: sign each request anew";
+            }
+
             if (problem is not null)
             {
                 return (null, TypedResults.Problem(problem, statusCode: 401, title: "Invalid webhook signature"));

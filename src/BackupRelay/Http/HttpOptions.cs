@@ -17,6 +17,9 @@ public sealed class HttpOptions
     /// <summary>When set, restore and import requests must carry a valid <c>X-BackupRelay-Signature</c>.</summary>
     public string? WebhookSecret { get; set; }
 
+    /// <summary>Also accept the legacy body-only <c>v1</c> signature (it does not cover the method, path or query).</summary>
+    public bool AcceptLegacySignatures { get; set; }
+
     /// <summary>How old a signed request may be (replay window).</summary>
     public TimeSpan SignatureTolerance { get; set; } = TimeSpan.FromMinutes(5);
 

@@ -21,6 +21,12 @@ public sealed record CopyBackupFileMessage(int V, string RunId, string File, Cop
 public sealed record PollOperationMessage(int V, string RunId, int Attempt);
 
 /// <summary>What a parked (poison) message carries: why it was parked, and the message as received.</summary>
+/// <summary>
+/// One outgoing notification: <paramref name="Event"/> is the JSON body as it will be posted (built
+/// when the event happened), <paramref name="EventId"/> makes it idempotent for the receiver.
+/// </summary>
+public sealed record NotifyMessage(int V, string EventId, string Event, int Attempt = 0);
+
 public sealed record ParkedMessage(string Function, string Reason, DateTimeOffset ParkedAt, string? Message);
 
 /// <summary>The manifest written beside the copied files.</summary>
@@ -47,8 +53,11 @@ public sealed record ManifestFile(string Name, long Size, string Md5, string Sha
 [JsonSerializable(typeof(PollBackupJobMessage))]
 [JsonSerializable(typeof(CopyBackupFileMessage))]
 [JsonSerializable(typeof(ParkedMessage))]
+[JsonSerializable(typeof(NotifyMessage))]
 [JsonSerializable(typeof(PollOperationMessage))]
 [JsonSerializable(typeof(RunRecord))]
 [JsonSerializable(typeof(List<RunRecord>))]
 [JsonSerializable(typeof(BackupManifest))]
+[JsonSerializable(typeof(BackupRelay.Freshness.GraphStatus))]
+[JsonSerializable(typeof(List<BackupRelay.Freshness.GraphStatus>))]
 public sealed partial class BackupRelayJson : JsonSerializerContext;

@@ -10,7 +10,7 @@ using BackupRelay.Storage;
 namespace BackupRelay.Messaging;
 
 /// <summary>Sends the pipeline's messages (base64, as the Functions queue trigger expects) and parks poison ones.</summary>
-public sealed class WorkQueues(StorageAccount account, TimeProvider time)
+public sealed class WorkQueues(StorageAccount account, TimeProvider time, Telemetry.BackupRelayMetrics? metrics = null)
 {
     /// <summary>Largest message the service takes, in bytes on the wire (after base64).</summary>
     public const int MaxMessageBytes = 64 * 1024;
@@ -20,7 +20,7 @@ public sealed class WorkQueues(StorageAccount account, TimeProvider time)
     public QueueClient Queue(string name) => account.GetQueue(name);
 
     public static IEnumerable<string> AllQueues =>
-        new[] { QueueNames.StartBackup, QueueNames.PollBackupJob, QueueNames.CopyBackupFile, QueueNames.PollOperation }
+        new[] { QueueNames.StartBackup, QueueNames.PollBackupJob, QueueNames.CopyBackupFile, QueueNames.PollOperation, QueueNames.Notify }
             .SelectMany(q => new[] { q, QueueNames.Poison(q) });
 
     public Task EnsureCreatedAsync(CancellationToken cancellationToken = default) =>
@@ -28,6 +28,10 @@ public sealed class WorkQueues(StorageAccount account, TimeProvider time)
 
     public Task SendStartAsync(StartBackupMessage message, CancellationToken cancellationToken = default) =>
         SendAsync(QueueNames.StartBackup, message, BackupRelayJson.Default.StartBackupMessage, null, cancellationToken);
+
+    /// <summary>A start that becomes visible after <paramref name="delay"/> (a tick spreading its starts).</summary>
+    public Task SendStartAsync(StartBackupMessage message, TimeSpan delay, CancellationToken cancellationToken = default) =>
+        SendAsync(QueueNames.StartBackup, message, BackupRelayJson.Default.StartBackupMessage, delay, cancellationToken);
 
     public Task SendPollAsync(PollBackupJobMessage message, TimeSpan delay, CancellationToken cancellationToken = default) =>
         SendAsync(QueueNames.PollBackupJob, message, BackupRelayJson.Default.PollBackupJobMessage, delay, cancellationToken);
@@ -41,6 +45,7 @@ public sealed class WorkQueues(StorageAccount account, TimeProvider time)
     /// <summary>Moves a message that can never succeed to <c>&lt;queue&gt;-poison</c>, with the reason beside it.</summary>
     public async Task ParkAsync(string queue, string function, string reason, string? message, CancellationToken cancellationToken = default)
     {
+        metrics?.Parked(queue, function);
         var parked = new ParkedMessage(function, reason, time.GetUtcNow(), message is { Length: > 16 * 1024 } ? message[..(16 * 1024)] : message);
         await SendTextAsync(QueueNames.Poison(queue), JsonSerializer.Serialize(parked, BackupRelayJson.Default.ParkedMessage), null, cancellationToken);
     }
@@ -63,8 +68,16 @@ public sealed class WorkQueues(StorageAccount account, TimeProvider time)
         await args.Queue.DeleteMessageAsync(message.MessageId, message.PopReceipt, args.CancellationToken);
     }
 
-    private Task SendAsync<T>(string queue, T message, JsonTypeInfo<T> type, TimeSpan? delay, CancellationToken cancellationToken) =>
-        SendTextAsync(queue, JsonSerializer.Serialize(message, type), delay, cancellationToken);
+    public Task SendNotifyAsync(NotifyMessage message, TimeSpan? delay, CancellationToken cancellationToken = default) =>
+        SendAsync(QueueNames.Notify, message, BackupRelayJson.Default.NotifyMessage, delay, cancellationToken);
+
+    /// <summary>Serialized with the current trace context added, so the next step joins the run's trace.</summary>
+    private Task SendAsync<T>(string queue, T message, JsonTypeInfo<T> type, TimeSpan? delay, CancellationToken cancellationToken)
+    {
+        var json = (System.Text.Json.Nodes.JsonObject)JsonSerializer.SerializeToNode(message, type)!;
+        Telemetry.BackupRelayTelemetry.Inject(json);
+        return SendTextAsync(queue, json.ToJsonString(), delay, cancellationToken);
+    }
 
     private async Task SendTextAsync(string queue, string text, TimeSpan? delay, CancellationToken cancellationToken)
     {
@@ -116,7 +129,13 @@ public static class MessageParser
         var run = await runs.GetAsync(runId(message!), cancellationToken);
         return run is null
             ? (default, null, HandlerResult.Park($"run {runId(message!)} does not exist"))
-            : (message, run, null);
+            : (message, Tagged(run), null);
+    }
+
+    private static RunRecord Tagged(RunRecord run)
+    {
+        Telemetry.BackupRelayTelemetry.TagRun(run);
+        return run;
     }
 
     public static bool TryParse<T>(string text, JsonTypeInfo<T> type, out T? message, out string reason)

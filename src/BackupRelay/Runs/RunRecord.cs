@@ -79,6 +79,12 @@ public sealed class RunRecord
     public List<RunFile> Files { get; set; } = [];
     public List<RunError> Errors { get; set; } = [];
 
+    /// <summary>The ended run's notification was queued (<c>Notify__Url</c>); until then a sweep queues it.</summary>
+    public bool NotificationQueued { get; set; }
+
+    /// <summary>The run's trace in the telemetry (W3C trace id), to find its spans and logs.</summary>
+    public string? TraceId { get; set; }
+
     [JsonIgnore]
     public bool IsFinished => Status is RunStatus.Succeeded or RunStatus.PartiallyFailed or RunStatus.Failed;
 

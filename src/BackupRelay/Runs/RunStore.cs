@@ -7,8 +7,19 @@ using BackupRelay.Storage;
 
 namespace BackupRelay.Runs;
 
+/// <summary>Told when a run is created and when it ends (each exactly once per stored transition).</summary>
+public interface IRunObserver
+{
+    void Created(RunRecord run);
+
+    void Finished(RunRecord run);
+
+    /// <summary>Queues the ended run's notification; true when queued (the store then marks the run).</summary>
+    Task<bool> QueueNotificationAsync(RunRecord run);
+}
+
 /// <summary>Run records in blob storage, changed only with ETag conditions: concurrent updates never lose each other.</summary>
-public sealed class RunStore(BlobContainerClient container)
+public sealed class RunStore(BlobContainerClient container, IRunObserver? observer = null)
 {
     private const int MaxAttempts = 50;
 
@@ -22,11 +33,13 @@ public sealed class RunStore(BlobContainerClient container)
     /// <summary>Creates the record unless one exists; returns the stored one and whether this call created it.</summary>
     public async Task<(RunRecord Record, bool Created)> CreateAsync(RunRecord record, CancellationToken cancellationToken = default)
     {
+        record.TraceId ??= System.Diagnostics.Activity.Current?.TraceId.ToHexString();
         var result = await BlobWrites.UploadAsync(container.GetBlobClient(BlobName(record.Id)),
             BinaryData.FromBytes(JsonSerializer.SerializeToUtf8Bytes(record, BackupRelayJson.Default.RunRecord)),
             Upload(BlobWrites.IfNotExists()), cancellationToken);
         if (result.Succeeded)
         {
+            observer?.Created(record);
             return (record, true);
         }
 
@@ -42,6 +55,7 @@ public sealed class RunStore(BlobContainerClient container)
         for (var attempt = 0; attempt < MaxAttempts; attempt++)
         {
             var current = await GetWithETagAsync(runId, cancellationToken) ?? throw new RunNotFoundException(runId);
+            var wasFinished = current.Record.IsFinished;
             if (!mutate(current.Record))
             {
                 return current.Record;
@@ -52,6 +66,12 @@ public sealed class RunStore(BlobContainerClient container)
                 Upload(BlobWrites.IfMatch(current.ETag)), cancellationToken);
             if (result.Succeeded)
             {
+                if (!wasFinished && current.Record.IsFinished && observer is not null)
+                {
+                    observer.Finished(current.Record);
+                    await NotifyEndedAsync(current.Record);
+                }
+
                 return current.Record;
             }
 
@@ -124,6 +144,42 @@ public sealed class RunStore(BlobContainerClient container)
             r.UpdatedAt = now;
             return true;
         }, cancellationToken);
+
+    /// <summary>
+    /// Queues the notification of an ended run and marks the run, so that <see cref="SweepNotificationsAsync"/>
+    /// queues again only what a crash between the two left behind (delivery is at least once).
+    /// </summary>
+    private async Task NotifyEndedAsync(RunRecord run)
+    {
+        if (observer is null || run.NotificationQueued || !await observer.QueueNotificationAsync(run))
+        {
+            return;
+        }
+
+        run.NotificationQueued = true;
+        await UpdateAsync(run.Id, r =>
+        {
+            if (r.NotificationQueued)
+            {
+                return false;
+            }
+
+            r.NotificationQueued = true;
+            return true;
+        }, CancellationToken.None);
+    }
+
+    /// <summary>
+    /// Ended runs whose notification was never queued (a crash in between), ended between
+    /// <paramref name="grace"/> and a day ago (older ones are history, not news).
+    /// </summary>
+    public async Task SweepNotificationsAsync(IEnumerable<RunRecord> runs, DateTimeOffset now, TimeSpan grace)
+    {
+        foreach (var run in runs.Where(r => r.IsFinished && !r.NotificationQueued && r.CompletedAt is { } at && now - at > grace && now - at < TimeSpan.FromDays(1)))
+        {
+            await NotifyEndedAsync(run);
+        }
+    }
 
     /// <summary>Every run (newest first), optionally filtered.</summary>
     public async Task<List<RunRecord>> ListAsync(string? graphId = null, RunStatus? status = null, int limit = 50, CancellationToken cancellationToken = default)

@@ -1,8 +1,10 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using BackupRelay.Configuration;
 using BackupRelay.Messaging;
+using BackupRelay.Telemetry;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using NCrontab;
@@ -21,11 +23,36 @@ public sealed partial class ScheduleBackupsHandler(WorkQueues queues, IOptions<B
         var settings = options.Value;
         var occurrence = Occurrence(settings.Schedule, tickTime ?? time.GetUtcNow());
         var runIds = new List<string>();
-        foreach (var graph in settings.Graphs)
+
+        // The tick is its own trace; each run it starts is another, linked to it.
+        var caller = Activity.Current;
+        Activity.Current = null;
+        using var tick = BackupRelayTelemetry.Source.StartActivity("schedule tick");
+        tick?.SetTag("backuprelay.occurrence", occurrence.ToString("O", CultureInfo.InvariantCulture));
+        try
         {
-            var runId = RunId(graph.GraphId, occurrence);
-            await queues.SendStartAsync(new StartBackupMessage(MessageParser.CurrentVersion, runId, graph.GraphId, "schedule", occurrence, Guid.NewGuid().ToString("N")), cancellationToken);
-            runIds.Add(runId);
+            foreach (var graph in settings.Graphs)
+            {
+                var runId = RunId(graph.GraphId, occurrence);
+                var previous = Activity.Current;
+                var run = BackupRelayTelemetry.StartRun(runId, "backup", graph.GraphId);
+                try
+                {
+                    await queues.SendStartAsync(new StartBackupMessage(MessageParser.CurrentVersion, runId, graph.GraphId, "schedule", occurrence, Guid.NewGuid().ToString("N")),
+                        settings.StartInterval * runIds.Count, cancellationToken);
+                }
+                finally
+                {
+                    BackupRelayTelemetry.EndRun(run, previous);
+                }
+
+                runIds.Add(runId);
+            }
+        }
+        finally
+        {
+            tick?.Dispose();
+            Activity.Current = caller;
         }
 
         Log.Scheduled(logger, runIds.Count, occurrence);

@@ -24,6 +24,10 @@ public abstract class EmulatorHarness : IAsyncLifetime
         seed.Settings.JobPendingSeconds = 1;
         seed.Settings.JobRunningSeconds = 4;
         seed.Settings.RestorePhaseSeconds = 3;
+
+        // These tests read the new backup's id from the add-backup answer: the opt-in variant (the page's
+        // shape, job_id only, is the default; SeedPageTests and the pipeline run with it).
+        seed.Settings.AddBackupReturnsBackupId = true;
         return seed;
     }
 
@@ -70,6 +74,7 @@ public abstract class EmulatorHarness : IAsyncLifetime
     {
         var request = new HttpRequestMessage(method, path);
         request.Headers.Add("X-Auth-Token", token ?? await TokenAsync());
+        request.Headers.Accept.ParseAdd("application/json");
         if (body is not null)
         {
             request.Content = Json(body);

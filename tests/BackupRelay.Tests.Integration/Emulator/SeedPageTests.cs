@@ -11,6 +11,7 @@ public sealed class SeedPageTests : EmulatorHarness
     protected override EmulatorSeed CreateSeed()
     {
         var seed = base.CreateSeed();
+        seed.Settings.AddBackupReturnsBackupId = new EmulatorSettings().AddBackupReturnsBackupId;
         var graph = seed.Graphs.Single();
         graph.Name = "ges060803_nodelete";
         graph.DataStoreVersion = "2.2.21";
@@ -37,6 +38,14 @@ public sealed class SeedPageTests : EmulatorHarness
     {
         var (status, body) = await CallAsync(HttpMethod.Get, $"{Graphs}/{PageGraph}/backups?offset=0&limit=2");
         Assert.Equal(200, status);
+
+        // The page's table lists product_type, its example leaves it out: present on every backup, else the example exactly.
+        foreach (var backup in body!["backup_list"]!.AsArray())
+        {
+            Assert.Equal("InMemory", backup!["product_type"]!.GetValue<string>());
+            backup.AsObject().Remove("product_type");
+        }
+
         var expected = JsonNode.Parse(TestData("002-list-backups-response-200.json"));
         Assert.True(JsonNode.DeepEquals(expected, body), body!.ToJsonString());
     }
@@ -53,7 +62,8 @@ public sealed class SeedPageTests : EmulatorHarness
     [Fact]
     public async Task Page_001_add_backup_request_and_responses()
     {
-        State.Settings.AddBackupReturnsBackupId = false;
+        // By default the answer has the page's shape: job_id only.
+        Assert.False(State.Settings.AddBackupReturnsBackupId);
         var token = await TokenAsync();
         var (status, body) = await CallAsync(HttpMethod.Post, $"{Graphs}/{PageGraph}/backups", TestData("001-add-backup-request.json"), token);
         Assert.Equal(200, status);
@@ -93,6 +103,35 @@ public sealed class SeedPageTests : EmulatorHarness
         Assert.Equal(expected.Select(p => p.Key).Order(), body!.AsObject().Select(p => p.Key).Order());
         Assert.Equal("string", body["name"]!.GetValue<string>());
         Assert.Equal("string", body["description"]!.GetValue<string>());
+    }
+
+    [Theory]
+    [InlineData(null, "application/json")]
+    [InlineData("application/json", null)]
+    [InlineData("text/plain", "application/json")]
+    public async Task Page_004_restore_requires_its_mandatory_headers(string? contentType, string? accept)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, $"cseengine/v1/engines/{DemoSeed.EngineId}/backups/{DemoSeed.EngineBackupId}/recovery")
+        {
+            Content = new ByteArrayContent(System.Text.Encoding.UTF8.GetBytes(TestData("004-restore-request.json"))),
+        };
+        request.Headers.Add("X-Auth-Token", await TokenAsync());
+        if (contentType is not null)
+        {
+            request.Content.Headers.ContentType = new(contentType);
+        }
+
+        if (accept is not null)
+        {
+            request.Headers.Accept.ParseAdd(accept);
+        }
+
+        using var response = await Http.SendAsync(request);
+        Assert.Equal(400, (int)response.StatusCode);
+        var body = JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
+        Assert.Equal("CSE.00400001", body["error_code"]!.GetValue<string>());
+        Assert.Contains(contentType is null or "text/plain" ? "Content-Type" : "Accept", body["error_msg"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Empty(State.Restores);
     }
 
     /// <summary>Same keys at every level, same JSON kinds for leaves (string vs number vs bool).</summary>

@@ -32,6 +32,10 @@ public abstract class ClientHarness : IAsyncLifetime
         var seed = DemoSeed.Create();
         seed.Settings.JobPendingSeconds = 1;
         seed.Settings.JobRunningSeconds = 4;
+
+        // The client reads both answer shapes; these tests start from the variant with backup_id
+        // (the test that turns it off proves the page's shape, job_id only).
+        seed.Settings.AddBackupReturnsBackupId = true;
         Emulator = await HuaweiCloudEmulator.StartAsync(seed);
         Admin = new HttpClient { BaseAddress = Emulator.BaseAddress };
         var settings = new Dictionary<string, string?>

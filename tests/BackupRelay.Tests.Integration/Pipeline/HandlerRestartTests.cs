@@ -78,8 +78,25 @@ public sealed class HandlerRestartTests : IAsyncLifetime
         Assert.Single(_emulator.State.Backups, b => b.GraphId == Graph);
     }
 
+    [Fact]
+    public async Task Telemetry_exporters_that_reach_nothing_do_not_delay_readiness()
+    {
+        // Azure Monitor with Entra ID (no managed identity here) and OTLP, both pointing at a closed port.
+        var client = await StartHandlerAsync(PipelineHarness.WriteHostJson(), new()
+        {
+            ["APPLICATIONINSIGHTS_CONNECTION_STRING"] = "InstrumentationKey=00000000-0000-0000-0000-000000000001;IngestionEndpoint=http://127.0.0.1:9/",
+            ["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] = "ClientId=00000000-0000-0000-0000-000000000002;Authorization=AAD",
+            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://127.0.0.1:9",
+        });
+        var ready = Assert.Single(_readiness);
+        Assert.True(ready < TimeSpan.FromSeconds(10), $"ready after {ready}");
+        using var health = await client.GetAsync("/api/health");
+        Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+        Assert.False(_handler!.HasExited);
+    }
+
     /// <summary>Kills the running handler (if any), starts a new one on a free port and waits for any answer to GET /.</summary>
-    private async Task<HttpClient> StartHandlerAsync(string hostJson)
+    private async Task<HttpClient> StartHandlerAsync(string hostJson, Dictionary<string, string>? extra = null)
     {
         if (_handler is { HasExited: false })
         {
@@ -124,6 +141,11 @@ public sealed class HandlerRestartTests : IAsyncLifetime
             ["Standalone__HostJsonPath"] = hostJson,
             ["Http__AllowAnonymousLocalDevelopment"] = "true",
         })
+        {
+            info.Environment[key] = value;
+        }
+
+        foreach (var (key, value) in extra ?? [])
         {
             info.Environment[key] = value;
         }

@@ -40,11 +40,78 @@ public abstract class HttpApiTests : PipelineHarness
         Assert.DoesNotContain("code=", logs, StringComparison.Ordinal);
     }
 
+    /// <summary>Sends <paramref name="path"/> with a signature made for <paramref name="signedPath"/> (method and body as given).</summary>
+    private async Task<HttpResponseMessage> SendSignedForAsync(string path, string signedPath, string body, string? header = null)
+    {
+        var bytes = Encoding.UTF8.GetBytes(body);
+        var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new ByteArrayContent(bytes) };
+        request.Content.Headers.ContentType = new("application/json");
+        request.Headers.Add("x-functions-key", FunctionKey);
+        request.Headers.Add(WebhookSignature.Header, header ?? WebhookSignature.Sign(Secret, DateTimeOffset.UtcNow, "POST", signedPath, bytes));
+        return await Api.SendAsync(request);
+    }
+
+    [Fact]
+    public async Task A_signed_request_resent_to_another_path_or_query_or_a_second_time_is_401_and_nothing_runs()
+    {
+        const string body = """{"name":"drill"}""";
+        const string otherBackup = $"/api/engines/{DemoSeed.EngineId}/backups/0123456789abcdef0123456789abcdef/recovery";
+
+        // Signed for one backup, sent to another.
+        using (var moved = await SendSignedForAsync(otherBackup, Recovery, body))
+        {
+            Assert.Contains("does not match", (await ProblemAsync(moved, HttpStatusCode.Unauthorized))["detail"]!.GetValue<string>(), StringComparison.Ordinal);
+        }
+
+        // Signed without a query, sent with one.
+        using (var queried = await SendSignedForAsync(Recovery + "?force=true", Recovery, body))
+        {
+            await ProblemAsync(queried, HttpStatusCode.Unauthorized);
+        }
+
+        // The legacy body-only scheme is refused unless a setting asks for it.
+        using (var legacy = await SendSignedForAsync(Recovery, Recovery, body, WebhookSignature.SignLegacy(Secret, DateTimeOffset.UtcNow, Encoding.UTF8.GetBytes(body))))
+        {
+            Assert.Contains("v1 signatures", (await ProblemAsync(legacy, HttpStatusCode.Unauthorized))["detail"]!.GetValue<string>(), StringComparison.Ordinal);
+        }
+
+        Assert.Empty(State.Restores);
+
+        // The real one runs once; the same signed request again is a replay.
+        var header = WebhookSignature.Sign(Secret, DateTimeOffset.UtcNow, "POST", Recovery, Encoding.UTF8.GetBytes(body));
+        using (var first = await SendSignedForAsync(Recovery, Recovery, body, header))
+        {
+            Assert.Equal(HttpStatusCode.Accepted, first.StatusCode);
+        }
+
+        using (var replay = await SendSignedForAsync(Recovery, Recovery, body, header))
+        {
+            Assert.Contains("already accepted", (await ProblemAsync(replay, HttpStatusCode.Unauthorized))["detail"]!.GetValue<string>(), StringComparison.Ordinal);
+        }
+
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (DateTime.UtcNow < deadline && State.Restores.Count == 0)
+        {
+            await Task.Delay(100);
+        }
+
+        Assert.Single(State.Restores);
+    }
+
+    [Fact]
+    public async Task A_query_is_signed_in_canonical_order_and_the_function_key_is_left_out()
+    {
+        // Signed as "?b=2&a=x%20y", sent as "?a=x+y&code=...&b=2": the same canonical target.
+        const string body = """{"name":"query-order"}""";
+        using var response = await SendSignedForAsync($"{Recovery}?a=x+y&code={FunctionKey}&b=2", Recovery + "?b=2&a=x%20y", body);
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+    }
+
     [Fact]
     public async Task A_signature_time_beyond_any_date_is_401_not_500()
     {
         var request = Request(HttpMethod.Post, Recovery, """{"name":"x"}""", sign: false);
-        request.Headers.Add(WebhookSignature.Header, "t=253402300800,v1=00");
+        request.Headers.Add(WebhookSignature.Header, "t=253402300800,v2=00");
         using var response = await Api.SendAsync(request);
         var problem = await ProblemAsync(response, HttpStatusCode.Unauthorized);
         Assert.Contains("time window", problem["detail"]!.GetValue<string>(), StringComparison.Ordinal);
@@ -58,7 +125,7 @@ public abstract class HttpApiTests : PipelineHarness
         var request = new HttpRequestMessage(HttpMethod.Post, Recovery) { Content = new ByteArrayContent(bytes) };
         request.Content.Headers.ContentType = new("application/json");
         request.Headers.Add("x-functions-key", FunctionKey);
-        request.Headers.Add(WebhookSignature.Header, WebhookSignature.Sign(Secret, DateTimeOffset.UtcNow, bytes));
+        request.Headers.Add(WebhookSignature.Header, WebhookSignature.Sign(Secret, DateTimeOffset.UtcNow, "POST", Recovery, bytes));
         using var response = await Api.SendAsync(request);
         Assert.NotNull((await ProblemAsync(response, HttpStatusCode.BadRequest))["errors"]!["body"]);
         Assert.Empty(State.Restores);
@@ -122,7 +189,7 @@ public abstract class HttpApiTests : PipelineHarness
 
         if (sign)
         {
-            request.Headers.Add(WebhookSignature.Header, WebhookSignature.Sign(Secret, signedAt ?? DateTimeOffset.UtcNow, bytes));
+            request.Headers.Add(WebhookSignature.Header, WebhookSignature.Sign(Secret, signedAt ?? DateTimeOffset.UtcNow, method.Method, path, bytes));
         }
 
         return request;

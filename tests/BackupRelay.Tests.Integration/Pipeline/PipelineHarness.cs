@@ -45,6 +45,11 @@ public abstract class PipelineHarness : IAsyncLifetime
 
     protected virtual Dictionary<string, string?> ExtraSettings() => [];
 
+    /// <summary>Extra services for a test (e.g. in-memory telemetry exporters), added after the app's own.</summary>
+    protected virtual void ConfigureServices(IServiceCollection services)
+    {
+    }
+
     /// <summary>Runs once storage is up and before the host starts (e.g. to fill a queue).</summary>
     protected virtual Task BeforeHostStartsAsync() => Task.CompletedTask;
 
@@ -56,7 +61,6 @@ public abstract class PipelineHarness : IAsyncLifetime
         var seed = DemoSeed.Create();
         seed.Settings.JobPendingSeconds = 0.2;
         seed.Settings.JobRunningSeconds = 0.5;
-        seed.Settings.AddBackupReturnsBackupId = false;
         seed.Graphs.Add(new SeedGraph { Id = GraphA, Name = "orders", ProjectId = DemoSeed.ProjectId, BackupFileSizes = [(Block * 3) + 5, Block - 1, 0] });
         seed.Graphs.Add(new SeedGraph { Id = GraphB, Name = "social", ProjectId = DemoSeed.ProjectId, BackupFileSizes = [(Block * 5) + 77, 1] });
         Emulator = await HuaweiCloudEmulator.StartAsync(seed);
@@ -117,6 +121,7 @@ public abstract class PipelineHarness : IAsyncLifetime
     {
         services.AddLogging(b => b.AddProvider(Logs).SetMinimumLevel(LogLevel.Information));
         services.AddBackupRelay(configuration);
+        ConfigureServices(services);
         if (Decorate is { } decorate)
         {
             var registrations = services.Where(d => d.ServiceType == typeof(IQueueFunction)).ToList();
@@ -232,7 +237,7 @@ public abstract class PipelineHarness : IAsyncLifetime
         Assert.True(violations.Count == 0, "answers the Functions host would refuse:\n" + string.Join("\n", violations));
     }
 
-    public async Task DisposeAsync()
+    public virtual async Task DisposeAsync()
     {
         try
         {

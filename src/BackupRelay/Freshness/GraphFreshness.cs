@@ -1,0 +1,84 @@
+using System.Text.Json.Serialization;
+using BackupRelay.Runs;
+using NCrontab;
+
+namespace BackupRelay.Freshness;
+
+[JsonConverter(typeof(JsonStringEnumConverter<FreshnessState>))]
+public enum FreshnessState
+{
+    /// <summary>The last verified copy is younger than the threshold.</summary>
+    Fresh,
+
+    /// <summary>The last verified copy (or, for a graph that never had one, its first sighting) is older than the threshold.</summary>
+    Stale,
+
+    /// <summary>No verified copy yet, and the graph was first seen less than one threshold ago.</summary>
+    NeverSucceeded,
+}
+
+/// <summary>The newest run of a graph, whatever its outcome.</summary>
+public sealed record GraphLastRun(string Id, RunStatus Status, string Step, DateTimeOffset CreatedAt, DateTimeOffset? CompletedAt);
+
+/// <summary>The newest backup run of a graph that ended with every file copied and verified.</summary>
+public sealed record GraphVerifiedCopy(string RunId, string? BackupId, DateTimeOffset CompletedAt, long Bytes, int Files);
+
+/// <summary>What <c>GET /api/graphs</c> says of one configured graph.</summary>
+public sealed record GraphStatus(
+    string GraphId,
+    string? Name,
+    string Schedule,
+    DateTimeOffset? NextOccurrence,
+    TimeSpan Threshold,
+    FreshnessState State,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] DateTimeOffset? StaleSince,
+    DateTimeOffset FirstSeenAt,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] GraphLastRun? LastRun,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] GraphVerifiedCopy? LastVerifiedCopy);
+
+/// <summary>
+/// Is a graph's newest verified copy young enough? A pure function of the schedule, the graph's runs
+/// and the time, so it is tested on a fake clock. Only a finished, <c>Succeeded</c> backup run counts:
+/// a run in progress, hung or failed never makes a graph fresh.
+/// </summary>
+public static class GraphFreshness
+{
+    /// <summary>
+    /// The default threshold: twice the schedule's interval (the gap between its next two occurrences
+    /// after <paramref name="now"/>) plus the job deadline: one missed occurrence is tolerated, two are not.
+    /// </summary>
+    public static TimeSpan DefaultThreshold(CrontabSchedule schedule, TimeSpan jobDeadline, DateTimeOffset now)
+    {
+        var next = schedule.GetNextOccurrence(now.UtcDateTime);
+        var after = schedule.GetNextOccurrence(next);
+        return (2 * (after - next)) + jobDeadline;
+    }
+
+    public static GraphStatus Evaluate(string graphId, string? name, string scheduleText, CrontabSchedule schedule, TimeSpan threshold,
+        DateTimeOffset firstSeenAt, IEnumerable<RunRecord> runs, DateTimeOffset now)
+    {
+        var ofGraph = runs.Where(r => r.GraphId == graphId && r.Kind == "backup").OrderByDescending(r => r.CreatedAt).ToList();
+        var last = ofGraph.FirstOrDefault();
+        var verified = ofGraph
+            .Where(r => r.Status == RunStatus.Succeeded && r.CompletedAt is not null)
+            .OrderByDescending(r => r.CompletedAt)
+            .FirstOrDefault();
+
+        // The clock for staleness starts at the newest verified copy, or when the graph was first seen.
+        var since = verified?.CompletedAt ?? firstSeenAt;
+        var staleAt = since + threshold;
+        var state = now >= staleAt ? FreshnessState.Stale : verified is null ? FreshnessState.NeverSucceeded : FreshnessState.Fresh;
+        return new GraphStatus(
+            graphId,
+            name,
+            scheduleText,
+            new DateTimeOffset(schedule.GetNextOccurrence(now.UtcDateTime), TimeSpan.Zero),
+            threshold,
+            state,
+            state == FreshnessState.Stale ? staleAt : null,
+            firstSeenAt,
+            last is null ? null : new GraphLastRun(last.Id, last.Status, last.Step, last.CreatedAt, last.CompletedAt),
+            verified is null ? null : new GraphVerifiedCopy(verified.Id, verified.BackupId, verified.CompletedAt!.Value,
+                verified.Files.Sum(f => f.Size ?? f.BytesCopied), verified.Files.Count));
+    }
+}

@@ -1,0 +1,165 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using Azure.Storage.Blobs.Models;
+using BackupRelay.Configuration;
+using BackupRelay.Runs;
+using BackupRelay.Scheduling;
+using BackupRelay.Storage;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace BackupRelay.Freshness;
+
+/// <summary>
+/// The freshness of every configured graph, from the run store (computed at least every minute by
+/// <see cref="FreshnessMonitor"/>, and on demand): what <c>GET /api/graphs</c>, the
+/// health endpoint, the last-verified-copy gauge and the stale notification read. One computation is
+/// shared for <c>Http__HealthCacheDuration</c> (it reads every run record). When a graph was first seen is
+/// kept in <c>backuprelay-runs/graphs/{graphId}.json</c>, written once, so a graph that never succeeds
+/// turns stale one threshold after it was configured, however often the app restarts.
+/// </summary>
+public sealed partial class GraphStatusService
+{
+    private readonly RunStore runs;
+    private readonly IOptions<BackupOptions> options;
+    private readonly TimeProvider time;
+    private readonly ILogger<GraphStatusService> logger;
+
+    private readonly Notifications.RunEvents? events;
+    private readonly TimeSpan _cacheDuration;
+
+    public GraphStatusService(RunStore runs, IOptions<BackupOptions> options, TimeProvider time, ILogger<GraphStatusService> logger,
+        System.Diagnostics.Metrics.IMeterFactory meters, IOptions<Http.HttpOptions> http, Notifications.RunEvents? events = null)
+    {
+        _cacheDuration = http.Value.HealthCacheDuration;
+        this.runs = runs;
+        this.events = events;
+        this.options = options;
+        this.time = time;
+        this.logger = logger;
+        Telemetry.BackupRelayMetrics.AddGraphGauges(meters, this);
+    }
+
+
+    private readonly ConcurrentDictionary<string, DateTimeOffset> _firstSeen = new(StringComparer.Ordinal);
+    private readonly Lock _gate = new();
+    private Task<IReadOnlyList<GraphStatus>>? _current;
+    private DateTimeOffset _computedAt;
+
+    private readonly ConcurrentDictionary<string, bool> _wasStale = new(StringComparer.Ordinal);
+
+    /// <summary>The last statuses computed, for synchronous readers (metrics); null before the first.</summary>
+    public IReadOnlyList<GraphStatus>? Latest { get; private set; }
+
+    public Task<IReadOnlyList<GraphStatus>> GetAsync()
+    {
+        lock (_gate)
+        {
+            if (_current is { } current && (!current.IsCompleted || (current.IsCompletedSuccessfully && time.GetUtcNow() - _computedAt < _cacheDuration)))
+            {
+                return current;
+            }
+
+            _computedAt = time.GetUtcNow();
+            return _current = ComputeAsync();
+        }
+    }
+
+    private async Task<IReadOnlyList<GraphStatus>> ComputeAsync()
+    {
+        var backup = options.Value;
+        var schedule = ScheduleBackupsHandler.Parse(backup.Schedule);
+        var all = await runs.ListAsync(limit: int.MaxValue);
+        var now = time.GetUtcNow();
+        var statuses = new List<GraphStatus>();
+        foreach (var graph in backup.Graphs)
+        {
+            var firstSeen = await FirstSeenAsync(graph.GraphId, now);
+            var threshold = graph.FreshnessThreshold ?? GraphFreshness.DefaultThreshold(schedule, graph.JobDeadline ?? backup.JobDeadline, now);
+            statuses.Add(GraphFreshness.Evaluate(graph.GraphId, graph.Name, backup.Schedule, schedule, threshold, firstSeen, all, now));
+        }
+
+        Latest = statuses;
+        foreach (var status in statuses)
+        {
+            var stale = status.State == FreshnessState.Stale;
+            if (stale && !_wasStale.GetValueOrDefault(status.GraphId))
+            {
+                // Logged once per process and turn; the notification's event id (graph and stale-since) is the
+                // same on every instance, so the receiver sees one event.
+                Log.TurnedStale(logger, status.GraphId, status.StaleSince, status.LastVerifiedCopy?.CompletedAt);
+                if (events is not null)
+                {
+                    await events.QueueStaleAsync(status);
+                }
+            }
+
+            _wasStale[status.GraphId] = stale;
+        }
+
+        // At least once: an ended run whose notification a crash kept from being queued is queued now.
+        await runs.SweepNotificationsAsync(all, now, TimeSpan.FromMinutes(2));
+        return statuses;
+    }
+
+    private async Task<DateTimeOffset> FirstSeenAsync(string graphId, DateTimeOffset now)
+    {
+        if (_firstSeen.TryGetValue(graphId, out var known))
+        {
+            return known;
+        }
+
+        var blob = runs.Container.GetBlobClient($"graphs/{graphId}.json");
+        var marker = BinaryData.FromString($$"""{"graphId":"{{graphId}}","firstSeenAt":"{{now.ToString("O", CultureInfo.InvariantCulture)}}"}""");
+        var written = await BlobWrites.UploadAsync(blob, marker, new BlobUploadOptions
+        {
+            Conditions = BlobWrites.IfNotExists(),
+            HttpHeaders = new BlobHttpHeaders { ContentType = "application/json" },
+        });
+        var firstSeen = now;
+        if (!written.Succeeded)
+        {
+            // Another instance (or an earlier start) saw it first.
+            using var existing = System.Text.Json.JsonDocument.Parse((await blob.DownloadContentAsync()).Value.Content.ToMemory());
+            firstSeen = existing.RootElement.TryGetProperty("firstSeenAt", out var at) && at.TryGetDateTimeOffset(out var parsed) ? parsed : now;
+        }
+
+        return _firstSeen.GetOrAdd(graphId, firstSeen);
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(80, LogLevel.Error, "Graph {GraphId} is stale: no verified copy since {LastVerified} (stale since {StaleSince})")]
+        public static partial void TurnedStale(ILogger logger, string graphId, DateTimeOffset? staleSince, DateTimeOffset? lastVerified);
+    }
+}
+
+/// <summary>Computes the graph statuses every minute on both hosts, so staleness is noticed (logged, notified, gauged) with nobody asking.</summary>
+public sealed class FreshnessMonitor(GraphStatusService graphs, TimeProvider time, ILogger<FreshnessMonitor> logger) : Microsoft.Extensions.Hosting.BackgroundService
+{
+    public static readonly TimeSpan Interval = TimeSpan.FromMinutes(1);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await graphs.GetAsync().WaitAsync(stoppingToken);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                logger.LogWarning("Graph freshness could not be computed: {Error}", StorageErrors.Describe(ex));
+            }
+
+            try
+            {
+                await Task.Delay(Interval, time, stoppingToken);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+}

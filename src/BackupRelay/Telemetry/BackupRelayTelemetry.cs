@@ -1,0 +1,172 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using System.Text.Json.Nodes;
+using BackupRelay.Freshness;
+using BackupRelay.Runs;
+
+namespace BackupRelay.Telemetry;
+
+/// <summary>
+/// The names BackupRelay emits under (README, "Telemetry", lists every span, attribute and metric):
+/// one <see cref="ActivitySource"/> and one <see cref="Meter"/>, both called <see cref="Name"/>.
+/// </summary>
+public static class BackupRelayTelemetry
+{
+    public const string Name = "BackupRelay";
+
+    public static readonly ActivitySource Source = new(Name, typeof(BackupRelayTelemetry).Assembly.GetName().Version?.ToString());
+
+    // Span attributes.
+    public const string RunId = "backuprelay.run.id";
+    public const string RunKind = "backuprelay.run.kind";
+    public const string GraphId = "backuprelay.graph.id";
+    public const string BackupId = "backuprelay.backup.id";
+    public const string JobId = "backuprelay.job.id";
+    public const string File = "backuprelay.file";
+    public const string Function = "backuprelay.function";
+    public const string Delivery = "backuprelay.delivery";
+
+    /// <summary>The W3C trace context a queue message carries, so a run is one trace across its hops.</summary>
+    public const string TraceParentProperty = "traceparent";
+
+    /// <summary>Adds the current trace context to a message about to be sent.</summary>
+    public static void Inject(JsonObject message)
+    {
+        if (Activity.Current is { IdFormat: ActivityIdFormat.W3C } current)
+        {
+            message[TraceParentProperty] = current.Id;
+        }
+    }
+
+    /// <summary>The parent a received message names, if it carries a valid one.</summary>
+    public static ActivityContext Extract(string? traceParent) =>
+        traceParent is not null && ActivityContext.TryParse(traceParent, null, out var context) ? context : default;
+
+    /// <summary>Tags the current span with what a run-scoped step knows of its run.</summary>
+    public static void TagRun(RunRecord run)
+    {
+        if (Activity.Current is not { } activity)
+        {
+            return;
+        }
+
+        activity.SetTag(RunId, run.Id);
+        activity.SetTag(RunKind, run.Kind);
+        activity.SetTag(GraphId, run.GraphId);
+        if (run.BackupId is not null)
+        {
+            activity.SetTag(BackupId, run.BackupId);
+        }
+
+        if (run.JobId is not null)
+        {
+            activity.SetTag(JobId, run.JobId);
+        }
+    }
+
+    /// <summary>
+    /// Starts the span that roots one run's trace, detached from whatever is current (a timer tick
+    /// fans out to many runs, each its own trace) and linked to it.
+    /// </summary>
+    public static Activity? StartRun(string runId, string kind, string graphId)
+    {
+        var caller = Activity.Current;
+        Activity.Current = null;
+        var links = caller is null ? null : new[] { new ActivityLink(caller.Context) };
+        var activity = Source.StartActivity($"run {kind}", ActivityKind.Producer, default(ActivityContext), links: links);
+        activity?.SetTag(RunId, runId);
+        activity?.SetTag(RunKind, kind);
+        activity?.SetTag(GraphId, graphId);
+        if (activity is null)
+        {
+            Activity.Current = caller;
+        }
+
+        return activity;
+    }
+
+    /// <summary>Ends a run's root span and puts back what was current before it.</summary>
+    public static void EndRun(Activity? run, Activity? previous)
+    {
+        run?.Dispose();
+        Activity.Current = previous;
+    }
+}
+
+/// <summary>
+/// Every metric BackupRelay emits, on one meter from the app's <see cref="IMeterFactory"/>. Names and
+/// units follow OpenTelemetry conventions (UCUM units, dotted lower-case names).
+/// </summary>
+public sealed class BackupRelayMetrics
+{
+    private readonly Counter<long> _runsStarted;
+    private readonly Counter<long> _runsFinished;
+    private readonly Histogram<double> _runDuration;
+    private readonly Counter<long> _bytesCopied;
+    private readonly Histogram<double> _throughput;
+    private readonly Counter<long> _parked;
+
+    public BackupRelayMetrics(IMeterFactory meters)
+    {
+        var meter = meters.Create(BackupRelayTelemetry.Name);
+        _runsStarted = meter.CreateCounter<long>("backuprelay.runs.started", "{run}", "Runs created, by kind, graph and trigger.");
+        _runsFinished = meter.CreateCounter<long>("backuprelay.runs.finished", "{run}", "Runs that ended, by kind, graph and outcome (Succeeded, PartiallyFailed, Failed).");
+        _runDuration = meter.CreateHistogram<double>("backuprelay.run.duration", "s", "Time from a run's creation to its end, by kind, graph and outcome.");
+        _bytesCopied = meter.CreateCounter<long>("backuprelay.copy.bytes", "By", "Bytes copied to the destination (each slice once), by graph.");
+        _throughput = meter.CreateHistogram<double>("backuprelay.copy.throughput", "By/s", "Throughput of each copy slice, by graph.");
+        _parked = meter.CreateCounter<long>("backuprelay.messages.parked", "{message}", "Messages moved to a poison queue, by queue and function.");
+    }
+
+    /// <summary>
+    /// The per-graph gauges, read from the run store through the shared, briefly cached graph statuses:
+    /// a refresh starts when the cached one is old, and the newest known values are reported meanwhile.
+    /// </summary>
+    public static void AddGraphGauges(IMeterFactory meters, GraphStatusService graphs)
+    {
+        var meter = meters.Create(BackupRelayTelemetry.Name);
+        meter.CreateObservableGauge("backuprelay.graph.last_verified_copy.time", () => Observe(graphs, s =>
+            s.LastVerifiedCopy is { } copy ? copy.CompletedAt.ToUnixTimeSeconds() : null), "s",
+            "Unix time of each configured graph's newest verified copy (absent for a graph that never had one).");
+        meter.CreateObservableGauge("backuprelay.graph.stale", () => Observe(graphs, s => s.State == FreshnessState.Stale ? 1 : 0), "{graph}",
+            "1 when the graph's newest verified copy is older than its freshness threshold (or it never had one for that long), else 0.");
+    }
+
+    private static IEnumerable<Measurement<double>> Observe(GraphStatusService graphs, Func<GraphStatus, double?> value)
+    {
+        _ = graphs.GetAsync().ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
+        foreach (var status in graphs.Latest ?? [])
+        {
+            if (value(status) is { } v)
+            {
+                yield return new Measurement<double>(v, new KeyValuePair<string, object?>(BackupRelayTelemetry.GraphId, status.GraphId));
+            }
+        }
+    }
+
+    public void RunStarted(RunRecord run) =>
+        _runsStarted.Add(1, Tag(BackupRelayTelemetry.RunKind, run.Kind), Tag(BackupRelayTelemetry.GraphId, run.GraphId), Tag("backuprelay.run.trigger", run.Trigger));
+
+    public void RunFinished(RunRecord run)
+    {
+        var outcome = Tag("backuprelay.run.outcome", run.Status.ToString());
+        _runsFinished.Add(1, Tag(BackupRelayTelemetry.RunKind, run.Kind), Tag(BackupRelayTelemetry.GraphId, run.GraphId), outcome);
+        if (run.CompletedAt is { } end)
+        {
+            _runDuration.Record((end - run.CreatedAt).TotalSeconds, Tag(BackupRelayTelemetry.RunKind, run.Kind), Tag(BackupRelayTelemetry.GraphId, run.GraphId), outcome);
+        }
+    }
+
+    public void SliceCopied(string graphId, long bytes, TimeSpan elapsed)
+    {
+        _bytesCopied.Add(bytes, Tag(BackupRelayTelemetry.GraphId, graphId));
+        if (bytes > 0 && elapsed > TimeSpan.Zero)
+        {
+            _throughput.Record(bytes / elapsed.TotalSeconds, Tag(BackupRelayTelemetry.GraphId, graphId));
+        }
+    }
+
+    public void Parked(string queue, string function) =>
+        _parked.Add(1, Tag("messaging.destination.name", queue), Tag(BackupRelayTelemetry.Function, function));
+
+    private static KeyValuePair<string, object?> Tag(string key, object? value) => new(key, value);
+}
