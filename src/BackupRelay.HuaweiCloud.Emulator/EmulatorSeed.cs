@@ -122,6 +122,15 @@ public sealed class EmulatorSettings
     /// </summary>
     public double GesRequestsPerSecond { get; set; }
 
+    /// <summary>
+    /// A cross-cloud source on one machine: each OBS download connection is capped at this many bytes
+    /// per second (as one TCP stream across regions is bounded by window / round trip). 0: no cap.
+    /// </summary>
+    public long ObsBytesPerSecondPerConnection { get; set; }
+
+    /// <summary>Milliseconds before an OBS download answers (the round trips to the first byte). 0: none.</summary>
+    public int ObsTimeToFirstByteMs { get; set; }
+
     /// <summary>File sizes in bytes of a new backup when its graph sets none.</summary>
     public List<long> DefaultBackupFileSizes { get; set; } = [3 * 1024 * 1024, 1024 * 1024 + 17];
 

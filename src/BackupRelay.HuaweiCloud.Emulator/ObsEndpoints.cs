@@ -87,6 +87,13 @@ internal static class ObsEndpoints
             return;
         }
 
+        // A WAN-shaped source: time to first byte, then at most the per-connection rate.
+        var (ttfb, rate) = (state.Settings.ObsTimeToFirstByteMs, state.Settings.ObsBytesPerSecondPerConnection);
+        if (ttfb > 0)
+        {
+            await Task.Delay(ttfb, context.RequestAborted);
+        }
+
         var (start, end, partial) = faults.Any(f => f.Kind == "ignoreRange")
             ? (0L, file.Size - 1, false)
             : ParseRange(context.Request.Headers.Range.ToString(), file.Size);
@@ -119,10 +126,16 @@ internal static class ObsEndpoints
         var corrupt = faults.FirstOrDefault(f => f.Kind == "corrupt");
         var limit = drop is null ? length : Math.Min(length, drop.AfterBytes);
         var buffer = ArrayPool<byte>.Shared.Rent(ChunkSize);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         try
         {
             for (long sent = 0; sent < limit;)
             {
+                if (rate > 0 && TimeSpan.FromSeconds((double)sent / rate) - clock.Elapsed is { Ticks: > 0 } ahead)
+                {
+                    await Task.Delay(ahead, context.RequestAborted);
+                }
+
                 var count = (int)Math.Min(ChunkSize, limit - sent);
                 var offset = start + sent;
                 BackupContent.Fill(seed, offset, buffer.AsSpan(0, count));

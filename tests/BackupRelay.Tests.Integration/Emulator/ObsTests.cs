@@ -34,6 +34,26 @@ public sealed class ObsTests : EmulatorHarness
         Assert.Equal(Expected(backupId, name, 0, (int)size), await response.Content.ReadAsByteArrayAsync());
     }
 
+    [Fact]
+    public async Task A_wan_shaped_source_waits_before_the_first_byte_and_caps_each_connection()
+    {
+        var (backupId, name, _, link) = await FirstFileAsync();
+        State.Settings.ObsTimeToFirstByteMs = 300;
+        State.Settings.ObsBytesPerSecondPerConnection = 1024 * 1024;
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        using var request = new HttpRequestMessage(HttpMethod.Get, link);
+        request.Headers.Range = new RangeHeaderValue(0, (512 * 1024) - 1);
+        using var response = await Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        var firstByte = watch.Elapsed;
+        var bytes = await response.Content.ReadAsByteArrayAsync();
+        var total = watch.Elapsed;
+
+        // Lower bounds only: the shaping never lets bytes through sooner than configured.
+        Assert.True(firstByte >= TimeSpan.FromMilliseconds(280), $"first byte after {firstByte}");
+        Assert.True(total - firstByte >= TimeSpan.FromMilliseconds(420), $"512 KiB at 1 MiB/s in {total - firstByte}");
+        Assert.Equal(Expected(backupId, name, 0, 512 * 1024), bytes);
+    }
+
     [Theory]
     [InlineData(0L, 0L)]
     [InlineData(10L, 19L)]

@@ -1,7 +1,4 @@
-using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
-using System.Text;
 using BackupRelay.Configuration;
 using BackupRelay.Hosting;
 using BackupRelay.HuaweiCloud.Emulator;
@@ -23,8 +20,8 @@ public sealed class HandlerRestartTests : IAsyncLifetime
 
     private RunningEmulator _emulator = null!;
     private Azurite _azurite = null!;
-    private Process? _handler;
-    private readonly StringBuilder _output = new();
+    private HostProcess? _handler;
+    private readonly List<HostProcess> _dead = [];
     private readonly List<TimeSpan> _readiness = [];
 
     public async Task InitializeAsync()
@@ -95,29 +92,18 @@ public sealed class HandlerRestartTests : IAsyncLifetime
         Assert.False(_handler!.HasExited);
     }
 
-    /// <summary>Kills the running handler (if any), starts a new one on a free port and waits for any answer to GET /.</summary>
+    /// <summary>Kills the running handler (if any, as a timeout does), starts a new one and waits for any answer to GET /.</summary>
     private async Task<HttpClient> StartHandlerAsync(string hostJson, Dictionary<string, string>? extra = null)
     {
-        if (_handler is { HasExited: false })
+        if (_handler is not null)
         {
-            _handler.Kill(entireProcessTree: true);
-            await _handler.WaitForExitAsync();
+            // Killed, not disposed: the host double may still hold its client for invocations that die with it.
+            await _handler.KillAsync();
+            _dead.Add(_handler);
         }
 
-        _handler?.Dispose();
-        var port = FreePort();
-        var configuration = AppContext.BaseDirectory.Contains("/Debug/", StringComparison.Ordinal) ? "Debug" : "Release";
-        var host = Path.Combine(Azurite.RepositoryRoot(), "src", "BackupRelay.Host", "bin", configuration, "net10.0", "BackupRelay.Host.dll");
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Azurite.RepositoryRoot() };
-        info.ArgumentList.Add(host);
-        info.Environment.Clear();
-        info.Environment["PATH"] = Environment.GetEnvironmentVariable("PATH");
-        info.Environment["HOME"] = Environment.GetEnvironmentVariable("HOME") ?? "/tmp";
-        info.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        info.Environment["FUNCTIONS_CUSTOMHANDLER_PORT"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        info.Environment["FUNCTIONS_APP_ROOT_PATH"] = Azurite.RepositoryRoot();
         var emulator = _emulator.BaseAddress.ToString();
-        foreach (var (key, value) in new Dictionary<string, string>
+        var settings = new Dictionary<string, string>
         {
             ["AzureWebJobsStorage"] = _azurite.ConnectionString,
             ["Destination"] = _azurite.ConnectionString,
@@ -140,79 +126,26 @@ public sealed class HandlerRestartTests : IAsyncLifetime
             ["Copy__SliceMaxBytes"] = (Block * 2).ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Standalone__HostJsonPath"] = hostJson,
             ["Http__AllowAnonymousLocalDevelopment"] = "true",
-        })
-        {
-            info.Environment[key] = value;
-        }
-
+        };
         foreach (var (key, value) in extra ?? [])
         {
-            info.Environment[key] = value;
+            settings[key] = value;
         }
 
-        var watch = Stopwatch.StartNew();
-        _handler = Process.Start(info)!;
-        _handler.OutputDataReceived += (_, e) => Append(e.Data);
-        _handler.ErrorDataReceived += (_, e) => Append(e.Data);
-        _handler.BeginOutputReadLine();
-        _handler.BeginErrorReadLine();
-
-        // The host's readiness check: GET / every 25 ms until anything answers.
-        var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromMinutes(5) };
-        while (watch.Elapsed < TimeSpan.FromSeconds(60))
-        {
-            try
-            {
-                using var ping = await client.GetAsync("/");
-                _readiness.Add(watch.Elapsed);
-                return client;
-            }
-            catch (HttpRequestException)
-            {
-                Assert.False(_handler.HasExited, $"the handler exited with {(_handler.HasExited ? _handler.ExitCode : 0)}:\n{Tail()}");
-                await Task.Delay(25);
-            }
-        }
-
-        throw new TimeoutException("the handler did not answer GET / within 60 s:\n" + Tail());
+        _handler = await HostProcess.StartAsync(settings, customHandler: true);
+        _readiness.Add(_handler.ReadyAfter);
+        return _handler.Client;
     }
 
-    private void Append(string? line)
-    {
-        if (line is not null)
-        {
-            lock (_output)
-            {
-                _output.AppendLine(line);
-            }
-        }
-    }
-
-    private string Tail()
-    {
-        lock (_output)
-        {
-            var text = _output.ToString();
-            return text.Length > 6000 ? text[^6000..] : text;
-        }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    private string Tail() => _handler?.Tail() ?? "";
 
     public async Task DisposeAsync()
     {
-        if (_handler is { HasExited: false })
+        foreach (var process in _dead.Append(_handler).OfType<HostProcess>())
         {
-            _handler.Kill(entireProcessTree: true);
-            await _handler.WaitForExitAsync();
+            await process.DisposeAsync();
         }
 
-        _handler?.Dispose();
         await _azurite.DisposeAsync();
         await _emulator.DisposeAsync();
     }
