@@ -18,7 +18,7 @@ rm -f "${TMPDIR:-/tmp}/backuprelay-fanout.txt"
 status=0
 FANOUT_GRAPHS="$graphs" dotnet test tests/BackupRelay.Tests.Integration -c Release --no-build \
   --filter "FullyQualifiedName~FanOutTests" --logger "console;verbosity=normal" >"$figures" 2>&1 || status=$?
-grep -E "^\s*(Passed|Failed)!|Error Message" -A3 "$figures" | head -n 20
+grep -E "Test Run (Successful|Failed)|^\s+Failed |Error Message" -A2 "$figures" | head -n 20 || true
 echo
 cat "${TMPDIR:-/tmp}/backuprelay-fanout.txt" 2>/dev/null || echo "no figures: the run failed before the end"
 rm -f "$figures"

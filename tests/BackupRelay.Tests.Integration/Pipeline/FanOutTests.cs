@@ -57,21 +57,9 @@ public sealed class FanOutTests(ITestOutputHelper output) : IAsyncLifetime
 
     private Dictionary<string, string> Settings(bool schedules)
     {
-        var emulator = _emulator.BaseAddress.ToString();
-        var settings = new Dictionary<string, string>
+        var settings = HostProcess.Settings(_azurite, _emulator);
+        foreach (var (key, value) in new Dictionary<string, string>
         {
-            ["AzureWebJobsStorage"] = _azurite.ConnectionString,
-            ["Destination"] = _azurite.ConnectionString,
-            ["Destination__Container"] = "ges-backups",
-            ["HuaweiCloud__Region"] = DemoSeed.Region,
-            ["HuaweiCloud__ProjectId"] = DemoSeed.ProjectId,
-            ["HuaweiCloud__Endpoints__Iam"] = emulator,
-            ["HuaweiCloud__Endpoints__Ges"] = emulator,
-            ["HuaweiCloud__Endpoints__Cse"] = emulator,
-            ["HuaweiCloud__Auth__UserName"] = DemoSeed.UserName,
-            ["HuaweiCloud__Auth__Password"] = DemoSeed.Password,
-            ["HuaweiCloud__Auth__DomainName"] = DemoSeed.Domain,
-
             // The project's gateway budget shared by the instances, with headroom for the health probes.
             ["HuaweiCloud__Resilience__RequestsPerSecond"] = (GatewayRequestsPerSecond * 0.8 / Instances).ToString(CultureInfo.InvariantCulture),
             ["HuaweiCloud__Resilience__BaseDelay"] = "00:00:00.200",
@@ -85,7 +73,11 @@ public sealed class FanOutTests(ITestOutputHelper output) : IAsyncLifetime
             ["Standalone__MessageLease"] = "00:00:10",
             ["Http__FunctionKeys__0"] = PipelineHarness.FunctionKey,
             ["Http__HealthCacheDuration"] = "00:00:00",
-        };
+        })
+        {
+            settings[key] = value;
+        }
+
         for (var i = 0; i < Graphs; i++)
         {
             settings[$"Backup__Graphs__{i}__GraphId"] = GraphId(i);

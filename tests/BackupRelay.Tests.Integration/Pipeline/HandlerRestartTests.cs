@@ -102,20 +102,9 @@ public sealed class HandlerRestartTests : IAsyncLifetime
             _dead.Add(_handler);
         }
 
-        var emulator = _emulator.BaseAddress.ToString();
-        var settings = new Dictionary<string, string>
+        var settings = HostProcess.Settings(_azurite, _emulator);
+        foreach (var (key, value) in new Dictionary<string, string>
         {
-            ["AzureWebJobsStorage"] = _azurite.ConnectionString,
-            ["Destination"] = _azurite.ConnectionString,
-            ["Destination__Container"] = "ges-backups",
-            ["HuaweiCloud__Region"] = DemoSeed.Region,
-            ["HuaweiCloud__ProjectId"] = DemoSeed.ProjectId,
-            ["HuaweiCloud__Endpoints__Iam"] = emulator,
-            ["HuaweiCloud__Endpoints__Ges"] = emulator,
-            ["HuaweiCloud__Endpoints__Cse"] = emulator,
-            ["HuaweiCloud__Auth__UserName"] = DemoSeed.UserName,
-            ["HuaweiCloud__Auth__Password"] = DemoSeed.Password,
-            ["HuaweiCloud__Auth__DomainName"] = DemoSeed.Domain,
             ["HuaweiCloud__Resilience__BaseDelay"] = "00:00:00.050",
             ["HuaweiCloud__Resilience__RequestsPerSecond"] = "200",
             ["Backup__Schedule"] = "0 0 2 * * *",
@@ -126,7 +115,11 @@ public sealed class HandlerRestartTests : IAsyncLifetime
             ["Copy__SliceMaxBytes"] = (Block * 2).ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Standalone__HostJsonPath"] = hostJson,
             ["Http__AllowAnonymousLocalDevelopment"] = "true",
-        };
+        })
+        {
+            settings[key] = value;
+        }
+
         foreach (var (key, value) in extra ?? [])
         {
             settings[key] = value;

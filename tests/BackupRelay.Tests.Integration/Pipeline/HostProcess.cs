@@ -83,6 +83,26 @@ public sealed class HostProcess : IAsyncDisposable
         throw new TimeoutException("the host did not answer GET / within 60 s:\n" + started.Tail());
     }
 
+    /// <summary>The settings every test process needs: storage on <paramref name="azurite"/>, Huawei Cloud on <paramref name="emulator"/>.</summary>
+    public static Dictionary<string, string> Settings(Azurite azurite, BackupRelay.HuaweiCloud.Emulator.RunningEmulator emulator)
+    {
+        var address = emulator.BaseAddress.ToString();
+        return new Dictionary<string, string>
+        {
+            ["AzureWebJobsStorage"] = azurite.ConnectionString,
+            ["Destination"] = azurite.ConnectionString,
+            ["Destination__Container"] = "ges-backups",
+            ["HuaweiCloud__Region"] = BackupRelay.HuaweiCloud.Emulator.DemoSeed.Region,
+            ["HuaweiCloud__ProjectId"] = BackupRelay.HuaweiCloud.Emulator.DemoSeed.ProjectId,
+            ["HuaweiCloud__Endpoints__Iam"] = address,
+            ["HuaweiCloud__Endpoints__Ges"] = address,
+            ["HuaweiCloud__Endpoints__Cse"] = address,
+            ["HuaweiCloud__Auth__UserName"] = BackupRelay.HuaweiCloud.Emulator.DemoSeed.UserName,
+            ["HuaweiCloud__Auth__Password"] = BackupRelay.HuaweiCloud.Emulator.DemoSeed.Password,
+            ["HuaweiCloud__Auth__DomainName"] = BackupRelay.HuaweiCloud.Emulator.DemoSeed.Domain,
+        };
+    }
+
     /// <summary>kill -9: no shutdown, no message released.</summary>
     public async Task KillAsync()
     {
