@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Copy benchmark: one large file from the emulator's OBS endpoint to (a) Azurite and (b) a local
 # directory, with BackupRelay's copy engine and with `rclone copyurl`, plus `curl -o /dev/null` as
-# the source's limit. Every tool runs in its own process under GNU time (wall, CPU, peak RSS) in
-# the same run, so the ratios hold on a noisy machine.
-#   bash build/benchmark.sh [size-in-MiB, default 1024]
+# the source's limit. Then the same from a WAN-shaped source (16 MB/s per connection, 80 ms to the
+# first byte, as one stream across clouds), beside a parallel ranged downloader (aria2c -x 8 -s 8).
+# Every tool runs in its own process under GNU time (wall, CPU, peak RSS) in the same run, so the
+# ratios hold on a noisy machine.
+#   bash build/benchmark.sh [size-in-MiB, default 1024]     (SHAPED=0 skips the shaped part)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -15,6 +17,7 @@ need=()
 command -v rclone >/dev/null || need+=(rclone)
 [ -x /usr/bin/time ] || need+=(time)
 command -v curl >/dev/null || need+=(curl)
+[ "${SHAPED:-1}" = 0 ] || command -v aria2c >/dev/null || need+=(aria2)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]} (Debian packages)"
   apt-get update -qq >/dev/null && apt-get install -y -qq "${need[@]}" >/dev/null
@@ -97,4 +100,43 @@ awk -v b="$size" '
     printf "BackupRelay → local dir vs the source limit (curl): %.0f%%\n", 100*wall["curl"]/wall["backuprelay-local"]
     printf "BackupRelay → local dir vs rclone → local dir: throughput x%.2f, peak RSS x%.2f\n", wall["rclone-local"]/wall["backuprelay-local"], rss["backuprelay-local"]/rss["rclone-local"]
     printf "BackupRelay peak RSS: local %.0f MB, Azurite %.0f MB (target < 200 MB)\n", rss["backuprelay-local"]/1024, rss["backuprelay-azurite"]/1024
+  }' "$work/summary"
+
+[ "${SHAPED:-1}" = 0 ] && exit 0
+
+# The same file from a WAN-shaped source: every download connection capped, a wait before the first byte.
+per_connection=16000000
+settings="$(curl -s "http://127.0.0.1:$emu_port/_emulator/settings")"
+shaped="$(python3 -c 'import json,sys; s=json.loads(sys.argv[1]); s["obsBytesPerSecondPerConnection"]=int(sys.argv[2]); s["obsTimeToFirstByteMs"]=80; print(json.dumps(s))' "$settings" "$per_connection")"
+curl -s -o /dev/null -X PUT -H 'Content-Type: application/json' -d "$shaped" "http://127.0.0.1:$emu_port/_emulator/settings"
+mkdir -p "$work/s-br" "$work/s-rclone" "$work/s-aria"
+measure shaped-backuprelay-local dotnet "$bin/BackupRelay.DevTools.dll" copy --link "$link" --local "$work/s-br" --path bench.bin
+rm -rf "$work/s-br"
+measure shaped-rclone-local rclone copyurl "$link" "$work/s-rclone/bench.bin"
+rm -rf "$work/s-rclone"
+measure shaped-aria2c-local aria2c --quiet=true -x 8 -s 8 -k 1M --file-allocation=none -d "$work/s-aria" -o bench.bin "$link"
+rm -rf "$work/s-aria"
+measure shaped-backuprelay-azurite dotnet "$bin/BackupRelay.DevTools.dll" copy --link "$link" --blob "$conn" --container bench-sbr --path bench.bin
+rclone mkdir "${rclone_azure}bench-srclone" 2>/dev/null || true
+measure shaped-rclone-azurite rclone copyurl "$link" "${rclone_azure}bench-srclone/bench.bin"
+for run in shaped-backuprelay-local shaped-backuprelay-azurite; do
+  read -r outcome length md5 sha _ < "$work/$run.out"
+  [ "$outcome" = Completed ] && [ "$length" = "$size" ] && [ "$md5" = "$want_md5" ] && [ "$sha" = "$want_sha" ] \
+    || { echo "$run did not produce a verified copy: $(cat "$work/$run.out")"; exit 1; }
+done
+
+echo
+echo "Shaped source: $((per_connection / 1000000)) MB/s per connection, 80 ms to the first byte"
+printf "%-28s %10s %12s %12s\n" "run" "MB/s" "CPU s/GB" "peak RSS MB"
+for run in shaped-backuprelay-local shaped-rclone-local shaped-aria2c-local shaped-backuprelay-azurite shaped-rclone-azurite; do
+  read -r wall user sys rss < "$work/$run.time"
+  awk -v n="$run" -v w="$wall" -v u="$user" -v s="$sys" -v r="$rss" -v b="$size" \
+    'BEGIN { printf "%-28s %10.1f %12.2f %12.1f\n", n, b/1e6/w, (u+s)/(b/1e9), r/1024 }'
+  echo "$run $wall $user $sys $rss" >> "$work/summary"
+done
+awk '
+  { wall[$1]=$2 }
+  END {
+    printf "\nShaped, local dir: BackupRelay x%.2f of rclone copyurl, x%.2f of aria2c -x 8 (targets: >= x4 and >= x1.0)\n", wall["shaped-rclone-local"]/wall["shaped-backuprelay-local"], wall["shaped-aria2c-local"]/wall["shaped-backuprelay-local"]
+    printf "Shaped, Azurite: BackupRelay x%.2f of rclone copyurl (target: >= x3)\n", wall["shaped-rclone-azurite"]/wall["shaped-backuprelay-azurite"]
   }' "$work/summary"
