@@ -30,27 +30,16 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-emu_port="$(free_port)"; blob_port="$(free_port)"; queue_port="$(free_port)"; table_port="$(free_port)"
-
-graph=4c5f882d-a813-4d78-a8e3-6d3212ddd121
-backup=0b0b0b0b-1111-4222-8333-444444444444
-cat > "$work/seed.json" <<JSON
-{"projects":[{"id":"0a1b2c3d4e5f40718293a4b5c6d7e8f9","name":"cn-north-4"}],
- "users":[{"name":"backup-relay","password":"emulator-password","domain":"demo-domain"}],
- "graphs":[{"id":"$graph","name":"bench","projectId":"0a1b2c3d4e5f40718293a4b5c6d7e8f9","backups":[{"id":"$backup","fileSizes":[$size]}]}]}
-JSON
-
+source build/bench-source.sh
+bench_emulator "$work" "$size"
+blob_port="$(free_port)"; queue_port="$(free_port)"; table_port="$(free_port)"
 bin=src/BackupRelay.DevTools/bin/Release/net10.0
-dotnet src/BackupRelay.HuaweiCloud.Emulator/bin/Release/net10.0/BackupRelay.HuaweiCloud.Emulator.dll \
-  --urls "http://127.0.0.1:$emu_port" --seed "$work/seed.json" >"$work/emulator.log" 2>&1 &
-pids+=($!)
 node node_modules/azurite/dist/src/azurite.js --silent --inMemoryPersistence --disableTelemetry \
   --blobHost 127.0.0.1 --blobPort "$blob_port" --queueHost 127.0.0.1 --queuePort "$queue_port" \
   --tableHost 127.0.0.1 --tablePort "$table_port" >"$work/azurite.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do
-  curl -s -o /dev/null "http://127.0.0.1:$emu_port/" && curl -s -o /dev/null "http://127.0.0.1:$blob_port/" && break
+  curl -s -o /dev/null "http://127.0.0.1:$blob_port/" && break
   sleep 0.2
 done
 
@@ -68,6 +57,28 @@ measure() {
   /usr/bin/time -f "%e %U %S %M" -o "$work/$name.time" "$@" >"$work/$name.out" 2>"$work/$name.err" || { echo "$name failed:"; cat "$work/$name.err"; exit 1; }
 }
 
+# verified RUN...: each BackupRelay run printed a complete copy with the expected length and hashes
+verified() {
+  local run outcome length md5 sha
+  for run in "$@"; do
+    read -r outcome length md5 sha _ < "$work/$run.out"
+    [ "$outcome" = Completed ] && [ "$length" = "$size" ] && [ "$md5" = "$want_md5" ] && [ "$sha" = "$want_sha" ] \
+      || { echo "$run did not produce a verified copy: $(cat "$work/$run.out")"; exit 1; }
+  done
+}
+
+# table WIDTH RUN...: MB/s, CPU s/GB and peak RSS of each run; each also goes into $work/summary
+table() {
+  local width="$1" run wall user sys rss; shift
+  printf "%-${width}s %10s %12s %12s\n" "run" "MB/s" "CPU s/GB" "peak RSS MB"
+  for run in "$@"; do
+    read -r wall user sys rss < "$work/$run.time"
+    awk -v n="$run" -v w="$wall" -v u="$user" -v s="$sys" -v r="$rss" -v b="$size" -v width="$width" \
+      'BEGIN { printf "%-" width "s %10.1f %12.2f %12.1f\n", n, b/1e6/w, (u+s)/(b/1e9), r/1024 }'
+    echo "$run $wall $user $sys $rss" >> "$work/summary"
+  done
+}
+
 measure curl curl -s -o /dev/null "$link"
 mkdir -p "$work/local-br" "$work/local-rclone"
 measure backuprelay-local dotnet "$bin/BackupRelay.DevTools.dll" copy --link "$link" --local "$work/local-br" --path bench.bin
@@ -78,21 +89,11 @@ measure backuprelay-azurite dotnet "$bin/BackupRelay.DevTools.dll" copy --link "
 rclone mkdir "${rclone_azure}bench-rclone" 2>/dev/null || true
 measure rclone-azurite rclone copyurl "$link" "${rclone_azure}bench-rclone/bench.bin"
 
-for run in backuprelay-local backuprelay-azurite; do
-  read -r outcome length md5 sha _ < "$work/$run.out"
-  [ "$outcome" = Completed ] && [ "$length" = "$size" ] && [ "$md5" = "$want_md5" ] && [ "$sha" = "$want_sha" ] \
-    || { echo "$run did not produce a verified copy: $(cat "$work/$run.out")"; exit 1; }
-done
+verified backuprelay-local backuprelay-azurite
 
 echo
 echo "Copy benchmark: ${size_mib} MiB from the emulator's OBS endpoint; $(nproc) cores; $(date -u +%Y-%m-%dT%H:%MZ)"
-printf "%-22s %10s %12s %12s\n" "run" "MB/s" "CPU s/GB" "peak RSS MB"
-for run in curl backuprelay-local rclone-local backuprelay-azurite rclone-azurite; do
-  read -r wall user sys rss < "$work/$run.time"
-  awk -v n="$run" -v w="$wall" -v u="$user" -v s="$sys" -v r="$rss" -v b="$size" \
-    'BEGIN { printf "%-22s %10.1f %12.2f %12.1f\n", n, b/1e6/w, (u+s)/(b/1e9), r/1024 }'
-  echo "$run $wall $user $sys $rss" >> "$work/summary"
-done
+table 22 curl backuprelay-local rclone-local backuprelay-azurite rclone-azurite
 awk -v b="$size" '
   { wall[$1]=$2; rss[$1]=$5 }
   END {
@@ -119,21 +120,11 @@ rm -rf "$work/s-aria"
 measure shaped-backuprelay-azurite dotnet "$bin/BackupRelay.DevTools.dll" copy --link "$link" --blob "$conn" --container bench-sbr --path bench.bin
 rclone mkdir "${rclone_azure}bench-srclone" 2>/dev/null || true
 measure shaped-rclone-azurite rclone copyurl "$link" "${rclone_azure}bench-srclone/bench.bin"
-for run in shaped-backuprelay-local shaped-backuprelay-azurite; do
-  read -r outcome length md5 sha _ < "$work/$run.out"
-  [ "$outcome" = Completed ] && [ "$length" = "$size" ] && [ "$md5" = "$want_md5" ] && [ "$sha" = "$want_sha" ] \
-    || { echo "$run did not produce a verified copy: $(cat "$work/$run.out")"; exit 1; }
-done
+verified shaped-backuprelay-local shaped-backuprelay-azurite
 
 echo
 echo "Shaped source: $((per_connection / 1000000)) MB/s per connection, 80 ms to the first byte"
-printf "%-28s %10s %12s %12s\n" "run" "MB/s" "CPU s/GB" "peak RSS MB"
-for run in shaped-backuprelay-local shaped-rclone-local shaped-aria2c-local shaped-backuprelay-azurite shaped-rclone-azurite; do
-  read -r wall user sys rss < "$work/$run.time"
-  awk -v n="$run" -v w="$wall" -v u="$user" -v s="$sys" -v r="$rss" -v b="$size" \
-    'BEGIN { printf "%-28s %10.1f %12.2f %12.1f\n", n, b/1e6/w, (u+s)/(b/1e9), r/1024 }'
-  echo "$run $wall $user $sys $rss" >> "$work/summary"
-done
+table 28 shaped-backuprelay-local shaped-rclone-local shaped-aria2c-local shaped-backuprelay-azurite shaped-rclone-azurite
 awk '
   { wall[$1]=$2 }
   END {

@@ -15,20 +15,10 @@ trap cleanup EXIT
 dotnet tool install --tool-path "$work/tools" dotnet-trace >/dev/null
 dotnet build -c Release src/BackupRelay.DevTools -v quiet -nologo 2>&1 | grep -E " error " || true
 
-graph=4c5f882d-a813-4d78-a8e3-6d3212ddd121
-backup=0b0b0b0b-1111-4222-8333-444444444444
-cat > "$work/seed.json" <<JSON
-{"projects":[{"id":"0a1b2c3d4e5f40718293a4b5c6d7e8f9","name":"cn-north-4"}],
- "users":[{"name":"backup-relay","password":"emulator-password","domain":"demo-domain"}],
- "graphs":[{"id":"$graph","name":"bench","projectId":"0a1b2c3d4e5f40718293a4b5c6d7e8f9","backups":[{"id":"$backup","fileSizes":[$size]}]}]}
-JSON
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')"
-dotnet src/BackupRelay.HuaweiCloud.Emulator/bin/Release/net10.0/BackupRelay.HuaweiCloud.Emulator.dll \
-  --urls "http://127.0.0.1:$port" --seed "$work/seed.json" >"$work/emulator.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.2; done
+source build/bench-source.sh
+bench_emulator "$work" "$size"
 bin="$root/src/BackupRelay.DevTools/bin/Release/net10.0"
-read -r _ link < <(dotnet "$bin/BackupRelay.DevTools.dll" link --emulator "http://127.0.0.1:$port/" --graph "$graph" --backup "$backup")
+read -r _ link < <(dotnet "$bin/BackupRelay.DevTools.dll" link --emulator "http://127.0.0.1:$emu_port/" --graph "$graph" --backup "$backup")
 mkdir -p "$work/out"
 (cd "$work" && "$work/tools/dotnet-trace" collect --profile dotnet-sampled-thread-time --format Speedscope -o "$work/copy.nettrace" \
   -- dotnet "$bin/BackupRelay.DevTools.dll" copy --link "$link" --local "$work/out" --path bench.bin >"$work/trace.log" 2>&1)

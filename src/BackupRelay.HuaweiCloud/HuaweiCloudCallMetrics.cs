@@ -4,25 +4,27 @@ using System.Text.RegularExpressions;
 namespace BackupRelay.HuaweiCloud;
 
 /// <summary>
+/// The one <c>backuprelay.huaweicloud.calls</c> instrument (a singleton): message handlers are created
+/// anew each time the HTTP client factory rotates them, the instrument once.
+/// </summary>
+public sealed class HuaweiCloudCallCounter(IMeterFactory meters)
+{
+    public const string MeterName = "BackupRelay";
+
+    public Counter<long> Calls { get; } = meters.Create(MeterName)
+        .CreateCounter<long>("backuprelay.huaweicloud.calls", "{call}", "Calls to GES, CSE and IAM (each attempt), by service, operation, status and outcome.");
+}
+
+/// <summary>
 /// Counts every call to GES, CSE and IAM as it goes on the wire (each attempt, so 429s and retries
 /// show): <c>backuprelay.huaweicloud.calls</c> by service, operation (method and path with ids
 /// replaced by <c>{id}</c>), status code and outcome (<c>ok</c>, <c>throttled</c>, <c>client_error</c>,
 /// <c>server_error</c>, <c>failed</c> when no answer came).
 /// </summary>
-public sealed partial class HuaweiCloudCallMetrics(string service, IMeterFactory? meters) : DelegatingHandler
+public sealed partial class HuaweiCloudCallMetrics(string service, HuaweiCloudCallCounter counter) : DelegatingHandler
 {
-    public const string MeterName = "BackupRelay";
-
-    private readonly Counter<long>? _calls = meters?.Create(MeterName)
-        .CreateCounter<long>("backuprelay.huaweicloud.calls", "{call}", "Calls to GES, CSE and IAM (each attempt), by service, operation, status and outcome.");
-
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
-        if (_calls is null)
-        {
-            return await base.SendAsync(request, cancellationToken);
-        }
-
         var operation = Operation(request);
         try
         {
@@ -46,7 +48,7 @@ public sealed partial class HuaweiCloudCallMetrics(string service, IMeterFactory
     }
 
     private void Record(string operation, int? status, string outcome) =>
-        _calls!.Add(1,
+        counter.Calls.Add(1,
             new KeyValuePair<string, object?>("backuprelay.huaweicloud.service", service),
             new KeyValuePair<string, object?>("backuprelay.huaweicloud.operation", operation),
             new KeyValuePair<string, object?>("http.response.status_code", status),

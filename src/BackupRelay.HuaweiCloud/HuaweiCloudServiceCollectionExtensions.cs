@@ -32,23 +32,26 @@ public static class HuaweiCloudServiceCollectionExtensions
         services.TryAddSingleton<GesClient>();
         services.TryAddSingleton<CseClient>();
 
+        services.AddMetrics();
+        services.TryAddSingleton<HuaweiCloudCallCounter>();
+
         // IAM: resilience, no auth (it is where the auth comes from).
         services.AddRefitGeneratedClient<IIamApi>(Settings(HuaweiSnakeJson.Default), IamClient)
             .ConfigureHttpClient((sp, http) => Configure(http, sp, o => o.IamEndpoint))
             .AddHuaweiCloudResilience("iam")
-            .AddHttpMessageHandler(sp => new HuaweiCloudCallMetrics("iam", sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
+            .AddHttpMessageHandler(sp => new HuaweiCloudCallMetrics("iam", sp.GetRequiredService<HuaweiCloudCallCounter>()));
         services.AddRefitGeneratedClient<IGesApi>(Settings(HuaweiSnakeJson.Default), GesClientName)
             .ConfigureHttpClient((sp, http) => Configure(http, sp, o => o.GesEndpoint))
             .AddHuaweiCloudResilience("ges")
             .AddHttpMessageHandler<HuaweiCloudAuthHandler>()
-            .AddHttpMessageHandler(sp => new HuaweiCloudCallMetrics("ges", sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
+            .AddHttpMessageHandler(sp => new HuaweiCloudCallMetrics("ges", sp.GetRequiredService<HuaweiCloudCallCounter>()));
 
         // CSE's restore API is camelCase and its engine manager snake_case: two Refit interfaces on one client.
         services.AddRefitGeneratedClient<ICseEngineApi>(Settings(HuaweiSnakeJson.Default), CseClientName)
             .ConfigureHttpClient((sp, http) => Configure(http, sp, o => o.CseEndpoint))
             .AddHuaweiCloudResilience("cse")
             .AddHttpMessageHandler<HuaweiCloudAuthHandler>()
-            .AddHttpMessageHandler(sp => new HuaweiCloudCallMetrics("cse", sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
+            .AddHttpMessageHandler(sp => new HuaweiCloudCallMetrics("cse", sp.GetRequiredService<HuaweiCloudCallCounter>()));
         services.AddRefitGeneratedClient<ICseRestoreApi>(Settings(HuaweiCamelJson.Default), CseClientName);
         return services;
     }

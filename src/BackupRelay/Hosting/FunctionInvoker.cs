@@ -29,7 +29,7 @@ public sealed partial class FunctionInvoker(IEnumerable<IQueueFunction> function
     /// </summary>
     public async Task<HandlerResult> InvokeAsync(IQueueFunction function, string? message, long dequeueCount, CancellationToken cancellationToken)
     {
-        var (traceParent, runId) = TraceFields(message);
+        var (traceParent, runId) = MessageFields(message);
         var previous = Activity.Current;
         Activity.Current = null;
         using var span = BackupRelayTelemetry.Source.StartActivity(function.Name, ActivityKind.Consumer, BackupRelayTelemetry.Extract(traceParent));
@@ -43,7 +43,7 @@ public sealed partial class FunctionInvoker(IEnumerable<IQueueFunction> function
 
         try
         {
-            var result = await InvokeCoreAsync(function, message, dequeueCount, cancellationToken);
+            var result = await InvokeCoreAsync(function, message, runId, dequeueCount, cancellationToken);
             span?.SetTag("backuprelay.outcome", result.Outcome.ToString());
             if (result.Outcome != HandlerOutcome.Done)
             {
@@ -59,7 +59,8 @@ public sealed partial class FunctionInvoker(IEnumerable<IQueueFunction> function
         }
     }
 
-    private static (string? TraceParent, string? RunId) TraceFields(string? message)
+    /// <summary>What the invoker itself reads of a message (once): its trace context and the run it belongs to.</summary>
+    private static (string? TraceParent, string? RunId) MessageFields(string? message)
     {
         try
         {
@@ -80,7 +81,8 @@ public sealed partial class FunctionInvoker(IEnumerable<IQueueFunction> function
             root.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String && value.GetString() is { Length: <= 200 } text ? text : null;
     }
 
-    private async Task<HandlerResult> InvokeCoreAsync(IQueueFunction function, string? message, long dequeueCount, CancellationToken cancellationToken)
+    private async Task<HandlerResult> InvokeCoreAsync(IQueueFunction function, string? message, string? runId, long dequeueCount,
+        CancellationToken cancellationToken)
     {
         HandlerResult result;
         var threw = false;
@@ -110,7 +112,7 @@ public sealed partial class FunctionInvoker(IEnumerable<IQueueFunction> function
         {
             Log.Parked(logger, function.Name, result.Reason ?? "");
             await queues.ParkAsync(function.Queue, function.Name, result.Reason ?? "parked", message, cancellationToken);
-            await FailRunAsync(function, message, $"its {function.Name} message was parked in {QueueNames.Poison(function.Queue)}: {result.Reason}");
+            await FailRunAsync(function, runId, $"its {function.Name} message was parked in {QueueNames.Poison(function.Queue)}: {result.Reason}");
         }
         else if (result.Outcome == HandlerOutcome.Retry && dequeueCount < limits.MaxDequeueCount)
         {
@@ -125,27 +127,15 @@ public sealed partial class FunctionInvoker(IEnumerable<IQueueFunction> function
         {
             // The last allowed delivery: either host now moves the message to the poison queue.
             Log.LastDeliveryFailed(logger, function.Name, dequeueCount, result.Reason ?? "");
-            await FailRunAsync(function, message, $"its {function.Name} message failed {dequeueCount} deliveries and goes to {QueueNames.Poison(function.Queue)}; last: {result.Reason}");
+            await FailRunAsync(function, runId, $"its {function.Name} message failed {dequeueCount} deliveries and goes to {QueueNames.Poison(function.Queue)}; last: {result.Reason}");
         }
 
         return result;
     }
 
     /// <summary>Best effort: the run named by the message, if there is one and it has not ended, fails with the reason.</summary>
-    private async Task FailRunAsync(IQueueFunction function, string? message, string reason)
+    private async Task FailRunAsync(IQueueFunction function, string? runId, string reason)
     {
-        string? runId = null;
-        try
-        {
-            using var document = JsonDocument.Parse(message ?? "");
-            runId = document.RootElement.ValueKind == JsonValueKind.Object && document.RootElement.TryGetProperty("runId", out var id)
-                && id.ValueKind == JsonValueKind.String ? id.GetString() : null;
-        }
-        catch (JsonException)
-        {
-            return;
-        }
-
         if (!HuaweiCloudIds.IsValidId(runId) || await runs.GetAsync(runId!, CancellationToken.None) is not { IsFinished: false })
         {
             return;

@@ -92,7 +92,10 @@ public static class WebhookSignature
         return null;
     }
 
-    /// <summary>The path decoded, and the query's pairs (without <c>code</c>) decoded, sorted and encoded again.</summary>
+    /// <summary>
+    /// The path decoded, and the query's pairs (without <c>code</c>) decoded, sorted and encoded again —
+    /// the query canonicalised exactly as the SDK-HMAC-SHA256 signer does it.
+    /// </summary>
     public static string CanonicalTarget(string pathAndQuery)
     {
         var q = pathAndQuery.IndexOf('?');
@@ -102,23 +105,10 @@ public static class WebhookSignature
             return path;
         }
 
-        var pairs = new List<(string Key, string Value)>();
-        foreach (var part in pathAndQuery[(q + 1)..].Split('&', StringSplitOptions.RemoveEmptyEntries))
-        {
-            var eq = part.IndexOf('=');
-            var key = Decode(eq < 0 ? part : part[..eq]);
-            if (key != "code")
-            {
-                pairs.Add((key, eq < 0 ? "" : Decode(part[(eq + 1)..])));
-            }
-        }
-
-        return pairs.Count == 0
-            ? path
-            : path + "?" + string.Join('&', pairs.OrderBy(p => p.Key, StringComparer.Ordinal).ThenBy(p => p.Value, StringComparer.Ordinal)
-                .Select(p => Uri.EscapeDataString(p.Key) + "=" + Uri.EscapeDataString(p.Value)));
-
-        static string Decode(string s) => Uri.UnescapeDataString(s.Replace('+', ' '));
+        var kept = pathAndQuery[(q + 1)..].Split('&', StringSplitOptions.RemoveEmptyEntries)
+            .Where(part => Uri.UnescapeDataString(part.Split('=', 2)[0].Replace('+', ' ')) != "code");
+        var query = HuaweiCloud.Auth.SdkHmacSha256.CanonicalQuery(string.Join('&', kept));
+        return query.Length == 0 ? path : path + "?" + query;
     }
 
     private static string Mac(string secret, string prefix, ReadOnlySpan<byte> body)

@@ -27,7 +27,7 @@ public sealed partial class ScheduleBackupsHandler(WorkQueues queues, IOptions<B
         // The tick is its own trace; each run it starts is another, linked to it.
         var caller = Activity.Current;
         Activity.Current = null;
-        using var tick = BackupRelayTelemetry.Source.StartActivity("schedule tick");
+        var tick = BackupRelayTelemetry.Source.StartActivity("schedule tick");
         tick?.SetTag("backuprelay.occurrence", occurrence.ToString("O", CultureInfo.InvariantCulture));
         try
         {

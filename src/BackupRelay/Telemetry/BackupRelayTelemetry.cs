@@ -12,7 +12,8 @@ namespace BackupRelay.Telemetry;
 /// </summary>
 public static class BackupRelayTelemetry
 {
-    public const string Name = "BackupRelay";
+    /// <summary>Shared with the Huawei Cloud client's call counter, so one meter name holds every metric.</summary>
+    public const string Name = HuaweiCloud.HuaweiCloudCallCounter.MeterName;
 
     public static readonly ActivitySource Source = new(Name, typeof(BackupRelayTelemetry).Assembly.GetName().Version?.ToString());
 

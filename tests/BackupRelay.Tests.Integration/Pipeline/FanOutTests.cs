@@ -11,13 +11,6 @@ using Xunit.Abstractions;
 
 namespace BackupRelay.Tests.Integration.Pipeline;
 
-/// <summary>Tests that load the whole machine run alone, after the parallel ones.</summary>
-[CollectionDefinition(Name, DisableParallelization = true)]
-public sealed class SerialCollection
-{
-    public const string Name = "serial";
-}
-
 /// <summary>
 /// Beyond one instance: three standalone host processes over one Azurite and one emulator whose API
 /// gateway throttles GES per project. One schedule tick for 200 graphs (<c>FANOUT_GRAPHS</c> sets

@@ -15,21 +15,13 @@ using OpenTelemetry.Trace;
 namespace BackupRelay.Tests.Integration.Pipeline;
 
 /// <summary>
-/// Span and meter listeners are process-wide: these tests run alone, so what the in-memory exporters
-/// hold is this test's only.
-/// </summary>
-[CollectionDefinition(Name, DisableParallelization = true)]
-public sealed class TelemetryCollection
-{
-    public const string Name = "telemetry";
-}
-
-/// <summary>
 /// What operators see, read from OpenTelemetry's in-memory exporters: a run is one trace across its
 /// queue hops with a span per step and the run's ids; the metrics count runs, bytes, Huawei Cloud calls
 /// and parked messages; and nothing exported carries a link's query, a SAS, a key or a password.
+/// Span and meter listeners are process-wide: these tests run alone, so what the in-memory exporters
+/// hold is this test's only.
 /// </summary>
-[Collection(TelemetryCollection.Name)]
+[Collection(SerialCollection.Name)]
 public abstract class TelemetryTests : PipelineHarness
 {
     private readonly List<Activity> _spans = [];
