@@ -137,6 +137,15 @@ public sealed class EmulatorSettings
     /// <summary>OBS bucket the backup files live in.</summary>
     public string Bucket { get; set; } = "ges-backup-bucket";
 
+    /// <summary>Buckets that take writes through the S3 API (besides <see cref="Bucket"/>); others answer <c>NoSuchBucket</c>.</summary>
+    public List<string> Buckets { get; set; } = ["ges-restore-bucket"];
+
+    /// <summary>
+    /// GES import checks that the import path really holds a backup: every file of one backup, by name,
+    /// size and MD5. Off: any path imports (the job's outcome is then only what faults make it).
+    /// </summary>
+    public bool ImportChecksObjects { get; set; } = true;
+
     /// <summary>Public base URL for download links; null: the emulator's own address + <c>/obs</c>.</summary>
     public string? ObsBaseUrl { get; set; }
 

@@ -36,6 +36,9 @@ public sealed class EmulatorState
 
     public FaultInjector Faults { get; } = new();
 
+    /// <summary>Objects and multipart uploads written through OBS's S3 API.</summary>
+    public ObsStore Obs { get; } = new();
+
     /// <summary>The API gateway's per-project GES request budget (<see cref="EmulatorSettings.GesRequestsPerSecond"/>).</summary>
     public ProjectRateLimiter GesRateLimiter { get; } = new();
 
@@ -55,6 +58,8 @@ public sealed class EmulatorState
         {
             Settings = _seed.Settings.Clone();
             Settings.DefaultBackupFileSizes = [.. _seed.Settings.DefaultBackupFileSizes];
+            Settings.Buckets = [.. _seed.Settings.Buckets];
+            Obs.Clear();
             Projects.Clear();
             Users.Clear();
             KeyPairs.Clear();

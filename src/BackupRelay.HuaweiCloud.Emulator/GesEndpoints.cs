@@ -195,6 +195,18 @@ internal static class GesEndpoints
             var job = state.NewJob(graph, "ImportBackup", "ImportBackup", null, JobFault(context));
             var sizes = graph.BackupFileSizes ?? state.Settings.DefaultBackupFileSizes;
             job.Detail = new() { ["import_path"] = importPath };
+            Backup? source = null;
+            if (state.Settings.ImportChecksObjects)
+            {
+                var (found, problem) = FindImportedBackup(state, importPath);
+                source = found;
+                if (problem is not null)
+                {
+                    job.Outcome = "failed";
+                    job.FailReason = problem;
+                }
+            }
+
             job.EndCallbacks.Add((ok, at) =>
             {
                 graph.Status = previous;
@@ -212,13 +224,69 @@ internal static class GesEndpoints
                         Status = "success",
                         StartTime = job.RunningAt,
                         EndTime = at,
-                        Files = EmulatorState.FilesFor(id, sizes),
+                        Files = source is null ? EmulatorState.FilesFor(id, sizes) : [.. source.Files],
                     });
                     job.Detail["backup_id"] = id;
+                    if (source is not null)
+                    {
+                        job.Detail["source_backup_id"] = source.Id;
+                    }
                 }
             });
             return Responses.Json(new JobIdResponse(job.Id), SnakeJson.Wire.JobIdResponse);
         }
+    }
+
+    /// <summary>
+    /// The backup whose files the import path holds (every one, by name, size and MD5), or why none:
+    /// GES reads the files themselves, so a path that lacks one, or holds other bytes, fails the job.
+    /// </summary>
+    internal static (Backup? Backup, string? Problem) FindImportedBackup(EmulatorState state, string importPath)
+    {
+        var path = importPath.StartsWith("obs://", StringComparison.OrdinalIgnoreCase) ? importPath[6..] : importPath;
+        var slash = path.IndexOf('/', StringComparison.Ordinal);
+        var bucket = slash < 0 ? path : path[..slash];
+        var prefix = slash < 0 ? "" : path[(slash + 1)..];
+        if (prefix.Length > 0 && !prefix.EndsWith('/'))
+        {
+            prefix += "/";
+        }
+
+        var objects = state.Obs.List(bucket, prefix);
+        if (objects.Count == 0)
+        {
+            return (null, $"GES.7015: The import path {importPath} holds no backup files.");
+        }
+
+        var names = objects.Keys.Select(k => k[prefix.Length..]).ToHashSet(StringComparer.Ordinal);
+        var candidate = state.Backups
+            .Where(b => b.Status == "success" && b.Files.Count > 0)
+            .OrderByDescending(b => b.Files.Count(f => names.Contains(f.Name)))
+            .FirstOrDefault();
+        if (candidate is null || !candidate.Files.Any(f => names.Contains(f.Name)))
+        {
+            return (null, $"GES.7015: The import path {importPath} does not hold the files of a graph backup.");
+        }
+
+        foreach (var file in candidate.Files)
+        {
+            if (!objects.TryGetValue(prefix + file.Name, out var stored))
+            {
+                return (null, $"GES.7015: Backup file {file.Name} is missing from the import path {importPath}.");
+            }
+
+            if (stored.Data.Length != file.Size)
+            {
+                return (null, $"GES.7015: Backup file {file.Name} is {stored.Data.Length} bytes in the import path; the backup's is {file.Size}.");
+            }
+
+            if (stored.Md5Hex != ObsEndpoints.ContentMd5(candidate.Id, file))
+            {
+                return (null, $"GES.7015: Backup file {file.Name} in the import path is damaged: its content does not match the backup.");
+            }
+        }
+
+        return (candidate, null);
     }
 
     private static async Task<IResult> ExportBackup(HttpContext context, EmulatorState state, string projectId, string graphId)

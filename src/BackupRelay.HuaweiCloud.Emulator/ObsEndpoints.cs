@@ -36,11 +36,19 @@ internal static class ObsEndpoints
     public static void MapObs(this IEndpointRouteBuilder app)
     {
         app.MapMethods("/obs/{bucket}/{**key}", ["GET", "HEAD"], DownloadAsync);
+        app.MapObsWrites();
     }
 
     private static async Task DownloadAsync(HttpContext context, EmulatorState state, string bucket, string key,
         string? AccessKeyId, string? Expires, string? Signature)
     {
+        if (ObsWriteEndpoints.IsSigned(context))
+        {
+            // Not a pre-signed link: an S3 API call signed with Signature V4 (objects written through the API).
+            await ObsWriteEndpoints.HandleAsync(context, state, bucket, key);
+            return;
+        }
+
         var faults = Faults.Of(context);
         if (AccessKeyId is null || Expires is null || Signature is null)
         {
@@ -224,7 +232,10 @@ internal static class ObsEndpoints
             return $"\"{Convert.ToHexStringLower(MD5.HashData(Encoding.UTF8.GetBytes(key + file.Size)))}-{parts}\"";
         }
 
-        var md5 = Md5s.GetOrAdd((backupId, file.Name, file.Size), k => Convert.ToHexStringLower(BackupContent.Hashes(BackupContent.Seed(k.Item1, k.Item2), k.Item3).Md5));
-        return $"\"{md5}\"";
+        return $"\"{ContentMd5(backupId, file)}\"";
     }
+
+    /// <summary>The MD5 of a backup file's bytes (hex), computed once.</summary>
+    internal static string ContentMd5(string backupId, BackupFile file) =>
+        Md5s.GetOrAdd((backupId, file.Name, file.Size), k => Convert.ToHexStringLower(BackupContent.Hashes(BackupContent.Seed(k.Item1, k.Item2), k.Item3).Md5));
 }

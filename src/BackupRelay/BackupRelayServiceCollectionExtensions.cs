@@ -35,6 +35,9 @@ public static class BackupRelayServiceCollectionExtensions
         services.AddOptions<CopyOptions>().Bind(configuration.GetSection(CopyOptions.SectionName)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<CopyOptions>, CopyOptionsValidator>();
         services.AddOptions<BackupRelay.Http.HttpOptions>().Bind(configuration.GetSection(BackupRelay.Http.HttpOptions.SectionName));
+        services.AddOptions<Restores.ObsOptions>().Bind(configuration.GetSection(Restores.ObsOptions.SectionName)).ValidateOnStart();
+        services.AddSingleton<IPostConfigureOptions<Restores.ObsOptions>, Restores.ObsOptionsDefaults>();
+        services.AddSingleton<IValidateOptions<Restores.ObsOptions>, Restores.ObsOptionsValidator>();
         services.AddOptions<Notifications.NotifyOptions>().Bind(configuration.GetSection(Notifications.NotifyOptions.SectionName)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<Notifications.NotifyOptions>, Notifications.NotifyOptionsValidator>();
         services.AddBackupRelayTelemetry(configuration);
@@ -83,6 +86,10 @@ public static class BackupRelayServiceCollectionExtensions
         services.AddSingleton<IQueueFunction, CopyBackupFileHandler>();
         services.AddSingleton<IQueueFunction, BackupRelay.Operations.PollOperationHandler>();
         services.AddSingleton<IQueueFunction, Notifications.NotifyHandler>();
+        services.AddSingleton<IQueueFunction, Restores.UploadToObsHandler>();
+        services.AddSingleton<Restores.ObsClient>();
+        services.AddSingleton<Restores.ObsUploader>();
+        services.AddSingleton(sp => new Restores.UploadProgressStore(sp.GetRequiredService<AppStorage>().Account.GetContainer(QueueNames.RunsContainer)));
         services.AddHttpClient(Notifications.NotifyHandler.HttpClientName)
             .RemoveAllLoggers(); // the receiver's URL may carry a token: no request logging for this client
         services.AddSingleton<FunctionInvoker>();

@@ -97,8 +97,9 @@ public sealed class PipelineUnitTests
         var folders = Directory.GetDirectories(root).Where(d => File.Exists(Path.Combine(d, "function.json"))).Select(Path.GetFileName).Order().ToList();
         Assert.Equal(
             ["BackupNow", BackupRelay.Messaging.FunctionNames.CopyBackupFile, "GetGraph", "GetRun", "Health", "ImportBackup", "ListGraphs", "ListRuns", BackupRelay.Messaging.FunctionNames.Notify,
-             BackupRelay.Messaging.FunctionNames.PollBackupJob, BackupRelay.Messaging.FunctionNames.PollOperation, "RestoreEngine",
-             BackupRelay.Messaging.FunctionNames.ScheduleBackups, BackupRelay.Messaging.FunctionNames.StartBackup],
+             BackupRelay.Messaging.FunctionNames.PollBackupJob, BackupRelay.Messaging.FunctionNames.PollOperation, "RestoreEngine", "RestoreFromCopy",
+             BackupRelay.Messaging.FunctionNames.ScheduleBackups, BackupRelay.Messaging.FunctionNames.StartBackup,
+             BackupRelay.Messaging.FunctionNames.UploadToObs],
             folders);
 
         // HTTP functions are HTTP-only (one httpTrigger in, one http out) so the host forwards the request as is.

@@ -80,6 +80,7 @@ public static class QueueNames
     public const string CopyBackupFile = "backup-copy";
     public const string PollOperation = "operation-poll";
     public const string Notify = "notify";
+    public const string UploadToObs = "restore-upload";
     public const string RunsContainer = "backuprelay-runs";
 
     public static string Poison(string queue) => queue + "-poison";
@@ -92,6 +93,7 @@ public static class QueueNames
         CopyBackupFile => Messaging.FunctionNames.CopyBackupFile,
         PollOperation => Messaging.FunctionNames.PollOperation,
         Notify => Messaging.FunctionNames.Notify,
+        UploadToObs => Messaging.FunctionNames.UploadToObs,
         _ => null,
     };
 }

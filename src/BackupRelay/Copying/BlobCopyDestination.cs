@@ -101,6 +101,21 @@ public sealed class BlobCopyDestination(BlobContainerClient container) : ICopyDe
     public async Task<Stream> OpenReadAsync(string path, CancellationToken cancellationToken = default) =>
         (await Blob(path).DownloadStreamingAsync(cancellationToken: cancellationToken)).Value.Content;
 
+    public async Task<Stream> OpenReadAsync(string path, long position, CancellationToken cancellationToken = default) =>
+        (await Blob(path).DownloadStreamingAsync(new BlobDownloadOptions { Range = new HttpRange(position) }, cancellationToken)).Value.Content;
+
+    public async Task<byte[]?> ReadSmallFileAsync(string path, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            return (await Blob(path).DownloadContentAsync(cancellationToken)).Value.Content.ToArray();
+        }
+        catch (RequestFailedException ex) when (StorageErrors.IsNotFound(ex))
+        {
+            return null;
+        }
+    }
+
     public async Task MarkVerifiedAsync(string path, byte[] md5, byte[] sha256, IReadOnlyDictionary<string, string> metadata, CancellationToken cancellationToken = default)
     {
         var blob = Blob(path);

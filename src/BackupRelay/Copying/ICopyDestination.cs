@@ -36,6 +36,12 @@ public interface ICopyDestination
 
     Task<Stream> OpenReadAsync(string path, CancellationToken cancellationToken = default);
 
+    /// <summary>Reads the file from byte <paramref name="position"/> on, streamed.</summary>
+    Task<Stream> OpenReadAsync(string path, long position, CancellationToken cancellationToken = default);
+
+    /// <summary>A small whole file (a manifest), or null when there is none.</summary>
+    Task<byte[]?> ReadSmallFileAsync(string path, CancellationToken cancellationToken = default);
+
     Task MarkVerifiedAsync(string path, byte[] md5, byte[] sha256, IReadOnlyDictionary<string, string> metadata, CancellationToken cancellationToken = default);
 
     Task DeleteAsync(string path, CancellationToken cancellationToken = default);

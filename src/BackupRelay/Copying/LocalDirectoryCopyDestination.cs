@@ -154,6 +154,19 @@ public sealed class LocalDirectoryCopyDestination : ICopyDestination
     public Task<Stream> OpenReadAsync(string path, CancellationToken cancellationToken = default) =>
         Task.FromResult<Stream>(new FileStream(FullPath(path), FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1 << 20, FileOptions.Asynchronous | FileOptions.SequentialScan));
 
+    public Task<Stream> OpenReadAsync(string path, long position, CancellationToken cancellationToken = default)
+    {
+        var stream = new FileStream(FullPath(path), FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1 << 20, FileOptions.Asynchronous | FileOptions.SequentialScan);
+        stream.Position = position;
+        return Task.FromResult<Stream>(stream);
+    }
+
+    public async Task<byte[]?> ReadSmallFileAsync(string path, CancellationToken cancellationToken = default)
+    {
+        var file = FullPath(path);
+        return File.Exists(file) ? await File.ReadAllBytesAsync(file, cancellationToken) : null;
+    }
+
     public async Task MarkVerifiedAsync(string path, byte[] md5, byte[] sha256, IReadOnlyDictionary<string, string> metadata, CancellationToken cancellationToken = default)
     {
         var file = FullPath(path);

@@ -57,6 +57,7 @@ public static partial class HttpApi
         api.MapPost("/engines/{engineId}/backups/{backupId}/recovery", RestoreAsync);
         api.MapPost("/graphs/{graphId}/backups/import", ImportAsync);
         api.MapPost("/graphs/{graphId}/backups", BackupNowAsync);
+        api.MapPost("/graphs/{graphId}/restores", RestoreFromCopyAsync);
         api.MapGet("/runs/{runId}", GetRunAsync);
         api.MapGet("/runs", ListRunsAsync);
         api.MapGet("/graphs", ListGraphsAsync);

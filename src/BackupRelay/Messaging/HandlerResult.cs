@@ -39,6 +39,7 @@ public static class FunctionNames
     public const string CopyBackupFile = "CopyBackupFile";
     public const string PollOperation = "PollOperation";
     public const string Notify = "Notify";
+    public const string UploadToObs = "UploadToObs";
 }
 
 /// <summary>Notification event ids: path-safe (they name a marker blob), at most 200 characters.</summary>

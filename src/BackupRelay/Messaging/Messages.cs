@@ -17,6 +17,11 @@ public sealed record PollBackupJobMessage(int V, string RunId, int Attempt);
 /// <param name="Attempt">0 for the first copy of the file; n after n copies from scratch whose bytes did not match the source.</param>
 public sealed record CopyBackupFileMessage(int V, string RunId, string File, CopyContinuation? Continuation, int Attempt = 0);
 
+/// <summary><c>restore-upload</c>: upload one slice of one file of a restore-from-copy run to OBS.</summary>
+/// <param name="Offset">Bytes of the file read and hashed when this slice was queued (0 for the first).</param>
+/// <param name="Nonce">Unique per message (not per delivery): a redelivery recognises its own claim to start the import.</param>
+public sealed record RestoreUploadMessage(int V, string RunId, string File, long Offset = 0, string? Nonce = null);
+
 /// <summary><c>operation-poll</c>: look once at a restore's or an import's progress.</summary>
 public sealed record PollOperationMessage(int V, string RunId, int Attempt);
 
@@ -55,6 +60,7 @@ public sealed record ManifestFile(string Name, long Size, string Md5, string Sha
 [JsonSerializable(typeof(ParkedMessage))]
 [JsonSerializable(typeof(NotifyMessage))]
 [JsonSerializable(typeof(PollOperationMessage))]
+[JsonSerializable(typeof(RestoreUploadMessage))]
 [JsonSerializable(typeof(RunRecord))]
 [JsonSerializable(typeof(List<RunRecord>))]
 [JsonSerializable(typeof(BackupManifest))]

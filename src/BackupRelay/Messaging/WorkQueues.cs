@@ -20,7 +20,7 @@ public sealed class WorkQueues(StorageAccount account, TimeProvider time, Teleme
     public QueueClient Queue(string name) => account.GetQueue(name);
 
     public static IEnumerable<string> AllQueues =>
-        new[] { QueueNames.StartBackup, QueueNames.PollBackupJob, QueueNames.CopyBackupFile, QueueNames.PollOperation, QueueNames.Notify }
+        new[] { QueueNames.StartBackup, QueueNames.PollBackupJob, QueueNames.CopyBackupFile, QueueNames.PollOperation, QueueNames.Notify, QueueNames.UploadToObs }
             .SelectMany(q => new[] { q, QueueNames.Poison(q) });
 
     public Task EnsureCreatedAsync(CancellationToken cancellationToken = default) =>
@@ -38,6 +38,9 @@ public sealed class WorkQueues(StorageAccount account, TimeProvider time, Teleme
 
     public Task SendOperationPollAsync(PollOperationMessage message, TimeSpan delay, CancellationToken cancellationToken = default) =>
         SendAsync(QueueNames.PollOperation, message, BackupRelayJson.Default.PollOperationMessage, delay, cancellationToken);
+
+    public Task SendUploadAsync(RestoreUploadMessage message, TimeSpan? delay = null, CancellationToken cancellationToken = default) =>
+        SendAsync(QueueNames.UploadToObs, message, BackupRelayJson.Default.RestoreUploadMessage, delay, cancellationToken);
 
     public Task SendCopyAsync(CopyBackupFileMessage message, CancellationToken cancellationToken = default) =>
         SendAsync(QueueNames.CopyBackupFile, message, BackupRelayJson.Default.CopyBackupFileMessage, null, cancellationToken);

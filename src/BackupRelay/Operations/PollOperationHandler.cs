@@ -10,7 +10,8 @@ using Microsoft.Extensions.Options;
 namespace BackupRelay.Operations;
 
 /// <summary>
-/// Follows a webhook-started operation to its end: a CSE restore (engine job) or a GES import (job),
+/// Follows a webhook-started operation to its end: a CSE restore (engine job) or a GES import (job, also
+/// the last step of a restore from a copy),
 /// with the same numbered, backing-off polls as backup jobs.
 /// </summary>
 public sealed partial class PollOperationHandler(
@@ -49,7 +50,7 @@ public sealed partial class PollOperationHandler(
         var (finished, failure, detail) = run.Kind switch
         {
             "restore" => await RestoreStateAsync(run, cancellationToken),
-            "import" => await ImportStateAsync(run, cancellationToken),
+            "import" or Restores.UploadToObsHandler.Kind => await ImportStateAsync(run, cancellationToken),
             _ => (true, $"run kind {run.Kind} is not followed by {Name}", null),
         };
 
@@ -79,6 +80,10 @@ public sealed partial class PollOperationHandler(
             if (detail is not null && r.Kind == "restore")
             {
                 r.RestoreStatus = detail;
+            }
+            else if (detail is not null && r.Kind == Restores.UploadToObsHandler.Kind)
+            {
+                r.ImportedBackupId = detail;
             }
             else if (detail is not null)
             {

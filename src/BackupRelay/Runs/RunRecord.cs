@@ -28,7 +28,10 @@ public enum RunFileStatus
 public sealed class RunRecord
 {
     public string Id { get; set; } = "";
-    /// <summary><c>backup</c>, <c>restore</c> (CSE engine) or <c>import</c> (GES backup from OBS).</summary>
+    /// <summary>
+    /// <c>backup</c>, <c>restore</c> (CSE engine), <c>import</c> (GES backup from OBS) or <c>restore-from-copy</c>
+    /// (a verified copy uploaded from Azure to OBS, then imported into a GES graph).
+    /// </summary>
     public string Kind { get; set; } = "backup";
 
     /// <summary>Restore runs: the CSE engine, its backup, and the CSE restore record.</summary>
@@ -37,8 +40,14 @@ public sealed class RunRecord
     public string? RestoreId { get; set; }
     public string? RestoreStatus { get; set; }
 
-    /// <summary>Import runs: the OBS path imported from.</summary>
+    /// <summary>Import and restore-from-copy runs: the OBS path imported from (<c>bucket/prefix/</c>).</summary>
     public string? ImportPath { get; set; }
+
+    /// <summary>Restore-from-copy runs: the graph folder in the destination the copy is read from.</summary>
+    public string? SourceGraph { get; set; }
+
+    /// <summary>Restore-from-copy runs: the backup GES created by importing the files.</summary>
+    public string? ImportedBackupId { get; set; }
     public string GraphId { get; set; } = "";
     public string? GraphName { get; set; }
 

@@ -1,0 +1,222 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using BackupRelay.Configuration;
+using BackupRelay.Copying;
+using BackupRelay.HuaweiCloud;
+using BackupRelay.HuaweiCloud.Ges;
+using BackupRelay.Messaging;
+using BackupRelay.Restores;
+using BackupRelay.Runs;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Options;
+
+namespace BackupRelay.Http;
+
+public static partial class HttpApi
+{
+    /// <summary>
+    /// <c>POST /api/graphs/{graphId}/restores</c>: bring a verified copy back — upload its files from the
+    /// destination to OBS, then import them into the graph. The copy is checked here (manifest present,
+    /// every file there, verified and matching it: 409 otherwise, nothing uploaded); the run then goes
+    /// through the <c>restore-upload</c> queue and <c>PollOperation</c>. Same <c>Idempotency-Key</c>, same run.
+    /// </summary>
+    private static async Task<IResult> RestoreFromCopyAsync(HttpContext context, string graphId, RunStore runs, WorkQueues queues, GesClient ges,
+        ICopyDestination destination, IOptions<HttpOptions> http, IOptions<BackupOptions> backup, IOptions<ObsOptions> obsOptions, TimeProvider time)
+    {
+        var errors = new Dictionary<string, string[]>();
+        CheckId(graphId, "graphId", errors);
+        var key = context.Request.Headers["Idempotency-Key"].ToString();
+        if (key.Length > 200)
+        {
+            errors["Idempotency-Key"] = ["Idempotency-Key must be at most 200 characters."];
+        }
+
+        var (body, bodyProblem) = await ReadBodyAsync(context, http.Value, time, signed: true);
+        if (bodyProblem is not null)
+        {
+            return bodyProblem;
+        }
+
+        var backupId = OptionalString(body, "backupId", 128, errors);
+        if (backupId is null && !errors.ContainsKey("backupId"))
+        {
+            errors["backupId"] = ["backupId is required: the GES backup id of the copy (its folder in the destination)."];
+        }
+        else if (backupId is not null)
+        {
+            CheckId(backupId, "backupId", errors);
+        }
+
+        var sourceGraph = OptionalString(body, "sourceGraph", 128, errors);
+        if (sourceGraph is not null)
+        {
+            CheckId(sourceGraph, "sourceGraph", errors);
+        }
+
+        var settings = obsOptions.Value;
+        string? obsPath = null;
+        if (OptionalString(body, "obsPath", 1024, errors) is { } raw)
+        {
+            if (!TryObsPath(raw, out obsPath))
+            {
+                errors["obsPath"] = ["obsPath must be an OBS path: obs://bucket/prefix/ or bucket/prefix/ (bucket: 3-63 of a-z, 0-9, '-', '.')."];
+            }
+            else if (!obsPath!.EndsWith('/'))
+            {
+                obsPath += "/";
+            }
+        }
+        else if (!errors.ContainsKey("obsPath") && string.IsNullOrEmpty(settings.Bucket))
+        {
+            errors["obsPath"] = ["obsPath is required: no default bucket is configured (Obs__Bucket)."];
+        }
+
+        if (errors.Count > 0)
+        {
+            return TypedResults.ValidationProblem(errors);
+        }
+
+        if (!settings.IsConfigured)
+        {
+            return TypedResults.Problem("Restores from a copy write to OBS and need its credentials: set Obs__AccessKeyId and Obs__SecretAccessKey " +
+                "(or HuaweiCloud__Auth__AccessKey/SecretKey) and Obs__Endpoint or HuaweiCloud__Region.", statusCode: 501, title: "Restores from a copy are not configured");
+        }
+
+        var folder = sourceGraph ?? backup.Value.Find(graphId)?.Name ?? graphId;
+        obsPath ??= $"{settings.Bucket}/{settings.Prefix}{folder}/{backupId}/";
+        var runId = key.Length > 0
+            ? "rfc-" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(graphId + "\n" + key)))[..32]
+            : "rfc-" + Guid.NewGuid().ToString("N");
+        if (await runs.GetAsync(runId, context.RequestAborted) is { } existing)
+        {
+            return await QueueUploadsAsync(context, existing, runs, queues);
+        }
+
+        var (manifest, refusal) = await CheckCopyAsync(destination, folder, backupId!, context.RequestAborted);
+        if (refusal is not null)
+        {
+            return TypedResults.Problem(refusal, statusCode: 409, title: "The copy cannot be restored",
+                type: "https://backuprelay/problems/copy-not-restorable",
+                extensions: new Dictionary<string, object?> { ["graph"] = folder, ["backupId"] = backupId });
+        }
+
+        try
+        {
+            await ges.GetGraphAsync(graphId, context.RequestAborted);
+        }
+        catch (HuaweiCloudException ex)
+        {
+            return Upstream(ex);
+        }
+
+        var now = time.GetUtcNow();
+        var (run, _) = await runs.CreateAsync(new RunRecord
+        {
+            Id = runId,
+            Kind = UploadToObsHandler.Kind,
+            Trigger = "http",
+            GraphId = graphId,
+            BackupId = backupId,
+            SourceGraph = folder,
+            ImportPath = obsPath,
+            Backup = manifest!.Backup,
+            Status = RunStatus.Running,
+            Step = "queued",
+            CreatedAt = now,
+            UpdatedAt = now,
+            Files = [.. manifest.Files.Select(f => new RunFile { Name = f.Name, Size = f.Size, Md5 = f.Md5, Sha256 = f.Sha256 })],
+        }, context.RequestAborted);
+        return await QueueUploadsAsync(context, run, runs, queues);
+    }
+
+    /// <summary>
+    /// One upload message per file, then the run shows <c>uploading</c>. A repeated request for a run
+    /// still <c>queued</c> (its first request failed between the two) sends them again: uploads are idempotent.
+    /// </summary>
+    private static async Task<IResult> QueueUploadsAsync(HttpContext context, RunRecord run, RunStore runs, WorkQueues queues)
+    {
+        if (run.IsFinished || run.Step != "queued")
+        {
+            return Accepted(context, run);
+        }
+
+        foreach (var file in run.Files)
+        {
+            await queues.SendUploadAsync(new RestoreUploadMessage(MessageParser.CurrentVersion, run.Id, file.Name, 0, Guid.NewGuid().ToString("N")),
+                null, context.RequestAborted);
+        }
+
+        var updated = await runs.UpdateAsync(run.Id, r =>
+        {
+            if (r.Step != "queued")
+            {
+                return false;
+            }
+
+            r.Step = "uploading";
+            return true;
+        }, context.RequestAborted);
+        return Accepted(context, updated);
+    }
+
+    /// <summary>The copy's manifest, or why it cannot be restored: no manifest, another backup's, or a file missing, unverified or not matching it.</summary>
+    internal static async Task<(BackupManifest? Manifest, string? Refusal)> CheckCopyAsync(ICopyDestination destination, string folder, string backupId,
+        CancellationToken cancellationToken)
+    {
+        var root = $"{folder}/{backupId}/";
+        var content = await destination.ReadSmallFileAsync(root + CopyBackupFileHandler.ManifestName, cancellationToken);
+        if (content is null)
+        {
+            return (null, $"There is no complete copy of backup {backupId} of graph {folder}: {root}{CopyBackupFileHandler.ManifestName} does not exist " +
+                "(the copy never finished, or the graph or backup id is wrong; sourceGraph names the graph's folder).");
+        }
+
+        BackupManifest? manifest;
+        try
+        {
+            manifest = JsonSerializer.Deserialize(content, BackupRelayJson.Default.BackupManifest);
+        }
+        catch (JsonException)
+        {
+            manifest = null;
+        }
+
+        if (manifest is null || manifest.Files is null || manifest.Files.Count == 0)
+        {
+            return (null, $"The manifest {root}{CopyBackupFileHandler.ManifestName} is unreadable or lists no file.");
+        }
+
+        if (manifest.Backup is { } listed && listed.Id != backupId)
+        {
+            return (null, $"The manifest {root}{CopyBackupFileHandler.ManifestName} describes backup {listed.Id}, not {backupId}.");
+        }
+
+        foreach (var file in manifest.Files)
+        {
+            if (!HuaweiCloudIds.IsValidId(file.Name))
+            {
+                return (null, $"The manifest lists a file name that is not path-safe: {file.Name}.");
+            }
+
+            var committed = await destination.GetCommittedAsync(root + file.Name, cancellationToken);
+            if (committed is null)
+            {
+                return (null, $"{file.Name} is missing from the copy ({root}).");
+            }
+
+            if (!committed.Verified)
+            {
+                return (null, $"{file.Name} is not marked verified in the copy: it was never checked against the source.");
+            }
+
+            if (committed.Length != file.Size || !string.Equals(committed.Md5Hex, file.Md5, StringComparison.OrdinalIgnoreCase)
+                || (committed.Sha256Hex is not null && !string.Equals(committed.Sha256Hex, file.Sha256, StringComparison.OrdinalIgnoreCase)))
+            {
+                return (null, $"{file.Name} does not match the manifest: {committed.Length} bytes, MD5 {committed.Md5Hex}; the manifest says {file.Size} bytes, MD5 {file.Md5}.");
+            }
+        }
+
+        return (manifest, null);
+    }
+}

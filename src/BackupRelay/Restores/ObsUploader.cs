@@ -1,0 +1,408 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using BackupRelay.Copying;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace BackupRelay.Restores;
+
+/// <summary>One verified copy file to upload from the destination (Azure) to OBS.</summary>
+/// <param name="Offset">Where this slice starts (0 for the first); the upload progress record is what counts.</param>
+public sealed record UploadRequest(string RunId, string File, string SourcePath, string Bucket, string Key, long Size, string Md5Hex, string Sha256Hex,
+    long Offset, IReadOnlyDictionary<string, string> Metadata);
+
+public enum UploadOutcome
+{
+    Completed,
+    Continue,
+    Failed,
+}
+
+/// <param name="Offset">Bytes read and hashed in order so far (the file's size once completed).</param>
+public sealed record UploadResult(UploadOutcome Outcome, long Offset, string? FailureReason, int PartsUploaded, int PartsSkipped, bool AlreadyComplete);
+
+/// <summary>
+/// Uploads one file of a verified copy to OBS, the copy engine's guarantees in the other direction:
+/// read from the destination in order, MD5 and SHA-256 computed over the whole file and compared with
+/// the manifest before the object is completed (a damaged copy never becomes an OBS object), each part
+/// sent with its Content-MD5 so OBS checks it, parts uploaded in parallel under the process-wide buffer
+/// budget, sliced so one call never outlives its invocation, and resumable: parts OBS acknowledged are
+/// recorded (<see cref="UploadProgressStore"/>) and not sent again — only read again, to be hashed and
+/// checked against the part's recorded MD5.
+/// </summary>
+public sealed partial class ObsUploader(
+    ObsClient obs,
+    ICopyDestination source,
+    UploadProgressStore progressStore,
+    CopyBufferBudget budget,
+    HashStateCache hashStates,
+    IOptions<ObsOptions> obsOptions,
+    IOptions<CopyOptions> copyOptions,
+    TimeProvider time,
+    ILogger<ObsUploader> logger)
+{
+    /// <summary>Object metadata names (sent as <c>x-amz-meta-*</c>).</summary>
+    public const string Md5Metadata = "backuprelay-md5";
+    public const string Sha256Metadata = "backuprelay-sha256";
+
+    public async Task<UploadResult> UploadAsync(UploadRequest request, CancellationToken cancellationToken)
+    {
+        var existing = await obs.HeadAsync(request.Bucket, request.Key, cancellationToken);
+        if (IsComplete(existing, request))
+        {
+            Log.AlreadyUploaded(logger, request.RunId, request.File);
+            return new UploadResult(UploadOutcome.Completed, request.Size, null, 0, 0, AlreadyComplete: true);
+        }
+
+        return request.Size <= obsOptions.Value.SinglePutMaxBytes
+            ? await PutWholeAsync(request, cancellationToken)
+            : await MultipartAsync(request, cancellationToken);
+    }
+
+    private static bool IsComplete(ObsObject? found, UploadRequest request) =>
+        found is not null && found.Length == request.Size
+        && found.Metadata.TryGetValue(Md5Metadata, out var md5) && string.Equals(md5, request.Md5Hex, StringComparison.OrdinalIgnoreCase)
+        && found.Metadata.TryGetValue(Sha256Metadata, out var sha) && string.Equals(sha, request.Sha256Hex, StringComparison.OrdinalIgnoreCase);
+
+    private Dictionary<string, string> Metadata(UploadRequest request) => new(request.Metadata)
+    {
+        [Md5Metadata] = request.Md5Hex,
+        [Sha256Metadata] = request.Sha256Hex,
+    };
+
+    private async Task<UploadResult> PutWholeAsync(UploadRequest request, CancellationToken cancellationToken)
+    {
+        var length = (int)request.Size;
+        using var lease = await budget.RentAsync(length, cancellationToken);
+        await using (var stream = await source.OpenReadAsync(request.SourcePath, 0, cancellationToken))
+        {
+            var read = await stream.ReadAtLeastAsync(lease.Buffer.AsMemory(0, length), length, throwOnEndOfStream: false, cancellationToken);
+            if (read < length || await stream.ReadAsync(new byte[1], cancellationToken) > 0)
+            {
+                return Mismatch(request, read < length ? $"the copy in Azure is {read} bytes; its manifest says {request.Size}"
+                    : $"the copy in Azure is longer than the {request.Size} bytes its manifest says");
+            }
+        }
+
+        var data = lease.Buffer.AsSpan(0, length);
+        var md5 = MD5.HashData(data);
+        var sha256 = SHA256.HashData(data);
+        if (Difference(request, md5, sha256) is { } difference)
+        {
+            return Mismatch(request, difference);
+        }
+
+        await obs.PutObjectAsync(request.Bucket, request.Key, lease.Buffer, length, md5, Metadata(request), cancellationToken);
+        Log.Uploaded(logger, request.RunId, request.File, request.Size, 1);
+        return new UploadResult(UploadOutcome.Completed, request.Size, null, 1, 0, false);
+    }
+
+    private async Task<UploadResult> MultipartAsync(UploadRequest request, CancellationToken cancellationToken)
+    {
+        var settings = obsOptions.Value;
+        var partSize = settings.PartSizeFor(request.Size);
+        var progress = await progressStore.GetAsync(request.RunId, request.File, cancellationToken);
+        if (progress is null || progress.PartSize != partSize || progress.UploadId.Length == 0)
+        {
+            progress = new UploadProgress
+            {
+                UploadId = await obs.InitiateAsync(request.Bucket, request.Key, Metadata(request), cancellationToken),
+                PartSize = partSize,
+            };
+            await progressStore.SaveAsync(request.RunId, request.File, progress, cancellationToken);
+        }
+
+        // Hashes run from byte 0: the state this process kept when the previous slice ended, or a new one
+        // (then the parts before the slice are read again, hashed and checked, not sent again).
+        var hashKey = $"obs/{request.RunId}/{request.File}";
+        var kept = request.Offset > 0 ? hashStates.TryTake(hashKey, request.Offset) : null;
+        var hashes = kept ?? new FileHashes();
+        var offset = kept is null ? 0 : request.Offset;
+        var acknowledged = progress.Parts.ToDictionary(p => p.Number);
+        var session = new PartSession(request, progress, partSize);
+        var started = time.GetTimestamp();
+        using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var concurrency = new SemaphoreSlim(settings.MaxConcurrency);
+        var uploads = new List<Task>();
+        var hashing = Task.CompletedTask;
+        var skipped = 0;
+        try
+        {
+            await using var stream = await source.OpenReadAsync(request.SourcePath, offset, cancellationToken);
+            while (offset < request.Size && !failed.IsCancellationRequested)
+            {
+                if (offset > request.Offset && SliceExhausted(session.BytesSent, started))
+                {
+                    break;
+                }
+
+                var length = (int)Math.Min(partSize, request.Size - offset);
+                var number = (int)(offset / partSize) + 1;
+                var lease = await budget.RentAsync(length, failed.Token);
+                int read;
+                try
+                {
+                    read = await stream.ReadAtLeastAsync(lease.Buffer.AsMemory(0, length), length, throwOnEndOfStream: false, failed.Token);
+                }
+                catch
+                {
+                    lease.Dispose();
+                    throw;
+                }
+
+                if (read < length)
+                {
+                    lease.Dispose();
+                    throw new UploadMismatchException($"the copy in Azure ends at byte {offset + read}; its manifest says {request.Size}");
+                }
+
+                var data = lease.Buffer.AsMemory(0, length);
+                var previous = hashing;
+                hashing = Task.Run(async () =>
+                {
+                    await previous;
+                    hashes.AppendParallel(data);
+                }, CancellationToken.None);
+                var partMd5 = MD5.HashData(data.Span);
+                offset += length;
+                if (acknowledged.TryGetValue(number, out var done) && done.Length == length
+                    && string.Equals(done.Md5Hex, Convert.ToHexStringLower(partMd5), StringComparison.OrdinalIgnoreCase))
+                {
+                    skipped++;
+                    uploads.Add(ReleaseAfterAsync(hashing, lease));
+                    continue;
+                }
+
+                await concurrency.WaitAsync(failed.Token);
+                uploads.Add(SendPartAsync(session, number, lease, length, partMd5, hashing, concurrency, failed));
+            }
+
+            if (offset == request.Size && await stream.ReadAsync(new byte[1], cancellationToken) > 0)
+            {
+                throw new UploadMismatchException($"the copy in Azure is longer than the {request.Size} bytes its manifest says");
+            }
+        }
+        catch (UploadMismatchException ex)
+        {
+            await DrainAsync(uploads, hashing, failed);
+            hashes.Dispose();
+            return await AbandonAsync(request, progress, ex.Message, cancellationToken);
+        }
+        catch
+        {
+            await DrainAsync(uploads, hashing, failed);
+            hashes.Dispose();
+            throw;
+        }
+
+        await DrainAsync(uploads, hashing, failed);
+        if (session.Error is { } error)
+        {
+            hashes.Dispose();
+            if (error is ObsException { IsNoSuchUpload: true })
+            {
+                // The upload is gone (aborted, expired, or completed by a duplicate delivery): start again next time.
+                await progressStore.DeleteAsync(request.RunId, request.File, cancellationToken);
+            }
+
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        if (offset < request.Size)
+        {
+            hashStates.Put(hashKey, offset, hashes);
+            Log.Slice(logger, request.RunId, request.File, offset, request.Size, session.Sent, skipped);
+            return new UploadResult(UploadOutcome.Continue, offset, null, session.Sent, skipped, false);
+        }
+
+        var (md5, sha256) = hashes.Finish();
+        hashes.Dispose();
+        if (Difference(request, md5, sha256) is { } difference)
+        {
+            return await AbandonAsync(request, progress, difference, cancellationToken);
+        }
+
+        var parts = progress.Parts.OrderBy(p => p.Number).ToList();
+        var expectedParts = (int)((request.Size + partSize - 1) / partSize);
+        if (parts.Count != expectedParts || parts.Where((p, i) => p.Number != i + 1).Any())
+        {
+            throw new ObsException("CompleteMultipartUpload", null, "IncompleteUpload",
+                $"{parts.Count} of {expectedParts} parts are acknowledged; the next delivery uploads the rest", transient: true);
+        }
+
+        try
+        {
+            await obs.CompleteAsync(request.Bucket, request.Key, progress.UploadId, parts.Select(p => new ObsPart(p.Number, p.Length, p.ETag)), cancellationToken);
+        }
+        catch (ObsException ex) when (ex.IsNoSuchUpload)
+        {
+            // Completed by an earlier delivery whose answer was lost, or gone: the object tells which.
+            if (!IsComplete(await obs.HeadAsync(request.Bucket, request.Key, cancellationToken), request))
+            {
+                await progressStore.DeleteAsync(request.RunId, request.File, cancellationToken);
+                throw;
+            }
+        }
+
+        var written = await obs.HeadAsync(request.Bucket, request.Key, cancellationToken);
+        if (written is null || written.Length != request.Size)
+        {
+            return new UploadResult(UploadOutcome.Failed, offset,
+                $"OBS holds {(written is null ? "no object" : $"{written.Length} bytes")} after the upload completed; the copy has {request.Size}", session.Sent, skipped, false);
+        }
+
+        await progressStore.DeleteAsync(request.RunId, request.File, cancellationToken);
+        Log.Uploaded(logger, request.RunId, request.File, request.Size, parts.Count);
+        return new UploadResult(UploadOutcome.Completed, request.Size, null, session.Sent, skipped, false);
+    }
+
+    private bool SliceExhausted(long bytesSent, long started)
+    {
+        var copy = copyOptions.Value;
+        return (copy.SliceMaxBytes > 0 && bytesSent >= copy.SliceMaxBytes) || time.GetElapsedTime(started) >= copy.SliceMaxDuration;
+    }
+
+    private async Task SendPartAsync(PartSession session, int number, CopyBufferBudget.Lease lease, int length, byte[] md5, Task hashing,
+        SemaphoreSlim concurrency, CancellationTokenSource failed)
+    {
+        try
+        {
+            var request = session.Request;
+            var etag = await obs.UploadPartAsync(request.Bucket, request.Key, session.Progress.UploadId, number, lease.Buffer, length, md5, failed.Token);
+            await session.AcknowledgeAsync(new UploadedPart(number, length, etag, Convert.ToHexStringLower(md5)), progressStore, failed.Token);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !failed.IsCancellationRequested)
+        {
+            session.Fail(ex);
+            await failed.CancelAsync();
+        }
+        catch (OperationCanceledException)
+        {
+            // Another part failed first.
+        }
+        finally
+        {
+            concurrency.Release();
+            await ReleaseAfterAsync(hashing, lease);
+        }
+    }
+
+    private static async Task ReleaseAfterAsync(Task hashing, CopyBufferBudget.Lease lease)
+    {
+        try
+        {
+            await hashing;
+        }
+        finally
+        {
+            lease.Dispose();
+        }
+    }
+
+    private static async Task DrainAsync(List<Task> uploads, Task hashing, CancellationTokenSource failed)
+    {
+        try
+        {
+            await Task.WhenAll(uploads);
+        }
+        catch when (failed.IsCancellationRequested)
+        {
+            // The first failure is kept by the session.
+        }
+
+        await hashing;
+    }
+
+    /// <summary>The copy does not match its manifest: nothing becomes an object, the upload is aborted.</summary>
+    private async Task<UploadResult> AbandonAsync(UploadRequest request, UploadProgress progress, string reason, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await obs.AbortAsync(request.Bucket, request.Key, progress.UploadId, cancellationToken);
+        }
+        catch (ObsException ex)
+        {
+            Log.AbortFailed(logger, request.RunId, request.File, ex.Message);
+        }
+
+        await progressStore.DeleteAsync(request.RunId, request.File, cancellationToken);
+        return Mismatch(request, reason);
+    }
+
+    private UploadResult Mismatch(UploadRequest request, string reason)
+    {
+        Log.Mismatch(logger, request.RunId, request.File, reason);
+        return new UploadResult(UploadOutcome.Failed, 0, reason, 0, 0, false);
+    }
+
+    private static string? Difference(UploadRequest request, byte[] md5, byte[] sha256)
+    {
+        var md5Hex = Convert.ToHexStringLower(md5);
+        if (!string.Equals(md5Hex, request.Md5Hex, StringComparison.OrdinalIgnoreCase))
+        {
+            return $"the copy in Azure does not match its manifest: MD5 {md5Hex}, the manifest says {request.Md5Hex}";
+        }
+
+        var shaHex = Convert.ToHexStringLower(sha256);
+        return string.Equals(shaHex, request.Sha256Hex, StringComparison.OrdinalIgnoreCase)
+            ? null
+            : $"the copy in Azure does not match its manifest: SHA-256 {shaHex}, the manifest says {request.Sha256Hex}";
+    }
+
+    /// <summary>The parts of one call: acknowledged parts go into the progress record, one save at a time.</summary>
+    private sealed class PartSession(UploadRequest request, UploadProgress progress, int partSize)
+    {
+        private readonly SemaphoreSlim _save = new(1);
+        private int _sent;
+        private long _bytesSent;
+        private Exception? _error;
+
+        public UploadRequest Request { get; } = request;
+        public UploadProgress Progress { get; } = progress;
+        public int PartSize { get; } = partSize;
+        public int Sent => Volatile.Read(ref _sent);
+        public long BytesSent => Interlocked.Read(ref _bytesSent);
+        public Exception? Error => Volatile.Read(ref _error);
+
+        public void Fail(Exception ex) => Interlocked.CompareExchange(ref _error, ex, null);
+
+        public async Task AcknowledgeAsync(UploadedPart part, UploadProgressStore store, CancellationToken cancellationToken)
+        {
+            await _save.WaitAsync(cancellationToken);
+            try
+            {
+                Progress.Parts.RemoveAll(p => p.Number == part.Number);
+                Progress.Parts.Add(part);
+                await store.SaveAsync(Request.RunId, Request.File, Progress, cancellationToken);
+            }
+            finally
+            {
+                _save.Release();
+            }
+
+            Interlocked.Increment(ref _sent);
+            Interlocked.Add(ref _bytesSent, part.Length);
+        }
+    }
+
+    private sealed class UploadMismatchException(string message) : Exception(message);
+
+    private static partial class Log
+    {
+        [LoggerMessage(90, LogLevel.Information, "Run {RunId}: {File} uploaded to OBS and verified ({Size} bytes, {Parts} parts)")]
+        public static partial void Uploaded(ILogger logger, string runId, string file, long size, int parts);
+
+        [LoggerMessage(91, LogLevel.Information, "Run {RunId}: {File} uploaded to OBS up to byte {Offset} of {Size} ({Sent} parts sent, {Skipped} already there); continuing")]
+        public static partial void Slice(ILogger logger, string runId, string file, long offset, long size, int sent, int skipped);
+
+        [LoggerMessage(92, LogLevel.Information, "Run {RunId}: {File} is already in OBS, verified")]
+        public static partial void AlreadyUploaded(ILogger logger, string runId, string file);
+
+        [LoggerMessage(93, LogLevel.Error, "Run {RunId}: {File} was not uploaded: {Reason}")]
+        public static partial void Mismatch(ILogger logger, string runId, string file, string reason);
+
+        [LoggerMessage(94, LogLevel.Warning, "Run {RunId}: the abandoned upload of {File} could not be aborted: {Reason}")]
+        public static partial void AbortFailed(ILogger logger, string runId, string file, string reason);
+    }
+}
