@@ -175,7 +175,7 @@ public sealed class ObsClient : IDisposable
         catch (AmazonS3Exception ex)
         {
             var status = ex.StatusCode;
-            var transient = (int)status >= 500 || status is HttpStatusCode.TooManyRequests or HttpStatusCode.RequestTimeout || ex.ErrorCode is "SlowDown" or "RequestTimeout";
+            var transient = (int)status >= 500 || status is HttpStatusCode.TooManyRequests or HttpStatusCode.RequestTimeout || ex.ErrorCode is "SlowDown" or "RequestTimeout" or "BadDigest";
             throw new ObsException(operation, status, ex.ErrorCode, ex.Message, transient, ex);
         }
         catch (AmazonServiceException ex)
