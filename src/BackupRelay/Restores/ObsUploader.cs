@@ -126,12 +126,13 @@ public sealed partial class ObsUploader(
         var uploads = new List<Task>();
         var hashing = Task.CompletedTask;
         var skipped = 0;
+        var queuedBytes = 0L;
         try
         {
             await using var stream = await source.OpenReadAsync(request.SourcePath, offset, cancellationToken);
             while (offset < request.Size && !failed.IsCancellationRequested)
             {
-                if (offset > request.Offset && SliceExhausted(session.BytesSent, started))
+                if (offset > request.Offset && SliceExhausted(queuedBytes, started))
                 {
                     break;
                 }
@@ -174,6 +175,7 @@ public sealed partial class ObsUploader(
                 }
 
                 await concurrency.WaitAsync(failed.Token);
+                queuedBytes += length;
                 uploads.Add(SendPartAsync(session, number, lease, length, partMd5, hashing, concurrency, failed));
             }
 
@@ -257,6 +259,7 @@ public sealed partial class ObsUploader(
         return new UploadResult(UploadOutcome.Completed, request.Size, null, session.Sent, skipped, false);
     }
 
+    /// <summary>A slice ends once it sent <c>Copy__SliceMaxBytes</c> or ran <c>Copy__SliceMaxDuration</c> (reading parts already in OBS again counts time only).</summary>
     private bool SliceExhausted(long bytesSent, long started)
     {
         var copy = copyOptions.Value;

@@ -97,6 +97,12 @@ public abstract class PipelineHarness : IAsyncLifetime
             ["Standalone:MinPollingInterval"] = "00:00:00.050",
             ["Standalone:HostJsonPath"] = WriteHostJson(),
             ["Http:FunctionKeys:0"] = FunctionKey,
+            ["Obs:Endpoint"] = new Uri(Emulator.BaseAddress, "obs").ToString(),
+            ["Obs:AccessKeyId"] = DemoSeed.AccessKey,
+            ["Obs:SecretAccessKey"] = DemoSeed.SecretKey,
+            ["Obs:Bucket"] = "ges-restore-bucket",
+            ["Obs:PartSizeBytes"] = "102400",
+            ["Obs:MaxErrorRetry"] = "1",
         };
         foreach (var (key, value) in ExtraSettings())
         {

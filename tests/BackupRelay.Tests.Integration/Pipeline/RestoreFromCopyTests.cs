@@ -1,0 +1,337 @@
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Azure.Storage.Blobs.Models;
+using BackupRelay.Copying;
+using BackupRelay.Http;
+using BackupRelay.HuaweiCloud.Emulator;
+using BackupRelay.Messaging;
+using BackupRelay.Restores;
+using BackupRelay.Runs;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace BackupRelay.Tests.Integration.Pipeline;
+
+/// <summary>
+/// The way back, end to end on both hosts: a backup copied out to Azure, then restored from that copy
+/// into another graph — uploaded from Blob to the emulator's OBS and imported by GES, whose import job
+/// checks the files it finds there.
+/// </summary>
+public abstract class RestoreHarness : PipelineHarness
+{
+    protected const string Secret = "webhook-secret-for-restores";
+    protected const string RestoreBucket = "ges-restore-bucket";
+
+    protected override Dictionary<string, string?> ExtraSettings() => new() { ["Http:WebhookSecret"] = Secret };
+
+    private static int _signatures;
+
+    /// <summary>A signed request; each one signed at its own second, as separate deliveries would be (a replayed signature is refused).</summary>
+    protected static HttpRequestMessage Signed(string path, string body, string? idempotencyKey = null)
+    {
+        var signedAt = DateTimeOffset.UtcNow.AddSeconds(-(Interlocked.Increment(ref _signatures) % 120));
+        var bytes = Encoding.UTF8.GetBytes(body);
+        var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new ByteArrayContent(bytes) };
+        request.Content.Headers.ContentType = new("application/json");
+        request.Headers.Add("x-functions-key", FunctionKey);
+        request.Headers.Add(WebhookSignature.Header, WebhookSignature.Sign(Secret, signedAt, "POST", path, bytes));
+        if (idempotencyKey is not null)
+        {
+            request.Headers.Add("Idempotency-Key", idempotencyKey);
+        }
+
+        return request;
+    }
+
+    /// <summary>Backs up graph A ("orders") now and waits for its verified copy.</summary>
+    protected async Task<RunRecord> CopyOutAsync()
+    {
+        using var response = await Api.SendAsync(new HttpRequestMessage(HttpMethod.Post, $"/api/graphs/{GraphA}/backups")
+        {
+            Headers = { { "x-functions-key", FunctionKey } },
+        });
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        var run = (await WaitForRunsAsync(1)).Single();
+        await AssertCopiedAsync(run, "orders");
+        return run;
+    }
+
+    protected async Task<(HttpStatusCode Status, JsonNode Body)> RestoreAsync(string backupId, string? key = "restore-1", string graph = GraphB,
+        string? extra = null)
+    {
+        using var response = await Api.SendAsync(Signed($"/api/graphs/{graph}/restores",
+            $$"""{"backupId":"{{backupId}}","sourceGraph":"orders"{{extra}}}""", key));
+        return (response.StatusCode, JsonNode.Parse(await response.Content.ReadAsStringAsync())!);
+    }
+
+    protected async Task<RunRecord> WaitForRunAsync(string runId, TimeSpan? limit = null)
+    {
+        var deadline = DateTime.UtcNow + (limit ?? TimeSpan.FromSeconds(90));
+        while (DateTime.UtcNow < deadline)
+        {
+            if (await Runs.GetAsync(runId) is { IsFinished: true } run)
+            {
+                return run;
+            }
+
+            await Task.Delay(100);
+        }
+
+        throw new TimeoutException($"run {runId} did not finish: {JsonSerializer.Serialize(await Runs.GetAsync(runId), BackupRelayJson.Default.RunRecord)}\n"
+            + string.Join("\n", Logs.Lines().TakeLast(30)));
+    }
+
+    protected List<Job> ImportJobs() => [.. State.Jobs.Values.Where(j => j.JobType == "ImportBackup")];
+
+    /// <summary>Every file of the copied backup is in OBS under the run's path, byte for byte.</summary>
+    protected void AssertInObs(RunRecord copied, RunRecord restore)
+    {
+        var backup = State.Backups.Single(b => b.Id == copied.BackupId);
+        var (bucket, prefix) = UploadToObsHandler.SplitObsPath(restore.ImportPath!);
+        Assert.Equal(RestoreBucket, bucket);
+        Assert.Equal($"backuprelay-restores/orders/{copied.BackupId}/", prefix);
+        lock (State.Sync)
+        {
+            foreach (var file in backup.Files)
+            {
+                var expected = new byte[file.Size];
+                BackupContent.Fill(BackupContent.Seed(backup.Id, file.Name), 0, expected);
+                Assert.True(State.Obs.Objects.TryGetValue((bucket, prefix + file.Name), out var stored), $"{file.Name} is not in OBS");
+                Assert.Equal(expected, stored!.Data);
+            }
+        }
+    }
+
+}
+
+public abstract class RestoreFromCopyTests : RestoreHarness
+{
+    [Fact]
+    public async Task A_copy_comes_back_through_obs_and_ges_imports_it_once()
+    {
+        var copied = await CopyOutAsync();
+        var (status, body) = await RestoreAsync(copied.BackupId!);
+        Assert.Equal(HttpStatusCode.Accepted, status);
+        var runId = body["id"]!.GetValue<string>();
+        Assert.StartsWith("rfc-", runId, StringComparison.Ordinal);
+        Assert.Equal(UploadToObsHandler.Kind, body["kind"]!.GetValue<string>());
+
+        // The same request again (a webhook retry): the same run.
+        var (again, againBody) = await RestoreAsync(copied.BackupId!);
+        Assert.Equal(HttpStatusCode.Accepted, again);
+        Assert.Equal(runId, againBody["id"]!.GetValue<string>());
+
+        var run = await WaitForRunAsync(runId);
+        Assert.True(run.Status == RunStatus.Succeeded, string.Join("; ", run.Errors.Select(e => $"{e.Step}: {e.Reason}")));
+        Assert.Equal("done", run.Step);
+        Assert.All(run.Files, f =>
+        {
+            Assert.Equal(RunFileStatus.Completed, f.Status);
+            Assert.Equal(f.Size, f.BytesCopied);
+        });
+        AssertInObs(copied, run);
+
+        var job = Assert.Single(ImportJobs());
+        Assert.Equal(job.Id, run.JobId);
+        Assert.Equal("success", job.Status);
+        Assert.Equal(GraphB, job.GraphId);
+        Assert.Equal(copied.BackupId, job.Detail!["source_backup_id"]);
+        Assert.Equal(job.Detail["backup_id"], run.ImportedBackupId);
+        Assert.Single(State.Backups, b => b.GraphId == GraphB && b.BackupMethod == "import" && b.Id == run.ImportedBackupId);
+
+        // No credential, signature or signed link in the logs or the run record.
+        var record = JsonSerializer.Serialize(run, BackupRelayJson.Default.RunRecord);
+        foreach (var secret in new[] { DemoSeed.SecretKey, DemoSeed.Password, "Signature=", "Credential=", "X-Amz-Signature", "AccessKeyId=", Secret })
+        {
+            Assert.DoesNotContain(secret, Logs.All(), StringComparison.Ordinal);
+            Assert.DoesNotContain(secret, record, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task No_copy_an_unverified_file_or_a_missing_file_is_409_and_nothing_is_uploaded()
+    {
+        var (status, body) = await RestoreAsync("0123456789abcdef0123456789abcdef", "none");
+        Assert.Equal(HttpStatusCode.Conflict, status);
+        Assert.Contains("manifest.json does not exist", body["detail"]!.GetValue<string>());
+
+        var copied = await CopyOutAsync();
+        var backup = State.Backups.Single(b => b.Id == copied.BackupId);
+        var first = Destination.GetBlobClient($"orders/{copied.BackupId}/{backup.Files[0].Name}");
+        var metadata = (await first.GetPropertiesAsync()).Value.Metadata;
+        metadata[CopyMetadata.Verified] = "false";
+        await first.SetMetadataAsync(metadata);
+        (status, body) = await RestoreAsync(copied.BackupId!, "unverified");
+        Assert.Equal(HttpStatusCode.Conflict, status);
+        Assert.Contains($"{backup.Files[0].Name} is not marked verified", body["detail"]!.GetValue<string>());
+
+        await Destination.GetBlobClient($"orders/{copied.BackupId}/{backup.Files[1].Name}").DeleteAsync();
+        metadata[CopyMetadata.Verified] = "true";
+        await first.SetMetadataAsync(metadata);
+        (status, body) = await RestoreAsync(copied.BackupId!, "missing");
+        Assert.Equal(HttpStatusCode.Conflict, status);
+        Assert.Contains($"{backup.Files[1].Name} is missing", body["detail"]!.GetValue<string>());
+
+        Assert.Empty(State.Obs.Writes());
+        Assert.Single(await Runs.ListAsync());
+    }
+
+    [Fact]
+    public async Task A_corrupted_blob_fails_the_run_naming_the_file_and_ges_import_is_never_called()
+    {
+        var copied = await CopyOutAsync();
+        var backup = State.Backups.Single(b => b.Id == copied.BackupId);
+        var damaged = backup.Files.First(f => f.Size > 0);
+        var blob = Destination.GetBlobClient($"orders/{copied.BackupId}/{damaged.Name}");
+        var properties = (await blob.GetPropertiesAsync()).Value;
+        var bytes = (await blob.DownloadContentAsync()).Value.Content.ToArray();
+        bytes[bytes.Length / 2] ^= 0x40;
+
+        // The bytes change under the recorded hashes, as bit rot or a mistaken write would.
+        await blob.UploadAsync(new BinaryData(bytes), new BlobUploadOptions { Metadata = properties.Metadata });
+
+        var (status, body) = await RestoreAsync(copied.BackupId!);
+        Assert.Equal(HttpStatusCode.Accepted, status);
+        var run = await WaitForRunAsync(body["id"]!.GetValue<string>());
+        Assert.Equal(RunStatus.Failed, run.Status);
+        var error = Assert.Single(run.Errors);
+        Assert.Equal("uploading", error.Step);
+        Assert.Contains(damaged.Name, error.Reason);
+        Assert.Contains("does not match its manifest", error.Reason);
+        Assert.Equal(RunFileStatus.Failed, run.Files.Single(f => f.Name == damaged.Name).Status);
+        Assert.Empty(ImportJobs());
+        Assert.DoesNotContain(State.RecordedRequests(), r => r.Path.EndsWith("/backups/import", StringComparison.Ordinal));
+        lock (State.Sync)
+        {
+            Assert.DoesNotContain(State.Obs.Objects.Keys, k => k.Key.EndsWith(damaged.Name, StringComparison.Ordinal));
+        }
+    }
+
+    [Fact]
+    public async Task Obs_errors_throttling_and_dropped_connections_are_survived()
+    {
+        var copied = await CopyOutAsync();
+        State.Faults.Add(new FaultSpec { Method = "PUT", Path = "/obs/*", Kind = "status", Status = 500, Count = 3 });
+        State.Faults.Add(new FaultSpec { Method = "POST", Path = "/obs/*", Kind = "status", Status = 503, Count = 2 });
+        State.Faults.Add(new FaultSpec { Method = "PUT", Path = "/obs/*", Kind = "status", Status = 429, Count = 2 });
+        State.Faults.Add(new FaultSpec { Method = "PUT", Path = "/obs/*", Kind = "drop", AfterBytes = 4096, Count = 2 });
+        var (_, body) = await RestoreAsync(copied.BackupId!);
+        var run = await WaitForRunAsync(body["id"]!.GetValue<string>());
+        Assert.True(run.Status == RunStatus.Succeeded, string.Join("; ", run.Errors.Select(e => e.Reason)));
+        AssertInObs(copied, run);
+        Assert.Single(ImportJobs());
+        Assert.Empty(State.Faults.List()); // every fault was met
+        Assert.True(State.RecordedRequests().Count(r => r.Path.StartsWith("/obs/", StringComparison.Ordinal) && r.Status is 500 or 503 or 429) >= 5);
+    }
+
+    [Fact]
+    public async Task An_import_job_that_fails_fails_the_run_with_the_ges_reason()
+    {
+        var copied = await CopyOutAsync();
+        State.Faults.Add(new FaultSpec { Method = "POST", Path = "*/backups/import", Kind = "failJob", Reason = "The graph is too small for this backup." });
+        var (_, body) = await RestoreAsync(copied.BackupId!);
+        var run = await WaitForRunAsync(body["id"]!.GetValue<string>());
+        Assert.Equal(RunStatus.Failed, run.Status);
+        Assert.Equal("importing", Assert.Single(run.Errors).Step);
+        Assert.Contains("The graph is too small for this backup.", run.Errors[0].Reason);
+    }
+
+    [Theory]
+    [InlineData("{}", "backupId")]
+    [InlineData("""{"backupId":"../x"}""", "backupId")]
+    [InlineData("""{"backupId":"b1","obsPath":"http://elsewhere/x"}""", "obsPath")]
+    [InlineData("""{"backupId":"b1","obsPath":"Bucket_Upper/x/"}""", "obsPath")]
+    [InlineData("""{"backupId":"b1","sourceGraph":42}""", "sourceGraph")]
+    public async Task A_bad_request_is_400_naming_the_field(string body, string field)
+    {
+        using var response = await Api.SendAsync(Signed($"/api/graphs/{GraphB}/restores", body));
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType!.MediaType);
+        var problem = JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
+        Assert.NotNull(problem["errors"]![field]);
+    }
+
+    [Fact]
+    public async Task An_unsigned_restore_is_401_and_nothing_runs()
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"/api/graphs/{GraphB}/restores")
+        {
+            Content = new StringContent("""{"backupId":"b1"}""", Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Add("x-functions-key", FunctionKey);
+        using var response = await Api.SendAsync(request);
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        Assert.Empty(await Runs.ListAsync());
+    }
+}
+
+public sealed class StandaloneRestoreFromCopyTests : RestoreFromCopyTests
+{
+    protected override bool UseCustomHandler => false;
+}
+
+public sealed class CustomHandlerRestoreFromCopyTests : RestoreFromCopyTests
+{
+    protected override bool UseCustomHandler => true;
+}
+
+/// <summary>Every step of the copy out and the way back crashes once after its work; uploads are also killed mid-way once.</summary>
+public abstract class RestoreFromCopyCrashTests : RestoreHarness
+{
+    public RestoreFromCopyCrashTests() => Decorate = inner => new CrashingFunction(inner.Name == FunctionNames.UploadToObs ? new KilledMidUpload(inner) : inner);
+
+    [Fact]
+    public async Task A_crash_after_any_step_or_mid_upload_still_imports_once_with_byte_exact_objects()
+    {
+        var copied = await CopyOutAsync();
+        var (_, body) = await RestoreAsync(copied.BackupId!);
+        var run = await WaitForRunAsync(body["id"]!.GetValue<string>(), TimeSpan.FromSeconds(120));
+        Assert.True(run.Status == RunStatus.Succeeded, string.Join("; ", run.Errors.Select(e => e.Reason)));
+        AssertInObs(copied, run);
+        Assert.Single(ImportJobs());
+        Assert.Single(State.RecordedRequests(), r => r.Method == "POST" && r.Path.EndsWith("/backups/import", StringComparison.Ordinal) && r.Status == 200);
+        var kills = Services.GetServices<IQueueFunction>().OfType<CrashingFunction>().Sum(f => f.Crashes);
+        Assert.True(kills >= 4, $"{kills} crashes");
+        Assert.True(KilledMidUpload.Kills > 0);
+    }
+
+    /// <summary>The first delivery of each upload message dies mid-way: its work is cancelled as a killed process's would stop.</summary>
+    private sealed class KilledMidUpload(IQueueFunction inner) : IQueueFunction
+    {
+        public static int Kills;
+
+        public string Name => inner.Name;
+        public string Queue => inner.Queue;
+
+        public async Task<HandlerResult> HandleAsync(string message, long dequeueCount, CancellationToken cancellationToken)
+        {
+            if (dequeueCount > 1)
+            {
+                return await inner.HandleAsync(message, dequeueCount, cancellationToken);
+            }
+
+            using var kill = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            kill.CancelAfter(TimeSpan.FromMilliseconds(15));
+            try
+            {
+                return await inner.HandleAsync(message, dequeueCount, kill.Token);
+            }
+            catch (OperationCanceledException) when (kill.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                Interlocked.Increment(ref Kills);
+                throw new InvalidOperationException("simulated kill mid-upload");
+            }
+        }
+    }
+}
+
+public sealed class StandaloneRestoreFromCopyCrashTests : RestoreFromCopyCrashTests
+{
+    protected override bool UseCustomHandler => false;
+}
+
+public sealed class CustomHandlerRestoreFromCopyCrashTests : RestoreFromCopyCrashTests
+{
+    protected override bool UseCustomHandler => true;
+}
