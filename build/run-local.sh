@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job, locally: Azurite (storage), the Huawei Cloud emulator (GES + OBS, seeded with a demo
 # graph) and BackupRelay's standalone host; one scheduled backup fires at once and is followed from
-# GES job to copied, verified files in Azurite. Exits non-zero unless the backup succeeded.
+# GES job to copied, verified files in Azurite; then the way back: that copy is restored into a second
+# graph (Blob → the emulator's OBS → GES import). Exits non-zero unless both succeeded.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -21,12 +22,15 @@ emu_port="$(free_port)"; blob_port="$(free_port)"; queue_port="$(free_port)"; ta
 
 project=0a1b2c3d4e5f40718293a4b5c6d7e8f9
 graph=4c5f882d-a813-4d78-a8e3-6d3212ddd121
+restored=7e1d3c52-0b6a-4f0e-9c1d-2a3b4c5d6e7f
 cat > "$work/seed.json" <<JSON
 {
   "projects": [{ "id": "$project", "name": "cn-north-4" }],
   "users": [{ "name": "backup-relay", "password": "emulator-password", "domain": "demo-domain" }],
+  "keyPairs": [{ "accessKey": "EMULATORACCESSKEY001", "secretKey": "emulator-secret-key-0000000000000000000001" }],
   "graphs": [{ "id": "$graph", "name": "demo_graph", "projectId": "$project", "status": "200",
-               "backupFileSizes": [ 50331648, 5242897, 1023 ] }],
+               "backupFileSizes": [ 50331648, 5242897, 1023 ] },
+             { "id": "$restored", "name": "demo_graph_restored", "projectId": "$project", "status": "200" }],
   "settings": { "jobPendingSeconds": 2, "jobRunningSeconds": 6 }
 }
 JSON
@@ -69,13 +73,17 @@ cat > "$work/local.settings.json" <<JSON
     "Backup__PollInitialDelay": "00:00:02",
     "Backup__PollMaxDelay": "00:00:10",
     "Copy__SliceMaxBytes": "33554432",
+    "Obs__Endpoint": "http://127.0.0.1:$emu_port/obs",
+    "Obs__AccessKeyId": "EMULATORACCESSKEY001",
+    "Obs__SecretAccessKey": "emulator-secret-key-0000000000000000000001",
+    "Obs__Bucket": "ges-restore-bucket",
     "Standalone__RunScheduleOnStartup": "true",
     "Standalone__HostJsonPath": "$root/host.json",
     "Http__AllowAnonymousLocalDevelopment": "true"
   }
 }
 JSON
-overridden="$(env | cut -d= -f1 | grep -E '^(AzureWebJobsStorage|Destination|HuaweiCloud__|Backup__|Copy__|Http__|Standalone__)' | sort | tr '\n' ' ' || true)"
+overridden="$(env | cut -d= -f1 | grep -E '^(AzureWebJobsStorage|Destination|HuaweiCloud__|Backup__|Copy__|Obs__|Http__|Standalone__)' | sort | tr '\n' ' ' || true)"
 [ -n "$overridden" ] && echo "your exported settings win over the demo's: $overridden"
 
 echo "starting BackupRelay (standalone host); the schedule fires once at start-up"
@@ -112,6 +120,12 @@ for g in json.loads(sys.argv[1]):
     last = ("last verified copy %s (%d files, %d bytes)" % (copy["completedAt"], copy["files"], copy["bytes"])) if copy else "no verified copy yet"
     print("Graph %s: %s (%s; threshold %s; next backup %s)" % (g["graphId"], g["state"], last, g["threshold"], g["nextOccurrence"]))
 PY
+fi
+if [ "$status" -eq 0 ]; then
+  # The way back: the copy just made, restored into a second graph and imported by GES.
+  echo
+  dotnet src/BackupRelay.DevTools/bin/Release/net10.0/BackupRelay.DevTools.dll restore --storage "$storage" \
+    --api "http://127.0.0.1:$host_port" --graph "$restored" --obs "http://127.0.0.1:$emu_port/obs" --timeout 300 || status=$?
 fi
 if [ "$status" -ne 0 ]; then
   echo; echo "--- BackupRelay log (last 40 lines) ---"; tail -n 40 "$work/backuprelay.log"

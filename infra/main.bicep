@@ -82,6 +82,15 @@ param hostingPlan string = 'FlexConsumption'
 @description('Flex Consumption only: the runtime version sent for the custom runtime; use the one list-flexconsumption-runtimes shows.')
 param customRuntimeVersion string = '1.0'
 
+@description('Default OBS bucket restores from a copy upload into (POST /api/graphs/{id}/restores); empty: each request names its obsPath.')
+param restoreObsBucket string = ''
+
+@description('OBS endpoint for restores; empty: the Huawei Cloud region\'s (https://obs.{region}.myhuaweicloud.com).')
+param restoreObsEndpoint string = ''
+
+@description('true: OBS writes use their own AK/SK (Key Vault secrets obs-access-key, obs-secret-key); false: the Huawei Cloud AK/SK.')
+param restoreObsOwnCredentials bool = false
+
 var suffix = uniqueString(resourceGroup().id, name)
 var isFlex = hostingPlan == 'FlexConsumption'
 var appStorageName = take('${name}app${suffix}', 24)
@@ -266,6 +275,8 @@ var secretNames = {
   secretKey: 'huawei-secret-key'
   webhookSecret: 'webhook-secret'
   functionKey: 'standalone-function-key'
+  obsAccessKey: 'obs-access-key'
+  obsSecretKey: 'obs-secret-key'
 }
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
@@ -293,6 +304,10 @@ var baseSettings = [
   { name: 'HuaweiCloud__Auth__Password', value: empty(huaweiUserName) ? '' : '${kv}${secretNames.password})' }
   { name: 'HuaweiCloud__Auth__AccessKey', value: empty(huaweiUserName) ? '${kv}${secretNames.accessKey})' : '' }
   { name: 'HuaweiCloud__Auth__SecretKey', value: empty(huaweiUserName) ? '${kv}${secretNames.secretKey})' : '' }
+  { name: 'Obs__Bucket', value: restoreObsBucket }
+  { name: 'Obs__Endpoint', value: restoreObsEndpoint }
+  { name: 'Obs__AccessKeyId', value: restoreObsOwnCredentials ? '${kv}${secretNames.obsAccessKey})' : '' }
+  { name: 'Obs__SecretAccessKey', value: restoreObsOwnCredentials ? '${kv}${secretNames.obsSecretKey})' : '' }
   { name: 'Backup__Schedule', value: backupSchedule }
   { name: 'Destination__blobServiceUri', value: destinationStorage.properties.primaryEndpoints.blob }
   { name: 'Destination__credential', value: 'managedidentity' }

@@ -6,6 +6,8 @@ using BackupRelay.Messaging;
 using BackupRelay.Runs;
 using BackupRelay.Storage;
 using Azure.Storage.Blobs;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
 
 namespace BackupRelay.DevTools;
 
@@ -88,6 +90,106 @@ internal static class LocalRun
 
         Console.WriteLine();
         Console.WriteLine(ok ? "Backup copied and verified." : "Backup NOT copied completely.");
+        return ok ? 0 : 1;
+    }
+
+    /// <summary>
+    /// The way back: restores the backup the local run copied into another graph through
+    /// <c>POST /api/graphs/{graph}/restores</c> (Blob → OBS → GES import), follows the run, and checks
+    /// the objects that reached the emulator's OBS against the original backup's bytes.
+    /// </summary>
+    public static async Task<int> RestoreAsync(IReadOnlyDictionary<string, string> arguments)
+    {
+        var account = StorageAccount.FromConnectionString(arguments["storage"]);
+        var runs = new RunStore(account.GetContainer(BackupRelay.Configuration.QueueNames.RunsContainer));
+        var copied = (await runs.ListAsync()).FirstOrDefault(r => r.Kind == "backup" && r.Status == RunStatus.Succeeded);
+        if (copied is null)
+        {
+            Console.WriteLine("No copied backup to restore.");
+            return 1;
+        }
+
+        var graph = arguments["graph"];
+        using var api = new HttpClient { BaseAddress = new Uri(arguments["api"]) };
+        Console.WriteLine($"Restoring backup {copied.BackupId} of {copied.GraphName} from its copy in Azure into graph {graph} (Blob → OBS → GES import)");
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"/api/graphs/{graph}/restores")
+        {
+            Content = JsonContent.Create(new JsonObject { ["backupId"] = copied.BackupId, ["sourceGraph"] = copied.GraphName }),
+        };
+        request.Headers.Add("Idempotency-Key", "local-demo-" + copied.Id);
+        using var accepted = await api.SendAsync(request);
+        var body = await accepted.Content.ReadAsStringAsync();
+        if (accepted.StatusCode != System.Net.HttpStatusCode.Accepted)
+        {
+            Console.WriteLine($"The restore was refused: {(int)accepted.StatusCode} {body}");
+            return 1;
+        }
+
+        var runId = JsonNode.Parse(body)!["id"]!.GetValue<string>();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(double.Parse(arguments.GetValueOrDefault("timeout", "300"), CultureInfo.InvariantCulture));
+        RunRecord? run = null;
+        var last = "";
+        while (DateTime.UtcNow < deadline)
+        {
+            run = await runs.GetAsync(runId);
+            var line = run is null ? "" : Describe(run);
+            if (line != last && line.Length > 0)
+            {
+                Console.WriteLine($"{DateTime.UtcNow:HH:mm:ss} {line}");
+                last = line;
+            }
+
+            if (run is { IsFinished: true })
+            {
+                break;
+            }
+
+            await Task.Delay(500);
+        }
+
+        if (run is not { IsFinished: true })
+        {
+            Console.WriteLine("The restore did not finish in time.");
+            return 1;
+        }
+
+        Console.WriteLine();
+        Console.WriteLine($"Restore run {run.Id}: {run.Status}; GES import job {run.JobId ?? "(none)"} "
+            + (run.Status == RunStatus.Succeeded ? $"succeeded: graph {graph} has imported backup {run.ImportedBackupId}" : "did not succeed"));
+        foreach (var error in run.Errors)
+        {
+            Console.WriteLine($"  error at {error.Step}: {error.Reason}");
+        }
+
+        var ok = run.Status == RunStatus.Succeeded;
+        var (bucket, prefix) = BackupRelay.Restores.UploadToObsHandler.SplitObsPath(run.ImportPath!);
+        using var s3 = new Amazon.S3.AmazonS3Client(new Amazon.Runtime.BasicAWSCredentials(DemoSeed.AccessKey, DemoSeed.SecretKey), new Amazon.S3.AmazonS3Config
+        {
+            ServiceURL = arguments["obs"],
+            AuthenticationRegion = DemoSeed.Region,
+            ForcePathStyle = true,
+            UseHttp = true,
+        });
+        foreach (var file in run.Files)
+        {
+            var good = false;
+            try
+            {
+                using var get = await s3.GetObjectAsync(bucket, prefix + file.Name);
+                var (md5, _, length) = await FileHashes.OfStreamAsync(get.ResponseStream, CancellationToken.None);
+                var (want, _) = BackupContent.Hashes(BackupContent.Seed(copied.BackupId!, file.Name), file.Size ?? 0);
+                good = length == file.Size && md5.AsSpan().SequenceEqual(want);
+            }
+            catch (Amazon.S3.AmazonS3Exception)
+            {
+            }
+
+            ok &= good;
+            Console.WriteLine($"  obs://{bucket}/{prefix}{file.Name}  {file.Size} bytes  {(good ? "equal to the original backup" : "NOT EQUAL to the original backup")}");
+        }
+
+        Console.WriteLine();
+        Console.WriteLine(ok ? "Backup restored from its copy and imported." : "Backup NOT restored.");
         return ok ? 0 : 1;
     }
 

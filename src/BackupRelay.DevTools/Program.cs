@@ -14,6 +14,7 @@ using Microsoft.Extensions.Options;
 //   sas                                                 prints an Azurite account SAS (for rclone)
 //   hashes --backup ID --file NAME --size N            prints the expected md5 and sha256
 //   watch  --storage CONN --container NAME [--timeout SECONDS]   follows the local run to its end and checks the copies
+//   restore --storage CONN --api URL --graph ID --obs URL [--timeout SECONDS]   restores the copied backup into another graph
 //   copy   --link URL --local DIR | --blob CONNECTION --container NAME [--block-size B] [--concurrency N] [--budget-mib M]
 //          copies one file with the copy engine
 var arguments = args.Skip(1).Chunk(2).Where(p => p.Length == 2).ToDictionary(p => p[0].TrimStart('-'), p => p[1]);
@@ -47,6 +48,9 @@ switch (args.FirstOrDefault())
         Console.WriteLine($"{file["name"]} {file["download_link"]}");
         return 0;
     }
+
+    case "restore":
+        return await BackupRelay.DevTools.LocalRun.RestoreAsync(arguments);
 
     case "sas":
     {

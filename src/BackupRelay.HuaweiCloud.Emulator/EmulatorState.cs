@@ -231,6 +231,30 @@ public sealed class EmulatorState
         }
     }
 
+    /// <summary>
+    /// Writes every file of <paramref name="backup"/> under an OBS path (<c>bucket/prefix/</c>), as an
+    /// export does: what an import of that path then finds. Call under <see cref="Sync"/>.
+    /// </summary>
+    public void WriteBackupToObs(Backup backup, string path)
+    {
+        path = path.StartsWith("obs://", StringComparison.OrdinalIgnoreCase) ? path[6..] : path;
+        var slash = path.IndexOf('/', StringComparison.Ordinal);
+        var bucket = slash < 0 ? path : path[..slash];
+        var prefix = slash < 0 ? "" : path[(slash + 1)..];
+        if (prefix.Length > 0 && !prefix.EndsWith('/'))
+        {
+            prefix += "/";
+        }
+
+        foreach (var file in backup.Files)
+        {
+            var data = new byte[file.Size];
+            BackupContent.Fill(BackupContent.Seed(backup.Id, file.Name), 0, data);
+            var md5 = ObsStore.Md5Hex(data);
+            Obs.Objects[(bucket, prefix + file.Name)] = new StoredObject(data, md5, $"\"{md5}\"", new Dictionary<string, string>(), Now);
+        }
+    }
+
     public void Record(RecordedRequest request)
     {
         lock (_requests)

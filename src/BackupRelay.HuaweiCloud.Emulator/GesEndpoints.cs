@@ -312,7 +312,14 @@ internal static class GesEndpoints
                 return Responses.Ges(context, 400, "GES.0001", $"The backup [{backupId}] does not exist.");
             }
 
-            var job = state.NewJob(graph, "ExportBackup", "ExportBackup", null, JobFault(context));
+            var exported = state.Backups.Single(b => b.Id == backupId && b.GraphId == graph.Id);
+            var job = state.NewJob(graph, "ExportBackup", "ExportBackup", (ok, _) =>
+            {
+                if (ok)
+                {
+                    state.WriteBackupToObs(exported, exportPath);
+                }
+            }, JobFault(context));
             return Responses.Json(new JobIdResponse(job.Id), SnakeJson.Wire.JobIdResponse);
         }
     }

@@ -28,6 +28,7 @@ public sealed partial class SettingsDocumentationTests
         Walk(typeof(HttpOptions), HttpOptions.SectionName, settings);
         Walk(typeof(StandaloneOptions), StandaloneOptions.SectionName, settings);
         Walk(typeof(BackupRelay.Notifications.NotifyOptions), BackupRelay.Notifications.NotifyOptions.SectionName, settings);
+        Walk(typeof(BackupRelay.Restores.ObsOptions), BackupRelay.Restores.ObsOptions.SectionName, settings);
         return settings;
     }
 

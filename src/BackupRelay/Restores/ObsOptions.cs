@@ -79,6 +79,12 @@ public sealed class ObsOptionsDefaults(IOptions<HuaweiCloudOptions> huawei) : IP
     public void PostConfigure(string? name, ObsOptions options)
     {
         var cloud = huawei.Value;
+        if (options.Endpoint is { OriginalString.Length: 0 })
+        {
+            // An app setting present but empty (as infra writes it when unused) binds to an empty URI.
+            options.Endpoint = null;
+        }
+
         if (string.IsNullOrEmpty(options.AccessKeyId) && string.IsNullOrEmpty(options.SecretAccessKey))
         {
             options.AccessKeyId = cloud.Auth.AccessKey;

@@ -170,6 +170,7 @@ public sealed class GesTests : EmulatorHarness
         Assert.Equal(400, status);
         Assert.True(JsonNode.DeepEquals(JsonNode.Parse(TestData("000-import-response-400.json")), body));
 
+        State.Settings.ImportChecksObjects = false; // the answer's shape here; the path check has its own test
         (status, body) = await CallAsync(HttpMethod.Post, $"{Graphs}/{GraphId}/backups/import", """{"import_path":"obs-bucket/backups/g1/"}""", token);
         Assert.Equal(200, status);
         var jobId = body!["job_id"]!.GetValue<string>();
@@ -191,6 +192,55 @@ public sealed class GesTests : EmulatorHarness
             $$"""{"backup_id":"{{backupId}}","export_path":"bucket/exports/"}""", token);
         Assert.Equal(200, status);
         Assert.False(string.IsNullOrEmpty(body!["job_id"]!.GetValue<string>()));
+    }
+
+    [Fact]
+    public async Task Import_checks_the_path_holds_a_backup_by_name_size_and_md5()
+    {
+        var token = await TokenAsync();
+        var backupId = await CompletedBackupAsync(token);
+
+        async Task<JsonNode> ImportAsync(string path)
+        {
+            var (status, body) = await CallAsync(HttpMethod.Post, $"{Graphs}/{GraphId}/backups/import", $$"""{"import_path":"{{path}}"}""", token);
+            Assert.Equal(200, status);
+            Advance(10);
+            return (await CallAsync(HttpMethod.Get, $"{Graphs}/{GraphId}/jobs/{body!["job_id"]!.GetValue<string>()}/status", token: token)).Body!;
+        }
+
+        // Nothing there.
+        var job = await ImportAsync("ges-restore-bucket/empty/");
+        Assert.Equal("failed", job["status"]!.GetValue<string>());
+        Assert.Contains("holds no backup files", job["fail_reason"]!.GetValue<string>());
+
+        // Exported there: the import finds every file and succeeds.
+        var (exportStatus, _) = await CallAsync(HttpMethod.Post, $"{Graphs}/{GraphId}/backups/export",
+            $$"""{"backup_id":"{{backupId}}","export_path":"ges-restore-bucket/exports/"}""", token);
+        Assert.Equal(200, exportStatus);
+        Advance(10);
+        job = await ImportAsync("ges-restore-bucket/exports/");
+        Assert.Equal("success", job["status"]!.GetValue<string>());
+        Assert.Equal(backupId, job["job_detail"]!["source_backup_id"]!.GetValue<string>());
+
+        // One file missing, then one damaged.
+        lock (State.Sync)
+        {
+            var backup = State.Backups.Single(b => b.Id == backupId);
+            State.WriteBackupToObs(backup, "ges-restore-bucket/partial/");
+            State.Obs.Objects.Remove(("ges-restore-bucket", "partial/" + backup.Files[1].Name));
+            State.WriteBackupToObs(backup, "ges-restore-bucket/damaged/");
+            var key = ("ges-restore-bucket", "damaged/" + backup.Files[0].Name);
+            var data = (byte[])State.Obs.Objects[key].Data.Clone();
+            data[7] ^= 1;
+            State.Obs.Objects[key] = State.Obs.Objects[key] with { Data = data, Md5Hex = ObsStore.Md5Hex(data) };
+        }
+
+        job = await ImportAsync("ges-restore-bucket/partial/");
+        Assert.Equal("failed", job["status"]!.GetValue<string>());
+        Assert.Contains("is missing from the import path", job["fail_reason"]!.GetValue<string>());
+        job = await ImportAsync("ges-restore-bucket/damaged/");
+        Assert.Equal("failed", job["status"]!.GetValue<string>());
+        Assert.Contains("damaged", job["fail_reason"]!.GetValue<string>());
     }
 
     [Fact]

@@ -344,6 +344,19 @@ public abstract class HttpApiTests : PipelineHarness
     [InlineData("import-bucket/graphs/orders/")]
     public async Task Import_runs_to_success_in_either_path_form(string path)
     {
+        // What GES finds at the path: a backup exported there.
+        lock (State.Sync)
+        {
+            var backup = new Backup
+            {
+                Id = EmulatorState.NewId(), Name = "orders-exported", GraphId = GraphB, GraphName = "social", ProjectId = DemoSeed.ProjectId,
+                BackupMethod = "manual", Status = "success", StartTime = State.Now.AddHours(-1), EndTime = State.Now.AddMinutes(-50),
+                Files = EmulatorState.FilesFor("exported", [1000, 17]),
+            };
+            State.Backups.Add(backup);
+            State.WriteBackupToObs(backup, "import-bucket/graphs/orders/");
+        }
+
         using var accepted = await Api.SendAsync(Request(HttpMethod.Post, $"/api/graphs/{GraphA}/backups/import", $$"""{"import_path":"{{path}}"}"""));
         var run = await WaitAsync(accepted, HttpStatusCode.OK);
         Assert.Equal("import", run.Kind);

@@ -226,6 +226,20 @@ public abstract class RestoreFromCopyTests : RestoreHarness
     }
 
     [Fact]
+    public async Task An_import_accepted_but_whose_answer_was_lost_is_adopted_not_started_again()
+    {
+        var copied = await CopyOutAsync();
+        State.Faults.Add(new FaultSpec { Method = "POST", Path = "*/backups/import", Kind = "lostResponse", Status = 502 });
+        var (_, body) = await RestoreAsync(copied.BackupId!);
+        var run = await WaitForRunAsync(body["id"]!.GetValue<string>());
+        Assert.True(run.Status == RunStatus.Succeeded, string.Join("; ", run.Errors.Select(e => e.Reason)));
+        var job = Assert.Single(ImportJobs());
+        Assert.Equal(job.Id, run.JobId);
+        Assert.Single(State.RecordedRequests(), r => r.Method == "POST" && r.Path.EndsWith("/backups/import", StringComparison.Ordinal));
+        Assert.Contains(Logs.Lines(), l => l.Contains("adopted job", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task An_import_job_that_fails_fails_the_run_with_the_ges_reason()
     {
         var copied = await CopyOutAsync();
