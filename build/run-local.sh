@@ -79,7 +79,8 @@ cat > "$work/local.settings.json" <<JSON
     "Obs__Bucket": "ges-restore-bucket",
     "Standalone__RunScheduleOnStartup": "true",
     "Standalone__HostJsonPath": "$root/host.json",
-    "Http__AllowAnonymousLocalDevelopment": "true"
+    "Http__AllowAnonymousLocalDevelopment": "true",
+    "Http__HealthCacheDuration": "00:00:01"
   }
 }
 JSON

@@ -31,6 +31,7 @@ public static class ConfigurationCheck
         (HuaweiCloudOptions.SectionName, typeof(HuaweiCloudOptions)),
         (StandaloneOptions.SectionName, typeof(StandaloneOptions)),
         (Notifications.NotifyOptions.SectionName, typeof(Notifications.NotifyOptions)),
+        (Restores.ObsOptions.SectionName, typeof(Restores.ObsOptions)),
     ];
 
     public static IReadOnlyList<string> Problems(IServiceProvider services, IConfiguration configuration)

@@ -114,7 +114,7 @@ public sealed class ObsOptionsValidator : IValidateOptions<ObsOptions>
             errors.Add("Obs__AccessKeyId and Obs__SecretAccessKey must be set together (or both left empty to use HuaweiCloud__Auth__AccessKey/SecretKey).");
         }
 
-        if (options.Endpoint is { } endpoint && (!endpoint.IsAbsoluteUri || endpoint.Scheme is not ("https" or "http") || !string.IsNullOrEmpty(endpoint.Query)))
+        if (options.Endpoint is { OriginalString.Length: > 0 } endpoint && (!endpoint.IsAbsoluteUri || endpoint.Scheme is not ("https" or "http") || !string.IsNullOrEmpty(endpoint.Query)))
         {
             errors.Add("Obs__Endpoint must be an absolute http(s) URL without a query, e.g. https://obs.cn-north-4.myhuaweicloud.com.");
         }

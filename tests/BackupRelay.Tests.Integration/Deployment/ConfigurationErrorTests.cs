@@ -92,6 +92,8 @@ public sealed class ConfigurationErrorTests
     [InlineData("HuaweiCloud__Resilience__RequestsPerSecond", "fast", "HuaweiCloud__Resilience__RequestsPerSecond is 'fast', which is not a number")]
     [InlineData("Copy__Mode", "Sideways", "Copy__Mode is 'Sideways', which is not one of Streaming, ServerSide")]
     [InlineData("Http__AllowAnonymousLocalDevelopment", "false", "Http__FunctionKeys__0 must be set")]
+    [InlineData("Obs__PartSizeBytes", "1000", "Obs__PartSizeBytes must be between 102400")]
+    [InlineData("Obs__AccessKeyId", "AKONLY", "Obs__AccessKeyId and Obs__SecretAccessKey must be set together")]
     public async Task Each_class_of_error_names_its_setting(string setting, string? value, string expected)
     {
         var settings = Valid();
