@@ -15,7 +15,8 @@ using Microsoft.Extensions.Options;
 //   hashes --backup ID --file NAME --size N            prints the expected md5 and sha256
 //   watch  --storage CONN --container NAME [--timeout SECONDS]   follows the local run to its end and checks the copies
 //   restore --storage CONN --api URL --graph ID --obs URL [--timeout SECONDS]   restores the copied backup into another graph
-//   copy   --link URL --local DIR | --blob CONNECTION --container NAME [--block-size B] [--concurrency N] [--budget-mib M]
+//   hashfloor [--size-mib N]                           prints the CPU s/GB of MD5 + SHA-256 from memory (the floor)
+//   copy   --link URL --local DIR | --blob CONNECTION --container NAME [--block-size B] [--concurrency N] [--connections N] [--budget-mib M]
 //          copies one file with the copy engine
 var arguments = args.Skip(1).Chunk(2).Where(p => p.Length == 2).ToDictionary(p => p[0].TrimStart('-'), p => p[1]);
 switch (args.FirstOrDefault())
@@ -46,6 +47,29 @@ switch (args.FirstOrDefault())
         var body = (await response.Content.ReadFromJsonAsync<JsonNode>())!;
         var file = body["files"]![0]!;
         Console.WriteLine($"{file["name"]} {file["download_link"]}");
+        return 0;
+    }
+
+    case "hashfloor":
+    {
+        // The floor of a verified copy's CPU: MD5 and SHA-256 of the bytes, from memory, nothing else.
+        var total = long.Parse(arguments.GetValueOrDefault("size-mib", "1024"), System.Globalization.CultureInfo.InvariantCulture) << 20;
+        var buffer = new byte[8 << 20];
+        BackupContent.Fill(BackupContent.Seed("hash-floor", "bench.bin"), 0, buffer);
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+        using var md5 = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.MD5);
+        using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        for (long done = 0; done < total; done += buffer.Length)
+        {
+            var chunk = buffer.AsSpan(0, (int)Math.Min(buffer.Length, total - done));
+            md5.AppendData(chunk);
+            sha.AppendData(chunk);
+        }
+
+        md5.GetHashAndReset();
+        sha.GetHashAndReset();
+        var seconds = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds;
+        Console.WriteLine($"{seconds / (total / 1e9):F3} CPU s/GB for MD5 + SHA-256 of {total >> 20} MiB from memory");
         return 0;
     }
 
@@ -85,6 +109,11 @@ switch (args.FirstOrDefault())
         if (arguments.TryGetValue("concurrency", out var concurrency))
         {
             options.MaxConcurrency = int.Parse(concurrency, System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        if (arguments.TryGetValue("connections", out var connections))
+        {
+            options.DownloadConnections = int.Parse(connections, System.Globalization.CultureInfo.InvariantCulture);
         }
 
         options.SliceMaxDuration = TimeSpan.FromHours(1);

@@ -20,6 +20,14 @@ public sealed class CopyOptions
     [Range(64 * 1024, 256L * 1024 * 1024)]
     public int BlockSizeBytes { get; set; } = 8 * 1024 * 1024;
 
+    /// <summary>
+    /// Connections one file is downloaded over, each fetching other blocks with Range requests (one
+    /// cross-cloud TCP stream is bounded by window / round trip and object stores cap each connection).
+    /// 1: one stream, as <c>rclone copyurl</c>. A source that ignores Range is read over one stream.
+    /// </summary>
+    [Range(1, 32)]
+    public int DownloadConnections { get; set; } = 8;
+
     /// <summary>Blocks of one file uploaded at once.</summary>
     [Range(1, 64)]
     public int MaxConcurrency { get; set; } = 4;

@@ -57,7 +57,22 @@ public sealed partial class FileCopier(
     private async Task<CopyResult> StreamAsync(ICopyDestination destination, CopyState state, CancellationToken cancellationToken)
     {
         var settings = options.Value;
-        var source = await OpenWithRetriesAsync(state, cancellationToken);
+
+        // With several connections the first request asks for one block only: its answer tells the size,
+        // the source's MD5, and whether the source honours Range (206) or ignores it (200, the whole file).
+        var parallel = settings.DownloadConnections > 1;
+        var source = await OpenWithRetriesAsync(state, cancellationToken, parallel ? (state.BlockSize > 0 ? state.BlockSize : settings.BlockSizeBytes) : null);
+        if (parallel && !state.RangeIgnored && state.Size - state.Offset > state.BlockSize)
+        {
+            return await ParallelAsync(destination, state, source, cancellationToken);
+        }
+
+        if (source is not null && state.StreamEnd < state.Size - 1)
+        {
+            // One connection from here on: a stream to the end of the file, not just the probed block.
+            source.Dispose();
+            source = await OpenWithRetriesAsync(state, cancellationToken);
+        }
 
         // Hashes run from byte 0: a fresh state, or the one this process kept when the previous slice ended here.
         state.Hashes = state.Offset == 0 ? new FileHashes() : hashStates.TryTake(state.Request.CopyId, state.Offset);
@@ -144,6 +159,289 @@ public sealed partial class FileCopier(
         }
 
         return await CommitAsync(destination, state, cancellationToken);
+    }
+
+    /// <summary>
+    /// One file over several ranged connections (<c>Copy__DownloadConnections</c>): each block is its own
+    /// <c>Range</c> request, fetched while others are; blocks are staged as they arrive, and MD5 and
+    /// SHA-256 still run over the file in order. Every block holds a buffer from the process-wide budget
+    /// from before its request until it is hashed and staged, so however slow one range is, the blocks
+    /// waiting behind it for the hashes never take more than the budget: memory stays bounded whatever
+    /// the file size. A range that fails is retried alone; an expired link is refreshed once, and every
+    /// range switches to the new one.
+    /// </summary>
+    private async Task<CopyResult> ParallelAsync(ICopyDestination destination, CopyState state, SourceStream? probe, CancellationToken cancellationToken)
+    {
+        var settings = options.Value;
+        state.Hashes = state.Offset == 0 ? new FileHashes() : hashStates.TryTake(state.Request.CopyId, state.Offset);
+        var links = new LinkKeeper(state);
+        using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var connections = new SemaphoreSlim(settings.DownloadConnections);
+        using var uploadSlots = new SemaphoreSlim(settings.MaxConcurrency);
+        var blocks = new List<Task>();
+        var hashing = Task.CompletedTask;
+        var probeStart = state.Offset;
+        try
+        {
+            while (state.Offset < state.Size!.Value && !failed.IsCancellationRequested)
+            {
+                if (state.SliceExhausted(time))
+                {
+                    break;
+                }
+
+                var length = (int)Math.Min(state.BlockSize, state.Size.Value - state.Offset);
+                var offset = state.Offset;
+                var id = BlockIds.For(state.BlockSize, offset, state.Request.Generation);
+                var lease = await budget.RentAsync(length, failed.Token);
+                try
+                {
+                    await connections.WaitAsync(failed.Token);
+                }
+                catch
+                {
+                    lease.Dispose();
+                    throw;
+                }
+
+                // The probe's answer carries the first block: read it rather than asking again.
+                var opened = probe is not null && offset == probeStart && state.StreamEnd == offset + length - 1 ? probe : null;
+                if (probe is not null && opened is null)
+                {
+                    probe.Dispose();
+                }
+
+                probe = null;
+                state.Advance(length);
+                var data = lease.Buffer.AsMemory(0, length);
+                var fetch = FetchAsync(state, links, offset, data, opened, connections, failed.Token);
+                var previous = hashing;
+                var hashes = state.Hashes;
+                hashing = Task.Run(async () =>
+                {
+                    await previous;
+                    await fetch;
+                    hashes?.AppendParallel(data);
+                }, CancellationToken.None);
+                var alreadyStaged = state.Staged.TryGetValue(id, out var stagedSize) && stagedSize == length;
+                if (alreadyStaged)
+                {
+                    state.BlocksSkipped++;
+                }
+
+                blocks.Add(StageWhenFetchedAsync(destination, state, id, offset, data, lease, fetch, hashing, alreadyStaged, uploadSlots, failed));
+            }
+        }
+        catch (OperationCanceledException) when (state.UploadError is not null && !cancellationToken.IsCancellationRequested)
+        {
+            // A block failed while this loop waited for a buffer or a connection: that failure is thrown below.
+        }
+        finally
+        {
+            probe?.Dispose();
+            try
+            {
+                await Task.WhenAll(blocks);
+            }
+            catch when (failed.IsCancellationRequested)
+            {
+                // The first failure is rethrown below.
+            }
+
+            try
+            {
+                await hashing;
+            }
+            catch when (state.UploadError is not null || cancellationToken.IsCancellationRequested)
+            {
+                // A block that was never fetched is never hashed; its failure is the one reported.
+            }
+        }
+
+        if (state.UploadError is { } error)
+        {
+            state.Hashes?.Dispose();
+            state.Hashes = null;
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        if (state.Offset < state.Size!.Value)
+        {
+            if (state.Hashes is { } partial)
+            {
+                hashStates.Put(state.Request.CopyId, state.Offset, partial);
+            }
+
+            Log.SliceDone(logger, state.Request.DestinationPath, state.Offset, state.Size.Value);
+            return new CopyResult(CopyOutcome.Continue, state.Size.Value, null, null,
+                new CopyContinuation(state.Offset, state.Size.Value, state.BlockSize, state.SourceMd5Hex), null, state.Statistics());
+        }
+
+        return await CommitAsync(destination, state, cancellationToken);
+    }
+
+    /// <summary>Stages a block once its range arrived (unless an earlier attempt staged it), then frees its buffer after its hash.</summary>
+    private async Task StageWhenFetchedAsync(ICopyDestination destination, CopyState state, string id, long offset, ReadOnlyMemory<byte> data,
+        CopyBufferBudget.Lease lease, Task fetch, Task hashing, bool alreadyStaged, SemaphoreSlim uploadSlots, CancellationTokenSource failed)
+    {
+        try
+        {
+            await fetch;
+            if (!alreadyStaged)
+            {
+                await uploadSlots.WaitAsync(failed.Token);
+                try
+                {
+                    var md5 = options.Value.BlockContentMd5 ? System.Security.Cryptography.MD5.HashData(data.Span) : null;
+                    await destination.StageBlockAsync(state.Request.DestinationPath, id, offset, data, md5, failed.Token);
+                    Interlocked.Increment(ref state.BlocksUploaded);
+                }
+                finally
+                {
+                    uploadSlots.Release();
+                }
+            }
+
+            await hashing;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !failed.IsCancellationRequested)
+        {
+            Interlocked.CompareExchange(ref state.UploadError, ex, null);
+            await failed.CancelAsync();
+        }
+        catch (OperationCanceledException)
+        {
+            // Another block failed first.
+        }
+        finally
+        {
+            lease.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Fetches one block with its own <c>Range</c> request (or from the already open probe), retried
+    /// alone after a drop, a short read or an error answer, at most <c>Copy__MaxSourceAttempts</c> times.
+    /// </summary>
+    private async Task FetchAsync(CopyState state, LinkKeeper links, long offset, Memory<byte> block, SourceStream? opened, SemaphoreSlim connections,
+        CancellationToken cancellationToken)
+    {
+        try
+        {
+            for (var failures = 0; ;)
+            {
+                var link = links.Current;
+                var source = opened;
+                opened = null;
+                try
+                {
+                    source ??= await OpenRangeAsync(state, link, offset, block.Length, cancellationToken);
+                    var read = await source.Stream.ReadAtLeastAsync(block, block.Length, throwOnEndOfStream: false, cancellationToken);
+                    if (read < block.Length)
+                    {
+                        throw new SourceFailedException($"The range at {offset} ended after {read} of {block.Length} bytes.");
+                    }
+
+                    Interlocked.Add(ref state.BytesFromSource, read);
+                    return;
+                }
+                catch (Exception ex) when (ex is SourceFailedException or IOException or HttpRequestException && !cancellationToken.IsCancellationRequested)
+                {
+                    Interlocked.Increment(ref state.SourceRestarts);
+                    if (++failures >= options.Value.MaxSourceAttempts)
+                    {
+                        throw new CopyFailedException($"The source failed {failures} times in a row at offset {offset}: {ex.Message}");
+                    }
+
+                    Log.SourceRestart(logger, state.Request.DestinationPath, offset, ex.Message);
+                    await links.RefreshAsync(link, cancellationToken);
+                }
+                finally
+                {
+                    source?.Dispose();
+                }
+            }
+        }
+        finally
+        {
+            connections.Release();
+        }
+    }
+
+    /// <summary>Opens <c>bytes=offset-(offset+length-1)</c>; the answer must be that range of a file of the known size.</summary>
+    private async Task<SourceStream> OpenRangeAsync(CopyState state, Uri link, long offset, int length, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, link);
+        request.Headers.Range = new RangeHeaderValue(offset, offset + length - 1);
+        HttpResponseMessage response;
+        try
+        {
+            response = await download.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+        }
+        catch (HttpRequestException ex)
+        {
+            throw new SourceFailedException($"The source could not be reached ({ex.HttpRequestError}).");
+        }
+
+        try
+        {
+            var status = (int)response.StatusCode;
+            if (status is 403 or 401 or 408 or 429 or 404 or >= 500)
+            {
+                throw new SourceFailedException(status == 403 ? "The download link was refused (expired or revoked)." : $"The source answered HTTP {status}.");
+            }
+
+            var range = response.Content.Headers.ContentRange;
+            if (response.StatusCode != HttpStatusCode.PartialContent || range is not { From: { } from, To: { } to, Length: { } total })
+            {
+                throw new CopyFailedException($"The source stopped honouring Range requests (HTTP {status} for the range at {offset}); nothing was staged from it.");
+            }
+
+            if (from != offset || to != offset + length - 1 || total != state.Size)
+            {
+                throw new CopyFailedException($"The source answered the range at {offset} with Content-Range '{range}'; the file has {state.Size} bytes.");
+            }
+
+            var md5 = SourceMd5(response);
+            if (state.SourceMd5Hex is { } previous && md5 is not null && !string.Equals(previous, md5, StringComparison.OrdinalIgnoreCase))
+            {
+                throw new CopyFailedException("The source's MD5 changed during the copy.");
+            }
+
+            return new SourceStream(response, await response.Content.ReadAsStreamAsync(cancellationToken));
+        }
+        catch
+        {
+            response.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The link every range uses; one refresh at a time, and only if no other range already replaced the link that failed.</summary>
+    private sealed class LinkKeeper(CopyState state)
+    {
+        private readonly SemaphoreSlim _refresh = new(1);
+        private volatile Uri _current = state.Link;
+
+        public Uri Current => _current;
+
+        public async Task RefreshAsync(Uri failed, CancellationToken cancellationToken)
+        {
+            await _refresh.WaitAsync(cancellationToken);
+            try
+            {
+                if (_current == failed)
+                {
+                    _current = await state.Request.RefreshLinkAsync(cancellationToken);
+                    state.Link = _current;
+                }
+            }
+            finally
+            {
+                _refresh.Release();
+            }
+        }
     }
 
     private async Task UploadAsync(ICopyDestination destination, CopyState state, string id, long offset, ReadOnlyMemory<byte> data,
@@ -387,13 +685,13 @@ public sealed partial class FileCopier(
     }
 
     /// <summary>Opens the source at the current offset, refreshing the link after failures, a bounded number of times.</summary>
-    private async Task<SourceStream?> OpenWithRetriesAsync(CopyState state, CancellationToken cancellationToken)
+    private async Task<SourceStream?> OpenWithRetriesAsync(CopyState state, CancellationToken cancellationToken, long? boundedLength = null)
     {
         while (true)
         {
             try
             {
-                return await OpenAsync(state, cancellationToken);
+                return await OpenAsync(state, cancellationToken, boundedLength);
             }
             catch (SourceFailedException ex)
             {
@@ -463,11 +761,16 @@ public sealed partial class FileCopier(
         }
     }
 
-    private async Task<SourceStream?> OpenAsync(CopyState state, CancellationToken cancellationToken)
+    /// <param name="boundedLength">Ask for this many bytes only (a probe); null: from the offset to the end.</param>
+    private async Task<SourceStream?> OpenAsync(CopyState state, CancellationToken cancellationToken, long? boundedLength = null)
     {
         var offset = state.Offset;
         using var request = new HttpRequestMessage(HttpMethod.Get, state.Link);
-        if (offset > 0)
+        if (boundedLength is { } bounded)
+        {
+            request.Headers.Range = new RangeHeaderValue(offset, offset + bounded - 1);
+        }
+        else if (offset > 0)
         {
             request.Headers.Range = new RangeHeaderValue(offset, null);
         }
@@ -485,8 +788,11 @@ public sealed partial class FileCopier(
         try
         {
             var status = (int)response.StatusCode;
-            if (status == 416 && state.Size == offset)
+            if (status == 416 && (state.Size == offset || (state.Size is null && offset == 0 && response.Content.Headers.ContentRange?.Length == 0)))
             {
+                // Nothing left to read: the end of the file, or an empty file asked for its first block.
+                state.SetSize(0, options.Value);
+                state.StreamEnd = -1;
                 response.Dispose();
                 return null;
             }
@@ -504,7 +810,8 @@ public sealed partial class FileCopier(
             }
 
             long total;
-            if (offset > 0)
+            long end;
+            if (offset > 0 || response.StatusCode == HttpStatusCode.PartialContent)
             {
                 if (response.StatusCode != HttpStatusCode.PartialContent)
                 {
@@ -512,16 +819,20 @@ public sealed partial class FileCopier(
                 }
 
                 var range = response.Content.Headers.ContentRange;
-                if (range is not { From: { } from, Length: { } length } || from != offset)
+                if (range is not { From: { } from, To: { } to, Length: { } length } || from != offset)
                 {
                     throw new CopyFailedException($"The source answered a Range request for offset {offset} with Content-Range '{range}'.");
                 }
 
                 total = length;
+                end = to;
             }
             else if (response.StatusCode == HttpStatusCode.OK && response.Content.Headers.ContentLength is { } contentLength)
             {
+                // The whole file: asked so (offset 0, no range), or a range ignored.
+                state.RangeIgnored |= boundedLength is not null && boundedLength < contentLength;
                 total = contentLength;
+                end = contentLength - 1;
             }
             else
             {
@@ -545,9 +856,10 @@ public sealed partial class FileCopier(
             {
                 // Knowing the size moved the start (the staged blocks were of an unusable size): start again there.
                 response.Dispose();
-                return await OpenAsync(state, cancellationToken);
+                return await OpenAsync(state, cancellationToken, state.RangeIgnored ? null : boundedLength);
             }
 
+            state.StreamEnd = end;
             return new SourceStream(response, await response.Content.ReadAsStreamAsync(cancellationToken));
         }
         catch
@@ -621,9 +933,15 @@ public sealed partial class FileCopier(
         public long Offset { get; private set; }
         public string? SourceMd5Hex { get; set; }
         public FileHashes? Hashes { get; set; }
-        public long BytesFromSource { get; set; }
+        public long BytesFromSource;
         public int ConsecutiveSourceFailures { get; set; }
-        public int SourceRestarts { get; set; }
+        public int SourceRestarts;
+
+        /// <summary>A request for a range was answered with the whole file: this source ignores Range.</summary>
+        public bool RangeIgnored { get; set; }
+
+        /// <summary>The last byte the open source stream covers (a bounded range, or the end of the file).</summary>
+        public long StreamEnd { get; set; }
         public int BlocksSkipped { get; set; }
         public bool HashesRecomputed { get; set; }
         public int BlocksUploaded;

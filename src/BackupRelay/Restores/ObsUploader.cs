@@ -184,6 +184,10 @@ public sealed partial class ObsUploader(
                 throw new UploadMismatchException($"the copy in Azure is longer than the {request.Size} bytes its manifest says");
             }
         }
+        catch (OperationCanceledException) when (session.Error is not null && !cancellationToken.IsCancellationRequested)
+        {
+            // A part failed while this loop waited for a buffer or a slot: that failure is thrown below.
+        }
         catch (UploadMismatchException ex)
         {
             await DrainAsync(uploads, hashing, failed);

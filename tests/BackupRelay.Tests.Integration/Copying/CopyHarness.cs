@@ -53,11 +53,17 @@ public abstract class CopyHarness : IAsyncLifetime
         Directory.Delete(_tempDir, true);
     }
 
-    protected FileCopier Copier(Action<CopyOptions>? configure = null, CopyBufferBudget? budget = null, HashStateCache? hashes = null)
+    protected FileCopier Copier(Action<CopyOptions>? configure = null, CopyBufferBudget? budget = null, HashStateCache? hashes = null,
+        DelegatingHandler? handler = null)
     {
         var options = new CopyOptions { BlockSizeBytes = Block, MaxConcurrency = 4, MaxSourceAttempts = 5 };
         configure?.Invoke(options);
-        var download = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
+        if (handler is not null)
+        {
+            handler.InnerHandler = new SocketsHttpHandler();
+        }
+
+        var download = handler is null ? new HttpClient { Timeout = Timeout.InfiniteTimeSpan } : new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
         _disposables.Add(download);
         var factory = LoggerFactory.Create(b => b.AddProvider(Logs).SetMinimumLevel(LogLevel.Trace));
         _disposables.Add(factory);

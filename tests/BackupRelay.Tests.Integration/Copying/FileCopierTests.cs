@@ -174,7 +174,8 @@ public sealed class FileCopierTests : CopyHarness
         var destination = await DestinationAsync(kind);
         State.Faults.Add(new FaultSpec { Path = "/obs/*", Kind = "drop", AfterBytes = (Block * 5) + 100 });
         State.Faults.Add(new FaultSpec { Path = "/obs/*", Kind = "expireLink", Count = 2 });
-        var result = await Copier(o => o.MaxConcurrency = 2).CopyAsync(destination, Request(file));
+        // One stream here (the drop lands mid-stream); the parallel ranges have their own tests below.
+        var result = await Copier(o => (o.MaxConcurrency, o.DownloadConnections) = (2, 1)).CopyAsync(destination, Request(file));
         await AssertCopiedAsync(destination, file, result);
         Assert.True(Refreshes >= 1);
         Assert.True(result.Statistics.SourceRestarts >= 2);
@@ -221,7 +222,8 @@ public sealed class FileCopierTests : CopyHarness
     {
         var file = await BackupFileAsync((Block * 5) + 3);
         var destination = await DestinationAsync(kind);
-        State.Faults.Add(new FaultSpec { Path = "/obs/*", Kind = "corrupt", Offset = (Block * 2) + 7 });
+        // Every read of that byte is damaged (a count of 1 would be spent on the first range, which does not hold it).
+        State.Faults.Add(new FaultSpec { Path = "/obs/*", Kind = "corrupt", Offset = (Block * 2) + 7, Count = 0 });
         var result = await Copier().CopyAsync(destination, Request(file));
         Assert.Equal(CopyOutcome.Failed, result.Outcome);
         Assert.Contains("MD5 mismatch", result.FailureReason, StringComparison.Ordinal);
@@ -235,7 +237,7 @@ public sealed class FileCopierTests : CopyHarness
         var file = await BackupFileAsync((Block * 5) + 3);
         var destination = await DestinationAsync(DestinationKind.Blob);
         var first = await Copier(o => o.SliceMaxBytes = Block * 2).CopyAsync(destination, Request(file));
-        State.Faults.Add(new FaultSpec { Path = "/obs/*", Kind = "corrupt", Offset = (Block * 4) + 1 });
+        State.Faults.Add(new FaultSpec { Path = "/obs/*", Kind = "corrupt", Offset = (Block * 4) + 1, Count = 0 });
         var result = await Copier().CopyAsync(destination, Request(file, first.Continuation));
         Assert.Equal(CopyOutcome.Failed, result.Outcome);
         Assert.True(result.Statistics.HashesRecomputed);
@@ -303,5 +305,135 @@ public sealed class FileCopierTests : CopyHarness
         Assert.Equal(bytes, await ReadAllAsync(destination, "copied/file.bin"));
         Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes)), result.Sha256Hex);
         Assert.True((await destination.GetCommittedAsync("copied/file.bin"))!.Verified);
+    }
+
+    /// <summary>GETs of the file the emulator saw (it records a request once its answer is written: give the last one a moment).</summary>
+    private async Task<int> ObsGetsAsync(SourceFile file)
+    {
+        await Task.Delay(300);
+        return State.RecordedRequests().Count(r => r.Method == "GET" && r.Path.EndsWith("/" + file.Name, StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData(DestinationKind.Blob, 1, Block * 3)]
+    [InlineData(DestinationKind.Blob, 3, (Block * 7) + 1)]
+    [InlineData(DestinationKind.Local, 8, (Block * 9) - 1)]
+    [InlineData(DestinationKind.Local, 32, Block * 2)]
+    public async Task Parallel_ranges_copy_byte_exact_at_block_boundaries_one_request_per_block(DestinationKind kind, int connections, long size)
+    {
+        var file = await BackupFileAsync(size);
+        var destination = await DestinationAsync(kind);
+        var result = await Copier(o => o.DownloadConnections = connections).CopyAsync(destination, Request(file));
+        await AssertCopiedAsync(destination, file, result);
+        Assert.Equal(file.Size, result.Statistics.BytesFromSource);
+        var blocks = (int)((size + Block - 1) / Block);
+        Assert.Equal(connections == 1 ? 1 : blocks, await ObsGetsAsync(file));
+    }
+
+    [Fact]
+    public async Task A_small_file_is_one_request()
+    {
+        var file = await BackupFileAsync(Block - 3);
+        var destination = await DestinationAsync(DestinationKind.Local);
+        await AssertCopiedAsync(destination, file, await Copier(o => o.DownloadConnections = 8).CopyAsync(destination, Request(file)));
+        Assert.Equal(1, await ObsGetsAsync(file));
+    }
+
+    [Fact]
+    public async Task A_range_that_fails_mid_way_is_retried_alone()
+    {
+        var file = await BackupFileAsync(Block * 10);
+        var destination = await DestinationAsync(DestinationKind.Blob);
+        State.Faults.Add(new FaultSpec { Method = "GET", Path = "/obs/*", Kind = "drop", AfterBytes = 1000, Count = 2 });
+        var result = await Copier(o => o.DownloadConnections = 4).CopyAsync(destination, Request(file));
+        await AssertCopiedAsync(destination, file, result);
+        Assert.Equal(2, result.Statistics.SourceRestarts);
+        Assert.Equal(10 + 2, await ObsGetsAsync(file));
+        Assert.Equal(file.Size, result.Statistics.BytesFromSource);
+        Assert.Equal(10, result.Statistics.BlocksUploaded);
+    }
+
+    [Fact]
+    public async Task A_link_expiring_during_a_parallel_download_is_refreshed_once_and_every_range_switches()
+    {
+        var file = await BackupFileAsync(Block * 24);
+        var destination = await DestinationAsync(DestinationKind.Blob);
+
+        // After a few ranges were asked for, the hour passes: every range still on the old link is refused.
+        var clock = new AfterRequests(4, () => State.Clock.Advance(TimeSpan.FromHours(2)));
+        var result = await Copier(o => o.DownloadConnections = 6, handler: clock).CopyAsync(destination, Request(file));
+        await AssertCopiedAsync(destination, file, result);
+        Assert.Equal(1, Refreshes);
+        Assert.True(result.Statistics.SourceRestarts >= 1);
+        Assert.Contains(State.RecordedRequests(), r => r.Path.EndsWith("/" + file.Name, StringComparison.Ordinal) && r.Status == 403);
+        Assert.DoesNotContain("Signature=", Logs.All(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(DestinationKind.Blob)]
+    [InlineData(DestinationKind.Local)]
+    public async Task A_source_that_ignores_range_from_the_start_is_read_over_one_stream(DestinationKind kind)
+    {
+        var file = await BackupFileAsync((Block * 6) + 5);
+        var destination = await DestinationAsync(kind);
+        State.Faults.Add(new FaultSpec { Path = "/obs/*", Kind = "ignoreRange", Count = 0 });
+        var result = await Copier(o => o.DownloadConnections = 8).CopyAsync(destination, Request(file));
+        await AssertCopiedAsync(destination, file, result);
+        Assert.Equal(1, await ObsGetsAsync(file));
+    }
+
+    [Fact]
+    public async Task A_deliberately_slow_range_never_takes_the_copy_over_its_memory_budget()
+    {
+        var budget = new CopyBufferBudget(Block * 6L);
+        var file = await BackupFileAsync(Block * 40);
+        var destination = await DestinationAsync(DestinationKind.Local);
+
+        // The probe and the range after it answer 1.5 s late; the other ranges arrive and wait for the hashes behind it.
+        State.Faults.Add(new FaultSpec { Method = "GET", Path = "/obs/*", Kind = "latency", DelayMs = 1500, Count = 2 });
+        var result = await Copier(o => (o.DownloadConnections, o.MaxConcurrency) = (8, 4), budget).CopyAsync(destination, Request(file));
+        await AssertCopiedAsync(destination, file, result);
+        Assert.True(budget.PeakInUseBytes <= budget.CapacityBytes, $"peak {budget.PeakInUseBytes} over {budget.CapacityBytes}");
+        Assert.True(budget.PeakInUseBytes >= budget.CapacityBytes - Block, $"peak {budget.PeakInUseBytes}: the ranges behind the slow one should have filled the budget");
+        Assert.Equal(0, budget.InUseBytes);
+    }
+
+    [Fact]
+    public async Task Resume_after_a_kill_during_parallel_ranges_uploads_only_the_missing_blocks()
+    {
+        var file = await BackupFileAsync(Block * 30);
+        var destination = await DestinationAsync(DestinationKind.Blob);
+        using (var kill = new CancellationTokenSource())
+        {
+            var copy = Copier(o => o.DownloadConnections = 4).CopyAsync(destination, Request(file), kill.Token);
+            while ((await destination.GetStagedBlocksAsync(PathOf(file))).Count < 8)
+            {
+                await Task.Delay(5);
+            }
+
+            await kill.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => copy);
+        }
+
+        var staged = (await destination.GetStagedBlocksAsync(PathOf(file))).Count;
+        var resumed = await Copier(o => o.DownloadConnections = 4).CopyAsync(destination, Request(file));
+        await AssertCopiedAsync(destination, file, resumed);
+        Assert.InRange(resumed.Statistics.BlocksUploaded, 30 - staged - 4, 30 - staged);
+    }
+
+    /// <summary>Runs an action once, when the n-th request goes out.</summary>
+    private sealed class AfterRequests(int n, Action action) : DelegatingHandler
+    {
+        private int _count;
+
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            if (Interlocked.Increment(ref _count) == n)
+            {
+                action();
+            }
+
+            return base.SendAsync(request, cancellationToken);
+        }
     }
 }
