@@ -1,6 +1,6 @@
 # Sourced by build/benchmark.sh and build/profile-copy.sh: one large backup file served by the Huawei
 # Cloud emulator, as both measure it.
-#   bench_emulator DIR SIZE  writes DIR/seed.json (one graph, one backup of one SIZE-byte file), starts the
+#   bench_emulator DIR SIZE [SIZE2]  writes DIR/seed.json (one graph, one backup of a SIZE-byte file [and a SIZE2-byte one]), starts the
 #                            emulator on a free port (pid appended to the caller's pids array), waits for it,
 #                            and sets emu_port, graph and backup.
 
@@ -8,6 +8,8 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 bench_emulator() {
   local dir="$1" bytes="$2"
+  # Optional more files (e.g. the 8 GiB one): "fileSizes" lists them after the first.
+  [ -n "${3:-}" ] && bytes="$bytes,$3"
   graph=4c5f882d-a813-4d78-a8e3-6d3212ddd121
   backup=0b0b0b0b-1111-4222-8333-444444444444
   cat > "$dir/seed.json" <<JSON

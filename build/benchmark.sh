@@ -2,10 +2,12 @@
 # Copy benchmark: one large file from the emulator's OBS endpoint to (a) Azurite and (b) a local
 # directory, with BackupRelay's copy engine and with `rclone copyurl`, plus `curl -o /dev/null` as
 # the source's limit. Then the same from a WAN-shaped source (16 MB/s per connection, 80 ms to the
-# first byte, as one stream across clouds), beside a parallel ranged downloader (aria2c -x 8 -s 8).
+# first byte, as one stream across clouds), beside a parallel ranged downloader (aria2c -x 8 -s 8),
+# BackupRelay at 1, 4, 8 and 16 download connections; the hash floor (MD5 + SHA-256 of the same
+# number of bytes from memory); and one 8 GiB copy to show the peak RSS stays flat.
 # Every tool runs in its own process under GNU time (wall, CPU, peak RSS) in the same run, so the
 # ratios hold on a noisy machine.
-#   bash build/benchmark.sh [size-in-MiB, default 1024]     (SHAPED=0 skips the shaped part)
+#   bash build/benchmark.sh [size-in-MiB, default 1024]     (SHAPED=0 skips the shaped part, BIG_MIB=0 the 8 GiB copy)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -31,7 +33,9 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 
 source build/bench-source.sh
-bench_emulator "$work" "$size"
+big_mib="${BIG_MIB:-8192}"
+big=$((big_mib * 1024 * 1024))
+bench_emulator "$work" "$size" "$([ "$big" -gt 0 ] && echo "$big")"
 blob_port="$(free_port)"; queue_port="$(free_port)"; table_port="$(free_port)"
 bin=src/BackupRelay.DevTools/bin/Release/net10.0
 node node_modules/azurite/dist/src/azurite.js --silent --inMemoryPersistence --disableTelemetry \
@@ -80,6 +84,7 @@ table() {
 }
 
 measure curl curl -s -o /dev/null "$link"
+measure hash-floor dotnet "$bin/BackupRelay.DevTools.dll" hashfloor --size-mib "$size_mib"
 mkdir -p "$work/local-br" "$work/local-rclone"
 measure backuprelay-local dotnet "$bin/BackupRelay.DevTools.dll" copy --link "$link" --local "$work/local-br" --path bench.bin
 rm -rf "$work/local-br"
@@ -94,16 +99,36 @@ verified backuprelay-local backuprelay-azurite
 echo
 echo "Copy benchmark: ${size_mib} MiB from the emulator's OBS endpoint; $(nproc) cores; $(date -u +%Y-%m-%dT%H:%MZ)"
 table 22 curl backuprelay-local rclone-local backuprelay-azurite rclone-azurite
+floor="$(awk '{print $1}' "$work/hash-floor.out")"
+printf "%-22s %10s %12.2f   (MD5 + SHA-256 of the same bytes from memory, CPU only)\n" hash-floor "" "$floor"
 awk -v b="$size" '
-  { wall[$1]=$2; rss[$1]=$5 }
+  { wall[$1]=$2; user[$1]=$3; sys[$1]=$4; rss[$1]=$5 }
   END {
     printf "\nBackupRelay → Azurite vs rclone → Azurite: throughput x%.2f, peak RSS x%.2f\n", wall["rclone-azurite"]/wall["backuprelay-azurite"], rss["backuprelay-azurite"]/rss["rclone-azurite"]
     printf "BackupRelay → local dir vs the source limit (curl): %.0f%%\n", 100*wall["curl"]/wall["backuprelay-local"]
     printf "BackupRelay → local dir vs rclone → local dir: throughput x%.2f, peak RSS x%.2f\n", wall["rclone-local"]/wall["backuprelay-local"], rss["backuprelay-local"]/rss["rclone-local"]
     printf "BackupRelay peak RSS: local %.0f MB, Azurite %.0f MB (target < 200 MB)\n", rss["backuprelay-local"]/1024, rss["backuprelay-azurite"]/1024
-  }' "$work/summary"
+    cpu = (user["backuprelay-local"] + sys["backuprelay-local"]) / (b/1e9)
+    printf "BackupRelay → local dir CPU: %.2f s/GB = x%.2f the hash floor (target <= x1.5)\n", cpu, cpu/floor
+  }' floor="$floor" "$work/summary"
 
-[ "${SHAPED:-1}" = 0 ] && exit 0
+big_copy() {
+  [ "$big" -gt 0 ] || return 0
+  # One 8 GiB file, unshaped, into a local directory: the peak RSS must not grow with the file.
+  local big_link
+  read -r _ big_link < <(dotnet "$bin/BackupRelay.DevTools.dll" link --emulator "http://127.0.0.1:$emu_port/" --graph "$graph" --backup "$backup" --index 1)
+  mkdir -p "$work/big"
+  measure backuprelay-local-8g dotnet "$bin/BackupRelay.DevTools.dll" copy --link "$big_link" --local "$work/big" --path big.bin
+  rm -rf "$work/big"
+  read -r outcome length _ < "$work/backuprelay-local-8g.out"
+  [ "$outcome" = Completed ] && [ "$length" = "$big" ] || { echo "the 8 GiB copy failed: $(cat "$work/backuprelay-local-8g.out")"; exit 1; }
+  read -r wall user sys rss < "$work/backuprelay-local-8g.time"
+  echo
+  awk -v w="$wall" -v u="$user" -v s="$sys" -v r="$rss" -v b="$big" -v m="$big_mib" -v r1="$(awk '$1=="backuprelay-local"{print $5}' "$work/summary")" \
+    'BEGIN { printf "%d MiB → local dir: %.1f MB/s, %.2f CPU s/GB, peak RSS %.1f MB (x%.2f the %s MiB copy'"'"'s; target < 200 MB)\n", m, b/1e6/w, (u+s)/(b/1e9), r/1024, r/r1, "'"$size_mib"'" }'
+}
+
+if [ "${SHAPED:-1}" = 0 ]; then big_copy; exit 0; fi
 
 # The same file from a WAN-shaped source: every download connection capped, a wait before the first byte.
 per_connection=16000000
@@ -113,6 +138,11 @@ curl -s -o /dev/null -X PUT -H 'Content-Type: application/json' -d "$shaped" "ht
 mkdir -p "$work/s-br" "$work/s-rclone" "$work/s-aria"
 measure shaped-backuprelay-local dotnet "$bin/BackupRelay.DevTools.dll" copy --link "$link" --local "$work/s-br" --path bench.bin
 rm -rf "$work/s-br"
+for c in 1 4 16; do
+  mkdir -p "$work/s-br$c"
+  measure "shaped-backuprelay-local-c$c" dotnet "$bin/BackupRelay.DevTools.dll" copy --link "$link" --local "$work/s-br$c" --path bench.bin --connections "$c"
+  rm -rf "$work/s-br$c"
+done
 measure shaped-rclone-local rclone copyurl "$link" "$work/s-rclone/bench.bin"
 rm -rf "$work/s-rclone"
 measure shaped-aria2c-local aria2c --quiet=true -x 8 -s 8 -k 1M --file-allocation=none -d "$work/s-aria" -o bench.bin "$link"
@@ -120,14 +150,17 @@ rm -rf "$work/s-aria"
 measure shaped-backuprelay-azurite dotnet "$bin/BackupRelay.DevTools.dll" copy --link "$link" --blob "$conn" --container bench-sbr --path bench.bin
 rclone mkdir "${rclone_azure}bench-srclone" 2>/dev/null || true
 measure shaped-rclone-azurite rclone copyurl "$link" "${rclone_azure}bench-srclone/bench.bin"
-verified shaped-backuprelay-local shaped-backuprelay-azurite
+verified shaped-backuprelay-local shaped-backuprelay-azurite shaped-backuprelay-local-c1 shaped-backuprelay-local-c4 shaped-backuprelay-local-c16
 
 echo
 echo "Shaped source: $((per_connection / 1000000)) MB/s per connection, 80 ms to the first byte"
-table 28 shaped-backuprelay-local shaped-rclone-local shaped-aria2c-local shaped-backuprelay-azurite shaped-rclone-azurite
+table 30 shaped-backuprelay-local shaped-rclone-local shaped-aria2c-local shaped-backuprelay-azurite shaped-rclone-azurite \
+  shaped-backuprelay-local-c1 shaped-backuprelay-local-c4 shaped-backuprelay-local-c16
 awk '
   { wall[$1]=$2 }
   END {
     printf "\nShaped, local dir: BackupRelay x%.2f of rclone copyurl, x%.2f of aria2c -x 8 (targets: >= x4 and >= x1.0)\n", wall["shaped-rclone-local"]/wall["shaped-backuprelay-local"], wall["shaped-aria2c-local"]/wall["shaped-backuprelay-local"]
     printf "Shaped, Azurite: BackupRelay x%.2f of rclone copyurl (target: >= x3)\n", wall["shaped-rclone-azurite"]/wall["shaped-backuprelay-azurite"]
   }' "$work/summary"
+curl -s -o /dev/null -X PUT -H 'Content-Type: application/json' -d "$settings" "http://127.0.0.1:$emu_port/_emulator/settings"
+big_copy

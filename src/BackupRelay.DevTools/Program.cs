@@ -10,7 +10,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
 // The pieces build/benchmark.sh times one by one, each in its own process:
-//   link   --emulator URL --graph ID --backup ID      prints a fresh download link (a secret: stays in the script)
+//   link   --emulator URL --graph ID --backup ID [--index N]   prints a fresh download link of the backup's N-th file (a secret: stays in the script)
 //   sas                                                 prints an Azurite account SAS (for rclone)
 //   hashes --backup ID --file NAME --size N            prints the expected md5 and sha256
 //   watch  --storage CONN --container NAME [--timeout SECONDS]   follows the local run to its end and checks the copies
@@ -45,7 +45,7 @@ switch (args.FirstOrDefault())
         request.Headers.Add("X-Auth-Token", token);
         using var response = await http.SendAsync(request);
         var body = (await response.Content.ReadFromJsonAsync<JsonNode>())!;
-        var file = body["files"]![0]!;
+        var file = body["files"]![int.Parse(arguments.GetValueOrDefault("index", "0"), System.Globalization.CultureInfo.InvariantCulture)]!;
         Console.WriteLine($"{file["name"]} {file["download_link"]}");
         return 0;
     }
