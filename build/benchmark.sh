@@ -138,7 +138,7 @@ curl -s -o /dev/null -X PUT -H 'Content-Type: application/json' -d "$shaped" "ht
 mkdir -p "$work/s-br" "$work/s-rclone" "$work/s-aria"
 measure shaped-backuprelay-local dotnet "$bin/BackupRelay.DevTools.dll" copy --link "$link" --local "$work/s-br" --path bench.bin
 rm -rf "$work/s-br"
-for c in 1 4 16; do
+for c in 1 4 8; do
   mkdir -p "$work/s-br$c"
   measure "shaped-backuprelay-local-c$c" dotnet "$bin/BackupRelay.DevTools.dll" copy --link "$link" --local "$work/s-br$c" --path bench.bin --connections "$c"
   rm -rf "$work/s-br$c"
@@ -147,19 +147,22 @@ measure shaped-rclone-local rclone copyurl "$link" "$work/s-rclone/bench.bin"
 rm -rf "$work/s-rclone"
 measure shaped-aria2c-local aria2c --quiet=true -x 8 -s 8 -k 1M --file-allocation=none -d "$work/s-aria" -o bench.bin "$link"
 rm -rf "$work/s-aria"
+measure shaped-aria2c-x16-local aria2c --quiet=true -x 16 -s 16 -k 1M --file-allocation=none -d "$work/s-aria" -o bench.bin "$link"
+rm -rf "$work/s-aria"
 measure shaped-backuprelay-azurite dotnet "$bin/BackupRelay.DevTools.dll" copy --link "$link" --blob "$conn" --container bench-sbr --path bench.bin
 rclone mkdir "${rclone_azure}bench-srclone" 2>/dev/null || true
 measure shaped-rclone-azurite rclone copyurl "$link" "${rclone_azure}bench-srclone/bench.bin"
-verified shaped-backuprelay-local shaped-backuprelay-azurite shaped-backuprelay-local-c1 shaped-backuprelay-local-c4 shaped-backuprelay-local-c16
+verified shaped-backuprelay-local shaped-backuprelay-azurite shaped-backuprelay-local-c1 shaped-backuprelay-local-c4 shaped-backuprelay-local-c8
 
 echo
 echo "Shaped source: $((per_connection / 1000000)) MB/s per connection, 80 ms to the first byte"
 table 30 shaped-backuprelay-local shaped-rclone-local shaped-aria2c-local shaped-backuprelay-azurite shaped-rclone-azurite \
-  shaped-backuprelay-local-c1 shaped-backuprelay-local-c4 shaped-backuprelay-local-c16
+  shaped-backuprelay-local-c1 shaped-backuprelay-local-c4 shaped-backuprelay-local-c8 shaped-aria2c-x16-local
 awk '
   { wall[$1]=$2 }
   END {
-    printf "\nShaped, local dir: BackupRelay x%.2f of rclone copyurl, x%.2f of aria2c -x 8 (targets: >= x4 and >= x1.0)\n", wall["shaped-rclone-local"]/wall["shaped-backuprelay-local"], wall["shaped-aria2c-local"]/wall["shaped-backuprelay-local"]
+    printf "\nShaped, local dir: BackupRelay (16 connections) x%.2f of rclone copyurl, x%.2f of aria2c -x 8, x%.2f of aria2c -x 16 (targets: >= x4 and >= x1.0)\n", wall["shaped-rclone-local"]/wall["shaped-backuprelay-local"], wall["shaped-aria2c-local"]/wall["shaped-backuprelay-local"], wall["shaped-aria2c-x16-local"]/wall["shaped-backuprelay-local"]
+    printf "At 8 connections each: BackupRelay x%.2f of aria2c -x 8\n", wall["shaped-aria2c-local"]/wall["shaped-backuprelay-local-c8"]
     printf "Shaped, Azurite: BackupRelay x%.2f of rclone copyurl (target: >= x3)\n", wall["shaped-rclone-azurite"]/wall["shaped-backuprelay-azurite"]
   }' "$work/summary"
 curl -s -o /dev/null -X PUT -H 'Content-Type: application/json' -d "$settings" "http://127.0.0.1:$emu_port/_emulator/settings"

@@ -24,9 +24,11 @@ public sealed class CopyOptions
     /// Connections one file is downloaded over, each fetching other blocks with Range requests (one
     /// cross-cloud TCP stream is bounded by window / round trip and object stores cap each connection).
     /// 1: one stream, as <c>rclone copyurl</c>. A source that ignores Range is read over one stream.
+    /// Ranges in flight are also bounded by the buffer budget (<see cref="MemoryBudgetBytes"/> / block size).
+    /// 16 measured best on a WAN-shaped source (docs/benchmarks.md).
     /// </summary>
     [Range(1, 32)]
-    public int DownloadConnections { get; set; } = 8;
+    public int DownloadConnections { get; set; } = 16;
 
     /// <summary>Blocks of one file uploaded at once.</summary>
     [Range(1, 64)]
