@@ -260,13 +260,17 @@ internal static class ObsWriteEndpoints
             return Error(400, "MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema.");
         }
 
-        for (var i = 0; i < listed.Count; i++)
+        // As S3 and OBS check them: the order of the list first, then each part, then the sizes.
+        for (var i = 1; i < listed.Count; i++)
         {
-            if (i > 0 && listed[i].Number <= listed[i - 1].Number)
+            if (listed[i].Number <= listed[i - 1].Number)
             {
                 return Error(400, "InvalidPartOrder", "The list of parts was not in ascending order. Parts must be ordered by part number.");
             }
+        }
 
+        for (var i = 0; i < listed.Count; i++)
+        {
             if (!upload.Parts.TryGetValue(listed[i].Number, out var part) || !string.Equals(part.Md5Hex, listed[i].ETag, StringComparison.OrdinalIgnoreCase))
             {
                 return Error(400, "InvalidPart", "One or more of the specified parts could not be found. The part might not have been uploaded, or the specified entity tag might not have matched the part's entity tag.");
