@@ -113,6 +113,7 @@ public sealed partial class UploadToObsHandler(
                 return HandlerResult.Done;
 
             case UploadOutcome.Completed:
+                var uploaded = 0L;
                 await runs.UpdateAsync(run.Id, r =>
                 {
                     var f = r.Files.First(x => x.Name == file.Name);
@@ -120,6 +121,8 @@ public sealed partial class UploadToObsHandler(
                     {
                         return false;
                     }
+
+                    uploaded = Math.Max(0, (f.Size ?? result.Offset) - f.BytesCopied);
 
                     f.Status = RunFileStatus.Completed;
                     f.BytesCopied = f.Size ?? result.Offset;
@@ -131,6 +134,11 @@ public sealed partial class UploadToObsHandler(
                     r.UpdatedAt = time.GetUtcNow();
                     return true;
                 }, cancellationToken);
+                if (uploaded > 0)
+                {
+                    metrics.SliceCopied(run.GraphId, uploaded, time.GetUtcNow() - startedAt);
+                }
+
                 return await ImportWhenUploadedAsync(run.Id, upload, cancellationToken);
 
             default:
