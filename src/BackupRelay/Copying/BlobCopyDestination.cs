@@ -46,7 +46,8 @@ public sealed class BlobCopyDestination(BlobContainerClient container) : ICopyDe
             m.TryGetValue(CopyMetadata.Md5, out var md5) ? md5 : null,
             m.TryGetValue(CopyMetadata.Sha256, out var sha) ? sha : null,
             m.TryGetValue(CopyMetadata.Verified, out var v) && v == "true",
-            m.TryGetValue(CopyMetadata.Verification, out var how) ? how : null);
+            m.TryGetValue(CopyMetadata.Verification, out var how) ? how : null,
+            Offline: properties.AccessTier == AccessTier.Archive);
     }
 
     public async Task<IReadOnlyDictionary<string, long>> GetStagedBlocksAsync(string path, CancellationToken cancellationToken = default)

@@ -1,7 +1,8 @@
 namespace BackupRelay.Copying;
 
 /// <summary>A file as committed at the destination, with the hashes recorded beside it.</summary>
-public sealed record CommittedFile(long Length, string? Md5Hex, string? Sha256Hex, bool Verified, string? Verification = null);
+/// <param name="Offline">Its bytes cannot be read now (a blob in the Archive tier, or being rehydrated).</param>
+public sealed record CommittedFile(long Length, string? Md5Hex, string? Sha256Hex, bool Verified, string? Verification = null, bool Offline = false);
 
 /// <summary>What to record when a file is committed.</summary>
 public sealed record CommitInfo(long Length, byte[]? Md5, byte[]? Sha256, bool Verified, IReadOnlyDictionary<string, string> Metadata);

@@ -205,6 +205,12 @@ public static partial class HttpApi
                 return (null, $"{file.Name} is missing from the copy ({root}).");
             }
 
+            if (committed.Offline)
+            {
+                return (null, $"{file.Name} is in the Archive tier (Destination lifecycle archiveAfterDays): rehydrate the copy to Hot or Cool " +
+                    "(az storage blob set-tier --tier Hot --rehydrate-priority High) and ask again.");
+            }
+
             if (!committed.Verified)
             {
                 return (null, $"{file.Name} is not marked verified in the copy: it was never checked against the source.");

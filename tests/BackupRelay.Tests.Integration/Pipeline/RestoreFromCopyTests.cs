@@ -173,6 +173,12 @@ public abstract class RestoreFromCopyTests : RestoreHarness
         Assert.Equal(HttpStatusCode.Conflict, status);
         Assert.Contains($"{backup.Files[1].Name} is missing", body["detail"]!.GetValue<string>());
 
+        // A copy the lifecycle moved to the Archive tier cannot be read until it is rehydrated.
+        await Destination.GetBlobClient($"orders/{copied.BackupId}/{backup.Files[0].Name}").SetAccessTierAsync(Azure.Storage.Blobs.Models.AccessTier.Archive);
+        (status, body) = await RestoreAsync(copied.BackupId!, "archived");
+        Assert.Equal(HttpStatusCode.Conflict, status);
+        Assert.Contains($"{backup.Files[0].Name} is in the Archive tier", body["detail"]!.GetValue<string>());
+
         Assert.Empty(State.Obs.Writes());
         Assert.Single(await Runs.ListAsync());
     }
