@@ -25,12 +25,23 @@ public abstract class RestoreHarness : PipelineHarness
 
     protected override Dictionary<string, string?> ExtraSettings() => new() { ["Http:WebhookSecret"] = Secret };
 
-    private static int _signatures;
+    private static readonly object SigningClock = new();
+    private static long _lastSignedAt;
 
-    /// <summary>A signed request; each one signed at its own second, as separate deliveries would be (a replayed signature is refused).</summary>
+    /// <summary>
+    /// A signed request; each one signed at a second of its own (the next second when requests come faster
+    /// than one a second, within the signature tolerance), as separate deliveries would be: a replayed
+    /// signature is refused.
+    /// </summary>
     protected static HttpRequestMessage Signed(string path, string body, string? idempotencyKey = null)
     {
-        var signedAt = DateTimeOffset.UtcNow.AddSeconds(-(Interlocked.Increment(ref _signatures) % 120));
+        DateTimeOffset signedAt;
+        lock (SigningClock)
+        {
+            _lastSignedAt = Math.Max(DateTimeOffset.UtcNow.ToUnixTimeSeconds(), _lastSignedAt + 1);
+            signedAt = DateTimeOffset.FromUnixTimeSeconds(_lastSignedAt);
+        }
+
         var bytes = Encoding.UTF8.GetBytes(body);
         var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new ByteArrayContent(bytes) };
         request.Content.Headers.ContentType = new("application/json");
