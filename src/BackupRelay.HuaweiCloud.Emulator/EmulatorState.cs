@@ -237,15 +237,7 @@ public sealed class EmulatorState
     /// </summary>
     public void WriteBackupToObs(Backup backup, string path)
     {
-        path = path.StartsWith("obs://", StringComparison.OrdinalIgnoreCase) ? path[6..] : path;
-        var slash = path.IndexOf('/', StringComparison.Ordinal);
-        var bucket = slash < 0 ? path : path[..slash];
-        var prefix = slash < 0 ? "" : path[(slash + 1)..];
-        if (prefix.Length > 0 && !prefix.EndsWith('/'))
-        {
-            prefix += "/";
-        }
-
+        var (bucket, prefix) = ObsStore.SplitPath(path);
         foreach (var file in backup.Files)
         {
             var data = new byte[file.Size];

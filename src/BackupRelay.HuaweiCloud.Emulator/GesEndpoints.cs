@@ -243,15 +243,7 @@ internal static class GesEndpoints
     /// </summary>
     internal static (Backup? Backup, string? Problem) FindImportedBackup(EmulatorState state, string importPath)
     {
-        var path = importPath.StartsWith("obs://", StringComparison.OrdinalIgnoreCase) ? importPath[6..] : importPath;
-        var slash = path.IndexOf('/', StringComparison.Ordinal);
-        var bucket = slash < 0 ? path : path[..slash];
-        var prefix = slash < 0 ? "" : path[(slash + 1)..];
-        if (prefix.Length > 0 && !prefix.EndsWith('/'))
-        {
-            prefix += "/";
-        }
-
+        var (bucket, prefix) = ObsStore.SplitPath(importPath);
         var objects = state.Obs.List(bucket, prefix);
         if (objects.Count == 0)
         {

@@ -77,5 +77,15 @@ public sealed class ObsStore
         return found;
     }
 
+    /// <summary><c>obs://bucket/prefix</c> or <c>bucket/prefix/</c> → (bucket, <c>prefix/</c>), as GES reads an import or export path.</summary>
+    public static (string Bucket, string Prefix) SplitPath(string path)
+    {
+        path = path.StartsWith("obs://", StringComparison.OrdinalIgnoreCase) ? path[6..] : path;
+        var slash = path.IndexOf('/', StringComparison.Ordinal);
+        var bucket = slash < 0 ? path : path[..slash];
+        var prefix = slash < 0 ? "" : path[(slash + 1)..];
+        return (bucket, prefix.Length > 0 && !prefix.EndsWith('/') ? prefix + "/" : prefix);
+    }
+
     public static string Md5Hex(ReadOnlySpan<byte> data) => Convert.ToHexStringLower(MD5.HashData(data));
 }

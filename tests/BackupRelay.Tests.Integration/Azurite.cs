@@ -52,14 +52,7 @@ public sealed partial class Azurite : IAsyncDisposable
 
     public ValueTask DisposeAsync()
     {
-        try
-        {
-            _process.Kill(entireProcessTree: true);
-        }
-        catch (InvalidOperationException)
-        {
-        }
-
+        NodeServer.Kill(_process);
         _process.Dispose();
         return ValueTask.CompletedTask;
     }
@@ -86,35 +79,14 @@ public sealed partial class Azurite : IAsyncDisposable
         }
 
         var workspace = Directory.CreateTempSubdirectory("backuprelay-azurite-");
-        var start = new ProcessStartInfo("node")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = workspace.FullName,
-        };
         string[] persistence = location is null ? ["--inMemoryPersistence", "--extentMemoryLimit", "4096"] : ["--location", location];
-        foreach (var arg in new[]
-                 {
-                     script, "--silent", "--disableTelemetry",
-                     "--blobHost", "127.0.0.1", "--blobPort", blobPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                     "--queueHost", "127.0.0.1", "--queuePort", queuePort.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                     "--tableHost", "127.0.0.1", "--tablePort", "0",
-                 }.Concat(persistence))
+        var process = NodeServer.Start(script, workspace.FullName, new[]
         {
-            start.ArgumentList.Add(arg);
-        }
-
-        var process = Process.Start(start)!;
-        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
-        {
-            try
-            {
-                process.Kill(entireProcessTree: true);
-            }
-            catch (InvalidOperationException)
-            {
-            }
-        };
+            "--silent", "--disableTelemetry",
+            "--blobHost", "127.0.0.1", "--blobPort", blobPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--queueHost", "127.0.0.1", "--queuePort", queuePort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--tableHost", "127.0.0.1", "--tablePort", "0",
+        }.Concat(persistence));
 
         int? blob = null, queue = null;
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
@@ -140,9 +112,7 @@ public sealed partial class Azurite : IAsyncDisposable
             throw new InvalidOperationException("Azurite did not start: " + await process.StandardError.ReadToEndAsync());
         }
 
-        // Keep draining its output so it never blocks on a full pipe.
-        _ = process.StandardOutput.ReadToEndAsync();
-        _ = process.StandardError.ReadToEndAsync();
+        NodeServer.Drain(process);
         return new Azurite(process, blob.Value, queue.Value);
     }
 

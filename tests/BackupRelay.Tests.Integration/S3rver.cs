@@ -40,23 +40,8 @@ public sealed partial class S3rver : IAsyncDisposable
         }
 
         var directory = System.IO.Directory.CreateTempSubdirectory("backuprelay-s3rver-").FullName;
-        var start = new ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = directory };
-        foreach (var arg in new[] { script, "--directory", directory, "--address", "127.0.0.1", "--port", "0", "--silent", "--no-vhost-buckets", "--configure-bucket", Bucket })
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        var process = Process.Start(start)!;
-        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
-        {
-            try
-            {
-                process.Kill(entireProcessTree: true);
-            }
-            catch (InvalidOperationException)
-            {
-            }
-        };
+        var process = NodeServer.Start(script, directory,
+            ["--directory", directory, "--address", "127.0.0.1", "--port", "0", "--silent", "--no-vhost-buckets", "--configure-bucket", Bucket]);
 
         int? port = null;
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
@@ -74,21 +59,13 @@ public sealed partial class S3rver : IAsyncDisposable
             throw new InvalidOperationException("s3rver did not start: " + await process.StandardError.ReadToEndAsync());
         }
 
-        _ = process.StandardOutput.ReadToEndAsync();
-        _ = process.StandardError.ReadToEndAsync();
+        NodeServer.Drain(process);
         return new S3rver(process, port.Value, directory);
     }
 
     public ValueTask DisposeAsync()
     {
-        try
-        {
-            _process.Kill(entireProcessTree: true);
-        }
-        catch (InvalidOperationException)
-        {
-        }
-
+        NodeServer.Kill(_process);
         _process.Dispose();
         try
         {

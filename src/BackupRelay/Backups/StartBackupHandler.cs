@@ -90,23 +90,15 @@ public sealed partial class StartBackupHandler(
         DateTimeOffset? previousSubmit = null;
         var claimed = await runs.UpdateAsync(run.Id, r =>
         {
-            if (r.IsFinished || r.JobId is not null)
+            if (!r.TryClaimSubmission(nonce, claimedAt, ClaimLease, out var previous))
             {
                 return false;
             }
 
-            if (r.SubmitClaim is { } holder && holder != nonce && r.SubmittedAt is { } at && claimedAt - at < ClaimLease)
-            {
-                return false;
-            }
-
-            previousSubmit = r.SubmittedAt;
-            r.SubmitClaim = nonce;
-            r.SubmittedAt = claimedAt;
+            previousSubmit = previous;
             r.GraphName = graph.Name;
             r.Status = RunStatus.Running;
             r.Step = "starting";
-            r.UpdatedAt = claimedAt;
             return true;
         }, cancellationToken);
         if (claimed.IsFinished || claimed.JobId is not null || claimed.SubmitClaim != nonce)

@@ -117,7 +117,7 @@ public sealed partial class FileCopier(
                 {
                     state.BlocksSkipped++;
                     var blockHash = hashing;
-                    uploads.Add(ReleaseAfterAsync(blockHash, lease));
+                    uploads.Add(lease.DisposeAfterAsync(blockHash));
                     continue;
                 }
 
@@ -145,6 +145,12 @@ public sealed partial class FileCopier(
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(uploadError);
         }
 
+        return await EndSliceAsync(destination, state, cancellationToken);
+    }
+
+    /// <summary>After a streamed slice: the continuation (the hash state kept in this process), or the commit when the file is all read.</summary>
+    private async Task<CopyResult> EndSliceAsync(ICopyDestination destination, CopyState state, CancellationToken cancellationToken)
+    {
         cancellationToken.ThrowIfCancellationRequested();
         if (state.Offset < state.Size!.Value)
         {
@@ -265,20 +271,7 @@ public sealed partial class FileCopier(
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
         }
 
-        cancellationToken.ThrowIfCancellationRequested();
-        if (state.Offset < state.Size!.Value)
-        {
-            if (state.Hashes is { } partial)
-            {
-                hashStates.Put(state.Request.CopyId, state.Offset, partial);
-            }
-
-            Log.SliceDone(logger, state.Request.DestinationPath, state.Offset, state.Size.Value);
-            return new CopyResult(CopyOutcome.Continue, state.Size.Value, null, null,
-                new CopyContinuation(state.Offset, state.Size.Value, state.BlockSize, state.SourceMd5Hex), null, state.Statistics());
-        }
-
-        return await CommitAsync(destination, state, cancellationToken);
+        return await EndSliceAsync(destination, state, cancellationToken);
     }
 
     /// <summary>Stages a block once its range arrived (unless an earlier attempt staged it), then frees its buffer after its hash.</summary>
@@ -293,9 +286,7 @@ public sealed partial class FileCopier(
                 await uploadSlots.WaitAsync(failed.Token);
                 try
                 {
-                    var md5 = options.Value.BlockContentMd5 ? System.Security.Cryptography.MD5.HashData(data.Span) : null;
-                    await destination.StageBlockAsync(state.Request.DestinationPath, id, offset, data, md5, failed.Token);
-                    Interlocked.Increment(ref state.BlocksUploaded);
+                    await StageAsync(destination, state, id, offset, data, failed.Token);
                 }
                 finally
                 {
@@ -307,8 +298,7 @@ public sealed partial class FileCopier(
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !failed.IsCancellationRequested)
         {
-            Interlocked.CompareExchange(ref state.UploadError, ex, null);
-            await failed.CancelAsync();
+            await FailFirstAsync(state, ex, failed);
         }
         catch (OperationCanceledException)
         {
@@ -374,23 +364,12 @@ public sealed partial class FileCopier(
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, link);
         request.Headers.Range = new RangeHeaderValue(offset, offset + length - 1);
-        HttpResponseMessage response;
-        try
-        {
-            response = await download.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
-        }
-        catch (HttpRequestException ex)
-        {
-            throw new SourceFailedException($"The source could not be reached ({ex.HttpRequestError}).");
-        }
+        var response = await SendAsync(request, cancellationToken);
 
         try
         {
             var status = (int)response.StatusCode;
-            if (status is 403 or 401 or 408 or 429 or 404 or >= 500)
-            {
-                throw new SourceFailedException(status == 403 ? "The download link was refused (expired or revoked)." : $"The source answered HTTP {status}.");
-            }
+            ThrowIfFailed(status);
 
             var range = response.Content.Headers.ContentRange;
             if (response.StatusCode != HttpStatusCode.PartialContent || range is not { From: { } from, To: { } to, Length: { } total })
@@ -403,12 +382,7 @@ public sealed partial class FileCopier(
                 throw new CopyFailedException($"The source answered the range at {offset} with Content-Range '{range}'; the file has {state.Size} bytes.");
             }
 
-            var md5 = SourceMd5(response);
-            if (state.SourceMd5Hex is { } previous && md5 is not null && !string.Equals(previous, md5, StringComparison.OrdinalIgnoreCase))
-            {
-                throw new CopyFailedException("The source's MD5 changed during the copy.");
-            }
-
+            _ = SameSourceMd5(state, response);
             return new SourceStream(response, await response.Content.ReadAsStreamAsync(cancellationToken));
         }
         catch
@@ -449,14 +423,11 @@ public sealed partial class FileCopier(
     {
         try
         {
-            var md5 = options.Value.BlockContentMd5 ? System.Security.Cryptography.MD5.HashData(data.Span) : null;
-            await destination.StageBlockAsync(state.Request.DestinationPath, id, offset, data, md5, failed.Token);
-            Interlocked.Increment(ref state.BlocksUploaded);
+            await StageAsync(destination, state, id, offset, data, failed.Token);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !failed.IsCancellationRequested)
         {
-            Interlocked.CompareExchange(ref state.UploadError, ex, null);
-            await failed.CancelAsync();
+            await FailFirstAsync(state, ex, failed);
         }
         catch (OperationCanceledException)
         {
@@ -465,20 +436,23 @@ public sealed partial class FileCopier(
         finally
         {
             concurrency.Release();
-            await ReleaseAfterAsync(hashing, lease);
+            await lease.DisposeAfterAsync(hashing);
         }
     }
 
-    private static async Task ReleaseAfterAsync(Task hashing, CopyBufferBudget.Lease lease)
+    /// <summary>Stages one block (with its MD5 for the destination to check, when <c>Copy__BlockContentMd5</c>).</summary>
+    private async Task StageAsync(ICopyDestination destination, CopyState state, string id, long offset, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
     {
-        try
-        {
-            await hashing;
-        }
-        finally
-        {
-            lease.Dispose();
-        }
+        var md5 = options.Value.BlockContentMd5 ? System.Security.Cryptography.MD5.HashData(data.Span) : null;
+        await destination.StageBlockAsync(state.Request.DestinationPath, id, offset, data, md5, cancellationToken);
+        Interlocked.Increment(ref state.BlocksUploaded);
+    }
+
+    /// <summary>Keeps the first failure of a slice's concurrent work (rethrown when the slice ends) and stops the rest.</summary>
+    private static Task FailFirstAsync(CopyState state, Exception failure, CancellationTokenSource failed)
+    {
+        Interlocked.CompareExchange(ref state.UploadError, failure, null);
+        return failed.CancelAsync();
     }
 
     private async Task<CopyResult> CommitAsync(ICopyDestination destination, CopyState state, CancellationToken cancellationToken)
@@ -775,15 +749,7 @@ public sealed partial class FileCopier(
             request.Headers.Range = new RangeHeaderValue(offset, null);
         }
 
-        HttpResponseMessage response;
-        try
-        {
-            response = await download.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
-        }
-        catch (HttpRequestException ex)
-        {
-            throw new SourceFailedException($"The source could not be reached ({ex.HttpRequestError}).");
-        }
+        var response = await SendAsync(request, cancellationToken);
 
         try
         {
@@ -797,17 +763,7 @@ public sealed partial class FileCopier(
                 return null;
             }
 
-            if (status is 403 or 401 or 408 or 429 or >= 500)
-            {
-                throw new SourceFailedException(status == 403
-                    ? "The download link was refused (expired or revoked)."
-                    : $"The source answered HTTP {status}.");
-            }
-
-            if (status == 404)
-            {
-                throw new SourceFailedException("The source file was not found.");
-            }
+            ThrowIfFailed(status);
 
             long total;
             long end;
@@ -844,13 +800,7 @@ public sealed partial class FileCopier(
                 throw new CopyFailedException($"The source now has {total} bytes; it had {known} when the copy started.");
             }
 
-            var md5 = SourceMd5(response);
-            if (state.SourceMd5Hex is { } previous && md5 is not null && !string.Equals(previous, md5, StringComparison.OrdinalIgnoreCase))
-            {
-                throw new CopyFailedException("The source's MD5 changed during the copy.");
-            }
-
-            state.SourceMd5Hex ??= md5;
+            state.SourceMd5Hex ??= SameSourceMd5(state, response);
             state.SetSize(total, options.Value);
             if (state.Offset != offset && state.Offset < total)
             {
@@ -867,6 +817,46 @@ public sealed partial class FileCopier(
             response.Dispose();
             throw;
         }
+    }
+
+    private async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await download.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+        }
+        catch (HttpRequestException ex)
+        {
+            throw new SourceFailedException($"The source could not be reached ({ex.HttpRequestError}).");
+        }
+    }
+
+    /// <summary>An answer worth asking again for (a fresh link, a later attempt): refused, throttled, failing, or not found.</summary>
+    private static void ThrowIfFailed(int status)
+    {
+        if (status is 403 or 401 or 408 or 429 or >= 500)
+        {
+            throw new SourceFailedException(status == 403
+                ? "The download link was refused (expired or revoked)."
+                : $"The source answered HTTP {status}.");
+        }
+
+        if (status == 404)
+        {
+            throw new SourceFailedException("The source file was not found.");
+        }
+    }
+
+    /// <summary>The MD5 this answer declares (null: none), which must be the one the copy started with.</summary>
+    private static string? SameSourceMd5(CopyState state, HttpResponseMessage response)
+    {
+        var md5 = SourceMd5(response);
+        if (state.SourceMd5Hex is { } previous && md5 is not null && !string.Equals(previous, md5, StringComparison.OrdinalIgnoreCase))
+        {
+            throw new CopyFailedException("The source's MD5 changed during the copy.");
+        }
+
+        return md5;
     }
 
     /// <summary>The object's MD5 when the source declares one: Content-MD5, or an ETag that is a plain MD5 (not multipart "-N").</summary>

@@ -197,12 +197,7 @@ public static partial class HttpApi
     {
         var errors = new Dictionary<string, string[]>();
         CheckId(graphId, "graphId", errors);
-        var key = context.Request.Headers["Idempotency-Key"].ToString();
-        if (key.Length > 200)
-        {
-            errors["Idempotency-Key"] = ["Idempotency-Key must be at most 200 characters."];
-        }
-
+        var key = IdempotencyKey(context, errors);
         var (_, bodyProblem) = await ReadBodyAsync(context, http.Value, time, signed: false);
         if (bodyProblem is not null)
         {
@@ -219,9 +214,7 @@ public static partial class HttpApi
             return TypedResults.Problem($"Graph {graphId} is not configured for backups (Backup__Graphs).", statusCode: 404, title: "Unknown graph");
         }
 
-        var runId = key.Length > 0
-            ? "http-" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(graphId + "\n" + key)))[..32]
-            : "http-" + Guid.NewGuid().ToString("N");
+        var runId = RunId("http-", graphId, key);
         if (await runs.GetAsync(runId, context.RequestAborted) is { } existing)
         {
             return Accepted(context, existing);
@@ -506,6 +499,23 @@ public static partial class HttpApi
 
         return text;
     }
+
+    /// <summary>The <c>Idempotency-Key</c> header ("" when absent); over 200 characters is an error naming it.</summary>
+    private static string IdempotencyKey(HttpContext context, Dictionary<string, string[]> errors)
+    {
+        var key = context.Request.Headers["Idempotency-Key"].ToString();
+        if (key.Length > 200)
+        {
+            errors["Idempotency-Key"] = ["Idempotency-Key must be at most 200 characters."];
+        }
+
+        return key;
+    }
+
+    /// <summary>A run id: derived from (graph, key) so the same request with the same key is the same run; a new one without a key.</summary>
+    private static string RunId(string prefix, string graphId, string key) => key.Length > 0
+        ? prefix + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(graphId + "\n" + key)))[..32]
+        : prefix + Guid.NewGuid().ToString("N");
 
     private static void CheckId(string value, string field, Dictionary<string, string[]> errors)
     {

@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
 using BackupRelay.Configuration;
 using BackupRelay.Copying;
@@ -26,11 +24,7 @@ public static partial class HttpApi
     {
         var errors = new Dictionary<string, string[]>();
         CheckId(graphId, "graphId", errors);
-        var key = context.Request.Headers["Idempotency-Key"].ToString();
-        if (key.Length > 200)
-        {
-            errors["Idempotency-Key"] = ["Idempotency-Key must be at most 200 characters."];
-        }
+        var key = IdempotencyKey(context, errors);
 
         var (body, bodyProblem) = await ReadBodyAsync(context, http.Value, time, signed: true);
         if (bodyProblem is not null)
@@ -85,9 +79,7 @@ public static partial class HttpApi
 
         var folder = sourceGraph ?? backup.Value.Find(graphId)?.Name ?? graphId;
         obsPath ??= $"{settings.Bucket}/{settings.Prefix}{folder}/{backupId}/";
-        var runId = key.Length > 0
-            ? "rfc-" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(graphId + "\n" + key)))[..32]
-            : "rfc-" + Guid.NewGuid().ToString("N");
+        var runId = RunId("rfc-", graphId, key);
         if (await runs.GetAsync(runId, context.RequestAborted) is { } existing)
         {
             return await QueueUploadsAsync(context, existing, runs, queues);

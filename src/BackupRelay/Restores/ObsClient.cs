@@ -77,11 +77,7 @@ public sealed class ObsClient : IDisposable
             DisablePayloadSigning = _https,
             ContentType = "application/octet-stream",
         };
-        foreach (var (name, value) in metadata)
-        {
-            request.Metadata.Add(name, value);
-        }
-
+        AddMetadata(request.Metadata, metadata);
         return (await _s3.PutObjectAsync(request, cancellationToken)).ETag;
     });
 
@@ -89,11 +85,7 @@ public sealed class ObsClient : IDisposable
         CallAsync("InitiateMultipartUpload", async () =>
         {
             var request = new InitiateMultipartUploadRequest { BucketName = bucket, Key = key, ContentType = "application/octet-stream" };
-            foreach (var (name, value) in metadata)
-            {
-                request.Metadata.Add(name, value);
-            }
-
+            AddMetadata(request.Metadata, metadata);
             return (await _s3.InitiateMultipartUploadAsync(request, cancellationToken)).UploadId;
         });
 
@@ -165,6 +157,15 @@ public sealed class ObsClient : IDisposable
         while (page.IsTruncated == true);
         return found;
     });
+
+    /// <summary>The object's metadata (<c>x-amz-meta-*</c>: the run and the hashes a later delivery recognises the object by).</summary>
+    private static void AddMetadata(MetadataCollection target, IReadOnlyDictionary<string, string> metadata)
+    {
+        foreach (var (name, value) in metadata)
+        {
+            target.Add(name, value);
+        }
+    }
 
     private static async Task<T> CallAsync<T>(string operation, Func<Task<T>> call)
     {

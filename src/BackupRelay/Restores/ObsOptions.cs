@@ -129,20 +129,8 @@ public sealed class ObsOptionsValidator : IValidateOptions<ObsOptions>
             errors.Add("Obs__Prefix must be empty or path segments ending with '/', e.g. backuprelay-restores/.");
         }
 
-        if (options.PartSizeBytes is < 100 * 1024 or > 1024 * 1024 * 1024)
-        {
-            errors.Add("Obs__PartSizeBytes must be between 102400 (100 KB, OBS's smallest part) and 1073741824.");
-        }
-
-        if (options.MaxConcurrency is < 1 or > 32)
-        {
-            errors.Add("Obs__MaxConcurrency must be between 1 and 32.");
-        }
-
-        if (options.MaxErrorRetry is < 0 or > 10)
-        {
-            errors.Add("Obs__MaxErrorRetry must be between 0 and 10.");
-        }
+        // PartSizeBytes (OBS's smallest part is 100 KB), MaxConcurrency, MaxErrorRetry: their [Range] attributes.
+        SettingAnnotations.Validate(options, ObsOptions.SectionName + "__", errors);
 
         if (options.RequestTimeout <= TimeSpan.Zero || options.RequestTimeout > TimeSpan.FromHours(1))
         {

@@ -119,7 +119,7 @@ public sealed partial class ObsUploader(
         var hashes = kept ?? new FileHashes();
         var offset = kept is null ? 0 : request.Offset;
         var acknowledged = progress.Parts.ToDictionary(p => p.Number);
-        var session = new PartSession(request, progress, partSize);
+        var session = new PartSession(request, progress);
         var started = time.GetTimestamp();
         using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var concurrency = new SemaphoreSlim(settings.MaxConcurrency);
@@ -170,7 +170,7 @@ public sealed partial class ObsUploader(
                     && string.Equals(done.Md5Hex, Convert.ToHexStringLower(partMd5), StringComparison.OrdinalIgnoreCase))
                 {
                     skipped++;
-                    uploads.Add(ReleaseAfterAsync(hashing, lease));
+                    uploads.Add(lease.DisposeAfterAsync(hashing));
                     continue;
                 }
 
@@ -291,19 +291,7 @@ public sealed partial class ObsUploader(
         finally
         {
             concurrency.Release();
-            await ReleaseAfterAsync(hashing, lease);
-        }
-    }
-
-    private static async Task ReleaseAfterAsync(Task hashing, CopyBufferBudget.Lease lease)
-    {
-        try
-        {
-            await hashing;
-        }
-        finally
-        {
-            lease.Dispose();
+            await lease.DisposeAfterAsync(hashing);
         }
     }
 
@@ -358,18 +346,15 @@ public sealed partial class ObsUploader(
     }
 
     /// <summary>The parts of one call: acknowledged parts go into the progress record, one save at a time.</summary>
-    private sealed class PartSession(UploadRequest request, UploadProgress progress, int partSize)
+    private sealed class PartSession(UploadRequest request, UploadProgress progress)
     {
         private readonly SemaphoreSlim _save = new(1);
         private int _sent;
-        private long _bytesSent;
         private Exception? _error;
 
         public UploadRequest Request { get; } = request;
         public UploadProgress Progress { get; } = progress;
-        public int PartSize { get; } = partSize;
         public int Sent => Volatile.Read(ref _sent);
-        public long BytesSent => Interlocked.Read(ref _bytesSent);
         public Exception? Error => Volatile.Read(ref _error);
 
         public void Fail(Exception ex) => Interlocked.CompareExchange(ref _error, ex, null);
@@ -389,7 +374,6 @@ public sealed partial class ObsUploader(
             }
 
             Interlocked.Increment(ref _sent);
-            Interlocked.Add(ref _bytesSent, part.Length);
         }
     }
 

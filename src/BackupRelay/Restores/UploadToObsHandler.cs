@@ -181,21 +181,13 @@ public sealed partial class UploadToObsHandler(
         DateTimeOffset? previousClaim = null;
         var claimed = await runs.UpdateAsync(run.Id, r =>
         {
-            if (r.IsFinished || r.JobId is not null)
+            if (!r.TryClaimSubmission(nonce, claimedAt, ClaimLease, out var previous))
             {
                 return false;
             }
 
-            if (r.SubmitClaim is { } holder && holder != nonce && r.SubmittedAt is { } at && claimedAt - at < ClaimLease)
-            {
-                return false;
-            }
-
-            previousClaim = r.SubmittedAt;
-            r.SubmitClaim = nonce;
-            r.SubmittedAt = claimedAt;
+            previousClaim = previous;
             r.Step = "importing";
-            r.UpdatedAt = claimedAt;
             return true;
         }, cancellationToken);
         if (claimed.IsFinished || claimed.JobId is not null)

@@ -97,6 +97,29 @@ public sealed class RunRecord
     [JsonIgnore]
     public bool IsFinished => Status is RunStatus.Succeeded or RunStatus.PartiallyFailed or RunStatus.Failed;
 
+    /// <summary>
+    /// Claims the right to submit this run's long-running job (add-backup, import) for the message
+    /// <paramref name="nonce"/>: refused once a job is recorded or the run ended, and while another
+    /// message's claim is younger than <paramref name="lease"/>; the claimant's own redelivery, or anyone
+    /// after the lease, takes over. <paramref name="previous"/> is the earlier claim's time (null: none),
+    /// so the new claimant can look for a job the earlier attempt started.
+    /// </summary>
+    public bool TryClaimSubmission(string nonce, DateTimeOffset now, TimeSpan lease, out DateTimeOffset? previous)
+    {
+        previous = null;
+        if (IsFinished || JobId is not null
+            || (SubmitClaim is { } holder && holder != nonce && SubmittedAt is { } at && now - at < lease))
+        {
+            return false;
+        }
+
+        previous = SubmittedAt;
+        SubmitClaim = nonce;
+        SubmittedAt = now;
+        UpdatedAt = now;
+        return true;
+    }
+
     public void Fail(DateTimeOffset now, string step, string reason, RunStatus status = RunStatus.Failed)
     {
         Status = status;
