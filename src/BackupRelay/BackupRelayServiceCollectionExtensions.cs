@@ -25,7 +25,8 @@ public static class BackupRelayServiceCollectionExtensions
     public const string AppStorageSetting = "AzureWebJobsStorage";
 
     /// <summary>Everything both hosts share: options, Huawei Cloud clients, storage, the copy engine and the functions.</summary>
-    public static IServiceCollection AddBackupRelay(this IServiceCollection services, IConfiguration configuration)
+    public static IServiceCollection AddBackupRelay(this IServiceCollection services, IConfiguration configuration,
+        Action<OpenTelemetry.IOpenTelemetryBuilder>? telemetry = null)
     {
         services.TryAddSingleton(TimeProvider.System);
         services.AddOptions<BackupOptions>().Bind(configuration.GetSection(BackupOptions.SectionName)).ValidateOnStart();
@@ -40,7 +41,7 @@ public static class BackupRelayServiceCollectionExtensions
         services.AddSingleton<IValidateOptions<Restores.ObsOptions>, Restores.ObsOptionsValidator>();
         services.AddOptions<Notifications.NotifyOptions>().Bind(configuration.GetSection(Notifications.NotifyOptions.SectionName)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<Notifications.NotifyOptions>, Notifications.NotifyOptionsValidator>();
-        services.AddBackupRelayTelemetry(configuration);
+        services.AddBackupRelayTelemetry(configuration, telemetry);
         services.AddHuaweiCloud(configuration);
         // The framework's per-request lines carry the full URL, a ?code= function key or a signed query
         // included; they are quieted for both hosts (the app logs what it does, with ids only).
@@ -96,7 +97,7 @@ public static class BackupRelayServiceCollectionExtensions
 
         // host.json's queue rules: the standalone host follows them; both hosts need the delivery limit.
         services.TryAddSingleton(_ => HostQueueOptions.Load(configuration[$"{StandaloneOptions.SectionName}:{nameof(StandaloneOptions.HostJsonPath)}"]
-            ?? Path.Combine(Environment.GetEnvironmentVariable("FUNCTIONS_APP_ROOT_PATH") ?? Directory.GetCurrentDirectory(), "host.json")));
+            ?? HostQueueOptions.AppHostJson()));
         services.AddSingleton<StartupChecks>();
         services.AddHostedService(sp => sp.GetRequiredService<StartupChecks>());
         return services;

@@ -16,7 +16,7 @@ namespace BackupRelay.Hosting;
 /// waits forever on a message that is gone.
 /// </summary>
 public sealed partial class FunctionInvoker(IEnumerable<IQueueFunction> functions, WorkQueues queues, RunStore runs, HostQueueOptions limits,
-    TimeProvider time, ILogger<FunctionInvoker> logger)
+    TimeProvider time, ILogger<FunctionInvoker> logger, BackupRelayMetrics? metrics = null)
 {
     private readonly Dictionary<string, IQueueFunction> _functions = functions.ToDictionary(f => f.Name, StringComparer.Ordinal);
 
@@ -57,6 +57,30 @@ public sealed partial class FunctionInvoker(IEnumerable<IQueueFunction> function
             span?.Dispose();
             Activity.Current = previous;
         }
+    }
+
+    /// <summary>
+    /// A queue trigger's invocation as the Functions runtime sees it: returns when the message is done
+    /// (handled, or parked here with its reason), throws <see cref="RetryLaterException"/> when it should
+    /// come back — the runtime then makes it visible again after <c>visibilityTimeout</c> and, after
+    /// <c>maxDequeueCount</c> deliveries, moves it to <c>&lt;queue&gt;-poison</c> itself.
+    /// </summary>
+    public async Task RunAsync(string functionName, string? message, long dequeueCount, CancellationToken cancellationToken = default)
+    {
+        var function = _functions[functionName];
+        var result = await InvokeAsync(function, message, dequeueCount, cancellationToken);
+        if (result.Outcome != HandlerOutcome.Retry)
+        {
+            return;
+        }
+
+        if (dequeueCount >= limits.MaxDequeueCount)
+        {
+            // The runtime moves the message to the poison queue after this failure.
+            metrics?.Parked(function.Queue, function.Name);
+        }
+
+        throw new RetryLaterException($"{function.Name} will retry (delivery {dequeueCount}): {result.Reason}");
     }
 
     /// <summary>What the invoker itself reads of a message (once): its trace context and the run it belongs to.</summary>
@@ -181,3 +205,9 @@ public sealed partial class FunctionInvoker(IEnumerable<IQueueFunction> function
         public static partial void RunFailFailed(ILogger logger, string runId, string error);
     }
 }
+
+/// <summary>
+/// Thrown by a queue function to fail its invocation so the runtime delivers the message again. The
+/// message names the function, the delivery and the reason (already logged; never a secret).
+/// </summary>
+public sealed class RetryLaterException(string message) : Exception(message);

@@ -36,6 +36,18 @@ public sealed class HostQueueOptions
     /// </summary>
     public TimeSpan MessageLease { get; set; } = TimeSpan.FromMinutes(1);
 
+    /// <summary>
+    /// The app's host.json: in the app's folder as the Functions host names it to the worker
+    /// (<c>FUNCTIONS_APPLICATION_DIRECTORY</c>, <c>AzureWebJobsScriptRoot</c>), else beside the executable.
+    /// </summary>
+    public static string AppHostJson()
+    {
+        var folder = new[] { "FUNCTIONS_APPLICATION_DIRECTORY", "AzureWebJobsScriptRoot", "FUNCTIONS_APP_ROOT_PATH" }
+            .Select(Environment.GetEnvironmentVariable)
+            .FirstOrDefault(d => !string.IsNullOrEmpty(d) && File.Exists(Path.Combine(d, "host.json")));
+        return Path.Combine(folder ?? AppContext.BaseDirectory, "host.json");
+    }
+
     public static HostQueueOptions Load(string? hostJsonPath)
     {
         var options = new HostQueueOptions();

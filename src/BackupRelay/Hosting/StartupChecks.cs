@@ -130,7 +130,7 @@ public static class BackupRelayApplication
     /// Runs the app, or writes one line per start-up problem to standard error and returns
     /// <see cref="ConfigurationCheck.ExitCode"/> (no stack trace).
     /// </summary>
-    public static async Task<int> RunAsync(Microsoft.AspNetCore.Builder.WebApplication app, Microsoft.Extensions.Configuration.IConfiguration configuration)
+    public static async Task<int> RunAsync(IHost app, Microsoft.Extensions.Configuration.IConfiguration configuration)
     {
         var problems = ConfigurationCheck.Problems(app.Services, configuration);
         if (problems.Count == 0)

@@ -65,7 +65,7 @@ public static partial class HttpApi
         return app;
     }
 
-    private static async Task<IResult> RestoreAsync(HttpContext context, string engineId, string backupId, CseClient cse, RunStore runs,
+    internal static async Task<IResult> RestoreAsync(HttpContext context, string engineId, string backupId, CseClient cse, RunStore runs,
         WorkQueues queues, IOptions<HttpOptions> http, IOptions<BackupOptions> backup, TimeProvider time)
     {
         var errors = new Dictionary<string, string[]>();
@@ -124,7 +124,7 @@ public static partial class HttpApi
         return await FollowAsync(context, run, runs, queues, backup.Value);
     }
 
-    private static async Task<IResult> ImportAsync(HttpContext context, string graphId, GesClient ges, RunStore runs, WorkQueues queues,
+    internal static async Task<IResult> ImportAsync(HttpContext context, string graphId, GesClient ges, RunStore runs, WorkQueues queues,
         IOptions<HttpOptions> http, IOptions<BackupOptions> backup, TimeProvider time)
     {
         var errors = new Dictionary<string, string[]>();
@@ -192,7 +192,7 @@ public static partial class HttpApi
         return Accepted(context, run);
     }
 
-    private static async Task<IResult> BackupNowAsync(HttpContext context, string graphId, RunStore runs, WorkQueues queues,
+    internal static async Task<IResult> BackupNowAsync(HttpContext context, string graphId, RunStore runs, WorkQueues queues,
         IOptions<HttpOptions> http, IOptions<BackupOptions> backup, TimeProvider time)
     {
         var errors = new Dictionary<string, string[]>();
@@ -242,7 +242,7 @@ public static partial class HttpApi
     /// should: 202 while it runs, 200 when it succeeded, 500 when it failed or partially failed — a
     /// failure is never a 2xx.
     /// </summary>
-    private static async Task<IResult> GetRunAsync(HttpContext context, string runId, string? wait, RunStore runs)
+    internal static async Task<IResult> GetRunAsync(HttpContext context, string runId, string? wait, RunStore runs)
     {
         var errors = new Dictionary<string, string[]>();
         if (!HuaweiCloudIds.IsValidId(runId))
@@ -289,7 +289,7 @@ public static partial class HttpApi
         };
     }
 
-    private static async Task<IResult> ListRunsAsync(HttpContext context, string? graphId, string? status, string? limit, RunStore runs)
+    internal static async Task<IResult> ListRunsAsync(HttpContext context, string? graphId, string? status, string? limit, RunStore runs)
     {
         var errors = new Dictionary<string, string[]>();
         RunStatus? filter = null;
@@ -334,7 +334,7 @@ public static partial class HttpApi
     }
 
     /// <summary>Storage and Huawei Cloud as last probed (shared, cached briefly; see <see cref="HealthProbe"/>).</summary>
-    private static async Task<IResult> HealthAsync(HealthProbe probe, GraphStatusService graphs)
+    internal static async Task<IResult> HealthAsync(HealthProbe probe, GraphStatusService graphs)
     {
         var report = await probe.CheckAsync();
 
@@ -366,10 +366,10 @@ public static partial class HttpApi
     }
 
     /// <summary>Every configured graph: schedule, next occurrence, last run, last verified copy, freshness.</summary>
-    private static async Task<IResult> ListGraphsAsync(GraphStatusService graphs) =>
+    internal static async Task<IResult> ListGraphsAsync(GraphStatusService graphs) =>
         Results.Json([.. await graphs.GetAsync()], BackupRelayJson.Default.ListGraphStatus);
 
-    private static async Task<IResult> GetGraphAsync(string graphId, GraphStatusService graphs)
+    internal static async Task<IResult> GetGraphAsync(string graphId, GraphStatusService graphs)
     {
         var errors = new Dictionary<string, string[]>();
         CheckId(graphId, "graphId", errors);

@@ -19,7 +19,7 @@ public static partial class HttpApi
     /// every file there, verified and matching it: 409 otherwise, nothing uploaded); the run then goes
     /// through the <c>restore-upload</c> queue and <c>PollOperation</c>. Same <c>Idempotency-Key</c>, same run.
     /// </summary>
-    private static async Task<IResult> RestoreFromCopyAsync(HttpContext context, string graphId, RunStore runs, WorkQueues queues, GesClient ges,
+    internal static async Task<IResult> RestoreFromCopyAsync(HttpContext context, string graphId, RunStore runs, WorkQueues queues, GesClient ges,
         ICopyDestination destination, IOptions<HttpOptions> http, IOptions<BackupOptions> backup, IOptions<ObsOptions> obsOptions, TimeProvider time)
     {
         var errors = new Dictionary<string, string[]>();

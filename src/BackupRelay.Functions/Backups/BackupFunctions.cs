@@ -1,0 +1,42 @@
+using BackupRelay.Configuration;
+using BackupRelay.Hosting;
+using BackupRelay.Http;
+using BackupRelay.Messaging;
+using BackupRelay.Runs;
+using BackupRelay.Scheduling;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Azure.Functions.Worker;
+using Microsoft.Extensions.Options;
+
+namespace BackupRelay.Functions.Backups;
+
+/// <summary>A backup's path: the schedule (or a webhook) starts it, its job is polled, its files are copied.</summary>
+public sealed class BackupFunctions(ScheduleBackupsHandler schedule, FunctionInvoker invoker, RunStore runs, WorkQueues queues,
+    IOptions<HttpOptions> http, IOptions<BackupOptions> backup, TimeProvider time)
+{
+    /// <summary>One start per configured graph; the runtime fires it on one instance (<c>useMonitor</c>: a missed occurrence runs once, past due).</summary>
+    [Function(FunctionNames.ScheduleBackups)]
+    public Task ScheduleBackupsAsync([TimerTrigger("%Backup__Schedule%", UseMonitor = true)] TimerInfo timer, CancellationToken cancellationToken) =>
+        schedule.HandleAsync(null, cancellationToken);
+
+    [Function(FunctionNames.StartBackup)]
+    public Task StartBackupAsync([QueueTrigger(QueueNames.StartBackup, Connection = BackupRelayServiceCollectionExtensions.AppStorageSetting)] string message,
+        long dequeueCount, CancellationToken cancellationToken) =>
+        invoker.RunAsync(FunctionNames.StartBackup, message, dequeueCount, cancellationToken);
+
+    [Function(FunctionNames.PollBackupJob)]
+    public Task PollBackupJobAsync([QueueTrigger(QueueNames.PollBackupJob, Connection = BackupRelayServiceCollectionExtensions.AppStorageSetting)] string message,
+        long dequeueCount, CancellationToken cancellationToken) =>
+        invoker.RunAsync(FunctionNames.PollBackupJob, message, dequeueCount, cancellationToken);
+
+    [Function(FunctionNames.CopyBackupFile)]
+    public Task CopyBackupFileAsync([QueueTrigger(QueueNames.CopyBackupFile, Connection = BackupRelayServiceCollectionExtensions.AppStorageSetting)] string message,
+        long dequeueCount, CancellationToken cancellationToken) =>
+        invoker.RunAsync(FunctionNames.CopyBackupFile, message, dequeueCount, cancellationToken);
+
+    /// <summary><c>POST /api/graphs/{graphId}/backups</c>: back up a configured graph now.</summary>
+    [Function("BackupNow")]
+    public Task<IResult> BackupNowAsync([HttpTrigger(AuthorizationLevel.Function, "post", Route = "graphs/{graphId}/backups")] HttpRequest request,
+        string graphId) =>
+        HttpApi.BackupNowAsync(request.HttpContext, graphId, runs, queues, http, backup, time);
+}

@@ -1,0 +1,15 @@
+using BackupRelay.Configuration;
+using BackupRelay.Hosting;
+using BackupRelay.Messaging;
+using Microsoft.Azure.Functions.Worker;
+
+namespace BackupRelay.Functions.Notifications;
+
+/// <summary>Sends one signed notification (run ended, graph stale) to the configured receiver.</summary>
+public sealed class NotifyFunction(FunctionInvoker invoker)
+{
+    [Function(FunctionNames.Notify)]
+    public Task NotifyAsync([QueueTrigger(QueueNames.Notify, Connection = BackupRelayServiceCollectionExtensions.AppStorageSetting)] string message,
+        long dequeueCount, CancellationToken cancellationToken) =>
+        invoker.RunAsync(FunctionNames.Notify, message, dequeueCount, cancellationToken);
+}
