@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job, locally: Azurite (storage), the Huawei Cloud emulator (GES + OBS, seeded with a demo
-# graph) and BackupRelay's standalone host; one scheduled backup fires at once and is followed from
+# graph) and BackupRelay's published Functions app (isolated worker) run by the project's local Functions
+# host (src/BackupRelay.LocalHost, a dev/test tool); one scheduled backup fires at once and is followed from
 # GES job to copied, verified files in Azurite; then the way back: that copy is restored into a second
 # graph (Blob → the emulator's OBS → GES import). Exits non-zero unless both succeeded.
 set -euo pipefail
@@ -10,7 +11,8 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
 [ -d node_modules/azurite ] || npm ci --no-audit --no-fund --loglevel=error
 echo "building (Release)..."
-dotnet build -c Release src/BackupRelay.Host -v quiet -nologo | grep -E " error " || true
+dotnet publish -c Release src/BackupRelay.Functions -o "$root/artifacts/functions" -v quiet -nologo | grep -E " error " || true
+dotnet build -c Release src/BackupRelay.LocalHost -v quiet -nologo | grep -E " error " || true
 dotnet build -c Release src/BackupRelay.DevTools -v quiet -nologo | grep -E " error " || true
 
 work="$(mktemp -d)"
@@ -57,6 +59,7 @@ storage="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=$
 cat > "$work/local.settings.json" <<JSON
 {
   "Values": {
+    "FUNCTIONS_WORKER_RUNTIME": "dotnet-isolated",
     "AzureWebJobsStorage": "$storage",
     "Destination": "$storage",
     "Destination__Container": "ges-backups",
@@ -77,19 +80,19 @@ cat > "$work/local.settings.json" <<JSON
     "Obs__AccessKeyId": "EMULATORACCESSKEY001",
     "Obs__SecretAccessKey": "emulator-secret-key-0000000000000000000001",
     "Obs__Bucket": "ges-restore-bucket",
-    "Standalone__RunScheduleOnStartup": "true",
-    "Standalone__HostJsonPath": "$root/host.json",
-    "Http__AllowAnonymousLocalDevelopment": "true",
     "Http__HealthCacheDuration": "00:00:01"
   }
 }
 JSON
-overridden="$(env | cut -d= -f1 | grep -E '^(AzureWebJobsStorage|Destination|HuaweiCloud__|Backup__|Copy__|Obs__|Http__|Standalone__)' | sort | tr '\n' ' ' || true)"
+overridden="$(env | cut -d= -f1 | grep -E '^(AzureWebJobsStorage|Destination|HuaweiCloud__|Backup__|Copy__|Obs__|Http__|)' | sort | tr '\n' ' ' || true)"
 [ -n "$overridden" ] && echo "your exported settings win over the demo's: $overridden"
 
-echo "starting BackupRelay (standalone host); the schedule fires once at start-up"
-ASPNETCORE_URLS="http://127.0.0.1:$host_port" \
-  dotnet src/BackupRelay.Host/bin/Release/net10.0/BackupRelay.Host.dll --settings "$work/local.settings.json" >"$work/backuprelay.log" 2>&1 &
+# The local host's key for the function-level routes (the Functions host's keys in Azure).
+host_key="$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
+echo "starting BackupRelay (published worker on the local Functions host); the schedule fires once at start-up"
+LOCALHOST_HOST_KEY="$host_key" dotnet src/BackupRelay.LocalHost/bin/Release/net10.0/BackupRelay.LocalHost.dll \
+  --app "$root/artifacts/functions" --settings "$work/local.settings.json" --port "$host_port" --run-timers-on-startup \
+  >"$work/backuprelay.log" 2>&1 &
 host_pid=$!
 pids+=("$host_pid")
 
@@ -113,7 +116,7 @@ wait "$watch_pid" || status=$?
 if [ "$status" -eq 0 ]; then
   # What operators see: the graph's freshness, from the API.
   echo
-  graphs="$(curl -sf "http://127.0.0.1:$host_port/api/graphs")" || { echo "GET /api/graphs failed"; status=1; }
+  graphs="$(curl -sf -H "x-functions-key: $host_key" "http://127.0.0.1:$host_port/api/graphs")" || { echo "GET /api/graphs failed"; status=1; }
   [ "$status" -ne 0 ] || python3 - "$graphs" <<'PY'
 import json, sys
 for g in json.loads(sys.argv[1]):
@@ -126,7 +129,7 @@ if [ "$status" -eq 0 ]; then
   # The way back: the copy just made, restored into a second graph and imported by GES.
   echo
   dotnet src/BackupRelay.DevTools/bin/Release/net10.0/BackupRelay.DevTools.dll restore --storage "$storage" \
-    --api "http://127.0.0.1:$host_port" --graph "$restored" --obs "http://127.0.0.1:$emu_port/obs" --timeout 300 || status=$?
+    --api "http://127.0.0.1:$host_port" --key "$host_key" --graph "$restored" --obs "http://127.0.0.1:$emu_port/obs" --timeout 300 || status=$?
 fi
 if [ "$status" -ne 0 ]; then
   echo; echo "--- BackupRelay log (last 40 lines) ---"; tail -n 40 "$work/backuprelay.log"

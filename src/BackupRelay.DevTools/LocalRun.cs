@@ -111,6 +111,10 @@ internal static class LocalRun
 
         var graph = arguments["graph"];
         using var api = new HttpClient { BaseAddress = new Uri(arguments["api"]) };
+        if (arguments.TryGetValue("key", out var key))
+        {
+            api.DefaultRequestHeaders.Add("x-functions-key", key);
+        }
         Console.WriteLine($"Restoring backup {copied.BackupId} of {copied.GraphName} from its copy in Azure into graph {graph} (Blob → OBS → GES import)");
         using var request = new HttpRequestMessage(HttpMethod.Post, $"/api/graphs/{graph}/restores")
         {

@@ -1,0 +1,361 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Azure.Functions.Worker.Grpc.Messages;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace BackupRelay.LocalHost;
+
+/// <summary>
+/// A Functions host for local runs and tests (never deployed): it starts the published worker, speaks
+/// the worker's gRPC contract, learns the functions from the worker's own indexing, and runs their
+/// triggers with the runtime's rules (<see cref="QueueTriggerListener"/>, <see cref="TimerTriggerListener"/>,
+/// <see cref="HttpTriggerFront"/>). A worker that dies or outlives <c>functionTimeout</c> is restarted.
+/// </summary>
+public sealed partial class LocalFunctionsHost : IAsyncDisposable
+{
+    private readonly LocalHostOptions _options;
+    private readonly ILoggerFactory _loggers;
+    private readonly ILogger _logger;
+    private readonly WorkerRegistry _registry = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly List<Task> _listeners = [];
+    private readonly Lock _gate = new();
+    private WebApplication? _server;
+    private Uri _grpcUri = null!;
+    private WorkerProcess? _worker;
+    private TaskCompletionSource<WorkerProcess> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Task? _supervisor;
+
+    private LocalFunctionsHost(LocalHostOptions options, ILoggerFactory loggers)
+    {
+        _options = options;
+        _loggers = loggers;
+        _logger = loggers.CreateLogger("BackupRelay.LocalHost");
+        HostJson = HostJson.Read(options.HostJsonPath ?? Path.Combine(options.AppDirectory, "host.json"));
+        WorkerAssembly = JsonNode.Parse(File.ReadAllText(Path.Combine(options.AppDirectory, "worker.config.json")))!["description"]!["defaultWorkerPath"]!.GetValue<string>();
+    }
+
+    public HostJson HostJson { get; }
+    public string WorkerAssembly { get; }
+    public LocalHostOptions Options => _options;
+
+    /// <summary>The HTTP address callers use (<c>http://127.0.0.1:port</c>).</summary>
+    public Uri HttpAddress { get; private set; } = null!;
+
+    /// <summary>The functions the worker indexed (by name).</summary>
+    public IReadOnlyDictionary<string, FunctionEntry> Functions { get; private set; } = new Dictionary<string, FunctionEntry>();
+
+    /// <summary>How many times a worker was started (1 + restarts).</summary>
+    public int WorkerStarts { get; private set; }
+
+    /// <summary>The current worker process (tests kill it; figures read its memory).</summary>
+    public WorkerProcess? Worker => _worker;
+
+    /// <summary>Most invocations of one function in flight at once, by function (the runtime's batchSize + newBatchThreshold bound).</summary>
+    public IReadOnlyDictionary<string, int> PeakInFlight => _peaks;
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _peaks = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _inFlight = new();
+
+    /// <summary>Starts the server, the worker, and every trigger; returns once the worker has loaded its functions.</summary>
+    public static async Task<LocalFunctionsHost> StartAsync(LocalHostOptions options, ILoggerFactory loggers, CancellationToken cancellationToken = default)
+    {
+        var host = new LocalFunctionsHost(options, loggers);
+        try
+        {
+            await host.StartCoreAsync(cancellationToken);
+            return host;
+        }
+        catch
+        {
+            await host.DisposeAsync();
+            throw;
+        }
+    }
+
+    private async Task StartCoreAsync(CancellationToken cancellationToken)
+    {
+        var grpcPort = FreePort();
+        var httpPort = _options.HttpPort == 0 ? FreePort() : _options.HttpPort;
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.AddSingleton(_loggers);
+        builder.Services.AddSingleton(_registry);
+        builder.Services.AddGrpc(o =>
+        {
+            o.MaxReceiveMessageSize = int.MaxValue;
+            o.MaxSendMessageSize = int.MaxValue;
+        });
+        builder.Services.AddHttpForwarder();
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            // The worker speaks gRPC over HTTP/2 without TLS (h2c): that endpoint takes HTTP/2 only.
+            kestrel.Listen(IPAddress.Loopback, grpcPort, o => o.Protocols = HttpProtocols.Http2);
+            kestrel.Listen(IPAddress.Loopback, httpPort, o => o.Protocols = HttpProtocols.Http1AndHttp2);
+            kestrel.Limits.MaxRequestBodySize = null;
+        });
+        _server = builder.Build();
+        var front = new HttpTriggerFront(this, _server.Services.GetRequiredService<Yarp.ReverseProxy.Forwarder.IHttpForwarder>(),
+            _loggers.CreateLogger<HttpTriggerFront>());
+        _server.Use(async (context, next) =>
+        {
+            if (context.Connection.LocalPort == httpPort)
+            {
+                await front.HandleAsync(context);
+                return;
+            }
+
+            await next(context);
+        });
+        _server.MapGrpcService<FunctionRpcService>();
+        await _server.StartAsync(cancellationToken);
+        _grpcUri = new Uri($"http://127.0.0.1:{grpcPort}/");
+        HttpAddress = new Uri($"http://127.0.0.1:{httpPort}");
+
+        var worker = await StartWorkerAsync(cancellationToken);
+        _supervisor = SuperviseAsync(worker);
+        foreach (var function in Functions.Values)
+        {
+            switch (function.TriggerType)
+            {
+                case "queueTrigger":
+                    _listeners.Add(new QueueTriggerListener(this, function, _loggers.CreateLogger<QueueTriggerListener>()).RunAsync(_stopping.Token));
+                    break;
+                case "timerTrigger":
+                    _listeners.Add(new TimerTriggerListener(this, function, _loggers.CreateLogger<TimerTriggerListener>()).RunAsync(_stopping.Token));
+                    break;
+                default:
+                    break;
+            }
+        }
+    }
+
+    private async Task<WorkerProcess> StartWorkerAsync(CancellationToken cancellationToken)
+    {
+        var worker = WorkerProcess.Start(_options.AppDirectory, WorkerAssembly, _grpcUri, _options.Settings, _registry, _logger);
+        WorkerStarts++;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_options.WorkerStartTimeout);
+        var exited = worker.WaitForExitAsync(timeout.Token);
+        var ready = worker.Channel.Ready;
+        try
+        {
+            var first = await Task.WhenAny(ready, exited);
+            if (first == exited || !ready.IsCompletedSuccessfully)
+            {
+                throw new WorkerStartException(worker.ExitCode, worker.Tail(),
+                    ready.Exception?.InnerException?.Message ?? (worker.HasExited ? $"the worker exited with code {worker.ExitCode}" : "the worker did not load its functions in time"));
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            await worker.KillAsync();
+            throw new WorkerStartException(null, worker.Tail(), $"the worker did not connect and load its functions within {_options.WorkerStartTimeout.TotalSeconds:F0} s");
+        }
+
+        Functions = ready.Result.ToDictionary(f => f.Name, StringComparer.Ordinal);
+        lock (_gate)
+        {
+            _worker = worker;
+            _ready.TrySetResult(worker);
+        }
+
+        Log.WorkerReady(_logger, worker.ProcessId, Functions.Count);
+        return worker;
+    }
+
+    /// <summary>Restarts the worker whenever it ends while the host runs (a crash, a kill, a function timeout).</summary>
+    private async Task SuperviseAsync(WorkerProcess worker)
+    {
+        while (!_stopping.IsCancellationRequested)
+        {
+            await Task.WhenAny(worker.WaitForExitAsync(), worker.Channel.Gone);
+            lock (_gate)
+            {
+                _ready = new TaskCompletionSource<WorkerProcess>(TaskCreationOptions.RunContinuationsAsynchronously);
+                _worker = null;
+            }
+
+            await worker.KillAsync();
+            _registry.Remove(worker);
+            if (_stopping.IsCancellationRequested)
+            {
+                return;
+            }
+
+            Log.WorkerRestarting(_logger, worker.ProcessId, worker.ExitCode);
+            while (!_stopping.IsCancellationRequested)
+            {
+                try
+                {
+                    worker = await StartWorkerAsync(_stopping.Token);
+                    break;
+                }
+                catch (WorkerStartException ex)
+                {
+                    Log.WorkerStartFailed(_logger, ex.Message);
+                    await Task.Delay(TimeSpan.FromSeconds(1), CancellationToken.None);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// One invocation on the current worker (waiting for one if it is restarting). An invocation that
+    /// outlives <c>functionTimeout</c> fails and, as the runtime does for out-of-process workers, the
+    /// worker is restarted, taking every invocation in flight with it.
+    /// </summary>
+    public async Task<InvocationResponse> InvokeAsync(string functionName, Action<InvocationRequest> fill, CancellationToken cancellationToken)
+    {
+        Task<WorkerProcess> ready;
+        lock (_gate)
+        {
+            ready = _ready.Task;
+        }
+
+        var worker = await ready.WaitAsync(cancellationToken);
+        using var activity = new Activity("invoke " + functionName).SetIdFormat(ActivityIdFormat.W3C).Start();
+        var request = new InvocationRequest
+        {
+            InvocationId = Guid.NewGuid().ToString(),
+            FunctionId = Functions[functionName].Id,
+            // The worker requires a trace context on every invocation (the real host always sends one).
+            TraceContext = new RpcTraceContext { TraceParent = activity.Id ?? "", TraceState = "" },
+        };
+        fill(request);
+        var count = _inFlight.AddOrUpdate(functionName, 1, (_, n) => n + 1);
+        _peaks.AddOrUpdate(functionName, count, (_, peak) => Math.Max(peak, count));
+        try
+        {
+            var invocation = worker.Channel.InvokeAsync(request, cancellationToken);
+            var limit = Task.Delay(HostJson.FunctionTimeout, CancellationToken.None);
+            if (await Task.WhenAny(invocation, limit) == limit)
+            {
+                Log.FunctionTimeout(_logger, functionName, HostJson.FunctionTimeout);
+                await worker.KillAsync();
+                throw new TimeoutException($"{functionName} outlived functionTimeout ({HostJson.FunctionTimeout}); the worker was restarted");
+            }
+
+            return await invocation;
+        }
+        finally
+        {
+            _inFlight.AddOrUpdate(functionName, 0, (_, n) => n - 1);
+        }
+    }
+
+    /// <summary>The worker's HTTP address, once a worker is ready.</summary>
+    internal async Task<(WorkerProcess Worker, Uri HttpUri)> ReadyWorkerAsync(CancellationToken cancellationToken)
+    {
+        Task<WorkerProcess> ready;
+        lock (_gate)
+        {
+            ready = _ready.Task;
+        }
+
+        var worker = await ready.WaitAsync(cancellationToken);
+        return (worker, worker.Channel.HttpUri ?? throw new InvalidOperationException("the worker did not offer an HTTP endpoint (HttpUri)"));
+    }
+
+    /// <summary>An app setting (connection strings, %name% expressions).</summary>
+    public string? Setting(string name) => _options.Settings.TryGetValue(name, out var value) ? value : null;
+
+    /// <summary>
+    /// Stops the triggers (in-flight invocations get <c>InvocationCancel</c> through their tokens and
+    /// their messages come back after their visibility timeout), then asks the worker to exit.
+    /// </summary>
+    public async Task StopAsync()
+    {
+        if (_stopping.IsCancellationRequested)
+        {
+            return;
+        }
+
+        await _stopping.CancelAsync();
+        await Task.WhenAll(_listeners).WaitAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        if (_worker is { } worker)
+        {
+            worker.Channel.Terminate(TimeSpan.FromSeconds(5));
+            await worker.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            await worker.KillAsync();
+        }
+
+        if (_supervisor is not null)
+        {
+            await _supervisor.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        if (_server is not null)
+        {
+            await _server.StopAsync();
+        }
+    }
+
+    /// <summary>Simulates the host process dying (kill -9): triggers and worker stop at once, nothing is settled.</summary>
+    public async Task CrashAsync()
+    {
+        await _stopping.CancelAsync();
+        if (_worker is { } worker)
+        {
+            await worker.KillAsync();
+        }
+
+        if (_server is not null)
+        {
+            await _server.StopAsync(new CancellationToken(canceled: true)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+    }
+
+    internal bool Crashed => _stopping.IsCancellationRequested;
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        if (_worker is { } worker)
+        {
+            await worker.DisposeAsync();
+        }
+
+        if (_server is not null)
+        {
+            await _server.DisposeAsync();
+        }
+
+        _stopping.Dispose();
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(20, LogLevel.Information, "Worker {ProcessId} loaded {Count} functions")]
+        public static partial void WorkerReady(ILogger logger, int processId, int count);
+
+        [LoggerMessage(21, LogLevel.Warning, "Worker {ProcessId} ended (exit code {ExitCode}); starting a new one")]
+        public static partial void WorkerRestarting(ILogger logger, int processId, int? exitCode);
+
+        [LoggerMessage(22, LogLevel.Error, "A new worker could not start: {Reason}")]
+        public static partial void WorkerStartFailed(ILogger logger, string reason);
+
+        [LoggerMessage(23, LogLevel.Error, "{Function} outlived functionTimeout ({Timeout}); restarting the worker")]
+        public static partial void FunctionTimeout(ILogger logger, string function, TimeSpan timeout);
+    }
+}
+
+/// <summary>The worker could not start: its exit code (3: a configuration problem it reported) and what it wrote.</summary>
+public sealed class WorkerStartException(int? exitCode, string output, string reason) : Exception(reason)
+{
+    public int? ExitCode { get; } = exitCode;
+    public string Output { get; } = output;
+}
