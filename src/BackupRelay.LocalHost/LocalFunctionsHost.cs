@@ -250,6 +250,18 @@ public sealed partial class LocalFunctionsHost : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Runs a timer function now, as the runtime's admin endpoint (<c>POST /admin/functions/{name}</c>) does:
+    /// one invocation with a <c>TimerInfo</c> whose <c>IsPastDue</c> is as given.
+    /// </summary>
+    public Task<InvocationResponse> RunTimerNowAsync(string functionName, bool isPastDue = false, CancellationToken cancellationToken = default)
+    {
+        var function = Functions[functionName];
+        var info = TimerTriggerListener.TimerInfo(null, DateTimeOffset.UtcNow, isPastDue);
+        return InvokeAsync(functionName, request =>
+            request.InputData.Add(new ParameterBinding { Name = function.BindingName, Data = new TypedData { Json = info } }), cancellationToken);
+    }
+
     /// <summary>The worker's HTTP address, once a worker is ready.</summary>
     internal async Task<(WorkerProcess Worker, Uri HttpUri)> ReadyWorkerAsync(CancellationToken cancellationToken)
     {

@@ -97,16 +97,11 @@ public sealed partial class TimerTriggerListener(LocalFunctionsHost host, Functi
 
     private async Task FireAsync(DateTimeOffset? last, DateTimeOffset next, bool isPastDue, BlobClient status, bool useMonitor, CancellationToken cancellationToken)
     {
-        var info = new JsonObject
-        {
-            ["Schedule"] = new JsonObject { ["AdjustForDST"] = true },
-            ["ScheduleStatus"] = new JsonObject { ["Last"] = (last ?? DateTimeOffset.MinValue).ToString("O"), ["Next"] = next.ToString("O"), ["LastUpdated"] = DateTimeOffset.UtcNow.ToString("O") },
-            ["IsPastDue"] = isPastDue,
-        };
+        var info = TimerInfo(last, next, isPastDue);
         try
         {
             var response = await host.InvokeAsync(function.Name, request =>
-                request.InputData.Add(new ParameterBinding { Name = function.BindingName, Data = new TypedData { Json = info.ToJsonString() } }), cancellationToken);
+                request.InputData.Add(new ParameterBinding { Name = function.BindingName, Data = new TypedData { Json = info } }), cancellationToken);
             if (response.Result.Status != StatusResult.Types.Status.Success)
             {
                 // As the runtime: a failed timer run is not retried; the next occurrence comes.
@@ -123,6 +118,14 @@ public sealed partial class TimerTriggerListener(LocalFunctionsHost host, Functi
             await WriteStatusAsync(status, new TimerStatus(DateTimeOffset.UtcNow, next, DateTimeOffset.UtcNow), CancellationToken.None);
         }
     }
+
+    /// <summary>The timer trigger's payload, as the runtime sends it (the worker binds it to <c>TimerInfo</c>).</summary>
+    internal static string TimerInfo(DateTimeOffset? last, DateTimeOffset next, bool isPastDue) => new JsonObject
+    {
+        ["Schedule"] = new JsonObject { ["AdjustForDST"] = true },
+        ["ScheduleStatus"] = new JsonObject { ["Last"] = (last ?? DateTimeOffset.MinValue).ToString("O"), ["Next"] = next.ToString("O"), ["LastUpdated"] = DateTimeOffset.UtcNow.ToString("O") },
+        ["IsPastDue"] = isPastDue,
+    }.ToJsonString();
 
     private static DateTimeOffset Next(CrontabSchedule schedule, DateTimeOffset after) =>
         new(DateTime.SpecifyKind(schedule.GetNextOccurrence(after.UtcDateTime), DateTimeKind.Utc));

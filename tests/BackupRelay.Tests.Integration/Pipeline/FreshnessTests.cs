@@ -169,3 +169,11 @@ public sealed class CustomHandlerFreshnessTests : FreshnessTests
 {
     protected override bool UseCustomHandler => true;
 }
+
+/// <summary>The same suite against the published isolated worker on the local Functions host.</summary>
+public sealed class WorkerFreshnessTests : FreshnessTests
+{
+    protected override bool UseCustomHandler => false;
+
+    protected override bool UseWorker => true;
+}

@@ -519,3 +519,51 @@ public sealed class CustomHandlerHttpApiTests : HttpApiTests
 {
     protected override bool UseCustomHandler => true;
 }
+
+/// <summary>The same suite against the published isolated worker on the local Functions host.</summary>
+public sealed class WorkerHttpApiTests : HttpApiTests
+{
+    protected override bool UseCustomHandler => false;
+
+    protected override bool UseWorker => true;
+
+    // Unknown routes and methods, and missing or wrong keys, are the host's answers: the worker never sees them.
+    [Theory]
+    [InlineData("GET", "/api/nothing-here", HttpStatusCode.NotFound)]
+    [InlineData("DELETE", "/api/runs", HttpStatusCode.MethodNotAllowed)]
+    public async Task Unknown_routes_and_methods_are_answered_by_the_host(string method, string path, HttpStatusCode status)
+    {
+        using var response = await Api.SendAsync(Request(new HttpMethod(method), path, sign: false));
+        Assert.Equal(status, response.StatusCode);
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("not-a-key-0123456789")]
+    [InlineData("test-getrun-key-0123456789")]
+    public async Task A_function_level_route_without_a_key_that_opens_it_is_401(string? key)
+    {
+        using var response = await Api.SendAsync(Request(HttpMethod.Get, "/api/runs", sign: false, key: key));
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_function_key_opens_its_own_function_and_the_master_key_opens_all()
+    {
+        using var own = await Api.SendAsync(Request(HttpMethod.Get, "/api/runs/no-such-run", sign: false, key: "test-getrun-key-0123456789"));
+        Assert.Equal(HttpStatusCode.NotFound, own.StatusCode);
+        Assert.Equal("application/problem+json", own.Content.Headers.ContentType?.MediaType);
+        using var master = await Api.SendAsync(Request(HttpMethod.Get, "/api/runs", sign: false, key: "test-master-key-0123456789"));
+        Assert.Equal(HttpStatusCode.OK, master.StatusCode);
+        using var health = await Api.SendAsync(Request(HttpMethod.Get, "/api/health", sign: false, key: null));
+        Assert.NotEqual(HttpStatusCode.Unauthorized, health.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_url_longer_than_the_api_takes_is_414_problem_json_from_the_worker()
+    {
+        using var response = await Api.SendAsync(Request(HttpMethod.Get, "/api/runs/" + new string('a', HttpApi.MaxUrlLength), sign: false));
+        Assert.Equal(HttpStatusCode.RequestUriTooLong, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+    }
+}

@@ -187,3 +187,19 @@ public sealed class CustomHandlerCorruptedDownloadTests : CorruptedDownloadTests
 {
     protected override bool UseCustomHandler => true;
 }
+
+/// <summary>The same suite against the published isolated worker on the local Functions host.</summary>
+public sealed class WorkerLimitTests : PipelineLimitTests
+{
+    protected override bool UseCustomHandler => false;
+
+    protected override bool UseWorker => true;
+}
+
+/// <summary>The same suite against the published isolated worker on the local Functions host.</summary>
+public sealed class WorkerCorruptedDownloadTests : CorruptedDownloadTests
+{
+    protected override bool UseCustomHandler => false;
+
+    protected override bool UseWorker => true;
+}

@@ -143,12 +143,30 @@ public abstract class PipelineHarness : IAsyncLifetime
     /// <summary>True: the custom handler driven as the Functions host would; false: the standalone host.</summary>
     protected abstract bool UseCustomHandler { get; }
 
+    /// <summary>
+    /// True: the published isolated worker (artifacts/functions), run by the local Functions host in this
+    /// process; the test reads storage through its own copy of the library's services.
+    /// </summary>
+    protected virtual bool UseWorker => false;
+
+    private BackupRelay.LocalHost.LocalFunctionsHost? _local;
+    private ServiceProvider? _clientServices;
+
+    /// <summary>The local Functions host, when the worker is the app.</summary>
+    protected BackupRelay.LocalHost.LocalFunctionsHost? LocalHost => _local;
+
     private WebApplication? _app;
     private FunctionsHostDriver? _driver;
     private HttpClient? _client;
 
     protected async Task StartHostAsync(IConfiguration configuration)
     {
+        if (UseWorker)
+        {
+            await StartWorkerAsync(configuration);
+            return;
+        }
+
         if (!UseCustomHandler)
         {
             var builder = WebApplication.CreateSlimBuilder();
@@ -191,6 +209,31 @@ public abstract class PipelineHarness : IAsyncLifetime
         };
     }
 
+    private async Task StartWorkerAsync(IConfiguration configuration)
+    {
+        var loggers = LoggerFactory.Create(b => b.AddProvider(Logs).SetMinimumLevel(LogLevel.Information));
+        var settings = configuration.AsEnumerable().Where(kv => kv.Value is not null)
+            .ToDictionary(kv => kv.Key.Replace(":", "__", StringComparison.Ordinal), kv => kv.Value!, StringComparer.OrdinalIgnoreCase);
+        _local = await BackupRelay.LocalHost.LocalFunctionsHost.StartAsync(new BackupRelay.LocalHost.LocalHostOptions
+        {
+            AppDirectory = WorkerApp.Directory,
+            Settings = settings,
+            HttpPort = 0,
+            MasterKey = Keys.MasterKey,
+            HostKeys = [.. Keys.HostKeyValues],
+            FunctionKeys = new Dictionary<string, string>(Keys.FunctionKeys, StringComparer.OrdinalIgnoreCase),
+            HostJsonPath = configuration["Standalone:HostJsonPath"],
+            MinPollingInterval = TimeSpan.FromMilliseconds(50),
+            MessageVisibility = TimeSpan.FromSeconds(20),
+        }, loggers);
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddBackupRelay(configuration);
+        _clientServices = services.BuildServiceProvider();
+        Services = _clientServices;
+        Api = new HttpClient { BaseAddress = _local.HttpAddress, Timeout = TimeSpan.FromMinutes(2) };
+    }
+
     /// <summary>The API as callers see it: the standalone host itself, or the Functions host in front of the custom handler.</summary>
     protected HttpClient Api { get; private set; } = null!;
 
@@ -210,6 +253,13 @@ public abstract class PipelineHarness : IAsyncLifetime
     /// <summary>One timer tick as the host delivers it.</summary>
     protected async Task TickAsync(FunctionsHostDriver.ScheduleStatusShape shape = FunctionsHostDriver.ScheduleStatusShape.WithFractions)
     {
+        if (_local is not null)
+        {
+            var response = await _local.RunTimerNowAsync(FunctionNames.ScheduleBackups);
+            Assert.True(response.Result.Status == Microsoft.Azure.Functions.Worker.Grpc.Messages.StatusResult.Types.Status.Success, response.Result.Exception?.Message);
+            return;
+        }
+
         if (_driver is null)
         {
             await Services.GetRequiredService<ScheduleBackupsHandler>().HandleAsync();
@@ -233,6 +283,18 @@ public abstract class PipelineHarness : IAsyncLifetime
 
         _client?.Dispose();
         _client = null;
+        if (_local is not null)
+        {
+            await _local.DisposeAsync();
+            _local = null;
+        }
+
+        if (_clientServices is not null)
+        {
+            await _clientServices.DisposeAsync();
+            _clientServices = null;
+        }
+
         if (_app is not null)
         {
             await _app.StopAsync();

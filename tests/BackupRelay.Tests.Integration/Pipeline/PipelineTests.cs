@@ -178,3 +178,11 @@ public sealed class CustomHandlerPipelineTests : PipelineTests
 {
     protected override bool UseCustomHandler => true;
 }
+
+/// <summary>The same suite against the published isolated worker on the local Functions host.</summary>
+public sealed class WorkerPipelineTests : PipelineTests
+{
+    protected override bool UseCustomHandler => false;
+
+    protected override bool UseWorker => true;
+}

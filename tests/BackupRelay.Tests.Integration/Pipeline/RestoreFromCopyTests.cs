@@ -366,3 +366,11 @@ public sealed class CustomHandlerRestoreFromCopyCrashTests : RestoreFromCopyCras
 {
     protected override bool UseCustomHandler => true;
 }
+
+/// <summary>The same suite against the published isolated worker on the local Functions host.</summary>
+public sealed class WorkerRestoreFromCopyTests : RestoreFromCopyTests
+{
+    protected override bool UseCustomHandler => false;
+
+    protected override bool UseWorker => true;
+}
