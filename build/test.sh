@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test BackupRelay has, on a fresh machine: installs the pinned Azurite (npm ci),
-# restores and builds the solution, runs the unit then the integration tests, and ends with
+# restores and builds the solution, publishes the Functions app to artifacts/functions, runs the unit then the integration tests, and ends with
 # one line "N passed, M failed, K skipped" summed over all test assemblies.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,6 +26,13 @@ if ! dotnet build Functions.sln -c Release >"$build_log" 2>&1; then
 fi
 tail -n 3 "$build_log"
 rm -f "$build_log"
+
+# The Functions app as it is deployed (dotnet publish): the worker tests run this folder through the local Functions host.
+if ! dotnet publish src/BackupRelay.Functions -c Release --no-build -o artifacts/functions -nologo -v quiet >/dev/null; then
+  echo "publishing src/BackupRelay.Functions failed"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
 
 status=0
 for project in tests/BackupRelay.Tests.Unit tests/BackupRelay.Tests.Integration; do

@@ -28,11 +28,19 @@ public sealed partial class HttpTriggerFront(LocalFunctionsHost host, IHttpForwa
         UseCookies = false,
     });
 
-    private List<(FunctionEntry Function, TemplateMatcher Matcher, string[] Methods)>? _routes;
+    private (IReadOnlyDictionary<string, FunctionEntry> Functions, List<(FunctionEntry Function, TemplateMatcher Matcher, string[] Methods)> Routes)? _routes;
 
     public async Task HandleAsync(HttpContext context)
     {
-        var routes = _routes ??= Routes();
+        // A request that arrives while the worker starts waits for its functions (the routes come from them).
+        await host.ReadyWorkerAsync(context.RequestAborted);
+        var functions = host.Functions;
+        if (_routes is not { } cached || !ReferenceEquals(cached.Functions, functions))
+        {
+            _routes = cached = (functions, Routes(functions));
+        }
+
+        var routes = cached.Routes;
         var path = context.Request.Path;
         var matched = routes.Select(r => (Route: r, Values: new RouteValueDictionary()))
             .Where(x => x.Route.Matcher.TryMatch(path, x.Values)).ToList();
@@ -133,12 +141,12 @@ public sealed partial class HttpTriggerFront(LocalFunctionsHost host, IHttpForwa
         return match;
     }
 
-    private List<(FunctionEntry, TemplateMatcher, string[])> Routes()
+    private List<(FunctionEntry, TemplateMatcher, string[])> Routes(IReadOnlyDictionary<string, FunctionEntry> functions)
     {
         var prefix = host.HostJson.RoutePrefix.Trim('/');
         return
         [
-            .. host.Functions.Values.Where(f => f.TriggerType == "httpTrigger").Select(f =>
+            .. functions.Values.Where(f => f.TriggerType == "httpTrigger").Select(f =>
             {
                 var route = (f.Property("route") ?? f.Name).Trim('/');
                 var template = TemplateParser.Parse(prefix.Length == 0 ? route : $"{prefix}/{route}");

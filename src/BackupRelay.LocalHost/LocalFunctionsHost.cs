@@ -84,8 +84,9 @@ public sealed partial class LocalFunctionsHost : IAsyncDisposable
         var grpcPort = FreePort();
         var httpPort = _options.HttpPort == 0 ? FreePort() : _options.HttpPort;
         var builder = WebApplication.CreateSlimBuilder();
+        // The server's own log lines (Kestrel, gRPC, the forwarder's "Proxying to <url>") would carry a
+        // ?code= key: the host logs what it does itself, with function names and ids only.
         builder.Logging.ClearProviders();
-        builder.Services.AddSingleton(_loggers);
         builder.Services.AddSingleton(_registry);
         builder.Services.AddGrpc(o =>
         {
@@ -159,6 +160,13 @@ public sealed partial class LocalFunctionsHost : IAsyncDisposable
             throw new WorkerStartException(null, worker.Tail(), $"the worker did not connect and load its functions within {_options.WorkerStartTimeout.TotalSeconds:F0} s");
         }
 
+        if (worker.Channel.HttpUri is { } httpUri)
+        {
+            // The worker names its HTTP endpoint when it initialises, before its server listens: requests
+            // are forwarded only once it accepts connections.
+            await WaitForListenerAsync(httpUri, worker, cancellationToken);
+        }
+
         Functions = ready.Result.ToDictionary(f => f.Name, StringComparer.Ordinal);
         lock (_gate)
         {
@@ -168,6 +176,29 @@ public sealed partial class LocalFunctionsHost : IAsyncDisposable
 
         Log.WorkerReady(_logger, worker.ProcessId, Functions.Count);
         return worker;
+    }
+
+    private async Task WaitForListenerAsync(Uri uri, WorkerProcess worker, CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow + _options.WorkerStartTimeout;
+        while (true)
+        {
+            try
+            {
+                using var client = new TcpClient();
+                await client.ConnectAsync(uri.Host == "localhost" ? "127.0.0.1" : uri.Host, uri.Port, cancellationToken);
+                return;
+            }
+            catch (SocketException) when (DateTime.UtcNow < deadline && !worker.HasExited)
+            {
+                await Task.Delay(50, cancellationToken);
+            }
+            catch (SocketException)
+            {
+                await worker.KillAsync();
+                throw new WorkerStartException(worker.ExitCode, worker.Tail(), $"the worker's HTTP endpoint {uri} did not accept connections");
+            }
+        }
     }
 
     /// <summary>Restarts the worker whenever it ends while the host runs (a crash, a kill, a function timeout).</summary>

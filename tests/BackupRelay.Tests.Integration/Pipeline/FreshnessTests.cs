@@ -165,10 +165,6 @@ public sealed class StandaloneFreshnessTests : FreshnessTests
     protected override bool UseCustomHandler => false;
 }
 
-public sealed class CustomHandlerFreshnessTests : FreshnessTests
-{
-    protected override bool UseCustomHandler => true;
-}
 
 /// <summary>The same suite against the published isolated worker on the local Functions host.</summary>
 public sealed class WorkerFreshnessTests : FreshnessTests

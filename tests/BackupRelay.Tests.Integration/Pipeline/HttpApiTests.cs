@@ -515,10 +515,6 @@ public sealed class StandaloneHttpApiTests : HttpApiTests
     }
 }
 
-public sealed class CustomHandlerHttpApiTests : HttpApiTests
-{
-    protected override bool UseCustomHandler => true;
-}
 
 /// <summary>The same suite against the published isolated worker on the local Functions host.</summary>
 public sealed class WorkerHttpApiTests : HttpApiTests

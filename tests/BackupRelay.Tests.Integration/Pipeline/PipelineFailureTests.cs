@@ -71,10 +71,6 @@ public sealed class StandaloneLimitTests : PipelineLimitTests
     protected override bool UseCustomHandler => false;
 }
 
-public sealed class CustomHandlerLimitTests : PipelineLimitTests
-{
-    protected override bool UseCustomHandler => true;
-}
 
 public abstract class DeliveryLimitTests : PipelineHarness
 {
@@ -183,10 +179,6 @@ public sealed class StandaloneCorruptedDownloadTests : CorruptedDownloadTests
     protected override bool UseCustomHandler => false;
 }
 
-public sealed class CustomHandlerCorruptedDownloadTests : CorruptedDownloadTests
-{
-    protected override bool UseCustomHandler => true;
-}
 
 /// <summary>The same suite against the published isolated worker on the local Functions host.</summary>
 public sealed class WorkerLimitTests : PipelineLimitTests

@@ -174,10 +174,6 @@ public sealed class StandalonePipelineTests : PipelineTests
     protected override bool UseCustomHandler => false;
 }
 
-public sealed class CustomHandlerPipelineTests : PipelineTests
-{
-    protected override bool UseCustomHandler => true;
-}
 
 /// <summary>The same suite against the published isolated worker on the local Functions host.</summary>
 public sealed class WorkerPipelineTests : PipelineTests

@@ -302,10 +302,6 @@ public sealed class StandaloneRestoreFromCopyTests : RestoreFromCopyTests
     protected override bool UseCustomHandler => false;
 }
 
-public sealed class CustomHandlerRestoreFromCopyTests : RestoreFromCopyTests
-{
-    protected override bool UseCustomHandler => true;
-}
 
 /// <summary>Every step of the copy out and the way back crashes once after its work; uploads are also killed mid-way once.</summary>
 public abstract class RestoreFromCopyCrashTests : RestoreHarness
