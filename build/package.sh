@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Builds the Azure Functions deployment package on Linux: host.json, every function folder, and the
-# handler published self-contained for linux-x64 (ReadyToRun, no trimming) into handler/, with its
-# execute bit, zipped for `az functionapp deployment source config-zip` / Flex one-deploy.
+# Builds the Azure Functions deployment package: the isolated worker app as `dotnet publish` writes it
+# (functions.metadata, worker.config.json, host.json, extensions.json and .azurefunctions/), zipped for
+# `az functionapp deployment source config-zip` / Flex one-deploy (runtime dotnet-isolated 10.0).
 #   bash build/package.sh [output.zip]   (default artifacts/backuprelay.zip)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -12,17 +12,11 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
 stage="$(mktemp -d)"
 trap 'rm -rf "$stage"' EXIT
-dotnet publish src/BackupRelay.Host -c Release -r linux-x64 --self-contained true \
-  -p:PublishReadyToRun=true -p:PublishTrimmed=false -o "$stage/handler" -v quiet -nologo
-cp host.json "$stage/"
-for dir in */; do
-  [ -f "$dir/function.json" ] && mkdir -p "$stage/$dir" && cp "$dir/function.json" "$stage/$dir"
-done
-chmod 755 "$stage/handler/BackupRelay.Host"
+dotnet publish src/BackupRelay.Functions -c Release -o "$stage" -v quiet -nologo
 
 mkdir -p "$(dirname "$out")"
 rm -f "$out"
-# zip with Unix modes kept (the execute bit survives on Linux plans).
+# zip with Unix modes kept; the hidden .azurefunctions/ folder is included.
 python3 - "$stage" "$out" <<'PY'
 import os, sys, zipfile
 stage, out = sys.argv[1], sys.argv[2]

@@ -1,5 +1,5 @@
-// BackupRelay on Azure: one resource group holding a Linux function app running the custom handler
-// (on Flex Consumption, or on Elastic Premium EP1 where Flex does not list the `custom` runtime), its storage (queues, run records, deployment package), a user-assigned
+// BackupRelay on Azure: one resource group holding a Linux function app, .NET 10 isolated worker
+// (dotnet-isolated; on Flex Consumption, or on Elastic Premium EP1 where Flex does not list it), its storage (queues, run records, deployment package), a user-assigned
 // identity with only the roles it needs, the destination storage for the copied backups (soft
 // delete, optional time-based immutability, and a role that cannot delete), Key Vault for the
 // Huawei Cloud credentials, and Application Insights + Log Analytics. No account keys in settings.
@@ -72,15 +72,15 @@ param noBackupAlertHours int = 48
 @maxValue(1000)
 param maximumInstanceCount int = 40
 
-@description('FlexConsumption (FC1), or ElasticPremium (EP1, Linux), which hosts custom handlers in every region. Check Flex first: az functionapp list-flexconsumption-runtimes --location <region> --runtime custom')
+@description('FlexConsumption (FC1), or ElasticPremium (EP1, Linux), which runs dotnet-isolated in every region. Check Flex first: az functionapp list-flexconsumption-runtimes --location <region> --runtime dotnet-isolated')
 @allowed([
   'FlexConsumption'
   'ElasticPremium'
 ])
 param hostingPlan string = 'FlexConsumption'
 
-@description('Flex Consumption only: the runtime version sent for the custom runtime; use the one list-flexconsumption-runtimes shows.')
-param customRuntimeVersion string = '1.0'
+@description('The .NET version of the isolated worker (Flex: runtime version; EP1: DOTNET-ISOLATED|<version>).')
+param dotnetVersion string = '10.0'
 
 @description('Default OBS bucket restores from a copy upload into (POST /api/graphs/{id}/restores); empty: each request names its obsPath.')
 param restoreObsBucket string = ''
@@ -322,7 +322,7 @@ var graphSettings = [for (graphId, i) in graphIds: { name: 'Backup__Graphs__${i}
 // deployment container with the identity.
 var premiumSettings = [
   { name: 'FUNCTIONS_EXTENSION_VERSION', value: '~4' }
-  { name: 'FUNCTIONS_WORKER_RUNTIME', value: 'custom' }
+  { name: 'FUNCTIONS_WORKER_RUNTIME', value: 'dotnet-isolated' }
   { name: 'WEBSITE_RUN_FROM_PACKAGE', value: '${appStorage.properties.primaryEndpoints.blob}${deploymentContainer}/backuprelay.zip' }
   { name: 'WEBSITE_RUN_FROM_PACKAGE_BLOB_MI_RESOURCE_ID', value: identity.id }
 ]
@@ -355,12 +355,12 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
             maximumInstanceCount: maximumInstanceCount
             instanceMemoryMB: 2048
           }
-          runtime: { name: 'custom', version: customRuntimeVersion }
+          runtime: { name: 'dotnet-isolated', version: dotnetVersion }
         }
       : null
     siteConfig: {
       minTlsVersion: '1.2'
-      linuxFxVersion: isFlex ? null : ''
+      linuxFxVersion: isFlex ? null : 'DOTNET-ISOLATED|${dotnetVersion}'
       functionAppScaleLimit: isFlex ? null : maximumInstanceCount
       appSettings: concat(baseSettings, graphSettings, isFlex ? [] : premiumSettings)
     }

@@ -44,8 +44,8 @@ param noBackupAlertHours = 48
 
 param maximumInstanceCount = 40
 
-// Where the custom handler runs. Flex Consumption where the region lists the custom runtime:
-//   az functionapp list-flexconsumption-runtimes --location <region> --runtime custom
-// Elastic Premium (EP1, Linux) where it lists nothing: it hosts custom handlers everywhere.
+// Where the app (.NET 10 isolated worker) runs. Flex Consumption where the region lists dotnet-isolated 10.0:
+//   az functionapp list-flexconsumption-runtimes --location <region> --runtime dotnet-isolated
+// Elastic Premium (EP1, Linux) where it does not.
 param hostingPlan = 'FlexConsumption'
-param customRuntimeVersion = '1.0'
+param dotnetVersion = '10.0'
