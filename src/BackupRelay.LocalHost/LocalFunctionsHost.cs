@@ -61,6 +61,10 @@ public sealed partial class LocalFunctionsHost : IAsyncDisposable
     public IReadOnlyDictionary<string, int> PeakInFlight => _peaks;
 
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _peaks = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _invocations = new();
+
+    /// <summary>Invocations sent to the worker, by function.</summary>
+    public IReadOnlyDictionary<string, int> Invocations => _invocations;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _inFlight = new();
 
     /// <summary>Starts the server, the worker, and every trigger; returns once the worker has loaded its functions.</summary>
@@ -260,6 +264,7 @@ public sealed partial class LocalFunctionsHost : IAsyncDisposable
             TraceContext = new RpcTraceContext { TraceParent = activity.Id ?? "", TraceState = "" },
         };
         fill(request);
+        _invocations.AddOrUpdate(functionName, 1, (_, n) => n + 1);
         var count = _inFlight.AddOrUpdate(functionName, 1, (_, n) => n + 1);
         _peaks.AddOrUpdate(functionName, count, (_, peak) => Math.Max(peak, count));
         try
