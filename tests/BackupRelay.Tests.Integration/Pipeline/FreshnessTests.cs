@@ -160,10 +160,6 @@ public abstract class FreshnessTests : PipelineHarness
     }
 }
 
-public sealed class StandaloneFreshnessTests : FreshnessTests
-{
-    protected override bool UseCustomHandler => false;
-}
 
 
 /// <summary>The same suite against the published isolated worker on the local Functions host.</summary>

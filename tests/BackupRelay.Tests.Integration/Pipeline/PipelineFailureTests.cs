@@ -66,10 +66,6 @@ public abstract class PipelineLimitTests : PipelineHarness
     }
 }
 
-public sealed class StandaloneLimitTests : PipelineLimitTests
-{
-    protected override bool UseCustomHandler => false;
-}
 
 
 public abstract class DeliveryLimitTests : PipelineHarness
@@ -174,10 +170,6 @@ public abstract class CorruptedDownloadTests : PipelineHarness
     }
 }
 
-public sealed class StandaloneCorruptedDownloadTests : CorruptedDownloadTests
-{
-    protected override bool UseCustomHandler => false;
-}
 
 
 /// <summary>The same suite against the published isolated worker on the local Functions host.</summary>

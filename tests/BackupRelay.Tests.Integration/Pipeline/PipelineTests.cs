@@ -169,10 +169,6 @@ public abstract class PipelineTests : PipelineHarness
     }
 }
 
-public sealed class StandalonePipelineTests : PipelineTests
-{
-    protected override bool UseCustomHandler => false;
-}
 
 
 /// <summary>The same suite against the published isolated worker on the local Functions host.</summary>

@@ -297,10 +297,6 @@ public abstract class RestoreFromCopyTests : RestoreHarness
     }
 }
 
-public sealed class StandaloneRestoreFromCopyTests : RestoreFromCopyTests
-{
-    protected override bool UseCustomHandler => false;
-}
 
 
 /// <summary>Every step of the copy out and the way back crashes once after its work; uploads are also killed mid-way once.</summary>
