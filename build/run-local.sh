@@ -84,7 +84,7 @@ cat > "$work/local.settings.json" <<JSON
   }
 }
 JSON
-overridden="$(env | cut -d= -f1 | grep -E '^(AzureWebJobsStorage|Destination|HuaweiCloud__|Backup__|Copy__|Obs__|Http__|)' | sort | tr '\n' ' ' || true)"
+overridden="$(env | cut -d= -f1 | grep -E '^(AzureWebJobsStorage|Destination|HuaweiCloud__|Backup__|Copy__|Obs__|Http__)' | sort | tr '\n' ' ' || true)"
 [ -n "$overridden" ] && echo "your exported settings win over the demo's: $overridden"
 
 # The local host's key for the function-level routes (the Functions host's keys in Azure).

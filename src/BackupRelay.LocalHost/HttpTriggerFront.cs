@@ -33,7 +33,8 @@ public sealed partial class HttpTriggerFront(LocalFunctionsHost host, IHttpForwa
     public async Task HandleAsync(HttpContext context)
     {
         // A request that arrives while the worker starts waits for its functions (the routes come from them).
-        await host.ReadyWorkerAsync(context.RequestAborted);
+        var worker = await host.ReadyWorkerAsync(context.RequestAborted);
+        var workerUri = worker.Channel.HttpUri ?? throw new InvalidOperationException("the worker did not offer an HTTP endpoint (HttpUri)");
         var functions = host.Functions;
         if (_routes is not { } cached || !ReferenceEquals(cached.Functions, functions))
         {
@@ -65,7 +66,6 @@ public sealed partial class HttpTriggerFront(LocalFunctionsHost host, IHttpForwa
             return;
         }
 
-        var (_, workerUri) = await host.ReadyWorkerAsync(context.RequestAborted);
         var invocationId = Guid.NewGuid().ToString();
         var invocation = host.InvokeAsync(function.Name, request =>
         {

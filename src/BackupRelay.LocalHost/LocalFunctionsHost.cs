@@ -57,15 +57,10 @@ public sealed partial class LocalFunctionsHost : IAsyncDisposable
     /// <summary>The current worker process (tests kill it; figures read its memory).</summary>
     public WorkerProcess? Worker => _worker;
 
-    /// <summary>Most invocations of one function in flight at once, by function (the runtime's batchSize + newBatchThreshold bound).</summary>
-    public IReadOnlyDictionary<string, int> PeakInFlight => _peaks;
-
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _peaks = new();
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _invocations = new();
 
     /// <summary>Invocations sent to the worker, by function.</summary>
     public IReadOnlyDictionary<string, int> Invocations => _invocations;
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _inFlight = new();
 
     /// <summary>Starts the server, the worker, and every trigger; returns once the worker has loaded its functions.</summary>
     public static async Task<LocalFunctionsHost> StartAsync(LocalHostOptions options, ILoggerFactory loggers, CancellationToken cancellationToken = default)
@@ -248,13 +243,7 @@ public sealed partial class LocalFunctionsHost : IAsyncDisposable
     /// </summary>
     public async Task<InvocationResponse> InvokeAsync(string functionName, Action<InvocationRequest> fill, CancellationToken cancellationToken)
     {
-        Task<WorkerProcess> ready;
-        lock (_gate)
-        {
-            ready = _ready.Task;
-        }
-
-        var worker = await ready.WaitAsync(cancellationToken);
+        var worker = await ReadyWorkerAsync(cancellationToken);
         using var activity = new Activity("invoke " + functionName).SetIdFormat(ActivityIdFormat.W3C).Start();
         var request = new InvocationRequest
         {
@@ -265,25 +254,16 @@ public sealed partial class LocalFunctionsHost : IAsyncDisposable
         };
         fill(request);
         _invocations.AddOrUpdate(functionName, 1, (_, n) => n + 1);
-        var count = _inFlight.AddOrUpdate(functionName, 1, (_, n) => n + 1);
-        _peaks.AddOrUpdate(functionName, count, (_, peak) => Math.Max(peak, count));
-        try
+        var invocation = worker.Channel.InvokeAsync(request, cancellationToken);
+        var limit = Task.Delay(HostJson.FunctionTimeout, CancellationToken.None);
+        if (await Task.WhenAny(invocation, limit) == limit)
         {
-            var invocation = worker.Channel.InvokeAsync(request, cancellationToken);
-            var limit = Task.Delay(HostJson.FunctionTimeout, CancellationToken.None);
-            if (await Task.WhenAny(invocation, limit) == limit)
-            {
-                Log.FunctionTimeout(_logger, functionName, HostJson.FunctionTimeout);
-                await worker.KillAsync();
-                throw new TimeoutException($"{functionName} outlived functionTimeout ({HostJson.FunctionTimeout}); the worker was restarted");
-            }
+            Log.FunctionTimeout(_logger, functionName, HostJson.FunctionTimeout);
+            await worker.KillAsync();
+            throw new TimeoutException($"{functionName} outlived functionTimeout ({HostJson.FunctionTimeout}); the worker was restarted");
+        }
 
-            return await invocation;
-        }
-        finally
-        {
-            _inFlight.AddOrUpdate(functionName, 0, (_, n) => n - 1);
-        }
+        return await invocation;
     }
 
     /// <summary>
@@ -298,17 +278,13 @@ public sealed partial class LocalFunctionsHost : IAsyncDisposable
             request.InputData.Add(new ParameterBinding { Name = function.BindingName, Data = new TypedData { Json = info } }), cancellationToken);
     }
 
-    /// <summary>The worker's HTTP address, once a worker is ready.</summary>
-    internal async Task<(WorkerProcess Worker, Uri HttpUri)> ReadyWorkerAsync(CancellationToken cancellationToken)
+    /// <summary>The current worker, once it has loaded its functions (waiting while it restarts).</summary>
+    internal Task<WorkerProcess> ReadyWorkerAsync(CancellationToken cancellationToken)
     {
-        Task<WorkerProcess> ready;
         lock (_gate)
         {
-            ready = _ready.Task;
+            return _ready.Task.WaitAsync(cancellationToken);
         }
-
-        var worker = await ready.WaitAsync(cancellationToken);
-        return (worker, worker.Channel.HttpUri ?? throw new InvalidOperationException("the worker did not offer an HTTP endpoint (HttpUri)"));
     }
 
     /// <summary>An app setting (connection strings, %name% expressions).</summary>
@@ -345,22 +321,8 @@ public sealed partial class LocalFunctionsHost : IAsyncDisposable
         }
     }
 
-    /// <summary>Simulates the host process dying (kill -9): triggers and worker stop at once, nothing is settled.</summary>
-    public async Task CrashAsync()
-    {
-        await _stopping.CancelAsync();
-        if (_worker is { } worker)
-        {
-            await worker.KillAsync();
-        }
-
-        if (_server is not null)
-        {
-            await _server.StopAsync(new CancellationToken(canceled: true)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        }
-    }
-
-    internal bool Crashed => _stopping.IsCancellationRequested;
+    /// <summary>The host is stopping: triggers settle nothing more (unfinished messages come back after their visibility).</summary>
+    internal bool IsStopping => _stopping.IsCancellationRequested;
 
     public async ValueTask DisposeAsync()
     {

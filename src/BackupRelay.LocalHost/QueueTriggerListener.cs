@@ -121,9 +121,9 @@ public sealed partial class QueueTriggerListener(LocalFunctionsHost host, Functi
             await renewing;
         }
 
-        if (host.Crashed)
+        if (host.IsStopping)
         {
-            return; // a dead host settles nothing: the message comes back when its visibility ends
+            return; // as the runtime on shutdown: the message comes back when its visibility ends
         }
 
         try

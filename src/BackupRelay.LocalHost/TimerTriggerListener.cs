@@ -56,10 +56,8 @@ public sealed partial class TimerTriggerListener(LocalFunctionsHost host, Functi
             {
                 await held.CancelAsync();
                 await renewing;
-                if (!host.Crashed)
-                {
-                    await ((Task)lease.ReleaseAsync(cancellationToken: CancellationToken.None)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-                }
+                // Released on the way out, so another instance takes the timer at once (best effort: a lost lease expires by itself).
+                await ((Task)lease.ReleaseAsync(cancellationToken: CancellationToken.None)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             }
         }
     }

@@ -31,8 +31,6 @@ public sealed partial class WorkerChannel(ILogger logger)
     /// <summary>Completes when the stream has ended.</summary>
     public Task Gone => _gone.Task;
 
-    public int InFlight => _invocations.Count;
-
     /// <summary>Runs the stream until the worker goes; called by the gRPC service for the worker's connection.</summary>
     public async Task RunAsync(IAsyncStreamReader<StreamingMessage> requests, IServerStreamWriter<StreamingMessage> responses, string appDirectory,
         CancellationToken cancellationToken)

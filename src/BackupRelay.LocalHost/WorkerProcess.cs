@@ -118,20 +118,6 @@ public sealed partial class WorkerProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>Peak resident set size so far (VmHWM), in bytes; 0 when it cannot be read.</summary>
-    public long PeakRssBytes()
-    {
-        try
-        {
-            var line = File.ReadLines($"/proc/{_process.Id}/status").FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
-            return line is null ? 0 : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
-        }
-        catch (Exception ex) when (ex is IOException or InvalidOperationException)
-        {
-            return 0;
-        }
-    }
-
     private void Append(string? line, bool error)
     {
         if (line is null)

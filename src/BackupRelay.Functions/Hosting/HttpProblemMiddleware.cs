@@ -21,7 +21,7 @@ internal sealed class HttpProblemMiddleware(ApiExceptionHandler exceptions) : IF
             return;
         }
 
-        if ((http.Request.Path.Value?.Length ?? 0) + (http.Request.QueryString.Value?.Length ?? 0) > HttpApi.MaxUrlLength)
+        if (HttpApi.IsUrlTooLong(http.Request))
         {
             context.GetInvocationResult().Value = TypedResults.Problem(
                 $"The URL is longer than {HttpApi.MaxUrlLength} characters.", statusCode: StatusCodes.Status414UriTooLong, title: "URL too long");
@@ -37,6 +37,5 @@ internal sealed class HttpProblemMiddleware(ApiExceptionHandler exceptions) : IF
             await exceptions.TryHandleAsync(http, ex, context.CancellationToken);
             context.GetInvocationResult().Value = Results.Empty;
         }
-
     }
 }

@@ -39,7 +39,7 @@ public static partial class HttpApi
         app.UseStatusCodePages();
         app.Use(async (context, next) =>
         {
-            if ((context.Request.Path.Value?.Length ?? 0) + (context.Request.QueryString.Value?.Length ?? 0) > MaxUrlLength)
+            if (IsUrlTooLong(context.Request))
             {
                 context.Response.StatusCode = StatusCodes.Status414UriTooLong;
                 return;
@@ -64,6 +64,10 @@ public static partial class HttpApi
         api.MapGet("/graphs/{graphId}", GetGraphAsync);
         return app;
     }
+
+    /// <summary>A request line (path and query) longer than <see cref="MaxUrlLength"/>: answered 414.</summary>
+    public static bool IsUrlTooLong(HttpRequest request) =>
+        (request.Path.Value?.Length ?? 0) + (request.QueryString.Value?.Length ?? 0) > MaxUrlLength;
 
     internal static async Task<IResult> RestoreAsync(HttpContext context, string engineId, string backupId, CseClient cse, RunStore runs,
         WorkQueues queues, IOptions<HttpOptions> http, IOptions<BackupOptions> backup, TimeProvider time)

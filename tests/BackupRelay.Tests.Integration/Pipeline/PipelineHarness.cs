@@ -151,6 +151,7 @@ public abstract class PipelineHarness : IAsyncLifetime
 
     private BackupRelay.LocalHost.LocalFunctionsHost? _local;
     private ServiceProvider? _clientServices;
+    private ILoggerFactory? _localLogs;
 
     /// <summary>The local Functions host, when the worker is the app.</summary>
     protected BackupRelay.LocalHost.LocalFunctionsHost? LocalHost => _local;
@@ -211,7 +212,7 @@ public abstract class PipelineHarness : IAsyncLifetime
 
     private async Task StartWorkerAsync(IConfiguration configuration)
     {
-        var loggers = LoggerFactory.Create(b => b.AddProvider(Logs).SetMinimumLevel(LogLevel.Information));
+        var loggers = _localLogs = LoggerFactory.Create(b => b.AddProvider(Logs).SetMinimumLevel(LogLevel.Information));
         var settings = configuration.AsEnumerable().Where(kv => kv.Value is not null)
             .ToDictionary(kv => kv.Key.Replace(":", "__", StringComparison.Ordinal), kv => kv.Value!, StringComparer.OrdinalIgnoreCase);
         _local = await BackupRelay.LocalHost.LocalFunctionsHost.StartAsync(new BackupRelay.LocalHost.LocalHostOptions
@@ -294,6 +295,9 @@ public abstract class PipelineHarness : IAsyncLifetime
             await _clientServices.DisposeAsync();
             _clientServices = null;
         }
+
+        _localLogs?.Dispose();
+        _localLogs = null;
 
         if (_app is not null)
         {
