@@ -62,6 +62,15 @@ public sealed partial class LocalFunctionsHost : IAsyncDisposable
     /// <summary>Invocations sent to the worker, by function.</summary>
     public IReadOnlyDictionary<string, int> Invocations => _invocations;
 
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _inFlight = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _maxInFlight = new();
+
+    /// <summary>Invocations running now, by function.</summary>
+    public int InFlight(string functionName) => _inFlight.GetValueOrDefault(functionName);
+
+    /// <summary>The most invocations of a function that ran at once.</summary>
+    public int MaxInFlight(string functionName) => _maxInFlight.GetValueOrDefault(functionName);
+
     /// <summary>Starts the server, the worker, and every trigger; returns once the worker has loaded its functions.</summary>
     public static async Task<LocalFunctionsHost> StartAsync(LocalHostOptions options, ILoggerFactory loggers, CancellationToken cancellationToken = default)
     {
@@ -208,7 +217,12 @@ public sealed partial class LocalFunctionsHost : IAsyncDisposable
             await Task.WhenAny(worker.WaitForExitAsync(), worker.Channel.Gone);
             lock (_gate)
             {
-                _ready = new TaskCompletionSource<WorkerProcess>(TaskCreationOptions.RunContinuationsAsynchronously);
+                // (KillWorkerAsync may have done this already: callers may be waiting on the fresh one.)
+                if (_ready.Task.IsCompleted)
+                {
+                    _ready = new TaskCompletionSource<WorkerProcess>(TaskCreationOptions.RunContinuationsAsynchronously);
+                }
+
                 _worker = null;
             }
 
@@ -254,16 +268,32 @@ public sealed partial class LocalFunctionsHost : IAsyncDisposable
         };
         fill(request);
         _invocations.AddOrUpdate(functionName, 1, (_, n) => n + 1);
-        var invocation = worker.Channel.InvokeAsync(request, cancellationToken);
-        var limit = Task.Delay(HostJson.FunctionTimeout, CancellationToken.None);
-        if (await Task.WhenAny(invocation, limit) == limit)
+        var running = _inFlight.AddOrUpdate(functionName, 1, (_, n) => n + 1);
+        _maxInFlight.AddOrUpdate(functionName, running, (_, n) => Math.Max(n, running));
+        try
         {
-            Log.FunctionTimeout(_logger, functionName, HostJson.FunctionTimeout);
-            await worker.KillAsync();
-            throw new TimeoutException($"{functionName} outlived functionTimeout ({HostJson.FunctionTimeout}); the worker was restarted");
-        }
+            var invocation = worker.Channel.InvokeAsync(request, cancellationToken);
+            var limit = Task.Delay(HostJson.FunctionTimeout, CancellationToken.None);
+            if (await Task.WhenAny(invocation, limit) == limit)
+            {
+                Log.FunctionTimeout(_logger, functionName, HostJson.FunctionTimeout);
+                await KillWorkerAsync(worker);
+                throw new TimeoutException($"{functionName} outlived functionTimeout ({HostJson.FunctionTimeout}); the worker was restarted");
+            }
 
-        return await invocation;
+            var response = await invocation;
+            if (_options.KillWorkerBeforeAnswer?.Invoke(functionName, request, response) == true)
+            {
+                await KillWorkerAsync(worker);
+                throw new WorkerGoneException($"{functionName}: the worker was killed after its work, before its answer (fault injection)");
+            }
+
+            return response;
+        }
+        finally
+        {
+            _inFlight.AddOrUpdate(functionName, 0, (_, n) => n - 1);
+        }
     }
 
     /// <summary>
@@ -279,12 +309,40 @@ public sealed partial class LocalFunctionsHost : IAsyncDisposable
     }
 
     /// <summary>The current worker, once it has loaded its functions (waiting while it restarts).</summary>
-    internal Task<WorkerProcess> ReadyWorkerAsync(CancellationToken cancellationToken)
+    internal async Task<WorkerProcess> ReadyWorkerAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            Task<WorkerProcess> ready;
+            lock (_gate)
+            {
+                ready = _ready.Task;
+            }
+
+            var worker = await ready.WaitAsync(cancellationToken);
+            if (!worker.HasExited)
+            {
+                return worker;
+            }
+
+            // Killed a moment ago: the supervisor is about to start another.
+            await Task.Delay(20, cancellationToken);
+        }
+    }
+
+    /// <summary>Kills a worker the host gives up on; nothing more is sent to it while the supervisor starts another.</summary>
+    private async Task KillWorkerAsync(WorkerProcess worker)
     {
         lock (_gate)
         {
-            return _ready.Task.WaitAsync(cancellationToken);
+            if (ReferenceEquals(_worker, worker))
+            {
+                _ready = new TaskCompletionSource<WorkerProcess>(TaskCreationOptions.RunContinuationsAsynchronously);
+                _worker = null;
+            }
         }
+
+        await worker.KillAsync();
     }
 
     /// <summary>An app setting (connection strings, %name% expressions).</summary>

@@ -1,3 +1,5 @@
+using Microsoft.Azure.Functions.Worker.Grpc.Messages;
+
 namespace BackupRelay.LocalHost;
 
 /// <summary>How the local host runs the app. Everything has the Functions runtime's value unless a test shortens it.</summary>
@@ -41,4 +43,10 @@ public sealed class LocalHostOptions
 
     /// <summary>Overrides host.json's path (tests use a copy with fast timings).</summary>
     public string? HostJsonPath { get; init; }
+
+    /// <summary>
+    /// Fault injection for tests: asked with each answer the worker gives; true kills the worker and drops
+    /// the answer, as if the worker died after the function's work and before its answer reached the host.
+    /// </summary>
+    public Func<string, InvocationRequest, InvocationResponse, bool>? KillWorkerBeforeAnswer { get; init; }
 }

@@ -1,17 +1,20 @@
 using System.Diagnostics;
 using BackupRelay.Configuration;
+using BackupRelay.LocalHost;
+using BackupRelay.Tests.Integration.Pipeline;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace BackupRelay.Tests.Integration.Deployment;
 
 /// <summary>
-/// Bad settings given to the real executable: it ends within seconds with exit code 3, one line per
+/// Bad settings given to the published worker, started by the local host as the runtime starts it: it ends within seconds with exit code 3, one line per
 /// problem naming the setting as a user writes it and what is expected, no stack trace, no secret.
 /// </summary>
 public sealed class ConfigurationErrorTests
 {
     private const string Secret = "c2VjcmV0LWtleS1ub3QtdG8tYmUtc2hvd24tMDEyMzQ1Njc4OQ==";
 
-    /// <summary>Enough for the standalone host to start but for the settings under test.</summary>
+    /// <summary>Enough for the app to start but for the settings under test.</summary>
     private static Dictionary<string, string> Valid() => new()
     {
         ["AzureWebJobsStorage"] = "UseDevelopmentStorage=true",
@@ -20,46 +23,23 @@ public sealed class ConfigurationErrorTests
         ["HuaweiCloud__ProjectId"] = "0a1b2c3d4e5f40718293a4b5c6d7e8f9",
         ["HuaweiCloud__Auth__AccessKey"] = "AKEXAMPLE",
         ["HuaweiCloud__Auth__SecretKey"] = Secret,
-        ["Http__AllowAnonymousLocalDevelopment"] = "true",
     };
 
+    /// <summary>Starts the published worker on the local host, as the runtime would; it must stop with its report.</summary>
     private static async Task<(int ExitCode, string Error, TimeSpan Elapsed)> RunAsync(Dictionary<string, string> settings)
     {
-        var configuration = AppContext.BaseDirectory.Contains("/Debug/", StringComparison.Ordinal) ? "Debug" : "Release";
-        var host = Path.Combine(Azurite.RepositoryRoot(), "src", "BackupRelay.Host", "bin", configuration, "net10.0", "BackupRelay.Host.dll");
-        Assert.True(File.Exists(host), $"{host} is not built");
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        info.ArgumentList.Add(host);
-        info.Environment.Clear();
-        info.Environment["PATH"] = Environment.GetEnvironmentVariable("PATH");
-        info.Environment["HOME"] = Environment.GetEnvironmentVariable("HOME") ?? "/tmp";
-        info.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        info.Environment["ASPNETCORE_URLS"] = "http://127.0.0.1:0";
-        foreach (var (key, value) in settings)
-        {
-            info.Environment[key] = value;
-        }
-
         var watch = Stopwatch.StartNew();
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        try
+        var failure = await Assert.ThrowsAsync<WorkerStartException>(async () =>
         {
-            await process.WaitForExitAsync(limit.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException("the host did not stop on a bad configuration: " + await stdout);
-        }
-
-        var all = await stderr + await stdout;
+            await using var host = await LocalFunctionsHost.StartAsync(
+                new LocalHostOptions { AppDirectory = WorkerApp.Directory, HttpPort = 0, Settings = new(settings, StringComparer.OrdinalIgnoreCase) },
+                NullLoggerFactory.Instance);
+        });
+        var all = failure.Output + failure.Message;
         Assert.DoesNotContain(Secret, all, StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", all, StringComparison.Ordinal);
         Assert.DoesNotContain("Unhandled exception", all, StringComparison.Ordinal);
-        return (process.ExitCode, await stderr, watch.Elapsed);
+        return (failure.ExitCode ?? -1, failure.Output, watch.Elapsed);
     }
 
     [Fact]
@@ -70,7 +50,6 @@ public sealed class ConfigurationErrorTests
         settings["Backup__JobDeadline"] = "six-hours";
         settings["Backup__Graphs__0__GraphId"] = "../etc";
         settings["Destination__Container"] = "Not_Valid";
-        settings["Standalone__HostJsonPath"] = "/nowhere/host.json";
         settings.Remove("HuaweiCloud__Region");
 
         var (exit, error, elapsed) = await RunAsync(settings);
@@ -79,9 +58,8 @@ public sealed class ConfigurationErrorTests
         Assert.Contains("Backup__JobDeadline is 'six-hours', which is not a time span as [d.]hh:mm[:ss]", error, StringComparison.Ordinal);
         Assert.Contains("Backup__Graphs__0__GraphId must be a GES graph id", error, StringComparison.Ordinal);
         Assert.Contains("Destination__Container must be 3-63 lower-case letters", error, StringComparison.Ordinal);
-        Assert.Contains("Standalone__HostJsonPath names '/nowhere/host.json', which does not exist", error, StringComparison.Ordinal);
         Assert.Contains("HuaweiCloud__Region is required", error, StringComparison.Ordinal);
-        Assert.Contains("(6 problems; exit code 3.", error, StringComparison.Ordinal);
+        Assert.Contains("(5 problems; exit code 3.", error, StringComparison.Ordinal);
         Assert.True(elapsed < TimeSpan.FromSeconds(10), $"took {elapsed}");
     }
 
@@ -91,7 +69,6 @@ public sealed class ConfigurationErrorTests
     [InlineData("Destination__accountName", "", "Destination is not set")]
     [InlineData("HuaweiCloud__Resilience__RequestsPerSecond", "fast", "HuaweiCloud__Resilience__RequestsPerSecond is 'fast', which is not a number")]
     [InlineData("Copy__Mode", "Sideways", "Copy__Mode is 'Sideways', which is not one of Streaming, ServerSide")]
-    [InlineData("Http__AllowAnonymousLocalDevelopment", "false", "Http__FunctionKeys__0 must be set")]
     [InlineData("Obs__PartSizeBytes", "1000", "Obs__PartSizeBytes must be between 102400")]
     [InlineData("Obs__AccessKeyId", "AKONLY", "Obs__AccessKeyId and Obs__SecretAccessKey must be set together")]
     public async Task Each_class_of_error_names_its_setting(string setting, string? value, string expected)

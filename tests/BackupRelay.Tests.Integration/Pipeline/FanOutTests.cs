@@ -12,10 +12,11 @@ using Xunit.Abstractions;
 namespace BackupRelay.Tests.Integration.Pipeline;
 
 /// <summary>
-/// Beyond one instance: three standalone host processes over one Azurite and one emulator whose API
-/// gateway throttles GES per project. One schedule tick for 200 graphs (<c>FANOUT_GRAPHS</c> sets
-/// another count: the benchmark runs 500); one instance is killed with SIGKILL a third of the way in,
-/// and storage goes away for 20 s two thirds of the way in. Every run ends Succeeded with verified
+/// Beyond one instance: three instances — each a local Functions host process with its published
+/// worker — over one Azurite and one emulator whose API gateway throttles GES per project. One schedule
+/// tick for 200 graphs (<c>FANOUT_GRAPHS</c> sets another count: the benchmark runs 500); one
+/// instance's worker is killed with SIGKILL a third of the way in (its host starts another), another
+/// instance is killed whole (host and worker) half way, and storage goes away for 20 s two thirds in. Every run ends Succeeded with verified
 /// files, one GES backup per graph, GES calls per run within the pipeline's bound, and under 5 % of
 /// GES calls throttled.
 /// </summary>
@@ -48,7 +49,13 @@ public sealed class FanOutTests(ITestOutputHelper output) : IAsyncLifetime
         _azurite = await Azurite.StartOnDiskAsync(_data);
     }
 
-    private Dictionary<string, string> Settings(bool schedules)
+    private readonly string _hostJson = PipelineHarness.WriteHostJson();
+
+    /// <summary>The host's switches: fast timings, 10 s leases (a killed instance's messages come back soon), the tick at start.</summary>
+    private string[] Switches(bool schedules) =>
+        ["--host-json", _hostJson, "--message-visibility", "00:00:10", .. schedules ? (string[])["--run-timers-on-startup"] : []];
+
+    private Dictionary<string, string> Settings()
     {
         var settings = HostProcess.Settings(_azurite, _emulator);
         foreach (var (key, value) in new Dictionary<string, string>
@@ -60,11 +67,6 @@ public sealed class FanOutTests(ITestOutputHelper output) : IAsyncLifetime
             ["Backup__PollInitialDelay"] = "00:00:02",
             ["Backup__PollMaxDelay"] = "00:00:04",
             ["Backup__StartInterval"] = "00:00:00.050",
-            ["Standalone__RunScheduleOnStartup"] = schedules ? "true" : "false",
-            ["Standalone__HostJsonPath"] = PipelineHarness.WriteHostJson(),
-            ["Standalone__MinPollingInterval"] = "00:00:00.050",
-            ["Standalone__MessageLease"] = "00:00:10",
-            ["Http__FunctionKeys__0"] = PipelineHarness.FunctionKey,
             ["Http__HealthCacheDuration"] = "00:00:00",
         })
         {
@@ -82,14 +84,14 @@ public sealed class FanOutTests(ITestOutputHelper output) : IAsyncLifetime
     [Fact]
     public async Task Three_instances_back_up_every_graph_once_through_a_kill_and_a_storage_outage()
     {
-        // Instances 1 and 2 first, then the one whose start fires the schedule.
+        // The first instance takes the timer's lease and fires the tick as it starts; the others join.
+        var watch = Stopwatch.StartNew();
+        _hosts.Add(await HostProcess.StartAsync(Settings(), Switches(schedules: true)));
         for (var i = 1; i < Instances; i++)
         {
-            _hosts.Add(await HostProcess.StartAsync(Settings(schedules: false)));
+            _hosts.Add(await HostProcess.StartAsync(Settings(), Switches(schedules: false)));
         }
 
-        var watch = Stopwatch.StartNew();
-        _hosts.Insert(0, await HostProcess.StartAsync(Settings(schedules: true)));
         var runs = new RunStore(StorageAccount.FromConnectionString(_azurite.ConnectionString).GetContainer(QueueNames.RunsContainer));
 
         async Task<int> FinishedAsync()
@@ -114,8 +116,14 @@ public sealed class FanOutTests(ITestOutputHelper output) : IAsyncLifetime
             }
         }
 
-        // A third in: kill -9 one instance with its messages in hand.
+        // A third in: kill -9 one instance's worker with its invocations in flight; its host starts another.
         await WaitForAsync(Graphs / 3, TimeSpan.FromMinutes(4));
+        var workerKilledAt = watch.Elapsed;
+        var workerRss = _hosts[1].PeakRssBytes().Worker;
+        _hosts[1].KillWorker();
+
+        // Half way: kill -9 another instance whole, host and worker, with its messages in hand.
+        await WaitForAsync(Graphs / 2, TimeSpan.FromMinutes(4));
         var killedAt = watch.Elapsed;
         var victimRss = _hosts[2].PeakRssBytes();
         await _hosts[2].KillAsync();
@@ -171,11 +179,13 @@ public sealed class FanOutTests(ITestOutputHelper output) : IAsyncLifetime
         var throttled = ges.Count(r => r.Status == 429);
         var share = (double)throttled / ges.Count;
         var rss = _hosts.Select((h, i) => i == 2 ? victimRss : h.PeakRssBytes()).ToList();
+        static string Mb(long bytes) => $"{bytes / (1024 * 1024)} MB";
         var figures = string.Create(CultureInfo.InvariantCulture,
             $"fan-out: {Graphs} graphs, {Instances} instances, gateway {GatewayRequestsPerSecond} GES req/s per project: all verified {done.TotalSeconds:F1} s after the tick; " +
-            $"kill -9 at {killedAt.TotalSeconds:F1} s, storage down {outageAt.TotalSeconds:F1}–{restoredAt.TotalSeconds:F1} s; " +
+            $"worker kill -9 at {workerKilledAt.TotalSeconds:F1} s, instance kill -9 at {killedAt.TotalSeconds:F1} s, storage down {outageAt.TotalSeconds:F1}–{restoredAt.TotalSeconds:F1} s; " +
             $"GES calls per run mean {perRun.Average():F2}, max {perRun.Max()}; {throttled} of {ges.Count} GES calls throttled ({share:P2}); " +
-            $"peak RSS per instance {string.Join(", ", rss.Select(b => $"{b / (1024 * 1024)} MB"))} (the killed one until its kill)");
+            $"peak RSS per instance (host + worker) {string.Join(", ", rss.Select(r => $"{Mb(r.Host)} + {Mb(r.Worker)} = {Mb(r.Host + r.Worker)}"))} " +
+            $"(the killed one until its kill; the killed worker peaked at {Mb(workerRss)})");
         output.WriteLine(figures);
         await File.AppendAllTextAsync(Path.Combine(Path.GetTempPath(), "backuprelay-fanout.txt"), figures + "\n");
         Assert.True(perRun.Max() <= 8 + 2 + 2, figures);

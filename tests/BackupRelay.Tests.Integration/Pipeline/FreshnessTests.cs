@@ -18,7 +18,7 @@ namespace BackupRelay.Tests.Integration.Pipeline;
 /// <c>/api/health</c>, and the outgoing webhook tells a receiver that checks every signature: each run
 /// that ended, and the graph turning stale, once per event id, after a refused first delivery too.
 /// </summary>
-public abstract class FreshnessTests : PipelineHarness
+public sealed class FreshnessTests : PipelineHarness
 {
     private const string Secret = "notify-secret-0123456789abcdef";
     private WebApplication? _receiver;
@@ -158,14 +158,4 @@ public abstract class FreshnessTests : PipelineHarness
             await _receiver.DisposeAsync();
         }
     }
-}
-
-
-
-/// <summary>The same suite against the published isolated worker on the local Functions host.</summary>
-public sealed class WorkerFreshnessTests : FreshnessTests
-{
-    protected override bool UseCustomHandler => false;
-
-    protected override bool UseWorker => true;
 }

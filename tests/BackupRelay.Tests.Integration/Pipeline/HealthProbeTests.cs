@@ -9,7 +9,7 @@ namespace BackupRelay.Tests.Integration.Pipeline;
 /// <c>GET /api/health</c> is anonymous: a flood of it must not turn into a flood of GES calls that queue
 /// with the pipeline's, and a dependency that hangs must not hold the answer.
 /// </summary>
-public abstract class HealthProbeTests : PipelineHarness
+public sealed class HealthProbeTests : PipelineHarness
 {
     private int GesProbeCalls => State.RecordedRequests().Count(r => r.Path.EndsWith("/graphs/jobs", StringComparison.Ordinal));
 
@@ -42,14 +42,4 @@ public abstract class HealthProbeTests : PipelineHarness
         await File.AppendAllTextAsync(Path.Combine(Path.GetTempPath(), "backuprelay-health-ms.txt"), $"{watch.ElapsedMilliseconds}\n");
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10), $"health took {watch.ElapsedMilliseconds} ms");
     }
-}
-
-public sealed class StandaloneHealthProbeTests : HealthProbeTests
-{
-    protected override bool UseCustomHandler => false;
-}
-
-public sealed class CustomHandlerHealthProbeTests : HealthProbeTests
-{
-    protected override bool UseCustomHandler => true;
 }

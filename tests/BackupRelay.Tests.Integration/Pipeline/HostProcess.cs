@@ -7,9 +7,9 @@ using System.Text;
 namespace BackupRelay.Tests.Integration.Pipeline;
 
 /// <summary>
-/// The real executable (<c>BackupRelay.Host.dll</c>) as a child process: the standalone host, or the
-/// custom handler when <c>FUNCTIONS_CUSTOMHANDLER_PORT</c> is given. Settings go in as environment
-/// variables; ready means any answer to <c>GET /</c>.
+/// One instance as it runs outside a test process: the local Functions host (<c>BackupRelay.LocalHost</c>)
+/// as a child process with the published worker as its child. Settings go in as environment variables;
+/// ready means the host answers <c>GET /api/health</c> (it forwards only once the worker has loaded).
 /// </summary>
 public sealed class HostProcess : IAsyncDisposable
 {
@@ -29,27 +29,23 @@ public sealed class HostProcess : IAsyncDisposable
     public int Id => _process.Id;
     public bool HasExited => _process.HasExited;
 
-    public static async Task<HostProcess> StartAsync(IReadOnlyDictionary<string, string> settings, bool customHandler = false)
+    /// <summary>Starts a local host on a free port; <paramref name="arguments"/> are the host's own switches.</summary>
+    public static async Task<HostProcess> StartAsync(IReadOnlyDictionary<string, string> settings, params string[] arguments)
     {
         var port = FreePort();
         var configuration = AppContext.BaseDirectory.Contains("/Debug/", StringComparison.Ordinal) ? "Debug" : "Release";
-        var host = Path.Combine(Azurite.RepositoryRoot(), "src", "BackupRelay.Host", "bin", configuration, "net10.0", "BackupRelay.Host.dll");
+        var host = Path.Combine(Azurite.RepositoryRoot(), "src", "BackupRelay.LocalHost", "bin", configuration, "net10.0", "BackupRelay.LocalHost.dll");
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Azurite.RepositoryRoot() };
         info.ArgumentList.Add(host);
+        foreach (var argument in (string[])["--app", WorkerApp.Directory, "--port", port.ToString(CultureInfo.InvariantCulture), "--host-key", PipelineHarness.FunctionKey, .. arguments])
+        {
+            info.ArgumentList.Add(argument);
+        }
+
         info.Environment.Clear();
         info.Environment["PATH"] = Environment.GetEnvironmentVariable("PATH");
         info.Environment["HOME"] = Environment.GetEnvironmentVariable("HOME") ?? "/tmp";
         info.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        info.Environment["FUNCTIONS_APP_ROOT_PATH"] = Azurite.RepositoryRoot();
-        if (customHandler)
-        {
-            info.Environment["FUNCTIONS_CUSTOMHANDLER_PORT"] = port.ToString(CultureInfo.InvariantCulture);
-        }
-        else
-        {
-            info.Environment["ASPNETCORE_URLS"] = $"http://127.0.0.1:{port}";
-        }
-
         foreach (var (key, value) in settings)
         {
             info.Environment[key] = value;
@@ -65,7 +61,7 @@ public sealed class HostProcess : IAsyncDisposable
         {
             try
             {
-                using var ping = await started.Client.GetAsync("/");
+                using var ping = await started.Client.GetAsync("/api/health");
                 started.ReadyAfter = watch.Elapsed;
                 return started;
             }
@@ -80,7 +76,41 @@ public sealed class HostProcess : IAsyncDisposable
             }
         }
 
-        throw new TimeoutException("the host did not answer GET / within 60 s:\n" + started.Tail());
+        throw new TimeoutException("the host did not answer GET /api/health within 60 s:\n" + started.Tail());
+    }
+
+    /// <summary>The worker process the host runs now (its child), if any.</summary>
+    public int? WorkerId()
+    {
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (int.TryParse(Path.GetFileName(dir), out var pid))
+            {
+                try
+                {
+                    var stat = File.ReadAllText(Path.Combine(dir, "stat"));
+                    var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                    if (int.Parse(fields[1], CultureInfo.InvariantCulture) == _process.Id)
+                    {
+                        return pid;
+                    }
+                }
+                catch (IOException)
+                {
+                }
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>kill -9 of the worker alone: the host sees it gone and starts another.</summary>
+    public void KillWorker()
+    {
+        if (WorkerId() is { } worker)
+        {
+            Process.GetProcessById(worker).Kill();
+        }
     }
 
     /// <summary>The settings every test process needs: storage on <paramref name="azurite"/>, Huawei Cloud on <paramref name="emulator"/>.</summary>
@@ -103,7 +133,7 @@ public sealed class HostProcess : IAsyncDisposable
         };
     }
 
-    /// <summary>kill -9: no shutdown, no message released.</summary>
+    /// <summary>kill -9 of the host and its worker (a machine lost): no shutdown, no message released.</summary>
     public async Task KillAsync()
     {
         if (!_process.HasExited)
@@ -113,12 +143,14 @@ public sealed class HostProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>Peak resident set size so far (VmHWM), in bytes; 0 when it cannot be read.</summary>
-    public long PeakRssBytes()
+    /// <summary>Peak resident set size so far (VmHWM) of the host and of its current worker, in bytes.</summary>
+    public (long Host, long Worker) PeakRssBytes() => (PeakRss(_process.Id), WorkerId() is { } worker ? PeakRss(worker) : 0);
+
+    private static long PeakRss(int pid)
     {
         try
         {
-            var line = File.ReadLines($"/proc/{_process.Id}/status").FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
+            var line = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
             return line is null ? 0 : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
         }
         catch (IOException)

@@ -10,8 +10,8 @@ using BackupRelay.Runs;
 
 namespace BackupRelay.Tests.Integration.Pipeline;
 
-/// <summary>Every route on both hosts: happy paths to the run's end, validation, keys, signatures, upstream errors.</summary>
-public abstract class HttpApiTests : PipelineHarness
+/// <summary>Every route through the local host to the worker: happy paths to the run's end, validation, keys, signatures, upstream errors.</summary>
+public sealed class HttpApiTests : PipelineHarness
 {
     private const string Secret = "webhook-secret-for-tests";
     private const string Recovery = $"/api/engines/{DemoSeed.EngineId}/backups/{DemoSeed.EngineBackupId}/recovery";
@@ -171,7 +171,7 @@ public abstract class HttpApiTests : PipelineHarness
         }
     }
 
-    protected static HttpRequestMessage Request(HttpMethod method, string path, string? body = null, bool sign = true, DateTimeOffset? signedAt = null,
+    private static HttpRequestMessage Request(HttpMethod method, string path, string? body = null, bool sign = true, DateTimeOffset? signedAt = null,
         string? key = FunctionKey)
     {
         var request = new HttpRequestMessage(method, path);
@@ -462,22 +462,6 @@ public abstract class HttpApiTests : PipelineHarness
         Assert.Equal(HttpStatusCode.ServiceUnavailable, sick.StatusCode);
         Assert.Contains("Auth", JsonNode.Parse(await sick.Content.ReadAsStringAsync())!["huaweiCloud"]!.GetValue<string>(), StringComparison.Ordinal);
     }
-}
-
-public sealed class StandaloneHttpApiTests : HttpApiTests
-{
-    protected override bool UseCustomHandler => false;
-
-    // Under Azure Functions the Functions host answers unknown routes and methods itself; the standalone host must too.
-    [Theory]
-    [InlineData("GET", "/api/nothing-here", HttpStatusCode.NotFound)]
-    [InlineData("DELETE", "/api/runs", HttpStatusCode.MethodNotAllowed)]
-    public async Task Unknown_routes_and_methods_are_problem_json(string method, string path, HttpStatusCode status)
-    {
-        using var response = await Api.SendAsync(Request(new HttpMethod(method), path, sign: false));
-        Assert.Equal(status, response.StatusCode);
-        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
-    }
 
     [Fact]
     public async Task A_backup_now_whose_start_cannot_be_sent_leaves_no_queued_run_and_a_retry_runs_it()
@@ -503,25 +487,6 @@ public sealed class StandaloneHttpApiTests : HttpApiTests
             return request;
         }
     }
-
-    [Theory]
-    [InlineData("/api/runs?graphId=")]
-    [InlineData("/api/runs/")]
-    public async Task A_url_longer_than_the_api_takes_is_414_problem_json(string prefix)
-    {
-        using var response = await Api.SendAsync(Request(HttpMethod.Get, prefix + new string('a', HttpApi.MaxUrlLength), sign: false));
-        Assert.Equal(HttpStatusCode.RequestUriTooLong, response.StatusCode);
-        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
-    }
-}
-
-
-/// <summary>The same suite against the published isolated worker on the local Functions host.</summary>
-public sealed class WorkerHttpApiTests : HttpApiTests
-{
-    protected override bool UseCustomHandler => false;
-
-    protected override bool UseWorker => true;
 
     // Unknown routes and methods, and missing or wrong keys, are the host's answers: the worker never sees them.
     [Theory]

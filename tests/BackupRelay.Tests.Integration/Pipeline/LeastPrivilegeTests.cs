@@ -44,7 +44,7 @@ public abstract class LeastPrivilegeTests : PipelineHarness
     }
 }
 
-public abstract class LeastPrivilegeWithContainerTests : LeastPrivilegeTests
+public sealed class LeastPrivilegeWithContainerTests : LeastPrivilegeTests
 {
     protected override bool ContainerExists => true;
 
@@ -64,7 +64,7 @@ public abstract class LeastPrivilegeWithContainerTests : LeastPrivilegeTests
     }
 }
 
-public abstract class LeastPrivilegeWithoutContainerTests : LeastPrivilegeTests
+public sealed class LeastPrivilegeWithoutContainerTests : LeastPrivilegeTests
 {
     protected override bool ContainerExists => false;
 
@@ -85,7 +85,7 @@ public abstract class LeastPrivilegeWithoutContainerTests : LeastPrivilegeTests
 }
 
 /// <summary>A role that may read but not write: start-up goes on, health and the logs name the missing right.</summary>
-public abstract class LeastPrivilegeReadOnlyTests : LeastPrivilegeTests
+public sealed class LeastPrivilegeReadOnlyTests : LeastPrivilegeTests
 {
     protected override bool ContainerExists => true;
 
@@ -107,34 +107,4 @@ public abstract class LeastPrivilegeReadOnlyTests : LeastPrivilegeTests
         using var list = await Api.SendAsync(runs);
         Assert.Equal(HttpStatusCode.OK, list.StatusCode);
     }
-}
-
-public sealed class StandaloneLeastPrivilegeReadOnlyTests : LeastPrivilegeReadOnlyTests
-{
-    protected override bool UseCustomHandler => false;
-}
-
-public sealed class CustomHandlerLeastPrivilegeReadOnlyTests : LeastPrivilegeReadOnlyTests
-{
-    protected override bool UseCustomHandler => true;
-}
-
-public sealed class StandaloneLeastPrivilegeWithContainerTests : LeastPrivilegeWithContainerTests
-{
-    protected override bool UseCustomHandler => false;
-}
-
-public sealed class CustomHandlerLeastPrivilegeWithContainerTests : LeastPrivilegeWithContainerTests
-{
-    protected override bool UseCustomHandler => true;
-}
-
-public sealed class StandaloneLeastPrivilegeWithoutContainerTests : LeastPrivilegeWithoutContainerTests
-{
-    protected override bool UseCustomHandler => false;
-}
-
-public sealed class CustomHandlerLeastPrivilegeWithoutContainerTests : LeastPrivilegeWithoutContainerTests
-{
-    protected override bool UseCustomHandler => true;
 }

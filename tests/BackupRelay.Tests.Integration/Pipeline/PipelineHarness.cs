@@ -10,10 +10,8 @@ using BackupRelay.Runs;
 using BackupRelay.Scheduling;
 using BackupRelay.Storage;
 using Azure.Storage.Blobs;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
+using BackupRelay.LocalHost;
+using Microsoft.Azure.Functions.Worker.Grpc.Messages;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -22,8 +20,8 @@ using Microsoft.Extensions.Logging;
 namespace BackupRelay.Tests.Integration.Pipeline;
 
 /// <summary>
-/// The whole product on one host: the emulator (GES, OBS), a private Azurite (queues, run records,
-/// destination), and BackupRelay with fast timings. Subclasses pick the host.
+/// The whole product: the emulator (GES, OBS), a private Azurite (queues, run records, destination),
+/// and the published isolated worker with fast timings, run by the local Functions host.
 /// </summary>
 public abstract class PipelineHarness : IAsyncLifetime
 {
@@ -40,15 +38,26 @@ public abstract class PipelineHarness : IAsyncLifetime
     protected RunStore Runs => Services.GetRequiredService<RunStore>();
     protected BlobContainerClient Destination => Storage.GetContainer("ges-backups");
 
-    /// <summary>Set before start: wraps every queue function (e.g. to simulate crashes).</summary>
-    protected Func<IQueueFunction, IQueueFunction>? Decorate { get; set; }
+    /// <summary>
+    /// Set before start: asked with each answer the worker gives; true kills the worker before the host
+    /// sees the answer (a crash after a step's work, before its message is settled).
+    /// </summary>
+    protected Func<string, InvocationRequest, InvocationResponse, bool>? KillWorkerBeforeAnswer { get; set; }
 
-    protected virtual Dictionary<string, string?> ExtraSettings() => [];
+    /// <summary>How long a received message stays hidden while its invocation runs (the runtime: 10 minutes).</summary>
+    protected virtual TimeSpan MessageVisibility => TimeSpan.FromSeconds(20);
 
-    /// <summary>Extra services for a test (e.g. in-memory telemetry exporters), added after the app's own.</summary>
-    protected virtual void ConfigureServices(IServiceCollection services)
+    /// <summary>The host.json the local host reads: the repository's, with test timings.</summary>
+    protected string HostJsonPath => _hostJsonPath ??= WriteHostJson(EditHostJson);
+
+    private string? _hostJsonPath;
+
+    /// <summary>A test's own changes to host.json (after the test timings).</summary>
+    protected virtual void EditHostJson(System.Text.Json.Nodes.JsonNode hostJson)
     {
     }
+
+    protected virtual Dictionary<string, string?> ExtraSettings() => [];
 
     /// <summary>Runs once storage is up and before the host starts (e.g. to fill a queue).</summary>
     protected virtual Task BeforeHostStartsAsync() => Task.CompletedTask;
@@ -94,9 +103,6 @@ public abstract class PipelineHarness : IAsyncLifetime
             ["Backup:PollMaxDelay"] = "00:00:01",
             ["Copy:BlockSizeBytes"] = Block.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Copy:SliceMaxBytes"] = (Block * 2).ToString(System.Globalization.CultureInfo.InvariantCulture),
-            ["Standalone:MinPollingInterval"] = "00:00:00.050",
-            ["Standalone:HostJsonPath"] = WriteHostJson(),
-            ["Http:FunctionKeys:0"] = FunctionKey,
             ["Obs:Endpoint"] = new Uri(Emulator.BaseAddress, "obs").ToString(),
             ["Obs:AccessKeyId"] = DemoSeed.AccessKey,
             ["Obs:SecretAccessKey"] = DemoSeed.SecretKey,
@@ -113,109 +119,33 @@ public abstract class PipelineHarness : IAsyncLifetime
     }
 
     /// <summary>The repository's host.json with test timings (fast polling, quick retries).</summary>
-    internal static string WriteHostJson()
+    internal static string WriteHostJson(Action<System.Text.Json.Nodes.JsonNode>? edit = null)
     {
         var path = Path.Combine(Path.GetTempPath(), $"backuprelay-host-{Guid.NewGuid():N}.json");
         var host = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(Azurite.RepositoryRoot(), "host.json")))!;
         host["extensions"]!["queues"]!["visibilityTimeout"] = "00:00:00.200";
         host["extensions"]!["queues"]!["maxPollingInterval"] = "00:00:00.200";
+        edit?.Invoke(host);
         File.WriteAllText(path, host.ToJsonString());
         return path;
     }
 
-    protected void Configure(IServiceCollection services, IConfiguration configuration)
-    {
-        services.AddLogging(b => b.AddProvider(Logs).SetMinimumLevel(LogLevel.Information));
-        services.AddBackupRelay(configuration);
-        ConfigureServices(services);
-        if (Decorate is { } decorate)
-        {
-            var registrations = services.Where(d => d.ServiceType == typeof(IQueueFunction)).ToList();
-            foreach (var registration in registrations)
-            {
-                services.Remove(registration);
-                var type = registration.ImplementationType!;
-                services.AddSingleton<IQueueFunction>(sp => decorate((IQueueFunction)ActivatorUtilities.CreateInstance(sp, type)));
-            }
-        }
-    }
-
-    /// <summary>True: the custom handler driven as the Functions host would; false: the standalone host.</summary>
-    protected abstract bool UseCustomHandler { get; }
-
-    /// <summary>
-    /// True: the published isolated worker (artifacts/functions), run by the local Functions host in this
-    /// process; the test reads storage through its own copy of the library's services.
-    /// </summary>
-    protected virtual bool UseWorker => false;
-
-    private BackupRelay.LocalHost.LocalFunctionsHost? _local;
+    private LocalFunctionsHost? _local;
     private ServiceProvider? _clientServices;
     private ILoggerFactory? _localLogs;
 
-    /// <summary>The local Functions host, when the worker is the app.</summary>
-    protected BackupRelay.LocalHost.LocalFunctionsHost? LocalHost => _local;
+    /// <summary>The local Functions host running the published worker.</summary>
+    protected LocalFunctionsHost LocalHost => _local ?? throw new InvalidOperationException("the host is not running");
 
-    private WebApplication? _app;
-    private FunctionsHostDriver? _driver;
-    private HttpClient? _client;
-
+    /// <summary>
+    /// Starts the published isolated worker (artifacts/functions) on the local Functions host in this
+    /// process; the test reads storage through its own copy of the library's services.
+    /// </summary>
     protected async Task StartHostAsync(IConfiguration configuration)
     {
-        if (UseWorker)
-        {
-            await StartWorkerAsync(configuration);
-            return;
-        }
-
-        if (!UseCustomHandler)
-        {
-            var builder = WebApplication.CreateSlimBuilder();
-            builder.Configuration.AddConfiguration(configuration);
-            builder.WebHost.UseUrls("http://127.0.0.1:0");
-            Configure(builder.Services, builder.Configuration);
-            builder.Services.AddBackupRelayStandalone(builder.Configuration);
-            _app = builder.Build();
-            _app.MapBackupRelayApi(checkFunctionKeys: true);
-            await _app.StartAsync();
-            Services = _app.Services;
-            Api = new HttpClient { BaseAddress = new Uri(Address(_app)), Timeout = TimeSpan.FromMinutes(2) };
-            return;
-        }
-
-        var web = WebApplication.CreateSlimBuilder();
-        web.Configuration.AddConfiguration(configuration);
-        web.WebHost.UseUrls("http://127.0.0.1:0");
-        Configure(web.Services, web.Configuration);
-        _app = web.Build();
-        _app.MapCustomHandler();
-        _app.MapBackupRelayApi(checkFunctionKeys: false);
-        await _app.StartAsync();
-        Services = _app.Services;
-        var address = Address(_app);
-        _client = new HttpClient { BaseAddress = new Uri(address), Timeout = TimeSpan.FromMinutes(5) };
-        using (var ready = await _client.GetAsync("/"))
-        {
-            Assert.True(ready.IsSuccessStatusCode);
-        }
-
-        _driver = new FunctionsHostDriver(_client, Storage, Azurite.RepositoryRoot(), HostQueueOptions.Load(configuration["Standalone:HostJsonPath"]));
-        _driver.Start();
-
-        // Requests go through the host: key check per function.json authLevel, then forwarded as is.
-        Api = new HttpClient(new ForwardingHostHandler(_driver, Keys))
-        {
-            BaseAddress = new Uri(address),
-            Timeout = TimeSpan.FromMinutes(2),
-        };
-    }
-
-    private async Task StartWorkerAsync(IConfiguration configuration)
-    {
         var loggers = _localLogs = LoggerFactory.Create(b => b.AddProvider(Logs).SetMinimumLevel(LogLevel.Information));
-        var settings = configuration.AsEnumerable().Where(kv => kv.Value is not null)
-            .ToDictionary(kv => kv.Key.Replace(":", "__", StringComparison.Ordinal), kv => kv.Value!, StringComparer.OrdinalIgnoreCase);
-        _local = await BackupRelay.LocalHost.LocalFunctionsHost.StartAsync(new BackupRelay.LocalHost.LocalHostOptions
+        var settings = WorkerSettings(configuration);
+        _local = await LocalFunctionsHost.StartAsync(new LocalHostOptions
         {
             AppDirectory = WorkerApp.Directory,
             Settings = settings,
@@ -223,9 +153,10 @@ public abstract class PipelineHarness : IAsyncLifetime
             MasterKey = Keys.MasterKey,
             HostKeys = [.. Keys.HostKeyValues],
             FunctionKeys = new Dictionary<string, string>(Keys.FunctionKeys, StringComparer.OrdinalIgnoreCase),
-            HostJsonPath = configuration["Standalone:HostJsonPath"],
+            HostJsonPath = HostJsonPath,
             MinPollingInterval = TimeSpan.FromMilliseconds(50),
-            MessageVisibility = TimeSpan.FromSeconds(20),
+            MessageVisibility = MessageVisibility,
+            KillWorkerBeforeAnswer = KillWorkerBeforeAnswer,
         }, loggers);
         var services = new ServiceCollection();
         services.AddLogging();
@@ -235,55 +166,31 @@ public abstract class PipelineHarness : IAsyncLifetime
         Api = new HttpClient { BaseAddress = _local.HttpAddress, Timeout = TimeSpan.FromMinutes(2) };
     }
 
-    /// <summary>The API as callers see it: the standalone host itself, or the Functions host in front of the custom handler.</summary>
+    /// <summary>Settings as the worker gets them: environment variables, <c>:</c> written <c>__</c>.</summary>
+    protected static Dictionary<string, string> WorkerSettings(IConfiguration configuration) =>
+        configuration.AsEnumerable().Where(kv => kv.Value is not null)
+            .ToDictionary(kv => kv.Key.Replace(":", "__", StringComparison.Ordinal), kv => kv.Value!, StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>The API as callers see it: through the local host (keys, routes), forwarded to the worker.</summary>
     protected HttpClient Api { get; private set; } = null!;
 
-    /// <summary>A host key: it opens every <c>authLevel: function</c> function, on both hosts.</summary>
+    /// <summary>A host key: it opens every <c>authLevel: function</c> function.</summary>
     public const string FunctionKey = "test-function-key-0123456789";
 
-    /// <summary>The Functions host's keys in front of the custom handler: the host key above, a master key, one function's own key.</summary>
+    /// <summary>The host's keys: the host key above, a master key, one function's own key.</summary>
     protected static readonly HostKeys Keys = new("test-master-key-0123456789", [FunctionKey],
         new Dictionary<string, string> { ["GetRun"] = "test-getrun-key-0123456789" });
 
-    /// <summary>The Functions host double, when the custom handler is the host.</summary>
-    protected FunctionsHostDriver? Driver => _driver;
-
-    private static string Address(WebApplication app) =>
-        app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-
-    /// <summary>One timer tick as the host delivers it.</summary>
-    protected async Task TickAsync(FunctionsHostDriver.ScheduleStatusShape shape = FunctionsHostDriver.ScheduleStatusShape.WithFractions)
+    /// <summary>One timer tick, as the runtime's admin endpoint runs a timer function now.</summary>
+    protected async Task TickAsync()
     {
-        if (_local is not null)
-        {
-            var response = await _local.RunTimerNowAsync(FunctionNames.ScheduleBackups);
-            Assert.True(response.Result.Status == Microsoft.Azure.Functions.Worker.Grpc.Messages.StatusResult.Types.Status.Success, response.Result.Exception?.Message);
-            return;
-        }
-
-        if (_driver is null)
-        {
-            await Services.GetRequiredService<ScheduleBackupsHandler>().HandleAsync();
-            return;
-        }
-
-        var answer = await _driver.TickAsync(shape: shape);
-        Assert.True(answer.Succeeded, answer.Failure);
+        var response = await LocalHost.RunTimerNowAsync(FunctionNames.ScheduleBackups);
+        Assert.True(response.Result.Status == StatusResult.Types.Status.Success, response.Result.Exception?.Message);
     }
 
     protected async Task StopHostAsync()
     {
-        List<string> violations = [];
         Api?.Dispose();
-        if (_driver is not null)
-        {
-            await _driver.DisposeAsync();
-            violations = _driver.ContractViolations;
-            _driver = null;
-        }
-
-        _client?.Dispose();
-        _client = null;
         if (_local is not null)
         {
             await _local.DisposeAsync();
@@ -298,15 +205,6 @@ public abstract class PipelineHarness : IAsyncLifetime
 
         _localLogs?.Dispose();
         _localLogs = null;
-
-        if (_app is not null)
-        {
-            await _app.StopAsync();
-            await _app.DisposeAsync();
-            _app = null;
-        }
-
-        Assert.True(violations.Count == 0, "answers the Functions host would refuse:\n" + string.Join("\n", violations));
     }
 
     public virtual async Task DisposeAsync()

@@ -116,7 +116,7 @@ public abstract class RestoreHarness : PipelineHarness
 
 }
 
-public abstract class RestoreFromCopyTests : RestoreHarness
+public sealed class RestoreFromCopyTests : RestoreHarness
 {
     [Fact]
     public async Task A_copy_comes_back_through_obs_and_ges_imports_it_once()
@@ -297,72 +297,57 @@ public abstract class RestoreFromCopyTests : RestoreHarness
     }
 }
 
-
-
-/// <summary>Every step of the copy out and the way back crashes once after its work; uploads are also killed mid-way once.</summary>
-public abstract class RestoreFromCopyCrashTests : RestoreHarness
+/// <summary>
+/// The worker is killed after each step of the copy out and the way back (once per function), and once
+/// more in the middle of an upload to OBS: the import still happens once, with byte-exact objects.
+/// </summary>
+public sealed class RestoreFromCopyCrashTests : RestoreHarness
 {
-    public RestoreFromCopyCrashTests() => Decorate = inner => new CrashingFunction(inner.Name == FunctionNames.UploadToObs ? new KilledMidUpload(inner) : inner);
+    private readonly WorkerKiller _killer = new(perFunction: 1);
+
+    public RestoreFromCopyCrashTests() => KillWorkerBeforeAnswer = _killer.ShouldKill;
 
     [Fact]
     public async Task A_crash_after_any_step_or_mid_upload_still_imports_once_with_byte_exact_objects()
     {
         var copied = await CopyOutAsync();
+
+        // The first part sent to OBS takes 3 s to answer: the worker is killed while that upload runs.
+        State.Faults.Add(new FaultSpec { Method = "PUT", Path = $"/obs/{RestoreBucket}/*", Kind = "latency", DelayMs = 3000, Count = 1 });
+        var killedMidUpload = KillMidUploadAsync();
         var (_, body) = await RestoreAsync(copied.BackupId!);
         var run = await WaitForRunAsync(body["id"]!.GetValue<string>(), TimeSpan.FromSeconds(120));
         Assert.True(run.Status == RunStatus.Succeeded, string.Join("; ", run.Errors.Select(e => e.Reason)));
         AssertInObs(copied, run);
         Assert.Single(ImportJobs());
         Assert.Single(State.RecordedRequests(), r => r.Method == "POST" && r.Path.EndsWith("/backups/import", StringComparison.Ordinal) && r.Status == 200);
-        var kills = Services.GetServices<IQueueFunction>().OfType<CrashingFunction>().Sum(f => f.Crashes);
-        Assert.True(kills >= 4, $"{kills} crashes");
-        Assert.True(KilledMidUpload.Kills > 0);
-    }
-
-    /// <summary>The first delivery of each upload message dies mid-way: its work is cancelled as a killed process's would stop.</summary>
-    private sealed class KilledMidUpload(IQueueFunction inner) : IQueueFunction
-    {
-        public static int Kills;
-
-        public string Name => inner.Name;
-        public string Queue => inner.Queue;
-
-        public async Task<HandlerResult> HandleAsync(string message, long dequeueCount, CancellationToken cancellationToken)
+        foreach (var function in new[] { FunctionNames.StartBackup, FunctionNames.PollBackupJob, FunctionNames.CopyBackupFile, FunctionNames.PollOperation })
         {
-            if (dequeueCount > 1)
-            {
-                return await inner.HandleAsync(message, dequeueCount, cancellationToken);
-            }
-
-            using var kill = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            kill.CancelAfter(TimeSpan.FromMilliseconds(15));
-            try
-            {
-                return await inner.HandleAsync(message, dequeueCount, kill.Token);
-            }
-            catch (OperationCanceledException) when (kill.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
-            {
-                Interlocked.Increment(ref Kills);
-                throw new InvalidOperationException("simulated kill mid-upload");
-            }
+            Assert.Equal(1, _killer.Kills(function));
         }
+
+        Assert.True(await killedMidUpload, "the worker was never killed mid-upload");
     }
-}
 
-public sealed class StandaloneRestoreFromCopyCrashTests : RestoreFromCopyCrashTests
-{
-    protected override bool UseCustomHandler => false;
-}
+    /// <summary>Kills the worker once, half a second into the first UploadToObs invocation.</summary>
+    private async Task<bool> KillMidUploadAsync()
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (LocalHost.InFlight(FunctionNames.UploadToObs) > 0)
+            {
+                await Task.Delay(500);
+                if (LocalHost.InFlight(FunctionNames.UploadToObs) > 0 && LocalHost.Worker is { } worker)
+                {
+                    await worker.KillAsync();
+                    return true;
+                }
+            }
 
-public sealed class CustomHandlerRestoreFromCopyCrashTests : RestoreFromCopyCrashTests
-{
-    protected override bool UseCustomHandler => true;
-}
+            await Task.Delay(20);
+        }
 
-/// <summary>The same suite against the published isolated worker on the local Functions host.</summary>
-public sealed class WorkerRestoreFromCopyTests : RestoreFromCopyTests
-{
-    protected override bool UseCustomHandler => false;
-
-    protected override bool UseWorker => true;
+        return false;
+    }
 }

@@ -8,14 +8,12 @@ namespace BackupRelay.Tests.Integration.Pipeline;
 
 /// <summary>
 /// Storage goes away for 40 s (longer than the storage SDK retries one call) while files are being copied and comes back on the same data: the
-/// standalone host recovers by itself — no restart, no run lost, stuck or copied twice into a
+/// local host and the worker recover by themselves — no restart, no run lost, stuck or copied twice into a
 /// committed blob — and health says storage is unreachable while it is.
 /// </summary>
 public sealed class StorageOutageTests : PipelineHarness
 {
     private readonly string _data = Directory.CreateTempSubdirectory("backuprelay-outage-").FullName;
-
-    protected override bool UseCustomHandler => false;
 
     protected override Task<Azurite> StartAzuriteAsync() => Azurite.StartOnDiskAsync(_data);
 

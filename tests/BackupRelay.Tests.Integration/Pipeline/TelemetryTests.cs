@@ -1,4 +1,4 @@
-using System.Diagnostics;
+using System.Globalization;
 using System.Text;
 using Azure.Storage;
 using Azure.Storage.Sas;
@@ -6,35 +6,27 @@ using BackupRelay.HuaweiCloud.Emulator;
 using BackupRelay.Runs;
 using BackupRelay.Storage;
 using BackupRelay.Telemetry;
+using BackupRelay.Tests.Integration.Otlp;
 using Microsoft.Extensions.DependencyInjection;
-using OpenTelemetry;
-using OpenTelemetry.Logs;
-using OpenTelemetry.Metrics;
-using OpenTelemetry.Trace;
+using Google.Protobuf;
+using OpenTelemetry.Proto.Common.V1;
+using OpenTelemetry.Proto.Metrics.V1;
+using OpenTelemetry.Proto.Trace.V1;
 
 namespace BackupRelay.Tests.Integration.Pipeline;
 
 /// <summary>
-/// What operators see, read from OpenTelemetry's in-memory exporters: a run is one trace across its
-/// queue hops with a span per step and the run's ids; the metrics count runs, bytes, Huawei Cloud calls
-/// and parked messages; and nothing exported carries a link's query, a SAS, a key or a password.
-/// Span and meter listeners are process-wide: these tests run alone, so what the in-memory exporters
-/// hold is this test's only.
+/// What operators see, read from what the worker's OpenTelemetry exporter sent over OTLP: a run is one
+/// trace across its queue hops with a span per step and the run's ids; the metrics count runs, bytes,
+/// Huawei Cloud calls and parked messages; and nothing exported carries a link's query, a SAS, a key or
+/// a password.
 /// </summary>
-[Collection(SerialCollection.Name)]
-public abstract class TelemetryTests : PipelineHarness
+public sealed class TelemetryTests : PipelineHarness
 {
-    private readonly List<Activity> _spans = [];
-    private readonly List<MetricSnapshot> _metrics = [];
-    private readonly List<LogRecord> _logs = [];
+    private OtlpReceiver _otlp = null!;
     private string _sas = "";
 
-    protected override void ConfigureServices(IServiceCollection services)
-    {
-        services.ConfigureOpenTelemetryTracerProvider(t => t.AddInMemoryExporter(_spans));
-        services.ConfigureOpenTelemetryMeterProvider(m => m.AddInMemoryExporter(_metrics));
-        services.ConfigureOpenTelemetryLoggerProvider(l => l.AddInMemoryExporter(_logs));
-    }
+    protected override async Task BeforeHostStartsAsync() => _otlp = await OtlpReceiver.StartAsync();
 
     protected override Dictionary<string, string?> ExtraSettings()
     {
@@ -42,66 +34,80 @@ public abstract class TelemetryTests : PipelineHarness
         var sas = new AccountSasBuilder(AccountSasPermissions.All, DateTimeOffset.UtcNow.AddHours(2), AccountSasServices.Blobs, AccountSasResourceTypes.All)
             .ToSasQueryParameters(new StorageSharedKeyCredential(StorageConnection.DevelopmentAccountName, StorageConnection.DevelopmentAccountKey));
         _sas = sas.Signature;
-        return new()
-        {
-            ["Destination"] = $"BlobEndpoint=http://127.0.0.1:{Azurite.BlobPort}/devstoreaccount1;SharedAccessSignature={sas}",
-            ["Http:HealthCacheDuration"] = "00:00:00",
-        };
+        var settings = _otlp.Settings();
+        settings["Destination"] = $"BlobEndpoint=http://127.0.0.1:{Azurite.BlobPort}/devstoreaccount1;SharedAccessSignature={sas}";
+        settings["Http:HealthCacheDuration"] = "00:00:00";
+        return settings;
     }
 
-    private void Flush()
+    /// <summary>One exported span with the name of the instrumentation scope that made it.</summary>
+    private sealed record ExportedSpan(string Scope, Span Span)
     {
-        Services.GetRequiredService<TracerProvider>().ForceFlush();
-        Services.GetRequiredService<MeterProvider>().ForceFlush();
-        Services.GetRequiredService<LoggerProvider>().ForceFlush();
+        public string Name => Span.Name;
+        public string TraceId => Convert.ToHexStringLower(Span.TraceId.ToByteArray());
+        public bool IsRoot => Span.ParentSpanId.IsEmpty;
+
+        public string? Tag(string key) => Span.Attributes.FirstOrDefault(a => a.Key == key) is { } attribute ? Text(attribute.Value) : null;
     }
 
-    private List<Activity> Spans()
+    private List<ExportedSpan> Spans() =>
+        [.. _otlp.Traces.SelectMany(t => t.ResourceSpans).SelectMany(r => r.ScopeSpans).SelectMany(s => s.Spans.Select(span => new ExportedSpan(s.Scope?.Name ?? "", span)))];
+
+    private static string Text(AnyValue value) => value.ValueCase switch
     {
-        lock (_spans)
-        {
-            return [.. _spans];
-        }
-    }
+        AnyValue.ValueOneofCase.StringValue => value.StringValue,
+        AnyValue.ValueOneofCase.IntValue => value.IntValue.ToString(CultureInfo.InvariantCulture),
+        AnyValue.ValueOneofCase.DoubleValue => value.DoubleValue.ToString(CultureInfo.InvariantCulture),
+        AnyValue.ValueOneofCase.BoolValue => value.BoolValue ? "true" : "false",
+        _ => value.ToString(),
+    };
 
     /// <summary>The newest export of each metric (cumulative: it holds every measurement so far).</summary>
-    private List<MetricSnapshot> Latest()
+    private List<Metric> Latest()
     {
-        lock (_metrics)
+        var latest = new Dictionary<string, Metric>();
+        foreach (var metric in _otlp.Metrics.SelectMany(m => m.ResourceMetrics).SelectMany(r => r.ScopeMetrics).SelectMany(s => s.Metrics))
         {
-            return [.. _metrics.GroupBy(m => m.Name).Select(g => g.Last())];
+            latest[metric.Name] = metric;
         }
+
+        return [.. latest.Values];
     }
 
     private double Sum(string metric, params (string Key, object Value)[] tags)
     {
+        bool Matches(IEnumerable<KeyValue> attributes)
+        {
+            var have = attributes.ToDictionary(a => a.Key, a => Text(a.Value));
+            return tags.All(t => have.TryGetValue(t.Key, out var v) && v == Convert.ToString(t.Value, CultureInfo.InvariantCulture));
+        }
+
         double total = 0;
         foreach (var m in Latest().Where(m => m.Name == metric))
         {
-            foreach (var point in m.MetricPoints)
+            total += m.DataCase switch
             {
-                var have = new Dictionary<string, object?>();
-                foreach (var tag in point.Tags)
-                {
-                    have[tag.Key] = tag.Value;
-                }
-
-                if (tags.All(t => have.TryGetValue(t.Key, out var v) && Equals(v?.ToString(), t.Value.ToString())))
-                {
-                    total += m.MetricType switch
-                    {
-                        MetricType.LongSum => point.GetSumLong(),
-                        MetricType.DoubleSum => point.GetSumDouble(),
-                        MetricType.LongGauge => point.GetGaugeLastValueLong(),
-                        MetricType.DoubleGauge => point.GetGaugeLastValueDouble(),
-                        MetricType.Histogram => point.GetHistogramCount(),
-                        _ => 0,
-                    };
-                }
-            }
+                Metric.DataOneofCase.Sum => m.Sum.DataPoints.Where(p => Matches(p.Attributes)).Sum(Value),
+                Metric.DataOneofCase.Gauge => m.Gauge.DataPoints.Where(p => Matches(p.Attributes)).Sum(Value),
+                Metric.DataOneofCase.Histogram => m.Histogram.DataPoints.Where(p => Matches(p.Attributes)).Sum(p => (double)p.Count),
+                _ => 0,
+            };
         }
 
         return total;
+
+        static double Value(NumberDataPoint point) => point.ValueCase == NumberDataPoint.ValueOneofCase.AsInt ? point.AsInt : point.AsDouble;
+    }
+
+    /// <summary>Exports arrive every few hundred milliseconds: waits until what a test needs has come.</summary>
+    private static async Task WaitUntilAsync(Func<bool> arrived, string what)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (!arrived())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"never exported: {what}");
+            await Task.Delay(200);
+        }
     }
 
     [Fact]
@@ -124,29 +130,31 @@ public abstract class TelemetryTests : PipelineHarness
             Assert.True(graphs.IsSuccessStatusCode);
         }
 
-        await Task.Delay(300);
-        Flush();
+        await WaitUntilAsync(() => Spans().Count(s => s.Name == "manifest") >= 2
+            && Sum("backuprelay.runs.finished", (BackupRelayTelemetry.GraphId, GraphA)) >= 1
+            && Sum("backuprelay.graph.last_verified_copy.time", (BackupRelayTelemetry.GraphId, GraphA)) > 0, "both runs' manifests and run A's metrics");
+        await Task.Delay(1000); // the next exports: anything still in flight
         var spans = Spans();
 
         // One trace per run, spanning every hop.
-        var ofA = spans.Where(s => s.Source.Name == BackupRelayTelemetry.Name && Equals(s.GetTagItem(BackupRelayTelemetry.RunId), runA.Id)).ToList();
+        var ofA = spans.Where(s => s.Scope == BackupRelayTelemetry.Name && s.Tag(BackupRelayTelemetry.RunId) == runA.Id).ToList();
         var traceA = Assert.Single(ofA.Select(s => s.TraceId).Distinct());
-        Assert.Equal(runA.TraceId, traceA.ToHexString());
+        Assert.Equal(runA.TraceId, traceA);
         var inTraceA = spans.Where(s => s.TraceId == traceA).ToList();
-        Assert.Contains(inTraceA, s => s.DisplayName == "run backup" && s.ParentSpanId == default);
-        Assert.Contains(inTraceA, s => s.DisplayName == "StartBackup" && Equals(s.GetTagItem(BackupRelayTelemetry.GraphId), GraphA));
-        Assert.Contains(inTraceA, s => s.DisplayName == "PollBackupJob" && Equals(s.GetTagItem(BackupRelayTelemetry.JobId), runA.JobId)
-            && Equals(s.GetTagItem(BackupRelayTelemetry.GraphId), GraphA));
+        Assert.Contains(inTraceA, s => s.Name == "run backup" && s.IsRoot);
+        Assert.Contains(inTraceA, s => s.Name == "StartBackup" && s.Tag(BackupRelayTelemetry.GraphId) == GraphA);
+        Assert.Contains(inTraceA, s => s.Name == "PollBackupJob" && s.Tag(BackupRelayTelemetry.JobId) == runA.JobId
+            && s.Tag(BackupRelayTelemetry.GraphId) == GraphA);
         foreach (var file in runA.Files)
         {
-            Assert.Contains(inTraceA, s => s.DisplayName == "CopyBackupFile" && Equals(s.GetTagItem(BackupRelayTelemetry.File), file.Name)
-                && Equals(s.GetTagItem(BackupRelayTelemetry.BackupId), runA.BackupId));
+            Assert.Contains(inTraceA, s => s.Name == "CopyBackupFile" && s.Tag(BackupRelayTelemetry.File) == file.Name
+                && s.Tag(BackupRelayTelemetry.BackupId) == runA.BackupId);
         }
 
-        Assert.Contains(inTraceA, s => s.DisplayName == "manifest");
-        Assert.Contains(inTraceA, s => s.Kind == ActivityKind.Client && (s.GetTagItem("url.full") as string ?? "").Contains("/graphs/" + GraphA, StringComparison.Ordinal));
-        Assert.Contains(inTraceA, s => s.Kind == ActivityKind.Client && (s.GetTagItem("url.full") as string ?? "").Contains("/obs/", StringComparison.Ordinal));
-        Assert.NotEqual(traceA.ToHexString(), runB.TraceId);
+        Assert.Contains(inTraceA, s => s.Name == "manifest");
+        Assert.Contains(inTraceA, s => s.Span.Kind == Span.Types.SpanKind.Client && (s.Tag("url.full") ?? "").Contains("/graphs/" + GraphA, StringComparison.Ordinal));
+        Assert.Contains(inTraceA, s => s.Span.Kind == Span.Types.SpanKind.Client && (s.Tag("url.full") ?? "").Contains("/obs/", StringComparison.Ordinal));
+        Assert.NotEqual(traceA, runB.TraceId);
 
         // Metrics.
         Assert.Equal(1, Sum("backuprelay.runs.started", (BackupRelayTelemetry.GraphId, GraphA)));
@@ -176,80 +184,83 @@ public abstract class TelemetryTests : PipelineHarness
         Assert.Equal(RunStatus.Failed, runs.Single(r => r.GraphId == GraphA).Status);
         await Services.GetRequiredService<BackupRelay.Messaging.WorkQueues>().Queue(BackupRelay.Configuration.QueueNames.CopyBackupFile)
             .SendMessageAsync("""{"v":77,"runId":"r","file":"f"}""");
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        do
-        {
-            await Task.Delay(200);
-            Flush();
-        }
-        while (DateTime.UtcNow < deadline && Sum("backuprelay.messages.parked", ("messaging.destination.name", "backup-copy")) < 1);
+        await WaitUntilAsync(() => Sum("backuprelay.messages.parked", ("messaging.destination.name", "backup-copy")) >= 1
+            && Sum("backuprelay.runs.finished", (BackupRelayTelemetry.GraphId, GraphB)) >= 1, "the parked message and both runs' ends");
 
         Assert.Equal(1, Sum("backuprelay.runs.finished", (BackupRelayTelemetry.GraphId, GraphA), ("backuprelay.run.outcome", "Failed")));
         Assert.Equal(1, Sum("backuprelay.runs.finished", (BackupRelayTelemetry.GraphId, GraphB), ("backuprelay.run.outcome", "Succeeded")));
         Assert.Equal(1, Sum("backuprelay.messages.parked", ("messaging.destination.name", "backup-copy"), (BackupRelayTelemetry.Function, "CopyBackupFile")));
         Assert.Equal(1, Sum("backuprelay.huaweicloud.calls", ("backuprelay.huaweicloud.service", "ges"), ("backuprelay.outcome", "throttled"),
             ("http.response.status_code", 429), ("backuprelay.huaweicloud.operation", "GET /v2/{id}/graphs/{id}/jobs/{id}/status")));
-        var failed = Spans().Where(s => s.DisplayName == "PollBackupJob" && Equals(s.GetTagItem(BackupRelayTelemetry.GraphId), GraphA)).ToList();
+        var failed = Spans().Where(s => s.Name == "PollBackupJob" && s.Tag(BackupRelayTelemetry.GraphId) == GraphA).ToList();
         Assert.NotEmpty(failed);
     }
 
-    /// <summary>Everything an exporter would send: span names, tags, events and links; metric names and tags; log text and attributes.</summary>
-    private string Dump(List<Activity> spans)
+    /// <summary>Everything the exporter sent: resources, span names, status, attributes, events and links; metric names and attributes; log bodies and attributes.</summary>
+    private string Dump(List<ExportedSpan> spans)
     {
         var text = new StringBuilder();
-        foreach (var span in spans)
+        void Attributes(IEnumerable<KeyValue> attributes)
         {
-            text.Append(span.DisplayName).Append(' ').Append(span.StatusDescription).Append('\n');
-            foreach (var tag in span.TagObjects)
+            foreach (var attribute in attributes)
             {
-                text.Append(tag.Key).Append('=').Append(tag.Value).Append('\n');
+                text.Append(attribute.Key).Append('=').Append(Text(attribute.Value)).Append('\n');
             }
+        }
 
+        foreach (var resource in _otlp.Traces.SelectMany(t => t.ResourceSpans).Select(r => r.Resource)
+            .Concat(_otlp.Metrics.SelectMany(m => m.ResourceMetrics).Select(r => r.Resource))
+            .Concat(_otlp.Logs.SelectMany(l => l.ResourceLogs).Select(r => r.Resource)).OfType<OpenTelemetry.Proto.Resource.V1.Resource>())
+        {
+            Attributes(resource.Attributes);
+        }
+
+        foreach (var span in spans.Select(s => s.Span))
+        {
+            text.Append(span.Name).Append(' ').Append(span.Status?.Message).Append('\n');
+            Attributes(span.Attributes);
             foreach (var e in span.Events)
             {
-                text.Append(e.Name);
-                foreach (var tag in e.Tags)
-                {
-                    text.Append(tag.Key).Append('=').Append(tag.Value).Append('\n');
-                }
+                text.Append(e.Name).Append('\n');
+                Attributes(e.Attributes);
+            }
+
+            foreach (var link in span.Links)
+            {
+                Attributes(link.Attributes);
             }
         }
 
         foreach (var metric in Latest())
         {
             text.Append(metric.Name).Append('\n');
-            foreach (var point in metric.MetricPoints)
+            IEnumerable<IEnumerable<KeyValue>> points = metric.DataCase switch
             {
-                foreach (var tag in point.Tags)
-                {
-                    text.Append(tag.Key).Append('=').Append(tag.Value).Append('\n');
-                }
+                Metric.DataOneofCase.Sum => metric.Sum.DataPoints.Select(p => p.Attributes),
+                Metric.DataOneofCase.Gauge => metric.Gauge.DataPoints.Select(p => p.Attributes),
+                Metric.DataOneofCase.Histogram => metric.Histogram.DataPoints.Select(p => p.Attributes),
+                _ => [],
+            };
+            foreach (var point in points)
+            {
+                Attributes(point);
             }
         }
 
-        lock (_logs)
+        foreach (var log in _otlp.Logs.SelectMany(l => l.ResourceLogs).SelectMany(r => r.ScopeLogs).SelectMany(s => s.LogRecords))
         {
-            foreach (var log in _logs)
-            {
-                text.Append(log.FormattedMessage).Append(log.Body).Append(log.Exception?.ToString()).Append('\n');
-                foreach (var attribute in log.Attributes ?? [])
-                {
-                    text.Append(attribute.Key).Append('=').Append(attribute.Value).Append('\n');
-                }
-            }
+            text.Append(Text(log.Body ?? new AnyValue())).Append('\n');
+            Attributes(log.Attributes);
         }
 
         Assert.True(text.Length > 1000, "nothing was exported");
+        Assert.True(_otlp.Logs.Count > 0, "no logs were exported");
         return text.ToString();
     }
-}
 
-public sealed class StandaloneTelemetryTests : TelemetryTests
-{
-    protected override bool UseCustomHandler => false;
-}
-
-public sealed class CustomHandlerTelemetryTests : TelemetryTests
-{
-    protected override bool UseCustomHandler => true;
+    public override async Task DisposeAsync()
+    {
+        await base.DisposeAsync();
+        await _otlp.DisposeAsync();
+    }
 }

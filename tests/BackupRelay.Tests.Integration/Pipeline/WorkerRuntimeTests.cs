@@ -1,5 +1,6 @@
 using Azure.Storage.Queues;
 using BackupRelay.Configuration;
+using BackupRelay.Hosting;
 using BackupRelay.HuaweiCloud.Emulator;
 using BackupRelay.LocalHost;
 using BackupRelay.Messaging;
@@ -15,10 +16,6 @@ namespace BackupRelay.Tests.Integration.Pipeline;
 /// </summary>
 public sealed class WorkerRuntimeTests : PipelineHarness
 {
-    protected override bool UseCustomHandler => false;
-
-    protected override bool UseWorker => true;
-
     [Fact]
     public async Task A_message_that_is_not_base64_goes_to_poison_verbatim_without_an_invocation()
     {
@@ -29,7 +26,7 @@ public sealed class WorkerRuntimeTests : PipelineHarness
             new QueueClientOptions(StorageVersions.Queue) { MessageEncoding = QueueMessageEncoding.None });
         var parked = await WaitForPoisonAsync(poison);
         Assert.Equal(text, parked);
-        Assert.False(LocalHost!.Invocations.ContainsKey("StartBackup"));
+        Assert.False(LocalHost.Invocations.ContainsKey("StartBackup"));
     }
 
     [Fact]
@@ -45,7 +42,10 @@ public sealed class WorkerRuntimeTests : PipelineHarness
 
         // The original message, unchanged, after host.json's maxDequeueCount deliveries.
         Assert.Contains("http-worker-limit", parked, StringComparison.Ordinal);
-        Assert.Equal(LocalHost!.HostJson.MaxDequeueCount, LocalHost.Invocations["StartBackup"]);
+        Assert.Equal(LocalHost.HostJson.MaxDequeueCount, LocalHost.Invocations["StartBackup"]);
+
+        // Each retry says why, in the app's own log (reaching the host's log through the worker's RpcLog).
+        Assert.Contains(Logs.Collector.GetSnapshot(), r => r.Message.Contains("StartBackup will retry (delivery 1):", StringComparison.Ordinal));
 
         // The app's last-delivery rule: the run fails naming the poison queue, so nothing waits on the message.
         var run = await Runs.GetAsync("http-worker-limit");
@@ -67,7 +67,7 @@ public sealed class WorkerRuntimeTests : PipelineHarness
 
         var copying = (await Runs.ListAsync()).Where(r => !r.IsFinished).ToList();
         Assert.NotEmpty(copying);
-        await LocalHost!.Worker!.KillAsync();
+        await LocalHost.Worker!.KillAsync();
         State.Settings.ObsBytesPerSecondPerConnection = 0;
 
         var runs = await WaitForRunsAsync(2, TimeSpan.FromSeconds(120));
@@ -114,5 +114,94 @@ public sealed class WorkerRuntimeTests : PipelineHarness
         }
 
         throw new TimeoutException($"nothing reached {poison.Name}");
+    }
+}
+
+/// <summary>
+/// An invocation that outlives <c>functionTimeout</c>: the host kills the worker (taking every invocation in
+/// flight with it) and starts another, as the runtime does for out-of-process workers; the backup still
+/// lands verified, once.
+/// </summary>
+public sealed class FunctionTimeoutTests : PipelineHarness
+{
+    protected override void EditHostJson(System.Text.Json.Nodes.JsonNode hostJson) => hostJson["functionTimeout"] = "00:00:04";
+
+    [Fact]
+    public async Task An_invocation_past_function_timeout_restarts_the_worker_and_the_backup_still_lands_verified()
+    {
+        // The first download hangs for 20 s: far past the 4 s function timeout.
+        State.Faults.Add(new FaultSpec { Method = "GET", Path = "/obs/*", Kind = "latency", DelayMs = 20_000, Count = 1 });
+        await TickAsync();
+        var runs = await WaitForRunsAsync(2, TimeSpan.FromSeconds(120));
+        await AssertCopiedAsync(runs.Single(r => r.GraphId == GraphA), "orders");
+        await AssertCopiedAsync(runs.Single(r => r.GraphId == GraphB), "social");
+        Assert.True(LocalHost.WorkerStarts >= 2, "the worker was never restarted");
+        Assert.Contains(Logs.Collector.GetSnapshot(), r => r.Message.Contains("outlived functionTimeout", StringComparison.Ordinal)
+            || r.Message.Contains("functionTimeout", StringComparison.Ordinal));
+        Assert.Single(State.Backups, b => b.GraphId == GraphA);
+        Assert.Single(State.Backups, b => b.GraphId == GraphB);
+    }
+
+    [Fact]
+    public async Task Telemetry_exporters_that_reach_nothing_do_not_delay_readiness()
+    {
+        // Azure Monitor with Entra ID (no managed identity here) and OTLP, both pointing at a closed port.
+        var settings = WorkerSettings(Configuration());
+        settings["APPLICATIONINSIGHTS_CONNECTION_STRING"] = "InstrumentationKey=00000000-0000-0000-0000-000000000001;IngestionEndpoint=http://127.0.0.1:9/";
+        settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] = "ClientId=00000000-0000-0000-0000-000000000002;Authorization=AAD";
+        settings["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://127.0.0.1:9";
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        await using var host = await LocalFunctionsHost.StartAsync(new LocalHostOptions { AppDirectory = WorkerApp.Directory, HttpPort = 0, Settings = settings },
+            NullLoggerFactory.Instance);
+        var ready = watch.Elapsed;
+        Assert.True(ready < TimeSpan.FromSeconds(10), $"ready after {ready}");
+        using var client = new HttpClient { BaseAddress = host.HttpAddress };
+        using var health = await client.GetAsync("/api/health");
+        Assert.Equal(System.Net.HttpStatusCode.OK, health.StatusCode);
+        Assert.False(host.Worker!.HasExited);
+    }
+}
+
+/// <summary>
+/// How many invocations of one queue function run at once: a batch of <c>batchSize</c>, and a new batch
+/// once no more than <c>newBatchThreshold</c> are left running — so at most the sum of the two.
+/// </summary>
+public sealed class QueueConcurrencyTests : PipelineHarness
+{
+    private static readonly HostQueueOptions Rules = HostQueueOptions.Load(Path.Combine(Azurite.RepositoryRoot(), "host.json"));
+
+    /// <summary>
+    /// First a batch whose graph-B half ends at once and whose graph-A half waits on GES, so the host fetches
+    /// a second batch while those are held; then enough graph-A messages for two more batches.
+    /// </summary>
+    protected override async Task BeforeHostStartsAsync()
+    {
+        State.Faults.Add(new FaultSpec { Method = "POST", Path = $"/v2/*/graphs/{GraphA}/backups", Kind = "latency", DelayMs = 6000, Count = 0 });
+        var queues = new WorkQueues(Storage, TimeProvider.System);
+        for (var i = 0; i < Rules.BatchSize; i++)
+        {
+            await queues.SendStartAsync(new StartBackupMessage(1, $"http-c{i}", i % 2 == 0 ? GraphA : GraphB, "http", null));
+        }
+
+        for (var i = 0; i < 2 * Rules.BatchSize; i++)
+        {
+            await queues.SendStartAsync(new StartBackupMessage(1, $"http-h{i}", GraphA, "http", null));
+        }
+    }
+
+    [Fact]
+    public async Task Up_to_batch_size_plus_new_batch_threshold_invocations_run_at_once()
+    {
+        var limit = Rules.BatchSize + Rules.NewBatchThreshold;
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (DateTime.UtcNow < deadline && LocalHost.InFlight(FunctionNames.StartBackup) < limit)
+        {
+            await Task.Delay(20);
+        }
+
+        // Nothing more starts while that many are in flight.
+        await Task.Delay(1500);
+        Assert.Equal(limit, LocalHost.InFlight(FunctionNames.StartBackup));
+        Assert.Equal(limit, LocalHost.MaxInFlight(FunctionNames.StartBackup));
     }
 }
