@@ -274,7 +274,6 @@ var secretNames = {
   accessKey: 'huawei-access-key'
   secretKey: 'huawei-secret-key'
   webhookSecret: 'webhook-secret'
-  functionKey: 'standalone-function-key'
   obsAccessKey: 'obs-access-key'
   obsSecretKey: 'obs-secret-key'
 }

@@ -95,32 +95,10 @@ public static class BackupRelayServiceCollectionExtensions
             .RemoveAllLoggers(); // the receiver's URL may carry a token: no request logging for this client
         services.AddSingleton<FunctionInvoker>();
 
-        // host.json's queue rules: the standalone host follows them; both hosts need the delivery limit.
-        services.TryAddSingleton(_ => HostQueueOptions.Load(configuration[$"{StandaloneOptions.SectionName}:{nameof(StandaloneOptions.HostJsonPath)}"]
-            ?? HostQueueOptions.AppHostJson()));
+        // host.json's queue rules: the last-delivery rule needs maxDequeueCount.
+        services.TryAddSingleton(_ => HostQueueOptions.Load(HostQueueOptions.AppHostJson()));
         services.AddSingleton<StartupChecks>();
         services.AddHostedService(sp => sp.GetRequiredService<StartupChecks>());
-        return services;
-    }
-
-    /// <summary>The standalone host's own timer and queue listeners over the same queues.</summary>
-    public static IServiceCollection AddBackupRelayStandalone(this IServiceCollection services, IConfiguration configuration, string? contentRoot = null)
-    {
-        services.AddOptions<StandaloneOptions>().Bind(configuration.GetSection(StandaloneOptions.SectionName));
-        services.AddOptions<BackupRelay.Http.HttpOptions>().Validate(
-            o => o.FunctionKeys.Any(k => k.Length >= 16) || o.AllowAnonymousLocalDevelopment,
-            "Http__FunctionKeys__0 must be set (a key of at least 16 characters) for the standalone host's API; " +
-            "set Http__AllowAnonymousLocalDevelopment=true only for a local development run.").ValidateOnStart();
-        services.AddSingleton(sp =>
-        {
-            var standalone = sp.GetRequiredService<IOptions<StandaloneOptions>>().Value;
-            var path = standalone.HostJsonPath ?? (contentRoot is null ? null : Path.Combine(contentRoot, "host.json"));
-            var rules = HostQueueOptions.Load(path);
-            rules.MessageLease = standalone.MessageLease;
-            return rules;
-        });
-        services.AddHostedService<ScheduleTimerService>();
-        services.AddSingleton<IHostedService>(sp => new ListenerGroup(sp));
         return services;
     }
 
@@ -134,26 +112,5 @@ public static class BackupRelayServiceCollectionExtensions
 
         var account = new StorageAccount(StorageConnection.FromConfiguration(configuration, options.Connection));
         return new BlobCopyDestination(account.GetContainer(options.Container));
-    }
-
-    /// <summary>One listener per queue function, started and stopped together.</summary>
-    private sealed class ListenerGroup(IServiceProvider services) : IHostedService
-    {
-        private readonly List<QueueListener> _listeners = [];
-
-        public async Task StartAsync(CancellationToken cancellationToken)
-        {
-            var invoker = services.GetRequiredService<FunctionInvoker>();
-            foreach (var function in invoker.Functions)
-            {
-                var listener = new QueueListener(function, invoker, services.GetRequiredService<WorkQueues>(), services.GetRequiredService<HostQueueOptions>(),
-                    services.GetRequiredService<IOptions<StandaloneOptions>>().Value, services.GetRequiredService<TimeProvider>(),
-                    services.GetRequiredService<ILogger<QueueListener>>());
-                _listeners.Add(listener);
-                await listener.StartAsync(cancellationToken);
-            }
-        }
-
-        public Task StopAsync(CancellationToken cancellationToken) => Task.WhenAll(_listeners.Select(l => l.StopAsync(cancellationToken)));
     }
 }

@@ -1,4 +1,3 @@
-using System.Text.Json.Nodes;
 using BackupRelay.Configuration;
 using BackupRelay.Hosting;
 using BackupRelay.Scheduling;
@@ -7,31 +6,6 @@ namespace BackupRelay.Tests.Unit;
 
 public sealed class PipelineUnitTests
 {
-    [Theory]
-    [InlineData("\"{\\\"v\\\":1}\"", "{\"v\":1}")] // the host's double encoding
-    [InlineData("{\"v\":1}", "{\"v\":1}")] // the docs' single encoding
-    [InlineData("plain text", "plain text")]
-    public void Queue_message_is_unwrapped_once_more_when_encoded_twice(string dataValue, string expected)
-    {
-        var payload = new JsonObject { ["Data"] = new JsonObject { ["message"] = dataValue } };
-        Assert.Equal(expected, CustomHandlerEndpoints.QueueMessage(payload));
-    }
-
-    [Fact]
-    public void Queue_message_given_as_an_object_is_kept_as_json()
-    {
-        var payload = JsonNode.Parse("""{"Data":{"message":{"v":1,"runId":"r"}}}""")!.AsObject();
-        Assert.Equal("""{"v":1,"runId":"r"}""", CustomHandlerEndpoints.QueueMessage(payload));
-    }
-
-    [Theory]
-    [InlineData("""{"Metadata":{"DequeueCount":"3"}}""", 3)]
-    [InlineData("""{"Metadata":{"DequeueCount":3}}""", 3)]
-    [InlineData("""{"Metadata":{"DequeueCount":"\"4\""}}""", 4)]
-    [InlineData("""{"Metadata":{}}""", 1)]
-    public void Dequeue_count_is_read_as_number_or_string(string json, long expected) =>
-        Assert.Equal(expected, CustomHandlerEndpoints.DequeueCount(JsonNode.Parse(json)!.AsObject()));
-
     [Fact]
     public void Occurrence_is_the_latest_scheduled_time_at_or_before_the_tick()
     {
@@ -83,48 +57,5 @@ public sealed class PipelineUnitTests
         Assert.Equal(5, rules.MaxDequeueCount);
         Assert.Equal(TimeSpan.FromSeconds(30), rules.VisibilityTimeout);
         Assert.Equal(TimeSpan.FromSeconds(2), rules.MaxPollingInterval);
-    }
-
-    [Fact]
-    public void Every_function_folder_is_a_function_of_the_handler()
-    {
-        var root = AppContext.BaseDirectory;
-        while (!File.Exists(Path.Combine(root, "Functions.sln")))
-        {
-            root = Path.GetDirectoryName(root)!;
-        }
-
-        var folders = Directory.GetDirectories(root).Where(d => File.Exists(Path.Combine(d, "function.json"))).Select(Path.GetFileName).Order().ToList();
-        Assert.Equal(
-            ["BackupNow", BackupRelay.Messaging.FunctionNames.CopyBackupFile, "GetGraph", "GetRun", "Health", "ImportBackup", "ListGraphs", "ListRuns", BackupRelay.Messaging.FunctionNames.Notify,
-             BackupRelay.Messaging.FunctionNames.PollBackupJob, BackupRelay.Messaging.FunctionNames.PollOperation, "RestoreEngine", "RestoreFromCopy",
-             BackupRelay.Messaging.FunctionNames.ScheduleBackups, BackupRelay.Messaging.FunctionNames.StartBackup,
-             BackupRelay.Messaging.FunctionNames.UploadToObs],
-            folders);
-
-        // HTTP functions are HTTP-only (one httpTrigger in, one http out) so the host forwards the request as is.
-        foreach (var folder in folders)
-        {
-            var bindings = JsonNode.Parse(File.ReadAllText(Path.Combine(root, folder!, "function.json")))!["bindings"]!.AsArray();
-            if (bindings[0]!["type"]!.GetValue<string>() == "httpTrigger")
-            {
-                Assert.Equal(2, bindings.Count);
-                Assert.Equal("http", bindings[1]!["type"]!.GetValue<string>());
-            }
-            else
-            {
-                Assert.Single(bindings);
-            }
-        }
-
-        var schedule = JsonNode.Parse(File.ReadAllText(Path.Combine(root, "ScheduleBackups", "function.json")))!["bindings"]![0]!;
-        Assert.Equal("%Backup__Schedule%", schedule["schedule"]!.GetValue<string>());
-        Assert.False(schedule["runOnStartup"]!.GetValue<bool>());
-        foreach (var (folder, queue) in new[] { ("StartBackup", QueueNames.StartBackup), ("PollBackupJob", QueueNames.PollBackupJob), ("CopyBackupFile", QueueNames.CopyBackupFile), ("PollOperation", QueueNames.PollOperation), ("Notify", QueueNames.Notify) })
-        {
-            var binding = JsonNode.Parse(File.ReadAllText(Path.Combine(root, folder, "function.json")))!["bindings"]![0]!;
-            Assert.Equal(queue, binding["queueName"]!.GetValue<string>());
-            Assert.Equal(CustomHandlerEndpoints.QueueBinding, binding["name"]!.GetValue<string>());
-        }
     }
 }

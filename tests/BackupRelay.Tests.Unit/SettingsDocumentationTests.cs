@@ -26,7 +26,6 @@ public sealed partial class SettingsDocumentationTests
         Walk(typeof(DestinationOptions), DestinationOptions.SectionName, settings);
         Walk(typeof(CopyOptions), CopyOptions.SectionName, settings);
         Walk(typeof(HttpOptions), HttpOptions.SectionName, settings);
-        Walk(typeof(StandaloneOptions), StandaloneOptions.SectionName, settings);
         Walk(typeof(BackupRelay.Notifications.NotifyOptions), BackupRelay.Notifications.NotifyOptions.SectionName, settings);
         Walk(typeof(BackupRelay.Restores.ObsOptions), BackupRelay.Restores.ObsOptions.SectionName, settings);
         return settings;
@@ -109,7 +108,6 @@ public sealed partial class SettingsDocumentationTests
         Defaults(new DestinationOptions(), DestinationOptions.SectionName, defaults);
         Defaults(new CopyOptions(), CopyOptions.SectionName, defaults);
         Defaults(new HttpOptions(), HttpOptions.SectionName, defaults);
-        Defaults(new StandaloneOptions(), StandaloneOptions.SectionName, defaults);
         return defaults;
     }
 

@@ -29,7 +29,6 @@ public static class ConfigurationCheck
         (CopyOptions.SectionName, typeof(CopyOptions)),
         (Http.HttpOptions.SectionName, typeof(Http.HttpOptions)),
         (HuaweiCloudOptions.SectionName, typeof(HuaweiCloudOptions)),
-        (StandaloneOptions.SectionName, typeof(StandaloneOptions)),
         (Notifications.NotifyOptions.SectionName, typeof(Notifications.NotifyOptions)),
         (Restores.ObsOptions.SectionName, typeof(Restores.ObsOptions)),
     ];
@@ -66,17 +65,6 @@ public static class ConfigurationCheck
         if (string.IsNullOrEmpty(destination[nameof(DestinationOptions.LocalDirectory)]))
         {
             Storage(configuration, destination[nameof(DestinationOptions.Connection)] ?? DestinationOptions.SectionName, problems);
-        }
-
-        if (configuration[$"{StandaloneOptions.SectionName}:{nameof(StandaloneOptions.HostJsonPath)}"] is { Length: > 0 } hostJson && !File.Exists(hostJson))
-        {
-            problems.Add($"{StandaloneOptions.SectionName}__{nameof(StandaloneOptions.HostJsonPath)} names '{hostJson}', which does not exist (the path of host.json).");
-        }
-
-        if (TimeSpan.TryParse(configuration[$"{StandaloneOptions.SectionName}:{nameof(StandaloneOptions.MessageLease)}"], System.Globalization.CultureInfo.InvariantCulture, out var lease)
-            && (lease < TimeSpan.FromSeconds(3) || lease > TimeSpan.FromMinutes(10)))
-        {
-            problems.Add($"{StandaloneOptions.SectionName}__{nameof(StandaloneOptions.MessageLease)} must be between 00:00:03 and 00:10:00.");
         }
 
         return problems;

@@ -5,7 +5,7 @@ namespace BackupRelay.Hosting;
 
 /// <summary>
 /// The queue-trigger settings of <c>host.json</c> (<c>extensions.queues</c>), with the Functions
-/// defaults. The standalone host reads the same file so both hosts behave alike.
+/// defaults: the app reads <c>maxDequeueCount</c> for its last-delivery rule.
 /// </summary>
 public sealed class HostQueueOptions
 {
@@ -28,13 +28,6 @@ public sealed class HostQueueOptions
     public TimeSpan VisibilityTimeout { get; set; } = TimeSpan.Zero;
 
     public TimeSpan MaxPollingInterval { get; set; } = TimeSpan.FromMinutes(1);
-
-    /// <summary>
-    /// How long a received message stays hidden while it is worked on; the standalone host renews it
-    /// every third of it. Short, so a message whose holder died (or could not settle it during a
-    /// storage outage) is worked on again within a minute.
-    /// </summary>
-    public TimeSpan MessageLease { get; set; } = TimeSpan.FromMinutes(1);
 
     /// <summary>
     /// The app's host.json: in the app's folder as the Functions host names it to the worker

@@ -31,40 +31,6 @@ public static partial class HttpApi
     /// <summary>Longest request line (path and query) answered by the API; Kestrel refuses beyond 8 KiB itself, with no body.</summary>
     public const int MaxUrlLength = 4096;
 
-    public static WebApplication MapBackupRelayApi(this WebApplication app, bool checkFunctionKeys)
-    {
-        // Every error is problem+json: thrown exceptions (storage down: 503 + Retry-After), and the
-        // empty 404/405/414 answers of routing and of the length check below.
-        app.UseExceptionHandler();
-        app.UseStatusCodePages();
-        app.Use(async (context, next) =>
-        {
-            if (IsUrlTooLong(context.Request))
-            {
-                context.Response.StatusCode = StatusCodes.Status414UriTooLong;
-                return;
-            }
-
-            await next(context);
-        });
-        app.MapGet("/api/health", HealthAsync);
-        var api = app.MapGroup("/api");
-        if (checkFunctionKeys)
-        {
-            api.AddEndpointFilter<FunctionKeyFilter>();
-        }
-
-        api.MapPost("/engines/{engineId}/backups/{backupId}/recovery", RestoreAsync);
-        api.MapPost("/graphs/{graphId}/backups/import", ImportAsync);
-        api.MapPost("/graphs/{graphId}/backups", BackupNowAsync);
-        api.MapPost("/graphs/{graphId}/restores", RestoreFromCopyAsync);
-        api.MapGet("/runs/{runId}", GetRunAsync);
-        api.MapGet("/runs", ListRunsAsync);
-        api.MapGet("/graphs", ListGraphsAsync);
-        api.MapGet("/graphs/{graphId}", GetGraphAsync);
-        return app;
-    }
-
     /// <summary>A request line (path and query) longer than <see cref="MaxUrlLength"/>: answered 414.</summary>
     public static bool IsUrlTooLong(HttpRequest request) =>
         (request.Path.Value?.Length ?? 0) + (request.QueryString.Value?.Length ?? 0) > MaxUrlLength;

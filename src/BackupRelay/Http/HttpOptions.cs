@@ -5,15 +5,6 @@ public sealed class HttpOptions
 {
     public const string SectionName = "Http";
 
-    /// <summary>
-    /// Function keys the standalone host accepts in <c>x-functions-key</c> or <c>?code=</c>
-    /// (<c>Http__FunctionKeys__0</c>, ...). In Azure the Functions host checks its own keys.
-    /// </summary>
-    public List<string> FunctionKeys { get; set; } = [];
-
-    /// <summary>Lets the standalone host run with no key: a local development run only.</summary>
-    public bool AllowAnonymousLocalDevelopment { get; set; }
-
     /// <summary>When set, restore and import requests must carry a valid <c>X-BackupRelay-Signature</c>.</summary>
     public string? WebhookSecret { get; set; }
 
