@@ -66,7 +66,12 @@ public static class BackupRelayServiceCollectionExtensions
             sp.GetRequiredService<Notifications.RunEvents>()));
         services.AddSingleton<ICopyDestination>(sp => CreateDestination(sp, configuration));
 
-        services.AddSingleton(sp => new CopyBufferBudget(sp.GetRequiredService<IOptions<CopyOptions>>().Value.MemoryBudgetBytes));
+        services.AddSingleton(sp =>
+        {
+            var budget = new CopyBufferBudget(sp.GetRequiredService<IOptions<CopyOptions>>().Value.MemoryBudgetBytes);
+            BackupRelayMetrics.AddBufferGauges(sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), budget);
+            return budget;
+        });
         services.AddSingleton<HashStateCache>();
         services.AddHttpClient(FileCopier.HttpClientName, http => http.Timeout = Timeout.InfiniteTimeSpan)
             .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler

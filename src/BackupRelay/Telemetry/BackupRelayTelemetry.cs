@@ -119,6 +119,18 @@ public sealed class BackupRelayMetrics
     }
 
     /// <summary>
+    /// The copy engine's buffer memory against its budget (<c>Copy__MemoryBudgetBytes</c>), shared by every
+    /// copy and upload the instance runs at once (up to host.json's batchSize + newBatchThreshold per function).
+    /// </summary>
+    public static void AddBufferGauges(IMeterFactory meters, Copying.CopyBufferBudget budget)
+    {
+        var meter = meters.Create(BackupRelayTelemetry.Name);
+        meter.CreateObservableGauge("backuprelay.copy.buffer.in_use", () => budget.InUseBytes, "By", "Copy buffer bytes held now.");
+        meter.CreateObservableGauge("backuprelay.copy.buffer.peak", () => budget.PeakInUseBytes, "By", "The most copy buffer bytes held at once since start.");
+        meter.CreateObservableGauge("backuprelay.copy.buffer.budget", () => budget.CapacityBytes, "By", "The copy buffer budget (Copy__MemoryBudgetBytes).");
+    }
+
+    /// <summary>
     /// The per-graph gauges, read from the run store through the shared, briefly cached graph statuses:
     /// a refresh starts when the cached one is old, and the newest known values are reported meanwhile.
     /// </summary>

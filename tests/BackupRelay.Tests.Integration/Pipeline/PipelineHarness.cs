@@ -59,6 +59,11 @@ public abstract class PipelineHarness : IAsyncLifetime
 
     protected virtual Dictionary<string, string?> ExtraSettings() => [];
 
+    /// <summary>A test's own graphs or emulator settings, added to the two graphs every test has.</summary>
+    protected virtual void ExtendSeed(EmulatorSeed seed)
+    {
+    }
+
     /// <summary>Runs once storage is up and before the host starts (e.g. to fill a queue).</summary>
     protected virtual Task BeforeHostStartsAsync() => Task.CompletedTask;
 
@@ -72,6 +77,7 @@ public abstract class PipelineHarness : IAsyncLifetime
         seed.Settings.JobRunningSeconds = 0.5;
         seed.Graphs.Add(new SeedGraph { Id = GraphA, Name = "orders", ProjectId = DemoSeed.ProjectId, BackupFileSizes = [(Block * 3) + 5, Block - 1, 0] });
         seed.Graphs.Add(new SeedGraph { Id = GraphB, Name = "social", ProjectId = DemoSeed.ProjectId, BackupFileSizes = [(Block * 5) + 77, 1] });
+        ExtendSeed(seed);
         Emulator = await HuaweiCloudEmulator.StartAsync(seed);
         Azurite = await StartAzuriteAsync();
         Storage = StorageAccount.FromConnectionString(Azurite.ConnectionString);
