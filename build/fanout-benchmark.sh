@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Fan-out benchmark: one schedule tick over N graphs (default 500), three standalone host processes
-# over one Azurite and one Huawei Cloud emulator whose gateway throttles GES at 60 requests/s per
-# project, one instance killed with SIGKILL a third of the way in and storage down 20 s two thirds in
-# (the scenario of FanOutTests, with more graphs). Prints: wall time from the tick to every run
-# verified, GES calls per run, the share of GES calls throttled (429), and peak RSS per instance.
+# Fan-out benchmark: one schedule tick over N graphs (default 500), three instances (each the local
+# Functions host process running the published worker) over one Azurite and one Huawei Cloud emulator
+# whose gateway throttles GES at 60 requests/s per project; one instance's worker killed with SIGKILL a
+# third of the way in, another instance (host and worker) killed half way, storage down 20 s two thirds
+# in (the scenario of FanOutTests, with more graphs). Prints: wall time from the tick to every run
+# verified, GES calls per run, the share of GES calls throttled (429), and peak RSS per instance (host +
+# worker).
 #   bash build/fanout-benchmark.sh [graphs, default 500]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -12,6 +14,7 @@ graphs="${1:-500}"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 [ -d node_modules/azurite ] || npm ci --no-audit --no-fund --loglevel=error
 dotnet build Functions.sln -c Release -v quiet -nologo 2>&1 | grep -E " error |warning [A-Z]+[0-9]+" || true
+dotnet publish src/BackupRelay.Functions -c Release --no-build -o artifacts/functions -v quiet -nologo
 
 figures="$(mktemp)"
 rm -f "${TMPDIR:-/tmp}/backuprelay-fanout.txt"
