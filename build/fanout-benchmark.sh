@@ -13,7 +13,7 @@ cd "$root"
 graphs="${1:-500}"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 [ -d node_modules/azurite ] || npm ci --no-audit --no-fund --loglevel=error
-dotnet build Functions.sln -c Release -v quiet -nologo 2>&1 | grep -E " error |warning [A-Z]+[0-9]+" || true
+dotnet build Functions.sln -c Release -v quiet -nologo 2>&1 | grep -E " error |warning [A-Z]+[0-9]+" | grep -v NU1603 || true
 dotnet publish src/BackupRelay.Functions -c Release --no-build -o artifacts/functions -v quiet -nologo
 
 figures="$(mktemp)"

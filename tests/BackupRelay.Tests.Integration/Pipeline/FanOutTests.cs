@@ -184,6 +184,7 @@ public sealed class FanOutTests(ITestOutputHelper output) : IAsyncLifetime
             $"fan-out: {Graphs} graphs, {Instances} instances, gateway {GatewayRequestsPerSecond} GES req/s per project: all verified {done.TotalSeconds:F1} s after the tick; " +
             $"worker kill -9 at {workerKilledAt.TotalSeconds:F1} s, instance kill -9 at {killedAt.TotalSeconds:F1} s, storage down {outageAt.TotalSeconds:F1}–{restoredAt.TotalSeconds:F1} s; " +
             $"GES calls per run mean {perRun.Average():F2}, max {perRun.Max()}; {throttled} of {ges.Count} GES calls throttled ({share:P2}); " +
+            $"start-up to a first answered invocation (GET /api/health through the worker) {string.Join(", ", _hosts.Select(h => $"{h.ReadyAfter.TotalSeconds:F2} s"))}; " +
             $"peak RSS per instance (host + worker) {string.Join(", ", rss.Select(r => $"{Mb(r.Host)} + {Mb(r.Worker)} = {Mb(r.Host + r.Worker)}"))} " +
             $"(the killed one until its kill; the killed worker peaked at {Mb(workerRss)})");
         output.WriteLine(figures);
