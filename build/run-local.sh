@@ -4,7 +4,16 @@
 # host (src/BackupRelay.LocalHost, a dev/test tool); one scheduled backup fires at once and is followed from
 # GES job to copied, verified files in Azurite; then the way back: that copy is restored into a second
 # graph (Blob → the emulator's OBS → GES import). Exits non-zero unless both succeeded.
+#   bash build/run-local.sh              the demo, then everything stops
+#   bash build/run-local.sh --stay-up    the demo, then the stack stays up to explore (URLs, key and
+#                                        curl calls printed) until Ctrl+C
 set -euo pipefail
+stay_up=0
+case "${1:-}" in
+  "") ;;
+  --stay-up) stay_up=1 ;;
+  *) echo "usage: bash build/run-local.sh [--stay-up]" >&2; exit 2 ;;
+esac
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
@@ -133,5 +142,26 @@ if [ "$status" -eq 0 ]; then
 fi
 if [ "$status" -ne 0 ]; then
   echo; echo "--- BackupRelay log (last 40 lines) ---"; tail -n 40 "$work/backuprelay.log"
+fi
+if [ "$status" -eq 0 ] && [ "$stay_up" -eq 1 ]; then
+  cat <<TEXT
+
+The stack stays up until Ctrl+C:
+  API (local Functions host):  http://127.0.0.1:$host_port/api   (log: $work/backuprelay.log)
+  Azurite:                     blob http://127.0.0.1:$blob_port/devstoreaccount1, queue http://127.0.0.1:$queue_port/devstoreaccount1
+  Huawei Cloud emulator:       http://127.0.0.1:$emu_port   (GES, IAM, CSE; OBS under /obs)
+  Graphs:                      $graph (demo_graph, backed up), $restored (demo_graph_restored)
+
+In another shell:
+  export API=http://127.0.0.1:$host_port/api KEY=$host_key
+  curl -s "\$API/health"                                                     # anonymous
+  curl -s -H "x-functions-key: \$KEY" "\$API/graphs"                           # freshness of every graph
+  curl -s -X POST -H "x-functions-key: \$KEY" "\$API/graphs/$graph/backups"  # back up now: 202 + the run
+  curl -s -H "x-functions-key: \$KEY" "\$API/runs?limit=5"                     # the newest runs
+TEXT
+  trap 'exit 0' INT TERM
+  while kill -0 "$host_pid" 2>/dev/null; do sleep 1; done
+  echo "BackupRelay stopped"; tail -n 20 "$work/backuprelay.log"
+  exit 1
 fi
 exit "$status"

@@ -21,7 +21,8 @@ public sealed class StorageConnection
     /// <summary>The well-known Azurite / storage emulator key (public, not a secret).</summary>
     public const string DevelopmentAccountKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
-    private static readonly string[] IdentityKeys = ["accountName", "blobServiceUri", "queueServiceUri", "credential", "clientId"];
+    /// <summary>The settings of an identity-based connection (<c>&lt;name&gt;__accountName</c>, ...).</summary>
+    public static IReadOnlyList<string> IdentityKeys { get; } = ["accountName", "blobServiceUri", "queueServiceUri", "credential", "clientId"];
 
     private readonly string? _connectionString;
 

@@ -41,7 +41,9 @@ public static class ConfigurationCheck
             // The binder stops at the first value it cannot convert: read every value first, then
             // bind without the bad ones so the validators report everything else too.
             var conversions = new List<(string Problem, string Key)>();
-            Conversions(configuration.GetSection(section), type, section, conversions);
+            // A section's own settings, plus a connection's identity-based ones where the section is a connection too.
+            var alsoKnown = section == DestinationOptions.SectionName ? StorageConnection.IdentityKeys : [];
+            Conversions(configuration.GetSection(section), type, section, conversions, alsoKnown);
             problems.AddRange(conversions.Select(c => c.Problem));
             var bad = conversions.Select(c => c.Key).ToHashSet(StringComparer.OrdinalIgnoreCase);
             var readable = conversions.Count == 0 ? configuration : new ConfigurationBuilder()
@@ -83,9 +85,26 @@ public static class ConfigurationCheck
     }
 
     /// <summary>Values that cannot become their property's type, found the way the binder converts them (TypeConverter, invariant culture).</summary>
-    private static void Conversions(IConfigurationSection section, Type type, string path, List<(string Problem, string Key)> problems)
+    private static void Conversions(IConfigurationSection section, Type type, string path, List<(string Problem, string Key)> problems,
+        IReadOnlyList<string>? alsoKnown = null)
     {
-        foreach (var property in type.GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.GetIndexParameters().Length == 0))
+        var properties = type.GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.GetIndexParameters().Length == 0).ToList();
+
+        // A misspelt setting would be ignored by the binder, silently: name it, with the closest real one.
+        var known = properties.Select(p => p.Name).Concat(alsoKnown ?? []).ToList();
+        foreach (var child in section.GetChildren())
+        {
+            if (!known.Contains(child.Key, StringComparer.OrdinalIgnoreCase))
+            {
+                var closest = known.MinBy(k => Distance(k.ToUpperInvariant(), child.Key.ToUpperInvariant()));
+                var hint = closest is not null && Distance(closest.ToUpperInvariant(), child.Key.ToUpperInvariant()) <= Math.Max(2, child.Key.Length / 3)
+                    ? $"did you mean {path}__{closest}?"
+                    : $"the settings under {path}__ are {string.Join(", ", known)}.";
+                problems.Add(($"{path}__{child.Key} is not a setting: {hint}", child.Path));
+            }
+        }
+
+        foreach (var property in properties)
         {
             var child = section.GetSection(property.Name);
             var target = Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType;
@@ -120,6 +139,36 @@ public static class ConfigurationCheck
                 Conversions(child, target, name, problems);
             }
         }
+    }
+
+    /// <summary>Edits (insert, delete, replace, swap two neighbours) from one name to another.</summary>
+    internal static int Distance(string a, string b)
+    {
+        var d = new int[a.Length + 1, b.Length + 1];
+        for (var i = 0; i <= a.Length; i++)
+        {
+            d[i, 0] = i;
+        }
+
+        for (var j = 0; j <= b.Length; j++)
+        {
+            d[0, j] = j;
+        }
+
+        for (var i = 1; i <= a.Length; i++)
+        {
+            for (var j = 1; j <= b.Length; j++)
+            {
+                var cost = a[i - 1] == b[j - 1] ? 0 : 1;
+                d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + cost);
+                if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+                {
+                    d[i, j] = Math.Min(d[i, j], d[i - 2, j - 2] + 1);
+                }
+            }
+        }
+
+        return d[a.Length, b.Length];
     }
 
     private static bool Converts(Type type, string value)

@@ -71,6 +71,8 @@ public sealed class ConfigurationErrorTests
     [InlineData("Copy__Mode", "Sideways", "Copy__Mode is 'Sideways', which is not one of Streaming, ServerSide")]
     [InlineData("Obs__PartSizeBytes", "1000", "Obs__PartSizeBytes must be between 102400")]
     [InlineData("Obs__AccessKeyId", "AKONLY", "Obs__AccessKeyId and Obs__SecretAccessKey must be set together")]
+    [InlineData("Backup__Shedule", "0 0 2 * * *", "Backup__Shedule is not a setting: did you mean Backup__Schedule?")]
+    [InlineData("Copy__MaxConcurency", "4", "Copy__MaxConcurency is not a setting: did you mean Copy__MaxConcurrency?")]
     public async Task Each_class_of_error_names_its_setting(string setting, string? value, string expected)
     {
         var settings = Valid();
