@@ -97,6 +97,8 @@ public static class BackupRelayServiceCollectionExtensions
         services.AddSingleton<Restores.ObsUploader>();
         services.AddSingleton(sp => new Restores.UploadProgressStore(sp.GetRequiredService<AppStorage>().Account.GetContainer(QueueNames.RunsContainer)));
         services.AddHttpClient(Notifications.NotifyHandler.HttpClientName)
+            // No redirects: a signed event goes to the configured URL (https, or http on loopback) or nowhere.
+            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { AllowAutoRedirect = false })
             .RemoveAllLoggers(); // the receiver's URL may carry a token: no request logging for this client
         services.AddSingleton<FunctionInvoker>();
 

@@ -54,4 +54,13 @@ public sealed class ConfigurationCheckTests
     [InlineData("Schedule", "Schedlue", 1)]
     [InlineData("abc", "xyz", 3)]
     public void Distance_counts_edits_with_swaps_as_one(string a, string b, int expected) => Assert.Equal(expected, ConfigurationCheck.Distance(a, b));
+
+    [Theory]
+    [InlineData("Http:WebhookSecret", "Http__WebhookSecret")]
+    [InlineData("HuaweiCloud:Auth:SecretKey", "HuaweiCloud__Auth__SecretKey")]
+    public void A_key_vault_reference_left_unresolved_is_a_configuration_error(string key, string named)
+    {
+        var problems = Problems((key, "@Microsoft.KeyVault(SecretUri=https://relay-kv.vault.azure.net/secrets/webhook-secret/)"));
+        Assert.Contains(problems, p => p.StartsWith(named + " is a Key Vault reference that was not resolved", StringComparison.Ordinal));
+    }
 }

@@ -62,6 +62,17 @@ public static class ConfigurationCheck
             }
         }
 
+        // App Service leaves a Key Vault reference it could not resolve as the literal text: used as a
+        // password it would lock the Huawei account after repeated failures, as a webhook secret it is guessable.
+        foreach (var (key, value) in configuration.AsEnumerable())
+        {
+            if (value is not null && value.TrimStart().StartsWith("@Microsoft.KeyVault(", StringComparison.OrdinalIgnoreCase))
+            {
+                problems.Add($"{key.Replace(":", "__", StringComparison.Ordinal)} is a Key Vault reference that was not resolved: " +
+                    "give the app's identity read access to the secret (Key Vault Secrets User) and check the reference's vault and secret name.");
+            }
+        }
+
         Storage(configuration, BackupRelayServiceCollectionExtensions.AppStorageSetting, problems);
         var destination = configuration.GetSection(DestinationOptions.SectionName);
         if (string.IsNullOrEmpty(destination[nameof(DestinationOptions.LocalDirectory)]))

@@ -182,7 +182,7 @@ public sealed partial class CopyBackupFileHandler(
     /// <summary><c>&lt;graph name&gt;/&lt;backup id&gt;/&lt;file&gt;</c>.</summary>
     public string FilePath(RunRecord run, string file) => $"{Folder(run)}/{run.BackupId}/{file}";
 
-    private string Folder(RunRecord run) => options.Value.Find(run.GraphId)?.Name ?? run.GraphName ?? run.GraphId;
+    private string Folder(RunRecord run) => options.Value.CopyFolder(run.GraphId, run.GraphName);
 
     private async Task<Uri?> LinkAsync(string graphId, string backupId, string file, CancellationToken cancellationToken)
     {

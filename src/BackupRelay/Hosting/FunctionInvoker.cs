@@ -134,8 +134,8 @@ public sealed partial class FunctionInvoker(IEnumerable<IQueueFunction> function
 
         if (result.Outcome == HandlerOutcome.Park)
         {
-            Log.Parked(logger, function.Name, result.Reason ?? "");
             await queues.ParkAsync(function.Queue, function.Name, result.Reason ?? "parked", message, cancellationToken);
+            Log.Parked(logger, function.Name, result.Reason ?? "");
             await FailRunAsync(function, runId, $"its {function.Name} message was parked in {QueueNames.Poison(function.Queue)}: {result.Reason}");
         }
         else if (result.Outcome == HandlerOutcome.Retry && dequeueCount < limits.MaxDequeueCount)
@@ -180,8 +180,8 @@ public sealed partial class FunctionInvoker(IEnumerable<IQueueFunction> function
     public async Task ParkExhaustedAsync(IQueueFunction function, string? message, long dequeueCount, string? reason, CancellationToken cancellationToken)
     {
         var why = $"failed {dequeueCount} deliveries; last: {reason}";
-        Log.Parked(logger, function.Name, why);
         await queues.ParkAsync(function.Queue, function.Name, why, message, cancellationToken);
+        Log.Parked(logger, function.Name, why);
     }
 
     private static partial class Log

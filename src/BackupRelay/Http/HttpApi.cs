@@ -433,13 +433,18 @@ public static partial class HttpApi
 
         try
         {
-            using var document = JsonDocument.Parse(bytes);
+            // A property given twice is ambiguous (parsers disagree on which wins): refused, not "last wins".
+            using var document = JsonDocument.Parse(bytes, new JsonDocumentOptions { AllowDuplicateProperties = false });
             if (document.RootElement.ValueKind != JsonValueKind.Object)
             {
                 return (null, TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["body"] = ["The body must be a JSON object."] }));
             }
 
             return (document.RootElement.Clone(), null);
+        }
+        catch (JsonException ex) when (ex.Message.Contains("duplicate", StringComparison.OrdinalIgnoreCase))
+        {
+            return (null, TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["body"] = [$"The body repeats a property: {ex.Message}"] }));
         }
         catch (JsonException ex)
         {

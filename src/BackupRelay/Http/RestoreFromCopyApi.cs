@@ -77,11 +77,36 @@ public static partial class HttpApi
                 "(or HuaweiCloud__Auth__AccessKey/SecretKey) and Obs__Endpoint or HuaweiCloud__Region.", statusCode: 501, title: "Restores from a copy are not configured");
         }
 
-        var folder = sourceGraph ?? backup.Value.Find(graphId)?.Name ?? graphId;
-        obsPath ??= $"{settings.Bucket}/{settings.Prefix}{folder}/{backupId}/";
+        var digest = RequestDigest(graphId, backupId, sourceGraph, obsPath);
         var runId = RunId("rfc-", graphId, key);
-        if (await runs.GetAsync(runId, context.RequestAborted) is { } existing)
+        var earlierRun = await runs.GetAsync(runId, context.RequestAborted);
+
+        // The target graph must exist; its GES name is also where its own copies are when it has no configured Name.
+        GesGraph target;
+        try
         {
+            target = await ges.GetGraphAsync(graphId, context.RequestAborted);
+        }
+        catch (HuaweiCloudException ex) when (earlierRun is null)
+        {
+            return Upstream(ex);
+        }
+        catch (HuaweiCloudException) when (earlierRun is not null)
+        {
+            target = new GesGraph { Id = graphId };
+        }
+
+        var folder = sourceGraph ?? backup.Value.CopyFolder(graphId, target.Name);
+        obsPath ??= $"{settings.Bucket}/{settings.Prefix}{folder}/{backupId}/";
+        if (earlierRun is { } existing)
+        {
+            if (key.Length > 0 && existing.RequestDigest is { } earlier && earlier != digest)
+            {
+                return TypedResults.Problem($"Idempotency-Key {key} was used for run {existing.Id} with another request (backupId, sourceGraph or obsPath differ): " +
+                    "use a new key for a new restore.", statusCode: 422, title: "Idempotency-Key reused",
+                    extensions: new Dictionary<string, object?> { ["field"] = "Idempotency-Key", ["runId"] = existing.Id });
+            }
+
             return await QueueUploadsAsync(context, existing, runs, queues);
         }
 
@@ -93,13 +118,12 @@ public static partial class HttpApi
                 extensions: new Dictionary<string, object?> { ["graph"] = folder, ["backupId"] = backupId });
         }
 
-        try
+        // One restore into a graph at a time: a second would upload to the same OBS keys and fail late in GES.
+        if (await RestoreTargets.TryClaimAsync(runs, graphId, runId, context.RequestAborted) is { } running)
         {
-            await ges.GetGraphAsync(graphId, context.RequestAborted);
-        }
-        catch (HuaweiCloudException ex)
-        {
-            return Upstream(ex);
+            return TypedResults.Problem($"A restore into graph {graphId} is running (run {running}): wait for it to end (GET /api/runs/{running}).",
+                statusCode: 409, title: "A restore into this graph is running", type: "https://backuprelay/problems/restore-running",
+                extensions: new Dictionary<string, object?> { ["runId"] = running });
         }
 
         var now = time.GetUtcNow();
@@ -112,6 +136,7 @@ public static partial class HttpApi
             BackupId = backupId,
             SourceGraph = folder,
             ImportPath = obsPath,
+            RequestDigest = digest,
             Backup = manifest!.Backup,
             Status = RunStatus.Running,
             Step = "queued",
@@ -217,4 +242,9 @@ public static partial class HttpApi
 
         return (manifest, null);
     }
+
+    /// <summary>What a restore request asked for, as one digest (the fields as given, before defaults).</summary>
+    private static string RequestDigest(string graphId, string? backupId, string? sourceGraph, string? obsPath) =>
+        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(
+            string.Join('\n', graphId, backupId ?? "", sourceGraph ?? "", obsPath ?? ""))));
 }

@@ -32,7 +32,8 @@ public sealed record PollOperationMessage(int V, string RunId, int Attempt);
 /// </summary>
 public sealed record NotifyMessage(int V, string EventId, string Event, int Attempt = 0);
 
-public sealed record ParkedMessage(string Function, string Reason, DateTimeOffset ParkedAt, string? Message);
+/// <summary>A message parked in a poison queue: why, when, and its text (cut to fit the queue: then <c>OriginalLength</c> says how long it was).</summary>
+public sealed record ParkedMessage(string Function, string Reason, DateTimeOffset ParkedAt, string? Message, int? OriginalLength = null);
 
 /// <summary>The manifest written beside the copied files.</summary>
 public sealed record BackupManifest(

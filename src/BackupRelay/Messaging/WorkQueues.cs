@@ -48,10 +48,35 @@ public sealed class WorkQueues(StorageAccount account, TimeProvider time, Teleme
     /// <summary>Moves a message that can never succeed to <c>&lt;queue&gt;-poison</c>, with the reason beside it.</summary>
     public async Task ParkAsync(string queue, string function, string reason, string? message, CancellationToken cancellationToken = default)
     {
-        metrics?.Parked(queue, function);
-        var parked = new ParkedMessage(function, reason, time.GetUtcNow(), message is { Length: > 16 * 1024 } ? message[..(16 * 1024)] : message);
-        await SendTextAsync(QueueNames.Poison(queue), JsonSerializer.Serialize(parked, BackupRelayJson.Default.ParkedMessage), null, cancellationToken);
+        await SendTextAsync(QueueNames.Poison(queue), ParkedText(function, reason, message), null, cancellationToken);
+        metrics?.Parked(queue, function); // counted once it is parked, not when parking was tried
     }
+
+    /// <summary>
+    /// The parked record, within the queue's size limit measured as sent (JSON escaping can grow a text
+    /// six-fold, base64 by a third): the message's text is cut, halving, until the record fits, and the
+    /// record says how long the original was.
+    /// </summary>
+    internal string ParkedText(string function, string reason, string? message)
+    {
+        reason = reason.Length > 2048 ? reason[..2048] + "…" : reason;
+        var keep = message?.Length ?? 0;
+        while (true)
+        {
+            var kept = message is null || keep >= message.Length ? message
+                : message[..(keep > 0 && char.IsHighSurrogate(message[keep - 1]) ? keep - 1 : keep)];
+            var parked = new ParkedMessage(function, reason, time.GetUtcNow(), kept, kept?.Length < message?.Length ? message!.Length : null);
+            var text = JsonSerializer.Serialize(parked, BackupRelayJson.Default.ParkedMessage);
+            if (WireBytes(text) <= MaxMessageBytes || keep == 0)
+            {
+                return text;
+            }
+
+            keep /= 2;
+        }
+    }
+
+    private static int WireBytes(string text) => 4 * ((System.Text.Encoding.UTF8.GetByteCount(text) + 2) / 3);
 
     /// <summary>
     /// The SDK's hook for a received message whose body is not base64: park its raw text with the reason
@@ -85,7 +110,7 @@ public sealed class WorkQueues(StorageAccount account, TimeProvider time, Teleme
     private async Task SendTextAsync(string queue, string text, TimeSpan? delay, CancellationToken cancellationToken)
     {
         // The service refuses larger messages with a bare 413; say which and how large here instead.
-        var wireBytes = 4 * ((System.Text.Encoding.UTF8.GetByteCount(text) + 2) / 3);
+        var wireBytes = WireBytes(text);
         if (wireBytes > MaxMessageBytes)
         {
             throw new ArgumentException($"A message for {queue} is {wireBytes} bytes in base64; a queue message is at most {MaxMessageBytes}.", nameof(text));

@@ -80,6 +80,12 @@ public sealed partial class RunEvents(BackupRelayMetrics metrics, WorkQueues que
 
     public void Finished(RunRecord run) => metrics.RunFinished(run);
 
+    public void Unreadable(string runId, string reason)
+    {
+        metrics.UnreadableRun();
+        Log.UnreadableRun(logger, runId, reason);
+    }
+
     public async Task<bool> QueueNotificationAsync(RunRecord run)
     {
         if (!options.Value.Enabled)
@@ -153,6 +159,9 @@ public sealed partial class RunEvents(BackupRelayMetrics metrics, WorkQueues que
 
     private static partial class Log
     {
+        [LoggerMessage(98, LogLevel.Error, "Run record runs/{RunId}.json cannot be read and is left out of every listing: {Reason}")]
+        public static partial void UnreadableRun(ILogger logger, string runId, string reason);
+
         [LoggerMessage(90, LogLevel.Warning, "The notification for run {RunId} could not be queued ({Error}); it is queued again later")]
         public static partial void QueueFailed(ILogger logger, string runId, string error);
     }
@@ -188,7 +197,9 @@ public sealed partial class NotifyHandler(IHttpClientFactory http, WorkQueues qu
         var settings = options.Value;
         if (!settings.Enabled)
         {
-            return HandlerResult.Done;
+            // Another instance queued it with Notify__Url set (a settings change rolling out): leave it for
+            // one that can deliver it; after the runtime's maxDequeueCount it is parked, visibly, not lost.
+            return HandlerResult.Retry("Notify__Url is not set on this instance");
         }
 
         var marker = runs.Container.GetBlobClient($"notifications/{notify.EventId}");

@@ -46,6 +46,9 @@ public sealed class RunRecord
     /// <summary>Restore-from-copy runs: the graph folder in the destination the copy is read from.</summary>
     public string? SourceGraph { get; set; }
 
+    /// <summary>SHA-256 of what a keyed request asked for: the same <c>Idempotency-Key</c> with another request is refused.</summary>
+    public string? RequestDigest { get; set; }
+
     /// <summary>Restore-from-copy runs: the backup GES created by importing the files.</summary>
     public string? ImportedBackupId { get; set; }
     public string GraphId { get; set; } = "";

@@ -16,6 +16,9 @@ public interface IRunObserver
 
     /// <summary>Queues the ended run's notification; true when queued (the store then marks the run).</summary>
     Task<bool> QueueNotificationAsync(RunRecord run);
+
+    /// <summary>A record that cannot be read (truncated, hand-edited) was skipped by a listing.</summary>
+    void Unreadable(string runId, string reason);
 }
 
 /// <summary>Run records in blob storage, changed only with ETag conditions: concurrent updates never lose each other.</summary>
@@ -188,7 +191,19 @@ public sealed class RunStore(BlobContainerClient container, IRunObserver? observ
         await foreach (var item in container.GetBlobsAsync(BlobTraits.None, BlobStates.None, "runs/", cancellationToken))
         {
             var runId = item.Name["runs/".Length..^".json".Length];
-            if (await GetAsync(runId, cancellationToken) is { } run && (graphId is null || run.GraphId == graphId) && (status is null || run.Status == status))
+            RunRecord? run;
+            try
+            {
+                run = await GetAsync(runId, cancellationToken);
+            }
+            catch (Exception ex) when (ex is JsonException or InvalidDataException)
+            {
+                // One bad record must not take the listings (health, graphs, runs, freshness) down with it.
+                observer?.Unreadable(runId, ex.Message);
+                continue;
+            }
+
+            if (run is not null && (graphId is null || run.GraphId == graphId) && (status is null || run.Status == status))
             {
                 runs.Add(run);
             }

@@ -106,6 +106,7 @@ public sealed class BackupRelayMetrics
     private readonly Counter<long> _bytesCopied;
     private readonly Histogram<double> _throughput;
     private readonly Counter<long> _parked;
+    private readonly Counter<long> _unreadable;
 
     public BackupRelayMetrics(IMeterFactory meters)
     {
@@ -116,6 +117,7 @@ public sealed class BackupRelayMetrics
         _bytesCopied = meter.CreateCounter<long>("backuprelay.copy.bytes", "By", "Bytes copied to the destination (each slice once), by graph.");
         _throughput = meter.CreateHistogram<double>("backuprelay.copy.throughput", "By/s", "Throughput of each copy slice, by graph.");
         _parked = meter.CreateCounter<long>("backuprelay.messages.parked", "{message}", "Messages moved to a poison queue, by queue and function.");
+        _unreadable = meter.CreateCounter<long>("backuprelay.runs.unreadable", "{record}", "Run records a listing could not read (each time it skipped one).");
     }
 
     /// <summary>
@@ -177,6 +179,9 @@ public sealed class BackupRelayMetrics
             _throughput.Record(bytes / elapsed.TotalSeconds, Tag(BackupRelayTelemetry.GraphId, graphId));
         }
     }
+
+    /// <summary>A run record a listing could not read and skipped.</summary>
+    public void UnreadableRun() => _unreadable.Add(1);
 
     public void Parked(string queue, string function) =>
         _parked.Add(1, Tag("messaging.destination.name", queue), Tag(BackupRelayTelemetry.Function, function));

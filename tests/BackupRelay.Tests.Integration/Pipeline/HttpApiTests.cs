@@ -437,6 +437,38 @@ public sealed class HttpApiTests : PipelineHarness
     }
 
     [Fact]
+    public async Task An_unreadable_run_record_is_skipped_and_reported_not_a_500_everywhere()
+    {
+        await TickAsync();
+        await WaitForRunsAsync(2);
+
+        // A truncated write and an operator's note, beside the real records.
+        var container = Storage.GetContainer(QueueNames.RunsContainer);
+        await container.GetBlobClient("runs/truncated.json").UploadAsync(BinaryData.FromString("""{"id":"truncated","graphId":"""));
+        await container.GetBlobClient("runs/note.json").UploadAsync(BinaryData.FromString("checked by ops on Monday"));
+
+        using (var runs = await Api.SendAsync(Request(HttpMethod.Get, "/api/runs", sign: false)))
+        {
+            Assert.Equal(HttpStatusCode.OK, runs.StatusCode);
+            Assert.Equal(2, JsonNode.Parse(await runs.Content.ReadAsStringAsync())!.AsArray().Count);
+        }
+
+        using (var graphs = await Api.SendAsync(Request(HttpMethod.Get, "/api/graphs", sign: false)))
+        {
+            Assert.Equal(HttpStatusCode.OK, graphs.StatusCode);
+            Assert.All(JsonNode.Parse(await graphs.Content.ReadAsStringAsync())!.AsArray(), g => Assert.Equal("Fresh", g!["state"]!.GetValue<string>()));
+        }
+
+        using (var health = await Api.SendAsync(Request(HttpMethod.Get, "/api/health", sign: false, key: null)))
+        {
+            Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+        }
+
+        Assert.Contains(Logs.Collector.GetSnapshot(), r => r.Message.Contains("Run record runs/note.json cannot be read", StringComparison.Ordinal));
+        Assert.Contains(Logs.Collector.GetSnapshot(), r => r.Message.Contains("Run record runs/truncated.json cannot be read", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Runs_are_read_and_listed_with_filters()
     {
         await TickAsync();

@@ -104,6 +104,31 @@ public sealed class PipelineTests : PipelineHarness
         Assert.Contains("version 99", await WaitForParkedAsync(QueueNames.PollBackupJob), StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData('<')]
+    [InlineData('é')]
+    public async Task A_malformed_message_that_grows_when_escaped_is_parked_once_within_the_queues_limit(char fill)
+    {
+        // 20 KB of text that JSON escaping grows (\u003C is six bytes, é is two): the parked record must still fit.
+        var text = new string(fill, 20 * 1024);
+        await Services.GetRequiredService<WorkQueues>().Queue(QueueNames.CopyBackupFile).SendMessageAsync(text);
+        var parked = System.Text.Json.JsonSerializer.Deserialize(await WaitForParkedAsync(QueueNames.CopyBackupFile), BackupRelayJson.Default.ParkedMessage)!;
+        Assert.Equal(FunctionNames.CopyBackupFile, parked.Function);
+        Assert.True(parked.Message is { Length: > 1024 } && text.StartsWith(parked.Message, StringComparison.Ordinal), "the parked text is not the message's start");
+        Assert.True(parked.Message.Length == text.Length || parked.OriginalLength == text.Length, "a cut text must say the original length");
+
+        // Delivered once and parked once: no loop of failed parks.
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while ((await Services.GetRequiredService<WorkQueues>().Queue(QueueNames.CopyBackupFile).GetPropertiesAsync()).Value.ApproximateMessagesCount > 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the message was not removed after it was parked");
+            await Task.Delay(100);
+        }
+
+        Assert.Equal(1, LocalHost.Invocations[FunctionNames.CopyBackupFile]);
+        Assert.Single((await Services.GetRequiredService<WorkQueues>().Queue(QueueNames.Poison(QueueNames.CopyBackupFile)).PeekMessagesAsync(10)).Value);
+    }
+
     [Fact]
     public async Task A_message_that_is_not_base64_is_parked_with_its_text_and_the_rest_of_its_batch_runs()
     {

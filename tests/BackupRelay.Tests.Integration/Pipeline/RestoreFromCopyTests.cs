@@ -274,6 +274,7 @@ public sealed class RestoreFromCopyTests : RestoreHarness
     [InlineData("""{"backupId":"b1","obsPath":"http://elsewhere/x"}""", "obsPath")]
     [InlineData("""{"backupId":"b1","obsPath":"Bucket_Upper/x/"}""", "obsPath")]
     [InlineData("""{"backupId":"b1","sourceGraph":42}""", "sourceGraph")]
+    [InlineData("""{"backupId":"b1","sourceGraph":"orders","backupId":"b2"}""", "body")]
     public async Task A_bad_request_is_400_naming_the_field(string body, string field)
     {
         using var response = await Api.SendAsync(Signed($"/api/graphs/{GraphB}/restores", body));
@@ -281,6 +282,64 @@ public sealed class RestoreFromCopyTests : RestoreHarness
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType!.MediaType);
         var problem = JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
         Assert.NotNull(problem["errors"]![field]);
+    }
+
+    [Fact]
+    public async Task The_same_idempotency_key_with_another_request_is_422_naming_the_key_and_the_first_run_goes_on()
+    {
+        var copied = await CopyOutAsync();
+        var (first, firstBody) = await RestoreAsync(copied.BackupId!, key: "reused-key");
+        Assert.Equal(HttpStatusCode.Accepted, first);
+        var (again, againBody) = await RestoreAsync(copied.BackupId!, key: "reused-key");
+        Assert.Equal(HttpStatusCode.Accepted, again);
+        Assert.Equal(firstBody["id"]!.GetValue<string>(), againBody["id"]!.GetValue<string>());
+
+        var (other, problem) = await RestoreAsync(copied.BackupId!, key: "reused-key", extra: ""","obsPath":"obs://another-bucket/elsewhere/" """);
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, other);
+        Assert.Equal("Idempotency-Key", problem["field"]!.GetValue<string>());
+        Assert.Equal(firstBody["id"]!.GetValue<string>(), problem["runId"]!.GetValue<string>());
+        var run = await WaitForRunAsync(firstBody["id"]!.GetValue<string>(), TimeSpan.FromSeconds(90));
+        Assert.Equal(RunStatus.Succeeded, run.Status);
+        Assert.Equal($"{RestoreBucket}/backuprelay-restores/orders/{copied.BackupId}/", run.ImportPath);
+    }
+
+    [Fact]
+    public async Task A_restore_without_source_graph_finds_the_graphs_copies_where_they_were_written()
+    {
+        // Graph A has no configured Name: its copies are under its GES name ("orders"), and so is where a
+        // restore of graph A looks when the request names no source graph.
+        var copied = await CopyOutAsync();
+        using var response = await Api.SendAsync(Signed($"/api/graphs/{GraphA}/restores", $$"""{"backupId":"{{copied.BackupId}}"}"""));
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        var body = JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
+        var run = await WaitForRunAsync(body["id"]!.GetValue<string>());
+        Assert.True(run.Status == RunStatus.Succeeded, string.Join("; ", run.Errors.Select(e => e.Reason)));
+        Assert.Equal("orders", run.SourceGraph);
+        AssertInObs(copied, run);
+    }
+
+    [Fact]
+    public async Task A_second_restore_into_a_graph_while_one_runs_is_409_naming_it_and_is_accepted_after()
+    {
+        var copied = await CopyOutAsync();
+
+        // Uploads take a while: the first restore is still running when the second arrives.
+        State.Faults.Add(new FaultSpec { Method = "PUT", Path = $"/obs/{RestoreBucket}/*", Kind = "latency", DelayMs = 1500, Count = 1 });
+        var (first, firstBody) = await RestoreAsync(copied.BackupId!, key: "first");
+        Assert.Equal(HttpStatusCode.Accepted, first);
+        var firstId = firstBody["id"]!.GetValue<string>();
+        var (second, problem) = await RestoreAsync(copied.BackupId!, key: "second");
+        Assert.Equal(HttpStatusCode.Conflict, second);
+        Assert.Equal(firstId, problem["runId"]!.GetValue<string>());
+        Assert.Contains(firstId, problem["detail"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Single(await Runs.ListAsync(), r => r.Kind == UploadToObsHandler.Kind);
+
+        // Once it has ended, the graph takes the next restore.
+        Assert.Equal(RunStatus.Succeeded, (await WaitForRunAsync(firstId)).Status);
+        var (third, thirdBody) = await RestoreAsync(copied.BackupId!, key: "third");
+        Assert.Equal(HttpStatusCode.Accepted, third);
+        Assert.Equal(RunStatus.Succeeded, (await WaitForRunAsync(thirdBody["id"]!.GetValue<string>())).Status);
+        Assert.Equal(2, ImportJobs().Count);
     }
 
     [Fact]
