@@ -157,9 +157,16 @@ public sealed class EmulatorSettings
 
     /// <summary>
     /// Files up to this size are served with their MD5 as ETag, as OBS does for objects uploaded in one
-    /// PUT; larger ones get a multipart-style ETag (<c>"…-N"</c>) that is not an MD5.
+    /// PUT; larger ones as uploaded in parts of <see cref="MultipartPartSizeBytes"/>: the ETag is
+    /// <c>"MD5(MD5(part 1) … MD5(part N))-N"</c> (OBS API, "Completing a Multipart Upload").
     /// </summary>
     public long SimpleUploadMaxBytes { get; set; } = 16 * 1024 * 1024;
+
+    /// <summary>The part size large files were uploaded with (their multipart ETag depends on it).</summary>
+    public long MultipartPartSizeBytes { get; set; } = 8 * 1024 * 1024;
+
+    /// <summary>False: large files get an opaque <c>"…-N"</c> ETag that is not an MD5 of anything (a store whose ETag cannot be checked).</summary>
+    public bool MultipartEtagsFromContent { get; set; } = true;
 
     /// <summary>Allowed skew of <c>X-Sdk-Date</c> in minutes.</summary>
     public int SignatureSkewMinutes { get; set; } = 15;

@@ -223,17 +223,45 @@ internal static class ObsEndpoints
 
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<(string, string, long), string> Md5s = new();
 
-    /// <summary>The object's MD5 for a simple upload; a multipart-style tag (not an MD5) for a large file.</summary>
+    /// <summary>The object's MD5 for a simple upload; for a large file the multipart ETag of its parts (or an opaque one, when so set).</summary>
     private static string ETag(EmulatorState state, string backupId, BackupFile file, string key)
     {
         if (file.Size > state.Settings.SimpleUploadMaxBytes)
         {
-            var parts = Math.Max(1, (file.Size + (8 << 20) - 1) / (8 << 20));
-            return $"\"{Convert.ToHexStringLower(MD5.HashData(Encoding.UTF8.GetBytes(key + file.Size)))}-{parts}\"";
+            var partSize = state.Settings.MultipartPartSizeBytes;
+            var parts = Math.Max(1, (file.Size + partSize - 1) / partSize);
+            return state.Settings.MultipartEtagsFromContent
+                ? $"\"{MultipartMd5(backupId, file, partSize)}-{parts}\""
+                : $"\"{Convert.ToBase64String(MD5.HashData(Encoding.UTF8.GetBytes(key + file.Size))).TrimEnd('=')}-{parts}\"";
         }
 
         return $"\"{ContentMd5(backupId, file)}\"";
     }
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(string, string, long, long), string> MultipartMd5s = new();
+
+    /// <summary>MD5 of the concatenated binary MD5s of the file's parts (hex), computed once.</summary>
+    internal static string MultipartMd5(string backupId, BackupFile file, long partSize) =>
+        MultipartMd5s.GetOrAdd((backupId, file.Name, file.Size, partSize), k =>
+        {
+            var seed = BackupContent.Seed(k.Item1, k.Item2);
+            using var outer = IncrementalHash.CreateHash(HashAlgorithmName.MD5);
+            var buffer = new byte[(int)Math.Min(k.Item4, 1 << 20)];
+            for (long start = 0; start < k.Item3; start += k.Item4)
+            {
+                using var part = IncrementalHash.CreateHash(HashAlgorithmName.MD5);
+                for (var at = start; at < Math.Min(start + k.Item4, k.Item3); at += buffer.Length)
+                {
+                    var length = (int)Math.Min(buffer.Length, Math.Min(start + k.Item4, k.Item3) - at);
+                    BackupContent.Fill(seed, at, buffer.AsSpan(0, length));
+                    part.AppendData(buffer, 0, length);
+                }
+
+                outer.AppendData(part.GetHashAndReset());
+            }
+
+            return Convert.ToHexStringLower(outer.GetHashAndReset());
+        });
 
     /// <summary>The MD5 of a backup file's bytes (hex), computed once.</summary>
     internal static string ContentMd5(string backupId, BackupFile file) =>

@@ -45,7 +45,7 @@ public sealed class BlobCopyDestination(BlobContainerClient container) : ICopyDe
         return new CommittedFile(properties.ContentLength,
             m.TryGetValue(CopyMetadata.Md5, out var md5) ? md5 : null,
             m.TryGetValue(CopyMetadata.Sha256, out var sha) ? sha : null,
-            m.TryGetValue(CopyMetadata.Verified, out var v) && v == "true",
+            m.TryGetValue(CopyMetadata.Verified, out var v) && v is "true" or VerifiedReceivedOnly,
             m.TryGetValue(CopyMetadata.Verification, out var how) ? how : null,
             Offline: properties.AccessTier == AccessTier.Archive);
     }
@@ -134,11 +134,16 @@ public sealed class BlobCopyDestination(BlobContainerClient container) : ICopyDe
         {
             HttpHeaders = new BlobHttpHeaders { ContentType = contentType, ContentHash = System.Security.Cryptography.MD5.HashData(content.Span) },
         }, cancellationToken);
+    /// <summary><c>backuprelay_verified</c> of a complete copy whose bytes were never checked against the source.</summary>
+    public const string VerifiedReceivedOnly = "received-only";
+
     private static Dictionary<string, string> Metadata(long length, byte[]? md5, byte[]? sha256, bool verified, IReadOnlyDictionary<string, string> extra)
     {
         var metadata = new Dictionary<string, string>(extra, StringComparer.OrdinalIgnoreCase)
         {
-            [CopyMetadata.Verified] = verified ? "true" : "false",
+            // A copy the source could not vouch for is complete but never says "true".
+            [CopyMetadata.Verified] = !verified ? "false"
+                : extra.TryGetValue(CopyMetadata.Verification, out var how) && how == Verification.ReceivedOnly ? VerifiedReceivedOnly : "true",
             [CopyMetadata.Length] = length.ToString(CultureInfo.InvariantCulture),
         };
         if (md5 is not null)

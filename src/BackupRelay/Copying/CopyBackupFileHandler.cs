@@ -145,7 +145,14 @@ public sealed partial class CopyBackupFileHandler(
                     metrics.SliceCopied(run.GraphId, result.Length - sliceStart, time.GetUtcNow() - startedAt);
                 }
 
-                Log.FileDone(logger, run.Id, copy.File, result.Length);
+                if (result.Verification == Verification.ReceivedOnly)
+                {
+                    Log.FileDoneUnverified(logger, run.Id, copy.File, result.Length);
+                }
+                else
+                {
+                    Log.FileDone(logger, run.Id, copy.File, result.Length, result.Verification ?? "");
+                }
                 break;
 
             case CopyOutcome.Failed when result.ContentMismatch && copy.Attempt + 1 < copyOptions.Value.MaxContentAttempts:
@@ -253,8 +260,11 @@ public sealed partial class CopyBackupFileHandler(
         [LoggerMessage(50, LogLevel.Information, "Run {RunId}: {File} copied up to {Offset} of {Size} bytes; continuing")]
         public static partial void Slice(ILogger logger, string runId, string file, long offset, long size);
 
-        [LoggerMessage(51, LogLevel.Information, "Run {RunId}: {File} copied and verified ({Size} bytes)")]
-        public static partial void FileDone(ILogger logger, string runId, string file, long size);
+        [LoggerMessage(51, LogLevel.Information, "Run {RunId}: {File} copied and verified ({Size} bytes, {Verification})")]
+        public static partial void FileDone(ILogger logger, string runId, string file, long size, string verification);
+
+        [LoggerMessage(57, LogLevel.Warning, "Run {RunId}: {File} copied ({Size} bytes) but NOT verified against the source (received-only)")]
+        public static partial void FileDoneUnverified(ILogger logger, string runId, string file, long size);
 
         [LoggerMessage(52, LogLevel.Error, "Run {RunId}: {File} could not be copied: {Reason}")]
         public static partial void FileFailed(ILogger logger, string runId, string file, string reason);

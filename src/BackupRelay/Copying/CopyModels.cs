@@ -17,7 +17,7 @@ public sealed record CopyRequest(
     int Generation = 0);
 
 /// <summary>Where the next slice starts. Carries no secret: it goes into queue messages.</summary>
-public sealed record CopyContinuation(long Offset, long Size, int BlockSize, string? SourceMd5Hex);
+public sealed record CopyContinuation(long Offset, long Size, int BlockSize, string? SourceMd5Hex, string? SourceMultipartEtag = null);
 
 public enum CopyOutcome
 {

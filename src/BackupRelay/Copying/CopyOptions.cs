@@ -57,8 +57,8 @@ public sealed class CopyOptions
     public int MaxContentAttempts { get; set; } = 3;
 
     /// <summary>
-    /// For a file whose source declares no MD5 (GES files over 16 MiB have a multipart ETag), read the
-    /// source a second time and compare MD5s before committing: a corruption in transit is then caught,
+    /// For a file whose source declares neither an MD5 nor a usable multipart ETag, read the source a second time
+    /// and compare MD5s before committing: a corruption in transit is then caught,
     /// at the cost of downloading the file twice. Off by default.
     /// </summary>
     public bool VerifyBySecondRead { get; set; }

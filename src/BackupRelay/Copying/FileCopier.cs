@@ -75,7 +75,7 @@ public sealed partial class FileCopier(
         }
 
         // Hashes run from byte 0: a fresh state, or the one this process kept when the previous slice ended here.
-        state.Hashes = state.Offset == 0 ? new FileHashes() : hashStates.TryTake(state.Request.CopyId, state.Offset);
+        state.Hashes = state.Offset == 0 ? new FileHashes(state.NewMultipartCheck()) : hashStates.TryTake(state.Request.CopyId, state.Offset);
         using var uploadsFailed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var concurrency = new SemaphoreSlim(settings.MaxConcurrency);
         var uploads = new List<Task>();
@@ -161,7 +161,7 @@ public sealed partial class FileCopier(
 
             Log.SliceDone(logger, state.Request.DestinationPath, state.Offset, state.Size.Value);
             return new CopyResult(CopyOutcome.Continue, state.Size.Value, null, null,
-                new CopyContinuation(state.Offset, state.Size.Value, state.BlockSize, state.SourceMd5Hex), null, state.Statistics());
+                new CopyContinuation(state.Offset, state.Size.Value, state.BlockSize, state.SourceMd5Hex, state.SourceMultipartEtag), null, state.Statistics());
         }
 
         return await CommitAsync(destination, state, cancellationToken);
@@ -179,7 +179,7 @@ public sealed partial class FileCopier(
     private async Task<CopyResult> ParallelAsync(ICopyDestination destination, CopyState state, SourceStream? probe, CancellationToken cancellationToken)
     {
         var settings = options.Value;
-        state.Hashes = state.Offset == 0 ? new FileHashes() : hashStates.TryTake(state.Request.CopyId, state.Offset);
+        state.Hashes = state.Offset == 0 ? new FileHashes(state.NewMultipartCheck()) : hashStates.TryTake(state.Request.CopyId, state.Offset);
         var links = new LinkKeeper(state);
         using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var connections = new SemaphoreSlim(settings.DownloadConnections);
@@ -383,6 +383,7 @@ public sealed partial class FileCopier(
             }
 
             _ = SameSourceMd5(state, response);
+            _ = SameMultipartEtag(state, response);
             return new SourceStream(response, await response.Content.ReadAsStreamAsync(cancellationToken));
         }
         catch
@@ -469,11 +470,14 @@ public sealed partial class FileCopier(
         if (state.Hashes is { } hashes && hashes.Length == size)
         {
             var (md5, sha256) = hashes.Finish();
+            var checkedParts = hashes.Multipart is not null;
+            var partSize = hashes.MatchedPartSize();
             hashes.Dispose();
             CheckSourceMd5(state, md5);
-            var verification = metadata[CopyMetadata.Verification] = await VerifyAgainstSourceAsync(state, md5, cancellationToken);
+            CheckSourceMultipart(state, checkedParts, partSize);
+            var verification = metadata[CopyMetadata.Verification] = await VerifyAgainstSourceAsync(state, md5, partSize is not null, cancellationToken);
             await destination.CommitAsync(path, ids, new CommitInfo(size, md5, sha256, true, metadata), cancellationToken);
-            Log.Completed(logger, path, destination.Description, size, false);
+            LogCompleted(path, destination, size, verification, recomputed: false);
             return new CopyResult(CopyOutcome.Completed, size, Convert.ToHexStringLower(md5), Convert.ToHexStringLower(sha256), null, null, state.Statistics(),
                 Verification: verification);
         }
@@ -481,10 +485,11 @@ public sealed partial class FileCopier(
         // The hash state of earlier slices is not here: commit unverified, hash what was committed, then verify.
         state.HashesRecomputed = true;
         await destination.CommitAsync(path, ids, new CommitInfo(size, null, null, false, metadata), cancellationToken);
-        (byte[] Md5, byte[] Sha256, long Length) read;
+        (byte[] Md5, byte[] Sha256, long Length, long? MultipartPartSize) read;
+        var multipart = state.NewMultipartCheck();
         await using (var stream = await destination.OpenReadAsync(path, cancellationToken))
         {
-            read = await FileHashes.OfStreamAsync(stream, cancellationToken);
+            read = await FileHashes.OfStreamAsync(stream, multipart, cancellationToken);
         }
 
         try
@@ -495,7 +500,8 @@ public sealed partial class FileCopier(
             }
 
             CheckSourceMd5(state, read.Md5);
-            metadata[CopyMetadata.Verification] = await VerifyAgainstSourceAsync(state, read.Md5, cancellationToken);
+            CheckSourceMultipart(state, multipart is not null, read.MultipartPartSize);
+            metadata[CopyMetadata.Verification] = await VerifyAgainstSourceAsync(state, read.Md5, read.MultipartPartSize is not null, cancellationToken);
         }
         catch (CopyFailedException)
         {
@@ -513,20 +519,42 @@ public sealed partial class FileCopier(
         }
 
         await destination.MarkVerifiedAsync(path, read.Md5, read.Sha256, metadata, cancellationToken);
-        Log.Completed(logger, path, destination.Description, size, true);
+        LogCompleted(path, destination, size, metadata[CopyMetadata.Verification], recomputed: true);
         return new CopyResult(CopyOutcome.Completed, size, Convert.ToHexStringLower(read.Md5), Convert.ToHexStringLower(read.Sha256), null, null, state.Statistics(),
             Verification: metadata[CopyMetadata.Verification]);
+    }
+
+    private void LogCompleted(string path, ICopyDestination destination, long size, string verification, bool recomputed)
+    {
+        if (verification == Verification.ReceivedOnly)
+        {
+            Log.CompletedUnverified(logger, path, destination.Description, size);
+        }
+        else
+        {
+            Log.Completed(logger, path, destination.Description, size, recomputed);
+        }
     }
 
     /// <summary>
     /// What the copy can say beyond its own hashes: the source's declared MD5 was matched (checked
     /// already), or — opted in, for a source that declares none — a second full read hashes the same.
     /// </summary>
-    private async Task<string> VerifyAgainstSourceAsync(CopyState state, byte[] md5, CancellationToken cancellationToken)
+    private async Task<string> VerifyAgainstSourceAsync(CopyState state, byte[] md5, bool multipartMatched, CancellationToken cancellationToken)
     {
         if (state.SourceMd5Hex is not null)
         {
             return Verification.SourceMd5;
+        }
+
+        if (multipartMatched)
+        {
+            return Verification.SourceMultipartMd5;
+        }
+
+        if (state.Size == 0)
+        {
+            return Verification.EmptySource;
         }
 
         if (!options.Value.VerifyBySecondRead)
@@ -583,6 +611,17 @@ public sealed partial class FileCopier(
         }
     }
 
+    /// <summary>The source's multipart ETag, when it was checked (hashed from byte 0), must be matched by one of the part sizes that fit.</summary>
+    private static void CheckSourceMultipart(CopyState state, bool checkedParts, long? partSize)
+    {
+        if (checkedParts && partSize is null)
+        {
+            var tried = MultipartEtagCheck.LikelyPartSizes(state.Size!.Value, int.Parse(state.SourceMultipartEtag!.Trim('"').Split('-')[1], CultureInfo.InvariantCulture));
+            throw new CopyFailedException($"Multipart ETag mismatch: the source declares {state.SourceMultipartEtag!.Trim('"')}; the bytes received give another " +
+                $"for every part size that fits ({string.Join(", ", tried.Select(p => $"{p} B"))}).", contentMismatch: true);
+        }
+    }
+
     private static void CheckSourceMd5(CopyState state, byte[] md5)
     {
         if (state.SourceMd5Hex is { } expected && !string.Equals(expected, Convert.ToHexStringLower(md5), StringComparison.OrdinalIgnoreCase))
@@ -633,7 +672,7 @@ public sealed partial class FileCopier(
         if (state.Offset < state.Size.Value)
         {
             return new CopyResult(CopyOutcome.Continue, state.Size.Value, null, null,
-                new CopyContinuation(state.Offset, state.Size.Value, state.BlockSize, state.SourceMd5Hex), null, state.Statistics());
+                new CopyContinuation(state.Offset, state.Size.Value, state.BlockSize, state.SourceMd5Hex, state.SourceMultipartEtag), null, state.Statistics());
         }
 
         return await CommitAsync(destination, state, cancellationToken);
@@ -801,6 +840,7 @@ public sealed partial class FileCopier(
             }
 
             state.SourceMd5Hex ??= SameSourceMd5(state, response);
+            state.SourceMultipartEtag ??= SameMultipartEtag(state, response);
             state.SetSize(total, options.Value);
             if (state.Offset != offset && state.Offset < total)
             {
@@ -859,6 +899,23 @@ public sealed partial class FileCopier(
         return md5;
     }
 
+    /// <summary>The source's multipart ETag (null: none), which must be the one the copy started with.</summary>
+    private static string? SameMultipartEtag(CopyState state, HttpResponseMessage response)
+    {
+        var etag = response.Headers.ETag?.Tag?.Trim('"');
+        if (!MultipartEtagCheck.IsMultipart(etag))
+        {
+            return null;
+        }
+
+        if (state.SourceMultipartEtag is { } previous && !string.Equals(previous, etag, StringComparison.OrdinalIgnoreCase))
+        {
+            throw new CopyFailedException("The source's ETag changed during the copy.");
+        }
+
+        return etag;
+    }
+
     /// <summary>The object's MD5 when the source declares one: Content-MD5, or an ETag that is a plain MD5 (not multipart "-N").</summary>
     private static string? SourceMd5(HttpResponseMessage response)
     {
@@ -904,6 +961,7 @@ public sealed partial class FileCopier(
                 Size = c.Size;
                 BlockSize = c.BlockSize;
                 SourceMd5Hex = c.SourceMd5Hex;
+                SourceMultipartEtag = c.SourceMultipartEtag;
             }
             else
             {
@@ -922,7 +980,14 @@ public sealed partial class FileCopier(
         public int BlockSize { get; private set; }
         public long Offset { get; private set; }
         public string? SourceMd5Hex { get; set; }
+
+        /// <summary>The source's multipart ETag (<c>hex-N</c>), when it declares no plain MD5.</summary>
+        public string? SourceMultipartEtag { get; set; }
+
         public FileHashes? Hashes { get; set; }
+
+        /// <summary>A check of the source's multipart ETag for hashing from byte 0 (none when the source declares a plain MD5, or no usable ETag).</summary>
+        public MultipartEtagCheck? NewMultipartCheck() => SourceMd5Hex is null ? MultipartEtagCheck.For(SourceMultipartEtag, Size) : null;
         public long BytesFromSource;
         public int ConsecutiveSourceFailures { get; set; }
         public int SourceRestarts;
@@ -1000,6 +1065,10 @@ public sealed partial class FileCopier(
 
         [LoggerMessage(32, LogLevel.Information, "{Path} copied to {Destination}: {Size} bytes verified (hashes recomputed: {Recomputed})")]
         public static partial void Completed(ILogger logger, string path, string destination, long size, bool recomputed);
+
+        [LoggerMessage(38, LogLevel.Warning, "{Path} copied to {Destination}: {Size} bytes stored as received, NOT verified against the source " +
+            "(it declares no checksum usable for this file; Copy__VerifyBySecondRead=true reads it twice)")]
+        public static partial void CompletedUnverified(ILogger logger, string path, string destination, long size);
 
         [LoggerMessage(33, LogLevel.Warning, "{Path}: source failed at offset {Offset} ({Reason}); refreshing the link and resuming")]
         public static partial void SourceRestart(ILogger logger, string path, long offset, string reason);

@@ -48,6 +48,19 @@ public static partial class HttpApi
             CheckId(sourceGraph, "sourceGraph", errors);
         }
 
+        var acceptUnverified = false;
+        if (body is { } given && given.TryGetProperty("acceptUnverified", out var accept) && accept.ValueKind != JsonValueKind.Null)
+        {
+            if (accept.ValueKind is JsonValueKind.True or JsonValueKind.False)
+            {
+                acceptUnverified = accept.GetBoolean();
+            }
+            else
+            {
+                errors["acceptUnverified"] = ["acceptUnverified must be true or false."];
+            }
+        }
+
         var settings = obsOptions.Value;
         string? obsPath = null;
         if (OptionalString(body, "obsPath", 1024, errors) is { } raw)
@@ -77,7 +90,7 @@ public static partial class HttpApi
                 "(or HuaweiCloud__Auth__AccessKey/SecretKey) and Obs__Endpoint or HuaweiCloud__Region.", statusCode: 501, title: "Restores from a copy are not configured");
         }
 
-        var digest = RequestDigest(graphId, backupId, sourceGraph, obsPath);
+        var digest = RequestDigest(graphId, backupId, sourceGraph, obsPath, acceptUnverified);
         var runId = RunId("rfc-", graphId, key);
         var earlierRun = await runs.GetAsync(runId, context.RequestAborted);
 
@@ -110,7 +123,7 @@ public static partial class HttpApi
             return await QueueUploadsAsync(context, existing, runs, queues);
         }
 
-        var (manifest, refusal) = await CheckCopyAsync(destination, folder, backupId!, context.RequestAborted);
+        var (manifest, refusal) = await CheckCopyAsync(destination, folder, backupId!, acceptUnverified, context.RequestAborted);
         if (refusal is not null)
         {
             return TypedResults.Problem(refusal, statusCode: 409, title: "The copy cannot be restored",
@@ -179,7 +192,7 @@ public static partial class HttpApi
 
     /// <summary>The copy's manifest, or why it cannot be restored: no manifest, another backup's, or a file missing, unverified or not matching it.</summary>
     internal static async Task<(BackupManifest? Manifest, string? Refusal)> CheckCopyAsync(ICopyDestination destination, string folder, string backupId,
-        CancellationToken cancellationToken)
+        bool acceptUnverified, CancellationToken cancellationToken)
     {
         var root = $"{folder}/{backupId}/";
         var content = await destination.ReadSmallFileAsync(root + CopyBackupFileHandler.ManifestName, cancellationToken);
@@ -233,6 +246,12 @@ public static partial class HttpApi
                 return (null, $"{file.Name} is not marked verified in the copy: it was never checked against the source.");
             }
 
+            if (committed.Verification == Verification.ReceivedOnly && !acceptUnverified)
+            {
+                return (null, $"{file.Name} was stored as received but never checked against the source (verification received-only: the source " +
+                    "declared no checksum usable for it): send \"acceptUnverified\": true to restore it anyway.");
+            }
+
             if (committed.Length != file.Size || !string.Equals(committed.Md5Hex, file.Md5, StringComparison.OrdinalIgnoreCase)
                 || (committed.Sha256Hex is not null && !string.Equals(committed.Sha256Hex, file.Sha256, StringComparison.OrdinalIgnoreCase)))
             {
@@ -244,7 +263,7 @@ public static partial class HttpApi
     }
 
     /// <summary>What a restore request asked for, as one digest (the fields as given, before defaults).</summary>
-    private static string RequestDigest(string graphId, string? backupId, string? sourceGraph, string? obsPath) =>
+    private static string RequestDigest(string graphId, string? backupId, string? sourceGraph, string? obsPath, bool acceptUnverified) =>
         Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(
-            string.Join('\n', graphId, backupId ?? "", sourceGraph ?? "", obsPath ?? ""))));
+            string.Join('\n', graphId, backupId ?? "", sourceGraph ?? "", obsPath ?? "", acceptUnverified ? "accept-unverified" : ""))));
 }

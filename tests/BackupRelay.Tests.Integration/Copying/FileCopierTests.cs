@@ -105,10 +105,70 @@ public sealed class FileCopierTests : CopyHarness
     }
 
     [Fact]
-    public async Task A_file_over_16_MiB_corrupted_in_transit_is_recorded_as_received_only()
+    public async Task A_file_over_16_MiB_is_verified_against_its_multipart_etag()
     {
-        // Over 16 MiB the source's ETag is multipart: no MD5 to check against. Without a second read the
-        // copy cannot tell, and says so.
+        // Over 16 MiB the source's ETag is multipart (8 MiB parts here): MD5 of the parts' MD5s, "-3".
+        var file = await BackupFileAsync((17L << 20) + 9);
+        var destination = await DestinationAsync(DestinationKind.Blob);
+        var result = await Copier(o => o.BlockSizeBytes = 1 << 20).CopyAsync(destination, Request(file));
+        await AssertCopiedAsync(destination, file, result);
+        Assert.Equal(Verification.SourceMultipartMd5, result.Verification);
+        Assert.Equal(Verification.SourceMultipartMd5, (await destination.GetCommittedAsync(PathOf(file)))!.Verification);
+    }
+
+    [Fact]
+    public async Task A_file_over_16_MiB_corrupted_in_transit_is_caught_against_its_multipart_etag_and_a_fresh_copy_verifies()
+    {
+        var file = await BackupFileAsync((17L << 20) + 9);
+        State.Faults.Add(new FaultSpec { Path = "/obs/*", Kind = "corrupt", Offset = 1000, Count = 1 });
+        var destination = await DestinationAsync(DestinationKind.Blob);
+        var copier = Copier(o => o.BlockSizeBytes = 1 << 20);
+
+        var first = await copier.CopyAsync(destination, Request(file));
+        Assert.Equal(CopyOutcome.Failed, first.Outcome);
+        Assert.True(first.ContentMismatch);
+        Assert.Contains("Multipart ETag mismatch", first.FailureReason, StringComparison.Ordinal);
+        Assert.Null(await destination.GetCommittedAsync(PathOf(file)));
+
+        var again = await copier.CopyAsync(destination, Request(file) with { Generation = 1 });
+        await AssertCopiedAsync(destination, file, again);
+        Assert.Equal(Verification.SourceMultipartMd5, again.Verification);
+    }
+
+    [Fact]
+    public async Task A_large_file_copied_in_slices_by_separate_processes_is_still_checked_against_its_multipart_etag()
+    {
+        // Each slice in a new copier (no hash state kept): the committed file is hashed back, parts and all.
+        var file = await BackupFileAsync((17L << 20) + 9);
+        State.Faults.Add(new FaultSpec { Path = "/obs/*", Kind = "corrupt", Offset = 1000, Count = 1 });
+        var destination = await DestinationAsync(DestinationKind.Blob);
+        CopyResult result = await Copier(o => { o.BlockSizeBytes = 1 << 20; o.SliceMaxBytes = 6L << 20; }).CopyAsync(destination, Request(file));
+        while (result.Outcome == CopyOutcome.Continue)
+        {
+            result = await Copier(o => { o.BlockSizeBytes = 1 << 20; o.SliceMaxBytes = 6L << 20; }).CopyAsync(destination, Request(file, result.Continuation));
+        }
+
+        Assert.Equal(CopyOutcome.Failed, result.Outcome);
+        Assert.Contains("Multipart ETag mismatch", result.FailureReason, StringComparison.Ordinal);
+
+        // Copied again (a new generation), the same way: verified against the ETag from the bytes hashed back.
+        var request = Request(file) with { Generation = 1 };
+        result = await Copier(o => { o.BlockSizeBytes = 1 << 20; o.SliceMaxBytes = 6L << 20; }).CopyAsync(destination, request);
+        while (result.Outcome == CopyOutcome.Continue)
+        {
+            result = await Copier(o => { o.BlockSizeBytes = 1 << 20; o.SliceMaxBytes = 6L << 20; }).CopyAsync(destination, request with { Continuation = result.Continuation });
+        }
+
+        await AssertCopiedAsync(destination, file, result);
+        Assert.True(result.Statistics.HashesRecomputed);
+        Assert.Equal(Verification.SourceMultipartMd5, result.Verification);
+    }
+
+    [Fact]
+    public async Task A_large_file_whose_etag_is_not_derived_from_its_bytes_is_recorded_as_received_only()
+    {
+        // A store whose multipart ETag cannot be checked: without a second read the copy cannot tell, and says so.
+        State.Settings.MultipartEtagsFromContent = false;
         var file = await BackupFileAsync((17L << 20) + 9);
         State.Faults.Add(new FaultSpec { Path = "/obs/*", Kind = "corrupt", Offset = 1000, Count = 1 });
         var destination = await DestinationAsync(DestinationKind.Blob);
@@ -122,6 +182,7 @@ public sealed class FileCopierTests : CopyHarness
     [Fact]
     public async Task With_a_second_read_a_corruption_in_transit_is_caught_and_a_fresh_copy_verifies()
     {
+        State.Settings.MultipartEtagsFromContent = false;
         var file = await BackupFileAsync((17L << 20) + 9);
         State.Faults.Add(new FaultSpec { Path = "/obs/*", Kind = "corrupt", Offset = 1000, Count = 1 });
         var destination = await DestinationAsync(DestinationKind.Blob);

@@ -45,16 +45,9 @@ public sealed class NotifyRedirectTests : PipelineHarness
     public async Task A_307_from_the_receiver_is_not_followed()
     {
         await Services.GetRequiredService<WorkQueues>().SendNotifyAsync(new NotifyMessage(1, "evt-redirect-1", """{"type":"test"}"""), null);
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        var poison = Services.GetRequiredService<WorkQueues>().Queue(QueueNames.Poison(QueueNames.Notify));
-        while (!(await poison.ExistsAsync()).Value || (await poison.PeekMessagesAsync()).Value.Length == 0)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the undelivered notification was not parked");
-            await Task.Delay(100);
-        }
-
+        var parked = await NotifyPoison.WaitAsync(Services, TimeSpan.FromSeconds(30));
         Assert.Equal(["/moved"], _hits.ToArray());
-        Assert.Contains("HTTP 307", (await poison.PeekMessagesAsync()).Value[0].Body.ToString(), StringComparison.Ordinal);
+        Assert.Contains("HTTP 307", parked, StringComparison.Ordinal);
     }
 
     public override async Task DisposeAsync()
@@ -71,16 +64,26 @@ public sealed class NotifyWithoutUrlTests : PipelineHarness
     public async Task A_notification_taken_by_an_instance_without_a_url_is_left_for_others_and_parked_at_the_limit_never_deleted()
     {
         await Services.GetRequiredService<WorkQueues>().SendNotifyAsync(new NotifyMessage(1, "evt-no-url-1", """{"type":"test"}"""), null);
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        var poison = Services.GetRequiredService<WorkQueues>().Queue(QueueNames.Poison(QueueNames.Notify));
+        var parked = await NotifyPoison.WaitAsync(Services, TimeSpan.FromSeconds(60));
+        Assert.Contains("evt-no-url-1", parked, StringComparison.Ordinal);
+        Assert.Equal(LocalHost.HostJson.MaxDequeueCount, LocalHost.Invocations[FunctionNames.Notify]);
+        Assert.Contains(Logs.Collector.GetSnapshot(), r => r.Message.Contains("Notify__Url is not set on this instance", StringComparison.Ordinal));
+    }
+}
+
+/// <summary>The first message in <c>notify-poison</c>, waited for.</summary>
+internal static class NotifyPoison
+{
+    public static async Task<string> WaitAsync(IServiceProvider services, TimeSpan limit)
+    {
+        var deadline = DateTime.UtcNow + limit;
+        var poison = services.GetRequiredService<WorkQueues>().Queue(QueueNames.Poison(QueueNames.Notify));
         while (!(await poison.ExistsAsync()).Value || (await poison.PeekMessagesAsync()).Value.Length == 0)
         {
-            Assert.True(DateTime.UtcNow < deadline, "the notification vanished or was never parked");
+            Assert.True(DateTime.UtcNow < deadline, "nothing reached notify-poison: the notification vanished or was never parked");
             await Task.Delay(100);
         }
 
-        Assert.Contains("evt-no-url-1", (await poison.PeekMessagesAsync()).Value[0].Body.ToString(), StringComparison.Ordinal);
-        Assert.Equal(LocalHost.HostJson.MaxDequeueCount, LocalHost.Invocations[FunctionNames.Notify]);
-        Assert.Contains(Logs.Collector.GetSnapshot(), r => r.Message.Contains("Notify__Url is not set on this instance", StringComparison.Ordinal));
+        return (await poison.PeekMessagesAsync()).Value[0].Body.ToString();
     }
 }

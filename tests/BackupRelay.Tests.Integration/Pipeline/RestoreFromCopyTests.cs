@@ -195,6 +195,27 @@ public sealed class RestoreFromCopyTests : RestoreHarness
     }
 
     [Fact]
+    public async Task A_copy_never_checked_against_the_source_is_restored_only_when_the_request_accepts_it()
+    {
+        var copied = await CopyOutAsync();
+        var backup = State.Backups.Single(b => b.Id == copied.BackupId);
+        var first = Destination.GetBlobClient($"orders/{copied.BackupId}/{backup.Files[0].Name}");
+        var metadata = (await first.GetPropertiesAsync()).Value.Metadata;
+        metadata[CopyMetadata.Verified] = BlobCopyDestination.VerifiedReceivedOnly;
+        metadata[CopyMetadata.Verification] = Verification.ReceivedOnly;
+        await first.SetMetadataAsync(metadata);
+
+        var (status, body) = await RestoreAsync(copied.BackupId!, "received-only");
+        Assert.Equal(HttpStatusCode.Conflict, status);
+        Assert.Contains($"{backup.Files[0].Name} was stored as received but never checked against the source", body["detail"]!.GetValue<string>());
+        Assert.Empty(State.Obs.Writes());
+
+        (status, body) = await RestoreAsync(copied.BackupId!, "received-only-accepted", extra: ""","acceptUnverified":true""");
+        Assert.Equal(HttpStatusCode.Accepted, status);
+        Assert.Equal(RunStatus.Succeeded, (await WaitForRunAsync(body["id"]!.GetValue<string>())).Status);
+    }
+
+    [Fact]
     public async Task A_corrupted_blob_fails_the_run_naming_the_file_and_ges_import_is_never_called()
     {
         var copied = await CopyOutAsync();
@@ -275,6 +296,7 @@ public sealed class RestoreFromCopyTests : RestoreHarness
     [InlineData("""{"backupId":"b1","obsPath":"Bucket_Upper/x/"}""", "obsPath")]
     [InlineData("""{"backupId":"b1","sourceGraph":42}""", "sourceGraph")]
     [InlineData("""{"backupId":"b1","sourceGraph":"orders","backupId":"b2"}""", "body")]
+    [InlineData("""{"backupId":"b1","acceptUnverified":"yes"}""", "acceptUnverified")]
     public async Task A_bad_request_is_400_naming_the_field(string body, string field)
     {
         using var response = await Api.SendAsync(Signed($"/api/graphs/{GraphB}/restores", body));
