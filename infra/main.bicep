@@ -99,7 +99,6 @@ var deploymentContainer = 'app-package'
 var roles = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
   storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
-  storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
 }
@@ -154,10 +153,13 @@ resource packageContainer 'Microsoft.Storage/storageAccounts/blobServices/contai
 }
 
 // Where the backups land: soft delete for blobs and containers, optional immutability.
+// Zone-redundant unless copies are archived: ZRS has no Archive tier, so archiving takes geo-redundant
+// storage (GRS: three copies in the region and three in its pair; it costs about twice LRS and somewhat
+// more than ZRS, and survives the loss of the region, which ZRS does not).
 resource destinationStorage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: destinationStorageName
   location: location
-  sku: { name: 'Standard_ZRS' }
+  sku: { name: archiveAfterDays > 0 ? 'Standard_GRS' : 'Standard_ZRS' }
   kind: 'StorageV2'
   properties: {
     allowSharedKeyAccess: false
@@ -330,6 +332,8 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
   name: '${name}-${suffix}'
   location: location
   kind: 'functionapp,linux'
+  // Its start-up checks storage, the destination and Key Vault with the identity: the roles come first.
+  dependsOn: [ appBlobOwner, appQueues, destinationWriter, secretsUser, metricsPublisher ]
   identity: {
     type: 'UserAssigned'
     userAssignedIdentities: { '${identity.id}': {} }
@@ -366,6 +370,19 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
   }
 }
 
+// No FTP or SCM publishing with basic credentials: deployment goes through the identity only.
+resource ftpBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2023-12-01' = {
+  parent: app
+  name: 'ftp'
+  properties: { allow: false }
+}
+
+resource scmBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2023-12-01' = {
+  parent: app
+  name: 'scm'
+  properties: { allow: false }
+}
+
 // Role assignments: only what the app needs, only where it needs it.
 resource appBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(appStorage.id, identity.id, roles.storageBlobDataOwner)
@@ -382,16 +399,6 @@ resource appQueues 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   scope: appStorage
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataContributor)
-    principalId: identity.properties.principalId
-    principalType: 'ServicePrincipal'
-  }
-}
-
-resource appTables 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(appStorage.id, identity.id, roles.storageTableDataContributor)
-  scope: appStorage
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageTableDataContributor)
     principalId: identity.properties.principalId
     principalType: 'ServicePrincipal'
   }

@@ -55,6 +55,27 @@ public sealed class BicepTests
         Assert.True(exit == 0 && errors.Trim().Length == 0, errors);
     }
 
+    [Fact]
+    public async Task The_template_deploys_what_can_work_and_nothing_it_does_not_need()
+    {
+        var (exit, output, errors) = await RunAsync("build", "main.bicep", "--stdout");
+        Assert.True(exit == 0, errors);
+        var resources = JsonNode.Parse(output)!["resources"]!.AsArray().Select(r => r!).ToList();
+
+        // Archive tier needs a redundancy that has it (ZRS does not).
+        var destination = resources.Single(r => r["type"]!.GetValue<string>() == "Microsoft.Storage/storageAccounts"
+            && r["name"]!.ToJsonString().Contains("destinationStorageName", StringComparison.Ordinal));
+        Assert.Equal("[if(greater(parameters('archiveAfterDays'), 0), 'Standard_GRS', 'Standard_ZRS')]", destination["sku"]!["name"]!.GetValue<string>());
+
+        // No basic-auth publishing; no Table role (the app uses no tables); the app starts after its roles exist.
+        var policies = resources.Where(r => r["type"]!.GetValue<string>() == "Microsoft.Web/sites/basicPublishingCredentialsPolicies").ToList();
+        Assert.Equal(2, policies.Count);
+        Assert.All(policies, p => Assert.False(p["properties"]!["allow"]!.GetValue<bool>()));
+        Assert.DoesNotContain("0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3", output, StringComparison.Ordinal);
+        var app = resources.Single(r => r["type"]!.GetValue<string>() == "Microsoft.Web/sites");
+        Assert.Equal(5, app["dependsOn"]!.AsArray().Count(d => d!.GetValue<string>().Contains("roleAssignments", StringComparison.Ordinal)));
+    }
+
     [Theory]
     [InlineData("FlexConsumption")]
     [InlineData("ElasticPremium")]
