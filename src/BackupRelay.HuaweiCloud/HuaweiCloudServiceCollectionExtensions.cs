@@ -6,6 +6,7 @@ using BackupRelay.HuaweiCloud.Resilience;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Refit;
 
@@ -33,15 +34,21 @@ public static class HuaweiCloudServiceCollectionExtensions
         services.TryAddSingleton<CseClient>();
 
         services.AddMetrics();
+
+        // The framework's per-request lines and Polly's event lines (each failed attempt with its full
+        // exception) are off for these clients: the resilience pipeline logs one line per failed attempt.
+        services.AddLogging(logging => logging.AddFilter("Polly", LogLevel.None));
         services.TryAddSingleton<HuaweiCloudCallCounter>();
 
         // IAM: resilience, no auth (it is where the auth comes from).
         services.AddRefitGeneratedClient<IIamApi>(Settings(HuaweiSnakeJson.Default), IamClient)
             .ConfigureHttpClient((sp, http) => Configure(http, sp, o => o.IamEndpoint))
+            .RemoveAllLoggers()
             .AddHuaweiCloudResilience("iam")
             .AddHttpMessageHandler(sp => new HuaweiCloudCallMetrics("iam", sp.GetRequiredService<HuaweiCloudCallCounter>()));
         services.AddRefitGeneratedClient<IGesApi>(Settings(HuaweiSnakeJson.Default), GesClientName)
             .ConfigureHttpClient((sp, http) => Configure(http, sp, o => o.GesEndpoint))
+            .RemoveAllLoggers()
             .AddHuaweiCloudResilience("ges")
             .AddHttpMessageHandler<HuaweiCloudAuthHandler>()
             .AddHttpMessageHandler(sp => new HuaweiCloudCallMetrics("ges", sp.GetRequiredService<HuaweiCloudCallCounter>()));
@@ -49,6 +56,7 @@ public static class HuaweiCloudServiceCollectionExtensions
         // CSE's restore API is camelCase and its engine manager snake_case: two Refit interfaces on one client.
         services.AddRefitGeneratedClient<ICseEngineApi>(Settings(HuaweiSnakeJson.Default), CseClientName)
             .ConfigureHttpClient((sp, http) => Configure(http, sp, o => o.CseEndpoint))
+            .RemoveAllLoggers()
             .AddHuaweiCloudResilience("cse")
             .AddHttpMessageHandler<HuaweiCloudAuthHandler>()
             .AddHttpMessageHandler(sp => new HuaweiCloudCallMetrics("cse", sp.GetRequiredService<HuaweiCloudCallCounter>()));

@@ -46,9 +46,16 @@ public static partial class HuaweiCloudResilience
                     OnRetry = args =>
                     {
                         var request = args.Context.GetRequestMessage();
+                        // One line per failed attempt, naming the setting to check and the error; never a stack trace.
                         Log.Retrying(logger, endpoint, request?.Method.Method ?? "?", request?.RequestUri?.AbsolutePath ?? "?",
                             args.Outcome.Result is { } response ? (int)response.StatusCode : 0,
-                            args.Outcome.Exception?.GetType().Name ?? "", args.AttemptNumber + 1, args.RetryDelay);
+                            args.Outcome.Exception switch
+                            {
+                                null => "",
+                                HttpRequestException http => $"{nameof(HttpRequestException)} {http.HttpRequestError}",
+                                var other => other.GetType().Name,
+                            },
+                            args.AttemptNumber + 1, args.RetryDelay, Setting(endpoint));
                         return ValueTask.CompletedTask;
                     },
                 });
@@ -86,6 +93,10 @@ public static partial class HuaweiCloudResilience
         });
         return builder;
     }
+
+    /// <summary>The app setting that names an endpoint (<c>HuaweiCloud__Endpoints__Ges</c>).</summary>
+    private static string Setting(string endpoint) =>
+        $"{HuaweiCloudOptions.SectionName}__Endpoints__{char.ToUpperInvariant(endpoint[0])}{endpoint[1..]}";
 
     private static async ValueTask<bool> ShouldRetryAsync(ResilienceContext context, Outcome<HttpResponseMessage> outcome)
     {
@@ -143,8 +154,9 @@ public static partial class HuaweiCloudResilience
 
     private static partial class Log
     {
-        [LoggerMessage(10, LogLevel.Warning, "Retrying {Endpoint} {Method} {Path} after status {Status} {Exception} (attempt {Attempt}) in {Delay}")]
-        public static partial void Retrying(ILogger logger, string endpoint, string method, string path, int status, string exception, int attempt, TimeSpan delay);
+        [LoggerMessage(10, LogLevel.Warning, "Retrying {Endpoint} {Method} {Path} after status {Status} {Exception} (attempt {Attempt}) in {Delay}; endpoint setting {Setting}")]
+        public static partial void Retrying(ILogger logger, string endpoint, string method, string path, int status, string exception, int attempt, TimeSpan delay,
+            string setting);
 
         [LoggerMessage(11, LogLevel.Error, "Circuit for {Endpoint} opened for {BreakDuration} after repeated failures")]
         public static partial void CircuitOpened(ILogger logger, string endpoint, TimeSpan breakDuration);

@@ -174,3 +174,23 @@ public sealed class RateLimitTests : ClientHarness
         Assert.DoesNotContain(Requests("GET", "/graphs/"), r => r.Status == 429);
     }
 }
+
+/// <summary>A wrong endpoint: one short line per failed attempt naming the setting, never a stack trace or the framework's request lines.</summary>
+public sealed class WrongEndpointTests : ClientHarness
+{
+    protected override Dictionary<string, string?> Settings(Uri emulator) => new() { ["Endpoints:Ges"] = "http://127.0.0.1:9/" };
+
+    [Fact]
+    public async Task A_closed_endpoint_is_one_line_per_attempt_naming_its_setting()
+    {
+        await Assert.ThrowsAnyAsync<Exception>(() => Ges.GetGraphAsync(DemoSeed.GraphId));
+        var lines = Logs.Collector.GetSnapshot().Select(r => $"{r.Category} {r.Message} {r.Exception}").ToList();
+        Assert.DoesNotContain(lines, l => l.Contains("   at ", StringComparison.Ordinal));
+        Assert.DoesNotContain(lines, l => l.StartsWith("Polly", StringComparison.Ordinal) || l.StartsWith("System.Net.Http.HttpClient", StringComparison.Ordinal));
+        var retries = lines.Where(l => l.Contains("Retrying ges GET", StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(retries);
+        Assert.All(retries, l => Assert.Contains("HttpRequestException ConnectionError", l, StringComparison.Ordinal));
+        Assert.All(retries, l => Assert.Contains("endpoint setting HuaweiCloud__Endpoints__Ges", l, StringComparison.Ordinal));
+        Assert.True(lines.Count <= retries.Count + 4, string.Join("\n", lines));
+    }
+}
