@@ -221,14 +221,15 @@ public sealed partial class UploadToObsHandler(
                 Log.ImportAdopted(logger, run.Id, jobId);
             }
         }
+        catch (HuaweiCloudException ex) when (ex.Kind == HuaweiCloudErrorKind.Conflict || ex.ErrorCode is "GES.7001" or "GES.7003")
+        {
+            // Busy for now (backing up, importing, stopping — "not running" in a passing state): ask again later.
+            return HandlerResult.Retry($"graph {run.GraphId} is busy: {ex.ErrorCode} {ex.ErrorMessage}");
+        }
         catch (HuaweiCloudException ex) when (ex.Kind is HuaweiCloudErrorKind.NotFound or HuaweiCloudErrorKind.Invalid)
         {
             await runs.FailAsync(run.Id, time.GetUtcNow(), "importing", $"GES refused the import: {ex.ErrorCode} {ex.ErrorMessage}", cancellationToken);
             return HandlerResult.Done;
-        }
-        catch (HuaweiCloudException ex) when (ex.Kind == HuaweiCloudErrorKind.Conflict)
-        {
-            return HandlerResult.Retry($"graph {run.GraphId} is busy: {ex.ErrorCode} {ex.ErrorMessage}");
         }
 
         var now = time.GetUtcNow();

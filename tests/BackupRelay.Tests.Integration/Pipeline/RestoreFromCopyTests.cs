@@ -365,6 +365,36 @@ public sealed class RestoreFromCopyTests : RestoreHarness
     }
 
     [Fact]
+    public async Task A_graph_busy_when_the_import_starts_is_asked_again_not_failed()
+    {
+        var copied = await CopyOutAsync();
+
+        // Graph B is in a passing state (GES answers GES.7001 "not running") for the first seconds.
+        lock (State.Sync)
+        {
+            State.Graphs[GraphB].Status = "904";
+        }
+
+        var (status, body) = await RestoreAsync(copied.BackupId!, "busy-graph");
+        Assert.Equal(HttpStatusCode.Accepted, status);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!State.RecordedRequests().Any(r => r.Path.EndsWith("/backups/import", StringComparison.Ordinal) && r.Status == 400))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the import was never tried while the graph was busy");
+            await Task.Delay(50);
+        }
+
+        lock (State.Sync)
+        {
+            State.Graphs[GraphB].Status = "200";
+        }
+
+        var run = await WaitForRunAsync(body["id"]!.GetValue<string>());
+        Assert.True(run.Status == RunStatus.Succeeded, string.Join("; ", run.Errors.Select(e => e.Reason)));
+        Assert.Single(ImportJobs());
+    }
+
+    [Fact]
     public async Task An_unsigned_restore_is_401_and_nothing_runs()
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, $"/api/graphs/{GraphB}/restores")
