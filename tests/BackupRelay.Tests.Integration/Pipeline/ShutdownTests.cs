@@ -22,10 +22,11 @@ public sealed class ShutdownTests : PipelineHarness
         // GES takes a minute to answer "add backup": StartBackup is in flight when the host stops.
         State.Faults.Add(new FaultSpec { Method = "POST", Path = $"/v2/*/graphs/{GraphA}/backups", Kind = "latency", DelayMs = 60_000, Count = 1 });
         await Services.GetRequiredService<WorkQueues>().SendStartAsync(new StartBackupMessage(1, "http-shutdown", GraphA, "http", null, "n"));
+        // In flight in the worker, not just sent to it: the run has reached its GES call.
         var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (LocalHost.InFlight(FunctionNames.StartBackup) == 0)
+        while (LocalHost.InFlight(FunctionNames.StartBackup) == 0 || await Runs.GetAsync("http-shutdown") is not { Step: "starting" })
         {
-            Assert.True(DateTime.UtcNow < deadline, "StartBackup never started");
+            Assert.True(DateTime.UtcNow < deadline, "StartBackup never reached GES");
             await Task.Delay(20);
         }
 
