@@ -71,7 +71,7 @@ internal static class LocalRun
                 var path = $"{run.GraphName ?? run.GraphId}/{run.BackupId}/{file.Name}";
                 var verified = await VerifyAsync(destination, path, run.BackupId!, file);
                 ok &= verified;
-                Console.WriteLine($"  {destination.Name}/{path}  {file.Size} bytes  md5 {file.Md5}  sha256 {file.Sha256}  {(verified ? "verified" : "NOT VERIFIED")}");
+                Console.WriteLine($"  {destination.Name}/{path}  {file.Size} bytes  md5 {file.Md5}  sha256 {file.Sha256}  {(verified ? $"verified ({file.Verification})" : "NOT VERIFIED")}");
             }
 
             var manifest = destination.GetBlobClient($"{run.GraphName ?? run.GraphId}/{run.BackupId}/{CopyBackupFileHandler.ManifestName}");
