@@ -38,7 +38,7 @@ status=0
 for project in tests/BackupRelay.Tests.Unit tests/BackupRelay.Tests.Integration; do
   [ -d "$project" ] || continue
   dotnet test "$project" -c Release --no-build 2>&1 | tee -a "$log" \
-    | grep -E '^\s+(Failed|Skipped) |^(Passed|Failed)!|Error Message|^\s+at BackupRelay' || true
+    | grep -E -A3 '^\s+(Failed|Skipped) |^(Passed|Failed)!' | grep -v '^--$' || true
   [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 done
 
