@@ -470,11 +470,11 @@ public sealed partial class FileCopier(
         if (state.Hashes is { } hashes && hashes.Length == size)
         {
             var (md5, sha256) = hashes.Finish();
-            var checkedParts = hashes.Multipart is not null;
+            var parts = hashes.Multipart;
             var partSize = hashes.MatchedPartSize();
             hashes.Dispose();
             CheckSourceMd5(state, md5);
-            CheckSourceMultipart(state, checkedParts, partSize);
+            CheckSourceMultipart(parts, partSize);
             var verification = metadata[CopyMetadata.Verification] = await VerifyAgainstSourceAsync(state, md5, partSize is not null, cancellationToken);
             await destination.CommitAsync(path, ids, new CommitInfo(size, md5, sha256, true, metadata), cancellationToken);
             LogCompleted(path, destination, size, verification, recomputed: false);
@@ -500,7 +500,7 @@ public sealed partial class FileCopier(
             }
 
             CheckSourceMd5(state, read.Md5);
-            CheckSourceMultipart(state, multipart is not null, read.MultipartPartSize);
+            CheckSourceMultipart(multipart, read.MultipartPartSize);
             metadata[CopyMetadata.Verification] = await VerifyAgainstSourceAsync(state, read.Md5, read.MultipartPartSize is not null, cancellationToken);
         }
         catch (CopyFailedException)
@@ -612,13 +612,12 @@ public sealed partial class FileCopier(
     }
 
     /// <summary>The source's multipart ETag, when it was checked (hashed from byte 0), must be matched by one of the part sizes that fit.</summary>
-    private static void CheckSourceMultipart(CopyState state, bool checkedParts, long? partSize)
+    private static void CheckSourceMultipart(MultipartEtagCheck? check, long? partSize)
     {
-        if (checkedParts && partSize is null)
+        if (check is not null && partSize is null)
         {
-            var tried = MultipartEtagCheck.LikelyPartSizes(state.Size!.Value, int.Parse(state.SourceMultipartEtag!.Trim('"').Split('-')[1], CultureInfo.InvariantCulture));
-            throw new CopyFailedException($"Multipart ETag mismatch: the source declares {state.SourceMultipartEtag!.Trim('"')}; the bytes received give another " +
-                $"for every part size that fits ({string.Join(", ", tried.Select(p => $"{p} B"))}).", contentMismatch: true);
+            throw new CopyFailedException($"Multipart ETag mismatch: the source declares {check.Digest}-{check.Parts}; the bytes received give another " +
+                $"for every part size that fits ({string.Join(", ", check.Candidates.Select(p => $"{p} B"))}).", contentMismatch: true);
         }
     }
 

@@ -78,7 +78,7 @@ public sealed partial class MultipartEtagCheck : IDisposable
             ordered.Add(smallest);
         }
 
-        return ordered.Count <= MaxCandidates ? ordered : [.. ordered.Take(MaxCandidates - 1), smallest];
+        return ordered.Count <= MaxCandidates ? ordered : [.. ordered.Where(s => s != smallest).Take(MaxCandidates - 1), smallest];
     }
 
     /// <summary>The next bytes of the file, in order.</summary>

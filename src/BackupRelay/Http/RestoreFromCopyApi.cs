@@ -92,26 +92,7 @@ public static partial class HttpApi
 
         var digest = RequestDigest(graphId, backupId, sourceGraph, obsPath, acceptUnverified);
         var runId = RunId("rfc-", graphId, key);
-        var earlierRun = await runs.GetAsync(runId, context.RequestAborted);
-
-        // The target graph must exist; its GES name is also where its own copies are when it has no configured Name.
-        GesGraph target;
-        try
-        {
-            target = await ges.GetGraphAsync(graphId, context.RequestAborted);
-        }
-        catch (HuaweiCloudException ex) when (earlierRun is null)
-        {
-            return Upstream(ex);
-        }
-        catch (HuaweiCloudException) when (earlierRun is not null)
-        {
-            target = new GesGraph { Id = graphId };
-        }
-
-        var folder = sourceGraph ?? backup.Value.CopyFolder(graphId, target.Name);
-        obsPath ??= $"{settings.Bucket}/{settings.Prefix}{folder}/{backupId}/";
-        if (earlierRun is { } existing)
+        if (await runs.GetAsync(runId, context.RequestAborted) is { } existing)
         {
             if (key.Length > 0 && existing.RequestDigest is { } earlier && earlier != digest)
             {
@@ -123,6 +104,19 @@ public static partial class HttpApi
             return await QueueUploadsAsync(context, existing, runs, queues);
         }
 
+        // The target graph must exist; its GES name is also where its own copies are when it has no configured Name.
+        GesGraph target;
+        try
+        {
+            target = await ges.GetGraphAsync(graphId, context.RequestAborted);
+        }
+        catch (HuaweiCloudException ex)
+        {
+            return Upstream(ex);
+        }
+
+        var folder = sourceGraph ?? backup.Value.CopyFolder(graphId, target.Name);
+        obsPath ??= $"{settings.Bucket}/{settings.Prefix}{folder}/{backupId}/";
         var (manifest, refusal) = await CheckCopyAsync(destination, folder, backupId!, acceptUnverified, context.RequestAborted);
         if (refusal is not null)
         {
