@@ -314,6 +314,7 @@ var baseSettings = [
   { name: 'Destination__credential', value: 'managedidentity' }
   { name: 'Destination__clientId', value: identity.properties.clientId }
   { name: 'Destination__Container', value: destinationContainer }
+  { name: 'Destination__WriteOnce', value: string(immutabilityDays > 0) }
   { name: 'Http__WebhookSecret', value: '${kv}${secretNames.webhookSecret})' }
 ]
 var graphSettings = [for (graphId, i) in graphIds: { name: 'Backup__Graphs__${i}__GraphId', value: graphId }]

@@ -118,6 +118,6 @@ public static class BackupRelayServiceCollectionExtensions
         }
 
         var account = new StorageAccount(StorageConnection.FromConfiguration(configuration, options.Connection));
-        return new BlobCopyDestination(account.GetContainer(options.Container));
+        return new BlobCopyDestination(account.GetContainer(options.Container), options.WriteOnce);
     }
 }

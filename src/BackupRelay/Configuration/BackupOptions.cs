@@ -76,6 +76,13 @@ public sealed class DestinationOptions
 
     /// <summary>A local directory instead of Azure Blob Storage (local runs, users without Azure).</summary>
     public string? LocalDirectory { get; set; }
+
+    /// <summary>
+    /// The container keeps committed blobs unchangeable (a time-based immutability policy; infra sets this when
+    /// <c>immutabilityDays</c> &gt; 0). Every file is then committed once, already verified, with its hashes and
+    /// metadata; nothing is changed or deleted after. Default false.
+    /// </summary>
+    public bool WriteOnce { get; set; }
 }
 
 /// <summary>The work queues (in <c>AzureWebJobsStorage</c>) and the run-record container.</summary>

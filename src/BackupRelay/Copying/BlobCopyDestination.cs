@@ -8,12 +8,18 @@ using BackupRelay.Storage;
 
 namespace BackupRelay.Copying;
 
-/// <summary>Azure Blob Storage through the SDK: block blobs, Content-MD5 and hashes in metadata.</summary>
-public sealed class BlobCopyDestination(BlobContainerClient container) : ICopyDestination
+/// <summary>
+/// Azure Blob Storage through the SDK: block blobs, Content-MD5 and hashes in metadata, written with the
+/// block-list commit itself (so a container under an immutability policy, <paramref name="writeOnce"/>, works).
+/// </summary>
+public sealed class BlobCopyDestination(BlobContainerClient container, bool writeOnce = false) : ICopyDestination
 {
     public string Description => $"container {container.Name}";
 
-    public bool SupportsServerSideCopy => true;
+    /// <summary>Put Block From URL hashes nothing on the way: the file is hashed back after commit, which a write-once container forbids.</summary>
+    public bool SupportsServerSideCopy => !writeOnce;
+
+    public bool WriteOnce => writeOnce;
 
     public BlobContainerClient Container => container;
 
@@ -119,6 +125,11 @@ public sealed class BlobCopyDestination(BlobContainerClient container) : ICopyDe
 
     public async Task MarkVerifiedAsync(string path, byte[] md5, byte[] sha256, IReadOnlyDictionary<string, string> metadata, CancellationToken cancellationToken = default)
     {
+        if (writeOnce)
+        {
+            throw new InvalidOperationException($"{path} in write-once {Description} cannot be marked verified after its commit.");
+        }
+
         var blob = Blob(path);
         var properties = (await blob.GetPropertiesAsync(cancellationToken: cancellationToken)).Value;
         await blob.SetHttpHeadersAsync(new BlobHttpHeaders { ContentHash = md5, ContentType = properties.ContentType ?? "application/octet-stream" },
@@ -133,7 +144,20 @@ public sealed class BlobCopyDestination(BlobContainerClient container) : ICopyDe
         await container.GetBlobClient(path).UploadAsync(BinaryData.FromBytes(content), new BlobUploadOptions
         {
             HttpHeaders = new BlobHttpHeaders { ContentType = contentType, ContentHash = System.Security.Cryptography.MD5.HashData(content.Span) },
+            Conditions = writeOnce ? new BlobRequestConditions { IfNoneMatch = ETag.All } : null,
         }, cancellationToken);
+
+    /// <summary>
+    /// Proves this identity may write into the container without leaving anything behind: one block staged
+    /// and never committed (Azure drops uncommitted blocks after a week). Unlike writing a blob, this is allowed
+    /// under an immutability policy and can be repeated at every start.
+    /// </summary>
+    public async Task CheckWriteAsync(CancellationToken cancellationToken = default)
+    {
+        using var content = new MemoryStream("written at start-up to check the app may write here\n"u8.ToArray());
+        await container.GetBlockBlobClient(".backuprelay/write-check").StageBlockAsync(
+            Convert.ToBase64String("write-check"u8), content, cancellationToken: cancellationToken);
+    }
     /// <summary><c>backuprelay_verified</c> of a complete copy whose bytes were never checked against the source.</summary>
     public const string VerifiedReceivedOnly = "received-only";
 

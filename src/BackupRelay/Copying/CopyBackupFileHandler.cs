@@ -234,8 +234,12 @@ public sealed partial class CopyBackupFileHandler(
             span?.SetTag(Telemetry.BackupRelayTelemetry.BackupId, run.BackupId);
             var manifest = new BackupManifest(1, run.Id, run.GraphId, run.GraphName, run.Backup, run.JobId, run.CreatedAt, time.GetUtcNow(),
                 [.. run.Files.Select(f => new ManifestFile(f.Name, f.Size ?? 0, f.Md5!, f.Sha256!, f.StartedAt, f.CompletedAt, f.Slices, f.Verification))]);
-            await destination.WriteSmallFileAsync($"{Folder(run)}/{run.BackupId}/{ManifestName}",
-                JsonSerializer.SerializeToUtf8Bytes(manifest, BackupRelayJson.Default.BackupManifest), "application/json", cancellationToken);
+            var manifestPath = $"{Folder(run)}/{run.BackupId}/{ManifestName}";
+            if (!await SameManifestWrittenAsync(manifestPath, manifest, cancellationToken))
+            {
+                await destination.WriteSmallFileAsync(manifestPath,
+                    JsonSerializer.SerializeToUtf8Bytes(manifest, BackupRelayJson.Default.BackupManifest), "application/json", cancellationToken);
+            }
         }
 
         await runs.UpdateAsync(runId, r =>
@@ -253,6 +257,32 @@ public sealed partial class CopyBackupFileHandler(
             return true;
         }, cancellationToken);
         Log.RunFinished(logger, runId, copied, run.Files.Count);
+    }
+
+    /// <summary>
+    /// A redelivered finish finds the manifest it wrote: kept as it is (a write-once destination refuses a
+    /// second write, and the first is as true). One that lists other files or hashes is replaced.
+    /// </summary>
+    private async Task<bool> SameManifestWrittenAsync(string path, BackupManifest manifest, CancellationToken cancellationToken)
+    {
+        if (await destination.ReadSmallFileAsync(path, cancellationToken) is not { } bytes)
+        {
+            return false;
+        }
+
+        BackupManifest? existing;
+        try
+        {
+            existing = JsonSerializer.Deserialize(bytes, BackupRelayJson.Default.BackupManifest);
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+
+        static string Key(IEnumerable<ManifestFile> files) =>
+            string.Join('\n', files.OrderBy(f => f.Name, StringComparer.Ordinal).Select(f => $"{f.Name} {f.Size} {f.Md5} {f.Sha256}"));
+        return existing is not null && existing.GraphId == manifest.GraphId && Key(existing.Files) == Key(manifest.Files);
     }
 
     private static partial class Log

@@ -40,6 +40,15 @@ public sealed partial class FileCopier(
 
         var staged = await destination.GetStagedBlocksAsync(path, cancellationToken);
         var state = new CopyState(request, staged, settings, time.GetTimestamp());
+        if (destination.WriteOnce && state.Offset > 0 && !hashStates.Holds(request.CopyId, state.Offset))
+        {
+            // The hashes of the blocks staged so far are in another process (or lost with it), and a write-once
+            // file cannot be hashed back after its commit: read and stage it again from byte 0, in this
+            // invocation to the end (slicing again could land the next part in yet another process).
+            Log.StartingOverWriteOnce(logger, path, state.Offset);
+            state = new CopyState(request, new Dictionary<string, long>(), settings, time.GetTimestamp()) { Unsliced = true };
+        }
+
         try
         {
             return settings.Mode == CopyMode.ServerSide && destination.SupportsServerSideCopy
@@ -483,6 +492,11 @@ public sealed partial class FileCopier(
         }
 
         // The hash state of earlier slices is not here: commit unverified, hash what was committed, then verify.
+        if (destination.WriteOnce)
+        {
+            throw new InvalidOperationException($"{path}: no hash state to commit with in write-once {destination.Description}; the copy is retried.");
+        }
+
         state.HashesRecomputed = true;
         await destination.CommitAsync(path, ids, new CommitInfo(size, null, null, false, metadata), cancellationToken);
         (byte[] Md5, byte[] Sha256, long Length, long? MultipartPartSize) read;
@@ -1044,9 +1058,12 @@ public sealed partial class FileCopier(
             _sliceBytes += bytes;
         }
 
-        public bool SliceExhausted(TimeProvider time) =>
+        /// <summary>The copy runs to the end of the file in this invocation (see <see cref="CopyAsync"/>).</summary>
+        public bool Unsliced { get; init; }
+
+        public bool SliceExhausted(TimeProvider time) => !Unsliced && (
             (_settings.SliceMaxBytes > 0 && _sliceBytes >= _settings.SliceMaxBytes)
-            || time.GetElapsedTime(_startedAt) >= _settings.SliceMaxDuration;
+            || time.GetElapsedTime(_startedAt) >= _settings.SliceMaxDuration);
 
         public CopyStatistics Statistics() =>
             new(BytesFromSource, BlocksUploaded, BlocksSkipped, SourceRestarts, HashesRecomputed, false);
@@ -1071,6 +1088,9 @@ public sealed partial class FileCopier(
 
         [LoggerMessage(33, LogLevel.Warning, "{Path}: source failed at offset {Offset} ({Reason}); refreshing the link and resuming")]
         public static partial void SourceRestart(ILogger logger, string path, long offset, string reason);
+
+        [LoggerMessage(39, LogLevel.Warning, "{Path}: the hashes of the {Offset} bytes staged earlier are not in this process and the destination is write-once; copying the file again from byte 0")]
+        public static partial void StartingOverWriteOnce(ILogger logger, string path, long offset);
 
         [LoggerMessage(34, LogLevel.Error, "{Path} could not be copied to {Destination}: {Reason}")]
         public static partial void CopyFailed(ILogger logger, string path, string destination, string reason);

@@ -29,6 +29,9 @@ public sealed class HashStateCache
         _states[(copyId, offset)] = hashes;
     }
 
+    /// <summary>Whether this process holds the hash state of <paramref name="copyId"/> paused at <paramref name="offset"/>.</summary>
+    public bool Holds(string copyId, long offset) => _states.ContainsKey((copyId, offset));
+
     public FileHashes? TryTake(string copyId, long offset) => _states.TryRemove((copyId, offset), out var hashes) ? hashes : null;
 }
 

@@ -19,6 +19,12 @@ public interface ICopyDestination
     bool SupportsServerSideCopy { get; }
 
     /// <summary>
+    /// A committed file can never be changed or deleted (immutable storage): the copier commits each file
+    /// once, with its hashes and metadata, only after its bytes were verified.
+    /// </summary>
+    bool WriteOnce => false;
+
+    /// <summary>
     /// Holds off other copies of the same path while one runs, where the store needs it (a local file
     /// cannot take two writers safely; block blobs can, so theirs is a no-op).
     /// </summary>
@@ -47,7 +53,10 @@ public interface ICopyDestination
 
     Task DeleteAsync(string path, CancellationToken cancellationToken = default);
 
-    /// <summary>Writes a small whole file (a manifest), replacing any previous one.</summary>
+    /// <summary>
+    /// Writes a small whole file (a manifest), replacing any previous one. On a write-once destination an
+    /// existing file is never replaced: the call fails instead (callers read first).
+    /// </summary>
     Task WriteSmallFileAsync(string path, ReadOnlyMemory<byte> content, string contentType, CancellationToken cancellationToken = default);
 }
 

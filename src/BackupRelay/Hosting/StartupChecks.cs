@@ -83,8 +83,7 @@ public sealed class StartupChecks(IServiceProvider services) : IHostedService
         {
             try
             {
-                await blob.WriteSmallFileAsync(".backuprelay/write-check", "written at start-up to check the app may write here\n"u8.ToArray(),
-                    "text/plain", cancellationToken);
+                await blob.CheckWriteAsync(cancellationToken);
                 return null;
             }
             catch (Exception ex) when (StorageErrors.Find(ex) is { } storage)
