@@ -324,9 +324,9 @@ public static partial class HttpApi
         var stale = statuses?.Where(g => g.State == FreshnessState.Stale).Select(g => g.GraphId).ToList() ?? [];
         var body = new Dictionary<string, object?>
         {
-            ["status"] = !report.Healthy ? "unhealthy" : stale.Count > 0 ? "degraded" : "healthy",
+            ["status"] = !report.Healthy ? "unhealthy" : stale.Count > 0 ? "degraded" : report.Starting ? "starting" : "healthy",
             ["storage"] = report.Storage ?? "ok",
-            ["huaweiCloud"] = report.HuaweiCloud ?? "ok",
+            ["huaweiCloud"] = report.HuaweiCloud ?? (report.Starting ? "checking (first check since start-up)" : "ok"),
             ["destination"] = report.Destination ?? "ok",
             ["graphs"] = statuses is null ? "not evaluated yet" : stale.Count > 0 ? $"stale: {string.Join(", ", stale)}" : "ok",
             ["staleGraphs"] = stale,
