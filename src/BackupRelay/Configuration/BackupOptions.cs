@@ -23,6 +23,12 @@ public sealed class BackupOptions
     /// <summary>A backup job still unfinished this long after the run started fails the run.</summary>
     public TimeSpan JobDeadline { get; set; } = TimeSpan.FromHours(6);
 
+    /// <summary>
+    /// Finished run records older than this are deleted (checked hourly); 0 keeps them forever. The copies
+    /// themselves are untouched (the destination's lifecycle rules decide theirs).
+    /// </summary>
+    public TimeSpan RunRetention { get; set; } = TimeSpan.FromDays(400);
+
     /// <summary>How far before the submit time a backup's start may lie and still be this run's (clock skew).</summary>
     public TimeSpan ClockSkewAllowance { get; set; } = TimeSpan.FromMinutes(2);
 

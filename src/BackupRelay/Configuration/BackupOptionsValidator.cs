@@ -59,6 +59,11 @@ public sealed class BackupOptionsValidator : IValidateOptions<BackupOptions>
             }
         }
 
+        if (options.RunRetention < TimeSpan.Zero || (options.RunRetention > TimeSpan.Zero && options.RunRetention < TimeSpan.FromDays(1)))
+        {
+            failures.Add("Backup__RunRetention must be at least one day (e.g. 400.00:00:00), or 00:00:00 to keep run records forever.");
+        }
+
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 }

@@ -54,13 +54,21 @@ public static class GraphFreshness
         return (2 * (after - next)) + jobDeadline;
     }
 
+    /// <summary>A backup run that ended with every file copied and verified: what makes a graph fresh.</summary>
+    public static bool IsVerifiedCopy(RunIndexEntry run) => run.Kind == "backup" && run.Status == RunStatus.Succeeded && run.CompletedAt is not null;
+
     public static GraphStatus Evaluate(string graphId, string? name, string scheduleText, CrontabSchedule schedule, TimeSpan threshold,
-        DateTimeOffset firstSeenAt, IEnumerable<RunRecord> runs, DateTimeOffset now)
+        DateTimeOffset firstSeenAt, IEnumerable<RunRecord> runs, DateTimeOffset now) =>
+        Evaluate(graphId, name, scheduleText, schedule, threshold, firstSeenAt, runs.Select(RunIndexEntry.Of), now);
+
+    /// <param name="runs">The graph's runs (others are ignored): at least its newest ones back to its newest verified copy.</param>
+    public static GraphStatus Evaluate(string graphId, string? name, string scheduleText, CrontabSchedule schedule, TimeSpan threshold,
+        DateTimeOffset firstSeenAt, IEnumerable<RunIndexEntry> runs, DateTimeOffset now)
     {
         var ofGraph = runs.Where(r => r.GraphId == graphId && r.Kind == "backup").OrderByDescending(r => r.CreatedAt).ToList();
         var last = ofGraph.FirstOrDefault();
         var verified = ofGraph
-            .Where(r => r.Status == RunStatus.Succeeded && r.CompletedAt is not null)
+            .Where(IsVerifiedCopy)
             .OrderByDescending(r => r.CompletedAt)
             .FirstOrDefault();
 
@@ -77,8 +85,7 @@ public static class GraphFreshness
             state,
             state == FreshnessState.Stale ? staleAt : null,
             firstSeenAt,
-            last is null ? null : new GraphLastRun(last.Id, last.Status, last.Step, last.CreatedAt, last.CompletedAt),
-            verified is null ? null : new GraphVerifiedCopy(verified.Id, verified.BackupId, verified.CompletedAt!.Value,
-                verified.Files.Sum(f => f.Size ?? f.BytesCopied), verified.Files.Count));
+            last is null ? null : new GraphLastRun(last.RunId, last.Status, last.Step, last.CreatedAt, last.CompletedAt),
+            verified is null ? null : new GraphVerifiedCopy(verified.RunId, verified.BackupId, verified.CompletedAt!.Value, verified.Bytes, verified.Files));
     }
 }

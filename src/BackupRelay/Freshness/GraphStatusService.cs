@@ -14,7 +14,7 @@ namespace BackupRelay.Freshness;
 /// The freshness of every configured graph, from the run store (computed at least every minute by
 /// <see cref="FreshnessMonitor"/>, and on demand): what <c>GET /api/graphs</c>, the
 /// health endpoint, the last-verified-copy gauge and the stale notification read. One computation is
-/// shared for <c>Http__HealthCacheDuration</c> (it reads every run record). When a graph was first seen is
+/// shared for <c>Http__HealthCacheDuration</c> (it lists each graph's run index back to its newest verified copy). When a graph was first seen is
 /// kept in <c>backuprelay-runs/graphs/{graphId}.json</c>, written once, so a graph that never succeeds
 /// turns stale one threshold after it was configured, however often the app restarts.
 /// </summary>
@@ -69,15 +69,19 @@ public sealed partial class GraphStatusService
     {
         var backup = options.Value;
         var schedule = ScheduleBackupsHandler.Parse(backup.Schedule);
-        var all = await runs.ListAsync(limit: int.MaxValue);
         var now = time.GetUtcNow();
-        var statuses = new List<GraphStatus>();
-        foreach (var graph in backup.Graphs)
+        var statuses = new GraphStatus[backup.Graphs.Count];
+
+        // Per graph: its index back to its newest verified copy (one listing, usually one page), and the
+        // records of its unfinished runs only.
+        await Parallel.ForEachAsync(Enumerable.Range(0, backup.Graphs.Count), new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (i, ct) =>
         {
+            var graph = backup.Graphs[i];
             var firstSeen = await FirstSeenAsync(graph.GraphId, now);
             var threshold = graph.FreshnessThreshold ?? GraphFreshness.DefaultThreshold(schedule, graph.JobDeadline ?? backup.JobDeadline, now);
-            statuses.Add(GraphFreshness.Evaluate(graph.GraphId, graph.Name, backup.Schedule, schedule, threshold, firstSeen, all, now));
-        }
+            var history = await runs.HistoryAsync(graph.GraphId, GraphFreshness.IsVerifiedCopy, ct);
+            statuses[i] = GraphFreshness.Evaluate(graph.GraphId, graph.Name, backup.Schedule, schedule, threshold, firstSeen, history, now);
+        });
 
         Latest = statuses;
         foreach (var status in statuses)
@@ -98,7 +102,7 @@ public sealed partial class GraphStatusService
         }
 
         // At least once: an ended run whose notification a crash kept from being queued is queued now.
-        await runs.SweepNotificationsAsync(all, now, TimeSpan.FromMinutes(2));
+        await runs.SweepNotificationsAsync(now, TimeSpan.FromMinutes(2));
         return statuses;
     }
 
@@ -134,13 +138,20 @@ public sealed partial class GraphStatusService
     }
 }
 
-/// <summary>Computes the graph statuses every minute on both hosts, so staleness is noticed (logged, notified, gauged) with nobody asking.</summary>
-public sealed class FreshnessMonitor(GraphStatusService graphs, TimeProvider time, ILogger<FreshnessMonitor> logger) : Microsoft.Extensions.Hosting.BackgroundService
+/// <summary>
+/// Computes the graph statuses every minute on every instance, so staleness is noticed (logged, notified,
+/// gauged) with nobody asking; and once an hour deletes run records older than <c>Backup__RunRetention</c>.
+/// </summary>
+public sealed partial class FreshnessMonitor(GraphStatusService graphs, RunStore runs, IOptions<BackupOptions> options, TimeProvider time,
+    ILogger<FreshnessMonitor> logger) : Microsoft.Extensions.Hosting.BackgroundService
 {
     public static readonly TimeSpan Interval = TimeSpan.FromMinutes(1);
 
+    public static readonly TimeSpan RetentionInterval = TimeSpan.FromHours(1);
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        DateTimeOffset? retentionAt = null;
         while (!stoppingToken.IsCancellationRequested)
         {
             try
@@ -149,7 +160,25 @@ public sealed class FreshnessMonitor(GraphStatusService graphs, TimeProvider tim
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                logger.LogWarning("Graph freshness could not be computed: {Error}", StorageErrors.Describe(ex));
+                Log.FreshnessFailed(logger, StorageErrors.Describe(ex));
+            }
+
+            var retention = options.Value.RunRetention;
+            if (retention > TimeSpan.Zero && (retentionAt is null || time.GetUtcNow() - retentionAt >= RetentionInterval))
+            {
+                retentionAt = time.GetUtcNow();
+                try
+                {
+                    var deleted = await runs.DeleteOlderThanAsync(retentionAt.Value - retention, stoppingToken);
+                    if (deleted > 0)
+                    {
+                        Log.RunsDeleted(logger, deleted, retention.TotalDays);
+                    }
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    Log.RetentionFailed(logger, StorageErrors.Describe(ex));
+                }
             }
 
             try
@@ -161,5 +190,17 @@ public sealed class FreshnessMonitor(GraphStatusService graphs, TimeProvider tim
                 return;
             }
         }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(81, LogLevel.Warning, "Graph freshness could not be computed: {Error}")]
+        public static partial void FreshnessFailed(ILogger logger, string error);
+
+        [LoggerMessage(82, LogLevel.Information, "Deleted {Count} finished run records older than {Days} days (Backup__RunRetention)")]
+        public static partial void RunsDeleted(ILogger logger, int count, double days);
+
+        [LoggerMessage(83, LogLevel.Warning, "Old run records could not be deleted: {Error}; trying again in an hour")]
+        public static partial void RetentionFailed(ILogger logger, string error);
     }
 }

@@ -21,12 +21,24 @@ public interface IRunObserver
     void Unreadable(string runId, string reason);
 }
 
-/// <summary>Run records in blob storage, changed only with ETag conditions: concurrent updates never lose each other.</summary>
+/// <summary>
+/// Run records in blob storage, changed only with ETag conditions: concurrent updates never lose each other.
+/// Listings read the <see cref="RunIndex"/>, so they cost what they return, not the history.
+/// </summary>
 public sealed class RunStore(BlobContainerClient container, IRunObserver? observer = null)
 {
     private const int MaxAttempts = 50;
 
+    /// <summary>Records read at once by a listing.</summary>
+    private const int ReadBatch = 16;
+
+    private readonly RunIndex _index = new(container);
+    private readonly Lock _gate = new();
+    private Task? _indexBuilt;
+
     public BlobContainerClient Container => container;
+
+    public RunIndex Index => _index;
 
     private static string BlobName(string runId) => $"runs/{runId}.json";
 
@@ -37,16 +49,23 @@ public sealed class RunStore(BlobContainerClient container, IRunObserver? observ
     public async Task<(RunRecord Record, bool Created)> CreateAsync(RunRecord record, CancellationToken cancellationToken = default)
     {
         record.TraceId ??= System.Diagnostics.Activity.Current?.TraceId.ToHexString();
+
+        // Records before the index existed are indexed in the background (new ones index themselves below).
+        _ = EnsureIndexAsync(CancellationToken.None);
         var result = await BlobWrites.UploadAsync(container.GetBlobClient(BlobName(record.Id)),
             BinaryData.FromBytes(JsonSerializer.SerializeToUtf8Bytes(record, BackupRelayJson.Default.RunRecord)),
             Upload(BlobWrites.IfNotExists()), cancellationToken);
         if (result.Succeeded)
         {
+            await _index.WriteAsync(record, cancellationToken);
             observer?.Created(record);
             return (record, true);
         }
 
-        return ((await GetAsync(record.Id, cancellationToken)) ?? throw new InvalidOperationException($"Run {record.Id} exists but cannot be read."), false);
+        // A redelivery: the crash it recovers from may have come between the record and its index entries.
+        var existing = (await GetAsync(record.Id, cancellationToken)) ?? throw new InvalidOperationException($"Run {record.Id} exists but cannot be read.");
+        await _index.WriteAsync(existing, cancellationToken);
+        return (existing, false);
     }
 
     /// <summary>
@@ -59,6 +78,7 @@ public sealed class RunStore(BlobContainerClient container, IRunObserver? observ
         {
             var current = await GetWithETagAsync(runId, cancellationToken) ?? throw new RunNotFoundException(runId);
             var wasFinished = current.Record.IsFinished;
+            var indexed = RunIndexEntry.Of(current.Record);
             if (!mutate(current.Record))
             {
                 return current.Record;
@@ -69,6 +89,11 @@ public sealed class RunStore(BlobContainerClient container, IRunObserver? observ
                 Upload(BlobWrites.IfMatch(current.ETag)), cancellationToken);
             if (result.Succeeded)
             {
+                if (RunIndex.Changed(indexed, RunIndexEntry.Of(current.Record)))
+                {
+                    await _index.WriteAsync(current.Record, cancellationToken);
+                }
+
                 if (!wasFinished && current.Record.IsFinished && observer is not null)
                 {
                     observer.Finished(current.Record);
@@ -174,42 +199,204 @@ public sealed class RunStore(BlobContainerClient container, IRunObserver? observ
 
     /// <summary>
     /// Ended runs whose notification was never queued (a crash in between), ended between
-    /// <paramref name="grace"/> and a day ago (older ones are history, not news).
+    /// <paramref name="grace"/> and a day ago (older ones are history, not news). Reads the index back to
+    /// runs created two days ago, and only the records of runs it finds unnotified.
     /// </summary>
-    public async Task SweepNotificationsAsync(IEnumerable<RunRecord> runs, DateTimeOffset now, TimeSpan grace)
+    public async Task SweepNotificationsAsync(DateTimeOffset now, TimeSpan grace, CancellationToken cancellationToken = default)
     {
-        foreach (var run in runs.Where(r => r.IsFinished && !r.NotificationQueued && r.CompletedAt is { } at && now - at > grace && now - at < TimeSpan.FromDays(1)))
+        if (observer is null)
         {
-            await NotifyEndedAsync(run);
+            return;
+        }
+
+        await EnsureIndexAsync(cancellationToken);
+        await foreach (var entry in _index.NewestFirstAsync(null, cancellationToken))
+        {
+            if (now - entry.CreatedAt > TimeSpan.FromDays(2))
+            {
+                break;
+            }
+
+            if (entry.IsFinished && !entry.Notified && entry.CompletedAt is { } at && now - at > grace && now - at < TimeSpan.FromDays(1)
+                && await ReadForListingAsync(entry, cancellationToken) is { } run)
+            {
+                await NotifyEndedAsync(run);
+            }
         }
     }
 
-    /// <summary>Every run (newest first), optionally filtered.</summary>
+    /// <summary>
+    /// Runs newest first, optionally of one graph and one status, at most <paramref name="limit"/>: walks the
+    /// index and reads only the records it returns (plus those of unfinished runs a status filter must check).
+    /// </summary>
     public async Task<List<RunRecord>> ListAsync(string? graphId = null, RunStatus? status = null, int limit = 50, CancellationToken cancellationToken = default)
     {
+        await EnsureIndexAsync(cancellationToken);
         var runs = new List<RunRecord>();
-        await foreach (var item in container.GetBlobsAsync(BlobTraits.None, BlobStates.None, "runs/", cancellationToken))
+        var batch = new List<RunIndexEntry>(ReadBatch);
+        await foreach (var entry in _index.NewestFirstAsync(graphId, cancellationToken))
         {
-            var runId = item.Name["runs/".Length..^".json".Length];
-            RunRecord? run;
-            try
+            // A finished run's status is final; an unfinished one's may have moved on since its entry was written.
+            if (status is not null && entry.IsFinished && entry.Status != status)
             {
-                run = await GetAsync(runId, cancellationToken);
-            }
-            catch (Exception ex) when (ex is JsonException or InvalidDataException)
-            {
-                // One bad record must not take the listings (health, graphs, runs, freshness) down with it.
-                observer?.Unreadable(runId, ex.Message);
                 continue;
             }
 
-            if (run is not null && (graphId is null || run.GraphId == graphId) && (status is null || run.Status == status))
+            batch.Add(entry);
+            if (batch.Count == Math.Min(ReadBatch, limit - runs.Count))
             {
-                runs.Add(run);
+                await ReadBatchAsync();
+                if (runs.Count >= limit)
+                {
+                    break;
+                }
             }
         }
 
-        return [.. runs.OrderByDescending(r => r.CreatedAt).Take(limit)];
+        await ReadBatchAsync();
+        return [.. runs.Take(limit)];
+
+        async Task ReadBatchAsync()
+        {
+            foreach (var run in await Task.WhenAll(batch.Select(e => ReadForListingAsync(e, cancellationToken))))
+            {
+                if (run is not null && (status is null || run.Status == status) && runs.Count < limit)
+                {
+                    runs.Add(run);
+                }
+            }
+
+            batch.Clear();
+        }
+    }
+
+    /// <summary>
+    /// The newest runs of one graph as the index describes them, newest first, up to and including the first
+    /// <paramref name="until"/> matches: an unfinished run's entry is confirmed against its record.
+    /// </summary>
+    public async Task<List<RunIndexEntry>> HistoryAsync(string graphId, Func<RunIndexEntry, bool> until, CancellationToken cancellationToken = default)
+    {
+        await EnsureIndexAsync(cancellationToken);
+        var entries = new List<RunIndexEntry>();
+        await foreach (var listed in _index.NewestFirstAsync(graphId, cancellationToken))
+        {
+            var entry = listed;
+            if (!entry.IsFinished)
+            {
+                if (await ReadForListingAsync(entry, cancellationToken) is not { } run)
+                {
+                    continue;
+                }
+
+                entry = RunIndexEntry.Of(run);
+            }
+
+            entries.Add(entry);
+            if (until(entry))
+            {
+                break;
+            }
+        }
+
+        return entries;
+    }
+
+    /// <summary>
+    /// Deletes finished runs created before <paramref name="cutoff"/>, records and entries, a day at a time
+    /// (unfinished ones stay: a run still going is not history). Returns how many were deleted.
+    /// </summary>
+    public async Task<int> DeleteOlderThanAsync(DateTimeOffset cutoff, CancellationToken cancellationToken = default)
+    {
+        await EnsureIndexAsync(cancellationToken);
+        var lastDay = cutoff.UtcDateTime.ToString("yyyyMMdd", System.Globalization.CultureInfo.InvariantCulture);
+        var deleted = 0;
+        await foreach (var day in _index.DaysAsync(cancellationToken))
+        {
+            if (string.CompareOrdinal(day, lastDay) > 0)
+            {
+                break;
+            }
+
+            await foreach (var entry in _index.OfDayAsync(day, cancellationToken))
+            {
+                if (entry.CreatedAt >= cutoff || !entry.IsFinished)
+                {
+                    continue;
+                }
+
+                await container.GetBlobClient(BlobName(entry.RunId)).DeleteIfExistsAsync(cancellationToken: cancellationToken);
+                await _index.DeleteAsync(entry, cancellationToken);
+                deleted++;
+            }
+        }
+
+        return deleted;
+    }
+
+    /// <summary>The record behind an entry; null when it is gone, or unreadable (reported, and left out).</summary>
+    private async Task<RunRecord?> ReadForListingAsync(RunIndexEntry entry, CancellationToken cancellationToken)
+    {
+        RunRecord? run;
+        try
+        {
+            run = await GetAsync(entry.RunId, cancellationToken);
+        }
+        catch (Exception ex) when (ex is JsonException or InvalidDataException)
+        {
+            // One bad record must not take the listings (health, graphs, runs, freshness) down with it.
+            observer?.Unreadable(entry.RunId, ex.Message);
+            return null;
+        }
+
+        if (run is not null)
+        {
+            await _index.RepairAsync(entry, run, cancellationToken);
+        }
+
+        return run;
+    }
+
+    /// <summary>
+    /// Once per process: entries for records written before the index existed (an upgrade), built once per
+    /// storage account — the only pass that reads every record.
+    /// </summary>
+    private Task EnsureIndexAsync(CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            if (_indexBuilt is null || _indexBuilt.IsFaulted || _indexBuilt.IsCanceled)
+            {
+                _indexBuilt = BuildIndexAsync();
+            }
+
+            return _indexBuilt.WaitAsync(cancellationToken);
+        }
+    }
+
+    private async Task BuildIndexAsync()
+    {
+        if (await _index.IsBuiltAsync())
+        {
+            return;
+        }
+
+        await foreach (var item in container.GetBlobsAsync(BlobTraits.None, BlobStates.None, "runs/", CancellationToken.None))
+        {
+            var runId = item.Name["runs/".Length..^".json".Length];
+            try
+            {
+                if (await GetAsync(runId) is { } run)
+                {
+                    await _index.WriteAsync(run);
+                }
+            }
+            catch (Exception ex) when (ex is JsonException or InvalidDataException)
+            {
+                observer?.Unreadable(runId, ex.Message);
+            }
+        }
+
+        await _index.MarkBuiltAsync();
     }
 
     private static BlobUploadOptions Upload(BlobRequestConditions conditions) =>

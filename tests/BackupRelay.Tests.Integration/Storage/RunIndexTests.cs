@@ -1,0 +1,190 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using Azure.Core.Pipeline;
+using Azure.Storage.Blobs;
+using BackupRelay.Freshness;
+using BackupRelay.Messaging;
+using BackupRelay.Runs;
+using BackupRelay.Storage;
+
+namespace BackupRelay.Tests.Integration.Storage;
+
+/// <summary>
+/// The run store's listings on Azurite cost what they return: every request the store makes is counted
+/// at the HTTP layer (record reads and index listings), over a history of many runs.
+/// </summary>
+public sealed class RunIndexTests : StorageHarness
+{
+    private static readonly DateTimeOffset Start = new(2026, 1, 1, 2, 0, 0, TimeSpan.Zero);
+    private readonly RequestCounter _counter = new() { InnerHandler = new SocketsHttpHandler() };
+
+    private async Task<(RunStore Store, BlobContainerClient Container)> StoreAsync(string? name = null)
+    {
+        var container = new BlobContainerClient(Azurite.ConnectionString, name ?? UniqueName("runs"),
+            new BlobClientOptions(StorageClientSettings.BlobVersion) { Transport = new HttpClientTransport(new HttpClient(_counter)) });
+        await container.CreateIfNotExistsAsync();
+        return (new RunStore(container), container);
+    }
+
+    /// <summary>Daily runs of three graphs for <paramref name="days"/> days: every 7th fails, the last day's still run.</summary>
+    private static async Task<List<RunRecord>> HistoryAsync(RunStore store, int days)
+    {
+        var runs = new List<RunRecord>();
+        for (var day = 0; day < days; day++)
+        {
+            foreach (var graph in new[] { "g-a", "g-b", "g-c" })
+            {
+                var created = Start.AddDays(day).AddMinutes(graph[^1] - 'a');
+                var run = new RunRecord
+                {
+                    Id = $"run-{graph}-{day:D4}", GraphId = graph, Kind = "backup", CreatedAt = created, UpdatedAt = created,
+                    Status = RunStatus.Running, Step = "copying", BackupId = $"b-{graph}-{day}",
+                    Files = [new RunFile { Name = "f.zip", Size = 100 + day, BytesCopied = 100 + day }],
+                };
+                runs.Add(run);
+            }
+        }
+
+        await Parallel.ForEachAsync(runs, new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (run, ct) =>
+        {
+            await store.CreateAsync(run, ct);
+            var day = int.Parse(run.Id[^4..], System.Globalization.CultureInfo.InvariantCulture);
+            if (day < days - 1)
+            {
+                await store.UpdateAsync(run.Id, r =>
+                {
+                    r.Status = day % 7 == 3 ? RunStatus.Failed : RunStatus.Succeeded;
+                    r.Step = day % 7 == 3 ? "polling" : "done";
+                    r.CompletedAt = r.CreatedAt.AddMinutes(30);
+                    return true;
+                }, ct);
+            }
+        });
+        return runs;
+    }
+
+    [Fact]
+    public async Task Listing_the_newest_runs_reads_only_the_records_it_returns()
+    {
+        var (store, _) = await StoreAsync();
+        var all = await HistoryAsync(store, 100);
+        _counter.Reset();
+
+        var newest = await store.ListAsync(limit: 10);
+        Assert.Equal(all.OrderByDescending(r => r.CreatedAt).Take(10).Select(r => r.Id), newest.Select(r => r.Id));
+        Assert.Equal(10, _counter.RecordReads);
+        Assert.Equal(1, _counter.Listings);
+
+        _counter.Reset();
+        var failed = await store.ListAsync("g-b", RunStatus.Failed, limit: 3);
+        Assert.Equal(["run-g-b-0094", "run-g-b-0087", "run-g-b-0080"], failed.Select(r => r.Id));
+
+        // The three returned, and the one still running (its status may have moved on since its entry).
+        Assert.Equal(4, _counter.RecordReads);
+    }
+
+    [Fact]
+    public async Task A_graphs_freshness_reads_its_index_back_to_its_newest_verified_copy_and_the_records_of_running_runs_only()
+    {
+        var (store, _) = await StoreAsync();
+        await HistoryAsync(store, 100);
+        _counter.Reset();
+
+        var history = await store.HistoryAsync("g-a", GraphFreshness.IsVerifiedCopy);
+
+        // Day 99 still runs (its record read to confirm), day 98 succeeded: two entries, one record read, one listing.
+        Assert.Equal(["run-g-a-0099", "run-g-a-0098"], history.Select(e => e.RunId));
+        Assert.Equal(1, _counter.RecordReads);
+        Assert.Equal(1, _counter.Listings);
+        var verified = history[1];
+        Assert.Equal((RunStatus.Succeeded, "done", "b-g-a-98", 198L, 1), (verified.Status, verified.Step, verified.BackupId, verified.Bytes, verified.Files));
+    }
+
+    [Fact]
+    public async Task An_entry_left_behind_by_a_crash_is_repaired_from_the_record_when_read()
+    {
+        var (store, container) = await StoreAsync();
+        await HistoryAsync(store, 2);
+
+        // The record finished, but the process died before its index entries said so.
+        var blob = container.GetBlobClient("runs/run-g-a-0001.json");
+        var run = JsonSerializer.Deserialize((await blob.DownloadContentAsync()).Value.Content.ToMemory().Span, BackupRelayJson.Default.RunRecord)!;
+        run.Status = RunStatus.Succeeded;
+        run.Step = "done";
+        run.CompletedAt = run.CreatedAt.AddHours(1);
+        await blob.UploadAsync(BinaryData.FromBytes(JsonSerializer.SerializeToUtf8Bytes(run, BackupRelayJson.Default.RunRecord)), overwrite: true);
+
+        var history = await store.HistoryAsync("g-a", GraphFreshness.IsVerifiedCopy);
+        Assert.Equal(RunStatus.Succeeded, history[0].Status);
+
+        // Repaired: the next reader trusts the entry without reading the record.
+        _counter.Reset();
+        Assert.Equal("run-g-a-0001", Assert.Single(await store.HistoryAsync("g-a", GraphFreshness.IsVerifiedCopy)).RunId);
+        Assert.Equal(0, _counter.RecordReads);
+    }
+
+    [Fact]
+    public async Task Records_written_before_the_index_existed_are_indexed_once()
+    {
+        var name = UniqueName("runs");
+        var (_, container) = await StoreAsync(name);
+        foreach (var i in Enumerable.Range(0, 5))
+        {
+            var run = new RunRecord { Id = $"old-{i}", GraphId = "g-old", CreatedAt = Start.AddDays(i), UpdatedAt = Start.AddDays(i), Status = RunStatus.Succeeded, CompletedAt = Start.AddDays(i).AddHours(1), Step = "done" };
+            await container.GetBlobClient($"runs/{run.Id}.json").UploadAsync(BinaryData.FromBytes(JsonSerializer.SerializeToUtf8Bytes(run, BackupRelayJson.Default.RunRecord)));
+        }
+
+        var (upgraded, _) = await StoreAsync(name);
+        Assert.Equal(["old-4", "old-3"], (await upgraded.ListAsync(limit: 2)).Select(r => r.Id));
+
+        // Another process (a new store) finds the index built: no second pass over the records.
+        var (another, _) = await StoreAsync(name);
+        _counter.Reset();
+        Assert.Equal(5, (await another.ListAsync("g-old")).Count);
+        Assert.Equal(5, _counter.RecordReads);
+    }
+
+    [Fact]
+    public async Task Retention_deletes_finished_runs_older_than_the_cutoff_with_their_entries_and_keeps_the_rest()
+    {
+        var (store, container) = await StoreAsync();
+        await HistoryAsync(store, 30);
+
+        // A run from the first day that never finished stays: it is not history yet.
+        await store.CreateAsync(new RunRecord { Id = "stuck", GraphId = "g-a", CreatedAt = Start.AddHours(1), UpdatedAt = Start.AddHours(1), Status = RunStatus.Running });
+
+        var deleted = await store.DeleteOlderThanAsync(Start.AddDays(10));
+        Assert.Equal(30, deleted);
+        var left = await store.ListAsync(limit: int.MaxValue);
+        Assert.Equal(61, left.Count);
+        Assert.Contains(left, r => r.Id == "stuck");
+        Assert.All(left.Where(r => r.Id != "stuck"), r => Assert.True(r.CreatedAt >= Start.AddDays(10)));
+        Assert.False(await container.GetBlobClient("runs/run-g-a-0000.json").ExistsAsync());
+        var names = new List<string>();
+        await foreach (var item in container.GetBlobsAsync(Azure.Storage.Blobs.Models.BlobTraits.None, Azure.Storage.Blobs.Models.BlobStates.None, "index/", CancellationToken.None))
+        {
+            names.Add(item.Name);
+        }
+
+        Assert.DoesNotContain(names, n => n.EndsWith("-run-g-a-0000", StringComparison.Ordinal) || n.EndsWith("/run-g-a-0000", StringComparison.Ordinal));
+        Assert.Equal(0, await store.DeleteOlderThanAsync(Start.AddDays(10)));
+    }
+
+    /// <summary>Counts the store's requests: reads of run records, and listings.</summary>
+    private sealed class RequestCounter : DelegatingHandler
+    {
+        private readonly ConcurrentBag<string> _requests = [];
+
+        public int RecordReads => _requests.Count(r => r.StartsWith("GET ", StringComparison.Ordinal) && r.Contains("/runs/", StringComparison.Ordinal) && r.EndsWith(".json", StringComparison.Ordinal));
+
+        public int Listings => _requests.Count(r => r.Contains("comp=list", StringComparison.Ordinal));
+
+        public void Reset() => _requests.Clear();
+
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            _requests.Add($"{request.Method} {request.RequestUri!.AbsolutePath}{(request.RequestUri.Query.Contains("comp=list", StringComparison.Ordinal) ? " comp=list" : "")}");
+            return base.SendAsync(request, cancellationToken);
+        }
+    }
+}
