@@ -54,9 +54,6 @@ public static class GraphFreshness
         return (2 * (after - next)) + jobDeadline;
     }
 
-    /// <summary>A backup run that ended with every file copied and verified: what makes a graph fresh.</summary>
-    public static bool IsVerifiedCopy(RunIndexEntry run) => run.Kind == "backup" && run.Status == RunStatus.Succeeded && run.CompletedAt is not null;
-
     public static GraphStatus Evaluate(string graphId, string? name, string scheduleText, CrontabSchedule schedule, TimeSpan threshold,
         DateTimeOffset firstSeenAt, IEnumerable<RunRecord> runs, DateTimeOffset now) =>
         Evaluate(graphId, name, scheduleText, schedule, threshold, firstSeenAt, runs.Select(RunIndexEntry.Of), now);
@@ -68,7 +65,7 @@ public static class GraphFreshness
         var ofGraph = runs.Where(r => r.GraphId == graphId && r.Kind == "backup").OrderByDescending(r => r.CreatedAt).ToList();
         var last = ofGraph.FirstOrDefault();
         var verified = ofGraph
-            .Where(IsVerifiedCopy)
+            .Where(r => r.IsVerifiedCopy)
             .OrderByDescending(r => r.CompletedAt)
             .FirstOrDefault();
 

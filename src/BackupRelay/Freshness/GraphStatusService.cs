@@ -14,7 +14,7 @@ namespace BackupRelay.Freshness;
 /// The freshness of every configured graph, from the run store (computed at least every minute by
 /// <see cref="FreshnessMonitor"/>, and on demand): what <c>GET /api/graphs</c>, the
 /// health endpoint, the last-verified-copy gauge and the stale notification read. One computation is
-/// shared for <c>Http__HealthCacheDuration</c> (it lists each graph's run index back to its newest verified copy). When a graph was first seen is
+/// shared for <c>Http__HealthCacheDuration</c> (one listing of the run index's per-graph summaries). When a graph was first seen is
 /// kept in <c>backuprelay-runs/graphs/{graphId}.json</c>, written once, so a graph that never succeeds
 /// turns stale one threshold after it was configured, however often the app restarts.
 /// </summary>
@@ -72,15 +72,15 @@ public sealed partial class GraphStatusService
         var now = time.GetUtcNow();
         var statuses = new GraphStatus[backup.Graphs.Count];
 
-        // Per graph: its index back to its newest verified copy (one listing, usually one page), and the
-        // records of its unfinished runs only.
+        // Every graph's newest run and newest verified copy from one listing of the run index's summaries
+        // (plus the record of a newest run still going).
+        var latest = await runs.LatestAsync([.. backup.Graphs.Select(g => g.GraphId)]);
         await Parallel.ForEachAsync(Enumerable.Range(0, backup.Graphs.Count), new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (i, ct) =>
         {
             var graph = backup.Graphs[i];
             var firstSeen = await FirstSeenAsync(graph.GraphId, now);
             var threshold = graph.FreshnessThreshold ?? GraphFreshness.DefaultThreshold(schedule, graph.JobDeadline ?? backup.JobDeadline, now);
-            var history = await runs.HistoryAsync(graph.GraphId, GraphFreshness.IsVerifiedCopy, ct);
-            statuses[i] = GraphFreshness.Evaluate(graph.GraphId, graph.Name, backup.Schedule, schedule, threshold, firstSeen, history, now);
+            statuses[i] = GraphFreshness.Evaluate(graph.GraphId, graph.Name, backup.Schedule, schedule, threshold, firstSeen, latest[graph.GraphId], now);
         });
 
         Latest = statuses;

@@ -14,6 +14,9 @@ public sealed record RunIndexEntry(string RunId, string GraphId, string Kind, Ru
 {
     public bool IsFinished => Status is RunStatus.Succeeded or RunStatus.PartiallyFailed or RunStatus.Failed;
 
+    /// <summary>A backup run that ended with every file copied and verified: what makes a graph fresh.</summary>
+    public bool IsVerifiedCopy => Kind == "backup" && Status == RunStatus.Succeeded && CompletedAt is not null;
+
     public static RunIndexEntry Of(RunRecord run) =>
         new(run.Id, run.GraphId, run.Kind, run.Status, run.Step, run.CreatedAt, run.CompletedAt, run.NotificationQueued, run.BackupId,
             run.Files.Sum(f => f.Size ?? f.BytesCopied), run.Files.Count);
@@ -28,6 +31,8 @@ public sealed record RunIndexEntry(string RunId, string GraphId, string Kind, Ru
 /// <item><c>index/graph/{graph}/{inverted ticks}-{run}</c>: one graph's runs, newest first (freshness,
 /// <c>GET /api/graphs</c>, <c>?graphId=</c>).</item>
 /// <item><c>index/day/{yyyyMMdd}/{run}</c>: runs by the day they were created (retention deletes whole days).</item>
+/// <item><c>index/latest/{graph}</c>: each graph's newest backup run and newest verified copy, so the
+/// freshness of every graph is one listing (<see cref="GraphSummary"/>).</item>
 /// </list>
 /// Blob storage has no secondary index and Azure.Data.Tables would add a second storage service to
 /// provision, grant and emulate for three small listings, so these names are the index. The record stays
@@ -39,6 +44,8 @@ public sealed class RunIndex(BlobContainerClient container)
     private const string AllPrefix = "index/all/";
     private const string GraphPrefix = "index/graph/";
     private const string DayPrefix = "index/day/";
+    private const string LatestPrefix = "index/latest/";
+    private const int MaxSummaryAttempts = 20;
 
     /// <summary>Present once every record written before the index existed has its entries.</summary>
     private const string BuiltMarker = "index/.built-v1";
@@ -54,12 +61,91 @@ public sealed class RunIndex(BlobContainerClient container)
     /// <summary>Writes (or rewrites) the run's entries. Safe to repeat.</summary>
     public async Task WriteAsync(RunRecord run, CancellationToken cancellationToken = default)
     {
-        var metadata = Metadata(run);
+        var entry = RunIndexEntry.Of(run);
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        Put(metadata, "", entry);
         await Task.WhenAll(
             WriteEntryAsync(AllName(run.Id, run.CreatedAt), metadata, cancellationToken),
             WriteEntryAsync(GraphName(run.GraphId, run.Id, run.CreatedAt), metadata, cancellationToken),
             WriteEntryAsync(DayName(run.Id, run.CreatedAt), metadata, cancellationToken));
+        await UpdateSummaryAsync(entry, cancellationToken);
     }
+
+    /// <summary>
+    /// Makes <paramref name="entry"/> the graph's newest backup run and newest verified copy where it is newer
+    /// than what the summary holds (or is the same run, changed). Read-modify-write with ETag conditions:
+    /// concurrent runs of one graph never lose each other's update.
+    /// </summary>
+    public async Task UpdateSummaryAsync(RunIndexEntry entry, CancellationToken cancellationToken = default)
+    {
+        if (entry.Kind != "backup")
+        {
+            return;
+        }
+
+        var blob = container.GetBlobClient(LatestPrefix + entry.GraphId);
+        for (var attempt = 0; attempt < MaxSummaryAttempts; attempt++)
+        {
+            GraphSummary? current = null;
+            Azure.ETag? etag = null;
+            try
+            {
+                var properties = (await blob.GetPropertiesAsync(cancellationToken: cancellationToken)).Value;
+                current = Summary(entry.GraphId, properties.Metadata);
+                etag = properties.ETag;
+            }
+            catch (Azure.RequestFailedException ex) when (Storage.StorageErrors.IsNotFound(ex))
+            {
+                // No summary yet: this entry starts it.
+            }
+
+            var last = current?.LastRun is not { } l || entry.RunId == l.RunId || entry.CreatedAt > l.CreatedAt ? entry : l;
+            var verified = current?.VerifiedCopy is not { } v
+                ? (entry.IsVerifiedCopy ? entry : null)
+                : entry.IsVerifiedCopy && (entry.RunId == v.RunId || entry.CompletedAt > v.CompletedAt) ? entry : v;
+            if (current is not null && last == current.LastRun && verified == current.VerifiedCopy)
+            {
+                return;
+            }
+
+            var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+            Put(metadata, "l_", last);
+            if (verified is not null)
+            {
+                Put(metadata, "v_", verified);
+            }
+
+            try
+            {
+                await blob.UploadAsync(BinaryData.Empty, new BlobUploadOptions
+                {
+                    Metadata = metadata,
+                    Conditions = etag is { } match ? new BlobRequestConditions { IfMatch = match } : new BlobRequestConditions { IfNoneMatch = Azure.ETag.All },
+                }, cancellationToken);
+                return;
+            }
+            catch (Azure.RequestFailedException ex) when (ex.Status is 409 or 412)
+            {
+                // Another run of this graph changed the summary first: read it again.
+            }
+        }
+    }
+
+    /// <summary>Every graph's summary, in one listing.</summary>
+    public async Task<Dictionary<string, GraphSummary>> SummariesAsync(CancellationToken cancellationToken = default)
+    {
+        var summaries = new Dictionary<string, GraphSummary>(StringComparer.Ordinal);
+        await foreach (var item in container.GetBlobsAsync(BlobTraits.Metadata, BlobStates.None, LatestPrefix, cancellationToken))
+        {
+            var graphId = item.Name[LatestPrefix.Length..];
+            summaries[graphId] = Summary(graphId, item.Metadata);
+        }
+
+        return summaries;
+    }
+
+    private static GraphSummary Summary(string graphId, IDictionary<string, string>? metadata) =>
+        new(graphId, metadata is null ? null : Parse(metadata, "l_"), metadata is null ? null : Parse(metadata, "v_"));
 
     /// <summary>Rewrites the entries when the record says something else than <paramref name="entry"/> (a crash between the two writes).</summary>
     public async Task RepairAsync(RunIndexEntry entry, RunRecord run, CancellationToken cancellationToken = default)
@@ -75,15 +161,23 @@ public sealed class RunIndex(BlobContainerClient container)
         before.Status != after.Status || before.CompletedAt != after.CompletedAt || before.Notified != after.Notified
         || (after.IsFinished && (before.Step != after.Step || before.Bytes != after.Bytes || before.Files != after.Files || before.BackupId != after.BackupId));
 
-    /// <summary>Entries newest first: every run's, or one graph's.</summary>
-    public async IAsyncEnumerable<RunIndexEntry> NewestFirstAsync(string? graphId, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Entries newest first: every run's, or one graph's, listed <paramref name="pageSize"/> at a time (a reader
+    /// that wants the newest few does not pay for a 5,000-entry page).
+    /// </summary>
+    public async IAsyncEnumerable<RunIndexEntry> NewestFirstAsync(string? graphId, int pageSize = 5000,
+        [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         var prefix = graphId is null ? AllPrefix : $"{GraphPrefix}{graphId}/";
-        await foreach (var item in container.GetBlobsAsync(BlobTraits.Metadata, BlobStates.None, prefix, cancellationToken))
+        await foreach (var page in container.GetBlobsAsync(BlobTraits.Metadata, BlobStates.None, prefix, cancellationToken)
+                           .AsPages(pageSizeHint: Math.Clamp(pageSize, 1, 5000)))
         {
-            if (Parse(item) is { } entry)
+            foreach (var item in page.Values)
             {
-                yield return entry;
+                if (item.Metadata is { } metadata && Parse(metadata, "") is { } entry)
+                {
+                    yield return entry;
+                }
             }
         }
     }
@@ -105,7 +199,7 @@ public sealed class RunIndex(BlobContainerClient container)
     {
         await foreach (var item in container.GetBlobsAsync(BlobTraits.Metadata, BlobStates.None, $"{DayPrefix}{day}/", cancellationToken))
         {
-            if (Parse(item) is { } entry)
+            if (item.Metadata is { } metadata && Parse(metadata, "") is { } entry)
             {
                 yield return entry;
             }
@@ -129,49 +223,48 @@ public sealed class RunIndex(BlobContainerClient container)
     private Task WriteEntryAsync(string name, Dictionary<string, string> metadata, CancellationToken cancellationToken) =>
         container.GetBlobClient(name).UploadAsync(BinaryData.Empty, new BlobUploadOptions { Metadata = metadata }, cancellationToken);
 
-    private static Dictionary<string, string> Metadata(RunRecord run)
+    /// <summary>Writes <paramref name="entry"/> into blob metadata under <paramref name="prefix"/> (ASCII names and values only).</summary>
+    private static void Put(Dictionary<string, string> metadata, string prefix, RunIndexEntry entry)
     {
-        var metadata = new Dictionary<string, string>(StringComparer.Ordinal)
+        metadata[prefix + "run"] = entry.RunId;
+        metadata[prefix + "graph"] = entry.GraphId;
+        metadata[prefix + "kind"] = entry.Kind;
+        metadata[prefix + "status"] = entry.Status.ToString();
+        metadata[prefix + "created"] = entry.CreatedAt.UtcTicks.ToString(CultureInfo.InvariantCulture);
+        metadata[prefix + "notified"] = entry.Notified ? "true" : "false";
+        metadata[prefix + "step"] = entry.Step;
+        metadata[prefix + "bytes"] = entry.Bytes.ToString(CultureInfo.InvariantCulture);
+        metadata[prefix + "files"] = entry.Files.ToString(CultureInfo.InvariantCulture);
+        if (entry.CompletedAt is { } completed)
         {
-            ["run"] = run.Id,
-            ["graph"] = run.GraphId,
-            ["kind"] = run.Kind,
-            ["status"] = run.Status.ToString(),
-            ["created"] = run.CreatedAt.UtcTicks.ToString(CultureInfo.InvariantCulture),
-            ["notified"] = run.NotificationQueued ? "true" : "false",
-            ["step"] = run.Step,
-            ["bytes"] = run.Files.Sum(f => f.Size ?? f.BytesCopied).ToString(CultureInfo.InvariantCulture),
-            ["files"] = run.Files.Count.ToString(CultureInfo.InvariantCulture),
-        };
-        if (run.CompletedAt is { } completed)
-        {
-            metadata["completed"] = completed.UtcTicks.ToString(CultureInfo.InvariantCulture);
+            metadata[prefix + "completed"] = completed.UtcTicks.ToString(CultureInfo.InvariantCulture);
         }
 
-        if (run.BackupId is { } backupId)
+        if (entry.BackupId is { } backupId)
         {
-            metadata["backup"] = backupId;
+            metadata[prefix + "backup"] = backupId;
         }
-
-        return metadata;
     }
 
-    private static RunIndexEntry? Parse(BlobItem item)
+    private static RunIndexEntry? Parse(IDictionary<string, string> m, string prefix)
     {
-        var m = item.Metadata;
-        if (m is null || !m.TryGetValue("run", out var run) || !m.TryGetValue("graph", out var graph) || !m.TryGetValue("kind", out var kind)
-            || !m.TryGetValue("status", out var statusText) || !Enum.TryParse<RunStatus>(statusText, out var status)
-            || !m.TryGetValue("created", out var createdText) || !long.TryParse(createdText, CultureInfo.InvariantCulture, out var created))
+        string? Get(string name) => m.TryGetValue(prefix + name, out var value) ? value : null;
+        if (Get("run") is not { } run || Get("graph") is not { } graph || Get("kind") is not { } kind
+            || !Enum.TryParse<RunStatus>(Get("status"), out var status)
+            || !long.TryParse(Get("created"), CultureInfo.InvariantCulture, out var created))
         {
             return null;
         }
 
-        DateTimeOffset? completedAt = m.TryGetValue("completed", out var completedText) && long.TryParse(completedText, CultureInfo.InvariantCulture, out var completed)
+        DateTimeOffset? completedAt = long.TryParse(Get("completed"), CultureInfo.InvariantCulture, out var completed)
             ? new DateTimeOffset(completed, TimeSpan.Zero)
             : null;
-        return new RunIndexEntry(run, graph, kind, status, m.TryGetValue("step", out var step) ? step : "", new DateTimeOffset(created, TimeSpan.Zero),
-            completedAt, m.TryGetValue("notified", out var notified) && notified == "true", m.TryGetValue("backup", out var backup) ? backup : null,
-            m.TryGetValue("bytes", out var bytesText) && long.TryParse(bytesText, CultureInfo.InvariantCulture, out var bytes) ? bytes : 0,
-            m.TryGetValue("files", out var filesText) && int.TryParse(filesText, CultureInfo.InvariantCulture, out var files) ? files : 0);
+        return new RunIndexEntry(run, graph, kind, status, Get("step") ?? "", new DateTimeOffset(created, TimeSpan.Zero), completedAt,
+            Get("notified") == "true", Get("backup"),
+            long.TryParse(Get("bytes"), CultureInfo.InvariantCulture, out var bytes) ? bytes : 0,
+            int.TryParse(Get("files"), CultureInfo.InvariantCulture, out var files) ? files : 0);
     }
 }
+
+/// <summary>A graph's newest backup run and newest verified copy, as the index keeps them.</summary>
+public sealed record GraphSummary(string GraphId, RunIndexEntry? LastRun, RunIndexEntry? VerifiedCopy);

@@ -210,7 +210,7 @@ public sealed class RunStore(BlobContainerClient container, IRunObserver? observ
         }
 
         await EnsureIndexAsync(cancellationToken);
-        await foreach (var entry in _index.NewestFirstAsync(null, cancellationToken))
+        await foreach (var entry in _index.NewestFirstAsync(null, 1000, cancellationToken))
         {
             if (now - entry.CreatedAt > TimeSpan.FromDays(2))
             {
@@ -234,7 +234,9 @@ public sealed class RunStore(BlobContainerClient container, IRunObserver? observ
         await EnsureIndexAsync(cancellationToken);
         var runs = new List<RunRecord>();
         var batch = new List<RunIndexEntry>(ReadBatch);
-        await foreach (var entry in _index.NewestFirstAsync(graphId, cancellationToken))
+        // A status filter skips entries: bigger pages then.
+        var pageSize = status is null ? (int)Math.Min(5000L, limit + 1L) : 1000;
+        await foreach (var entry in _index.NewestFirstAsync(graphId, pageSize, cancellationToken))
         {
             // A finished run's status is final; an unfinished one's may have moved on since its entry was written.
             if (status is not null && entry.IsFinished && entry.Status != status)
@@ -278,7 +280,8 @@ public sealed class RunStore(BlobContainerClient container, IRunObserver? observ
     {
         await EnsureIndexAsync(cancellationToken);
         var entries = new List<RunIndexEntry>();
-        await foreach (var listed in _index.NewestFirstAsync(graphId, cancellationToken))
+        // A graph's newest verified copy is usually among its newest few runs.
+        await foreach (var listed in _index.NewestFirstAsync(graphId, 4, cancellationToken))
         {
             var entry = listed;
             if (!entry.IsFinished)
@@ -299,6 +302,49 @@ public sealed class RunStore(BlobContainerClient container, IRunObserver? observ
         }
 
         return entries;
+    }
+
+    /// <summary>
+    /// For each graph, its newest backup run and newest verified copy: one listing of the graph summaries for
+    /// all, plus the record of each newest run still unfinished (its entry may be behind). A graph without a
+    /// summary (never run, or runs from before summaries) is read from its own index and summarised.
+    /// </summary>
+    public async Task<Dictionary<string, List<RunIndexEntry>>> LatestAsync(IReadOnlyList<string> graphIds, CancellationToken cancellationToken = default)
+    {
+        await EnsureIndexAsync(cancellationToken);
+        var summaries = await _index.SummariesAsync(cancellationToken);
+        var latest = new System.Collections.Concurrent.ConcurrentDictionary<string, List<RunIndexEntry>>(StringComparer.Ordinal);
+        await Parallel.ForEachAsync(graphIds.Distinct(StringComparer.Ordinal), new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken },
+            async (graphId, ct) =>
+            {
+                if (!summaries.TryGetValue(graphId, out var summary) || summary.LastRun is null)
+                {
+                    var history = await HistoryAsync(graphId, e => e.IsVerifiedCopy, ct);
+                    foreach (var entry in history.Where(e => e.Kind == "backup"))
+                    {
+                        await _index.UpdateSummaryAsync(entry, ct);
+                    }
+
+                    latest[graphId] = history;
+                    return;
+                }
+
+                var runs = new List<RunIndexEntry>(2);
+                var last = summary.LastRun;
+                if (!last.IsFinished && await ReadForListingAsync(last, ct) is { } run)
+                {
+                    last = RunIndexEntry.Of(run);
+                }
+
+                runs.Add(last);
+                if (summary.VerifiedCopy is { } verified && verified.RunId != last.RunId)
+                {
+                    runs.Add(verified);
+                }
+
+                latest[graphId] = runs;
+            });
+        return new Dictionary<string, List<RunIndexEntry>>(latest, StringComparer.Ordinal);
     }
 
     /// <summary>

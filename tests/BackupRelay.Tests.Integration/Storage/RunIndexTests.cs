@@ -90,7 +90,7 @@ public sealed class RunIndexTests : StorageHarness
         await HistoryAsync(store, 100);
         _counter.Reset();
 
-        var history = await store.HistoryAsync("g-a", GraphFreshness.IsVerifiedCopy);
+        var history = await store.HistoryAsync("g-a", e => e.IsVerifiedCopy);
 
         // Day 99 still runs (its record read to confirm), day 98 succeeded: two entries, one record read, one listing.
         Assert.Equal(["run-g-a-0099", "run-g-a-0098"], history.Select(e => e.RunId));
@@ -98,6 +98,32 @@ public sealed class RunIndexTests : StorageHarness
         Assert.Equal(1, _counter.Listings);
         var verified = history[1];
         Assert.Equal((RunStatus.Succeeded, "done", "b-g-a-98", 198L, 1), (verified.Status, verified.Step, verified.BackupId, verified.Bytes, verified.Files));
+    }
+
+    [Fact]
+    public async Task Every_graphs_newest_run_and_verified_copy_is_one_listing_plus_the_records_of_runs_still_going()
+    {
+        var (store, _) = await StoreAsync();
+        await HistoryAsync(store, 20);
+        _counter.Reset();
+
+        var latest = await store.LatestAsync(["g-a", "g-b", "g-c", "g-never"]);
+
+        // Day 19 still runs (each graph's record read to confirm), day 18 is the newest verified copy.
+        Assert.Equal(["run-g-b-0019", "run-g-b-0018"], latest["g-b"].Select(e => e.RunId));
+        Assert.Empty(latest["g-never"]);
+        Assert.Equal(2, _counter.Listings);
+        Assert.Equal(3, _counter.RecordReads);
+
+        // Day 17 was the 7th-day failure, so after day 19 fails too the verified copy stays day 18.
+        await store.UpdateAsync("run-g-b-0019", r =>
+        {
+            r.Status = RunStatus.Failed;
+            r.CompletedAt = r.CreatedAt.AddHours(1);
+            return true;
+        });
+        var after = (await store.LatestAsync(["g-b"]))["g-b"];
+        Assert.Equal((RunStatus.Failed, "run-g-b-0018"), (after[0].Status, after[1].RunId));
     }
 
     [Fact]
@@ -114,12 +140,12 @@ public sealed class RunIndexTests : StorageHarness
         run.CompletedAt = run.CreatedAt.AddHours(1);
         await blob.UploadAsync(BinaryData.FromBytes(JsonSerializer.SerializeToUtf8Bytes(run, BackupRelayJson.Default.RunRecord)), overwrite: true);
 
-        var history = await store.HistoryAsync("g-a", GraphFreshness.IsVerifiedCopy);
+        var history = await store.HistoryAsync("g-a", e => e.IsVerifiedCopy);
         Assert.Equal(RunStatus.Succeeded, history[0].Status);
 
         // Repaired: the next reader trusts the entry without reading the record.
         _counter.Reset();
-        Assert.Equal("run-g-a-0001", Assert.Single(await store.HistoryAsync("g-a", GraphFreshness.IsVerifiedCopy)).RunId);
+        Assert.Equal("run-g-a-0001", Assert.Single(await store.HistoryAsync("g-a", e => e.IsVerifiedCopy)).RunId);
         Assert.Equal(0, _counter.RecordReads);
     }
 
