@@ -9,7 +9,7 @@ using BackupRelay.Http;
 
 namespace BackupRelay.Tests.Unit;
 
-/// <summary>Code, README's configuration table, local.settings.json.sample and the Bicep app settings agree.</summary>
+/// <summary>Code, the configuration reference (docs/configuration.md), local.settings.json.sample and the Bicep app settings agree.</summary>
 public sealed partial class SettingsDocumentationTests
 {
     /// <summary>Settings read outside options classes (connections) or set by the platform.</summary>
@@ -63,9 +63,7 @@ public sealed partial class SettingsDocumentationTests
     /// <summary>Setting names in README's configuration table, with <c>`A__B` / `__C`</c> shorthand expanded.</summary>
     private static SortedSet<string> ReadmeSettings()
     {
-        var readme = File.ReadAllText(Path.Combine(Root, "README.md"));
-        var section = readme[readme.IndexOf("## Configuration", StringComparison.Ordinal)..];
-        section = section[..section.IndexOf("\n## ", 3, StringComparison.Ordinal)];
+        var section = ConfigurationTable();
         var settings = new SortedSet<string>(StringComparer.Ordinal);
         foreach (var line in section.Split('\n').Where(l => l.StartsWith("| `", StringComparison.Ordinal)))
         {
@@ -89,6 +87,15 @@ public sealed partial class SettingsDocumentationTests
         return settings;
     }
 
+    /// <summary>The settings reference: <c>docs/configuration.md</c> from its "## Configuration" heading to the next one.</summary>
+    private static string ConfigurationTable()
+    {
+        var doc = File.ReadAllText(Path.Combine(Root, "docs", "configuration.md"));
+        var section = doc[doc.IndexOf("## Configuration", StringComparison.Ordinal)..];
+        var end = section.IndexOf("\n## ", 3, StringComparison.Ordinal);
+        return end < 0 ? section : section[..end];
+    }
+
     [Fact]
     public void Every_setting_the_code_reads_is_in_the_readme_table_and_nothing_else_is()
     {
@@ -108,6 +115,8 @@ public sealed partial class SettingsDocumentationTests
         Defaults(new DestinationOptions(), DestinationOptions.SectionName, defaults);
         Defaults(new CopyOptions(), CopyOptions.SectionName, defaults);
         Defaults(new HttpOptions(), HttpOptions.SectionName, defaults);
+        Defaults(new BackupRelay.Notifications.NotifyOptions(), BackupRelay.Notifications.NotifyOptions.SectionName, defaults);
+        Defaults(new BackupRelay.Restores.ObsOptions(), BackupRelay.Restores.ObsOptions.SectionName, defaults);
         return defaults;
     }
 
@@ -140,9 +149,7 @@ public sealed partial class SettingsDocumentationTests
     /// <summary>README rows as (settings, default cell), with <c>`A__B` / `__C`</c> shorthand expanded in order.</summary>
     private static List<(List<string> Settings, string Default)> ReadmeRows()
     {
-        var readme = File.ReadAllText(Path.Combine(Root, "README.md"));
-        var section = readme[readme.IndexOf("## Configuration", StringComparison.Ordinal)..];
-        section = section[..section.IndexOf("\n## ", 3, StringComparison.Ordinal)];
+        var section = ConfigurationTable();
         var rows = new List<(List<string>, string)>();
         foreach (var line in section.Split('\n').Where(l => l.StartsWith("| `", StringComparison.Ordinal)))
         {
@@ -198,10 +205,22 @@ public sealed partial class SettingsDocumentationTests
                 documented = [.. cell.Split(" / ").Select(v => ValueCell().Match(v.Trim()))];
             }
 
-            for (var i = 0; i < settings.Count && i < documented.Count; i++)
+            for (var i = 0; i < settings.Count; i++)
             {
-                if (!documented[i].Success || !defaults.TryGetValue(settings[i], out var code) || documented[i].Groups[1].Value.Contains("__", StringComparison.Ordinal))
+                if (!defaults.TryGetValue(settings[i], out var code))
                 {
+                    continue;
+                }
+
+                if (i >= documented.Count || !documented[i].Success || documented[i].Groups[1].Value.Contains("__", StringComparison.Ordinal))
+                {
+                    // A default told in words ("twice the schedule's interval", "the graph's GES name", "`Backup__JobDeadline`")
+                    // is one the code computes: its property must have no fixed value to contradict the words.
+                    if (code.Value is not null && !(code.Value is string empty && empty.Length == 0))
+                    {
+                        wrong.Add($"{settings[i]}: README describes its default as '{cell}', but the code defaults to '{Format(code.Value)}': write the value");
+                    }
+
                     continue;
                 }
 
@@ -226,6 +245,13 @@ public sealed partial class SettingsDocumentationTests
 
         Assert.Equal([], wrong);
     }
+
+    private static string Format(object value) => value switch
+    {
+        TimeSpan t => t.ToString("c", System.Globalization.CultureInfo.InvariantCulture),
+        IFormattable f => f.ToString(null, System.Globalization.CultureInfo.InvariantCulture),
+        _ => value.ToString() ?? "",
+    };
 
     [Fact]
     public void Connections_are_documented_as_required()

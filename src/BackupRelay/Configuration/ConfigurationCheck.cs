@@ -18,7 +18,7 @@ namespace BackupRelay.Configuration;
 /// </summary>
 public static class ConfigurationCheck
 {
-    /// <summary>The process exit code for a configuration the app cannot start with (documented in README).</summary>
+    /// <summary>The process exit code for a configuration the app cannot start with (documented in docs/configuration.md).</summary>
     public const int ExitCode = 3;
 
     /// <summary>The settings sections and the options type each binds to.</summary>

@@ -101,8 +101,6 @@ public sealed partial class GraphStatusService
             _wasStale[status.GraphId] = stale;
         }
 
-        // At least once: an ended run whose notification a crash kept from being queued is queued now.
-        await runs.SweepNotificationsAsync(now, TimeSpan.FromMinutes(2));
         return statuses;
     }
 
@@ -140,7 +138,8 @@ public sealed partial class GraphStatusService
 
 /// <summary>
 /// Computes the graph statuses every minute on every instance, so staleness is noticed (logged, notified,
-/// gauged) with nobody asking; and once an hour deletes run records older than <c>Backup__RunRetention</c>.
+/// gauged) with nobody asking, and queues the notifications of ended runs a crash left unqueued; once an hour
+/// it deletes run records older than <c>Backup__RunRetention</c>.
 /// </summary>
 public sealed partial class FreshnessMonitor(GraphStatusService graphs, RunStore runs, IOptions<BackupOptions> options, TimeProvider time,
     ILogger<FreshnessMonitor> logger) : Microsoft.Extensions.Hosting.BackgroundService
@@ -157,6 +156,16 @@ public sealed partial class FreshnessMonitor(GraphStatusService graphs, RunStore
             try
             {
                 await graphs.GetAsync().WaitAsync(stoppingToken);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                Log.FreshnessFailed(logger, StorageErrors.Describe(ex));
+            }
+
+            try
+            {
+                // At least once: an ended run whose notification a crash kept from being queued is queued now.
+                await runs.SweepNotificationsAsync(time.GetUtcNow(), TimeSpan.FromMinutes(2), stoppingToken);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {

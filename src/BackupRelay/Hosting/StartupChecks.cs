@@ -151,7 +151,7 @@ public static class BackupRelayApplication
                 await Console.Error.WriteLineAsync("BackupRelay cannot start: " + problem);
             }
 
-            await Console.Error.WriteLineAsync($"({problems.Count} problem{(problems.Count == 1 ? "" : "s")}; exit code {ConfigurationCheck.ExitCode}. README, 'Configuration', lists every setting.)");
+            await Console.Error.WriteLineAsync($"({problems.Count} problem{(problems.Count == 1 ? "" : "s")}; exit code {ConfigurationCheck.ExitCode}. docs/configuration.md lists every setting.)");
             return ConfigurationCheck.ExitCode;
         }
 

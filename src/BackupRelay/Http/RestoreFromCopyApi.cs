@@ -118,6 +118,12 @@ public static partial class HttpApi
         var folder = sourceGraph ?? backup.Value.CopyFolder(graphId, target.Name);
         obsPath ??= $"{settings.Bucket}/{settings.Prefix}{folder}/{backupId}/";
         var (manifest, refusal) = await CheckCopyAsync(destination, folder, backupId!, acceptUnverified, context.RequestAborted);
+        var checkedAgainst = "manifest";
+        if (refusal is null)
+        {
+            (checkedAgainst, refusal) = await CheckAgainstRecordAsync(runs, manifest!, folder, backupId!, acceptUnverified, context.RequestAborted);
+        }
+
         if (refusal is not null)
         {
             return TypedResults.Problem(refusal, statusCode: 409, title: "The copy cannot be restored",
@@ -149,7 +155,7 @@ public static partial class HttpApi
             Step = "queued",
             CreatedAt = now,
             UpdatedAt = now,
-            Files = [.. manifest.Files.Select(f => new RunFile { Name = f.Name, Size = f.Size, Md5 = f.Md5, Sha256 = f.Sha256 })],
+            Files = [.. manifest.Files.Select(f => new RunFile { Name = f.Name, Size = f.Size, Md5 = f.Md5, Sha256 = f.Sha256, Verification = checkedAgainst })],
         }, context.RequestAborted);
         return await QueueUploadsAsync(context, run, runs, queues);
     }
@@ -254,6 +260,62 @@ public static partial class HttpApi
         }
 
         return (manifest, null);
+    }
+
+    /// <summary>
+    /// The manifest, a file in the destination, can be rewritten by whoever can write there; the record of the
+    /// run that made the copy is in the app's own storage (another account). A copy is restored only when its
+    /// manifest lists exactly the files, sizes and hashes that run recorded as copied — the restore's uploads
+    /// then check the bytes against those hashes. Returns what the check rested on (<c>run-record</c>, or
+    /// <c>manifest</c> when the request accepts a copy whose run record is gone) or why it is refused.
+    /// </summary>
+    internal static async Task<(string CheckedAgainst, string? Refusal)> CheckAgainstRecordAsync(RunStore runs, BackupManifest manifest, string folder,
+        string backupId, bool acceptUnverified, CancellationToken cancellationToken)
+    {
+        RunRecord? made;
+        try
+        {
+            made = HuaweiCloudIds.IsValidId(manifest.RunId) ? await runs.GetAsync(manifest.RunId, cancellationToken) : null;
+        }
+        catch (Exception ex) when (ex is JsonException or InvalidDataException)
+        {
+            made = null;
+        }
+
+        if (made is null)
+        {
+            return acceptUnverified
+                ? ("manifest", null)
+                : ("manifest", $"The manifest of {folder}/{backupId} names run {manifest.RunId} as the one that made the copy, and there is no readable record " +
+                    "of it (deleted after Backup__RunRetention, made by another deployment, or the manifest was edited): the copy cannot be checked " +
+                    "against what was recorded when it was made. Send \"acceptUnverified\": true to restore it on the manifest's word.");
+        }
+
+        var recorded = made.Files.Where(f => f.Status == RunFileStatus.Completed).ToDictionary(f => f.Name, StringComparer.Ordinal);
+        if (made.BackupId != backupId)
+        {
+            return ("run-record", $"The manifest of {folder}/{backupId} names run {made.Id}, which copied backup {made.BackupId}: the manifest was not written for this copy.");
+        }
+
+        if (recorded.Count != manifest.Files.Count)
+        {
+            return ("run-record", $"The manifest of {folder}/{backupId} lists {manifest.Files.Count} files; run {made.Id} recorded {recorded.Count} copied. " +
+                "The copy is not as it was made.");
+        }
+
+        foreach (var file in manifest.Files)
+        {
+            if (!recorded.TryGetValue(file.Name, out var at)
+                || at.Size != file.Size
+                || !string.Equals(at.Md5, file.Md5, StringComparison.OrdinalIgnoreCase)
+                || !string.Equals(at.Sha256, file.Sha256, StringComparison.OrdinalIgnoreCase))
+            {
+                return ("run-record", $"{file.Name} in the manifest of {folder}/{backupId} does not match what run {made.Id} recorded when it made the copy " +
+                    $"({(at is null ? "no such file copied" : $"{at.Size} bytes, SHA-256 {at.Sha256}")}): the copy was changed after it was made.");
+            }
+        }
+
+        return ("run-record", null);
     }
 
     /// <summary>What a restore request asked for, as one digest (the fields as given, before defaults).</summary>

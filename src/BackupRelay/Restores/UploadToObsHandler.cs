@@ -129,7 +129,7 @@ public sealed partial class UploadToObsHandler(
                     f.Slices++;
                     f.StartedAt ??= startedAt;
                     f.CompletedAt = time.GetUtcNow();
-                    f.Verification = "manifest";
+                    f.Verification ??= "manifest";
                     f.Error = null;
                     r.UpdatedAt = time.GetUtcNow();
                     return true;

@@ -32,7 +32,7 @@ public sealed record RunIndexEntry(string RunId, string GraphId, string Kind, Ru
 /// <c>GET /api/graphs</c>, <c>?graphId=</c>).</item>
 /// <item><c>index/day/{yyyyMMdd}/{run}</c>: runs by the day they were created (retention deletes whole days).</item>
 /// <item><c>index/latest/{graph}</c>: each graph's newest backup run and newest verified copy, so the
-/// freshness of every graph is one listing (<see cref="GraphSummary"/>).</item>
+/// freshness of every graph is one read per graph by name, whatever the history (<see cref="GraphSummary"/>).</item>
 /// </list>
 /// Blob storage has no secondary index and Azure.Data.Tables would add a second storage service to
 /// provision, grant and emulate for three small listings, so these names are the index. The record stays
@@ -131,7 +131,21 @@ public sealed class RunIndex(BlobContainerClient container)
         }
     }
 
-    /// <summary>Every graph's summary, in one listing.</summary>
+    /// <summary>One graph's summary, read by name (null when the graph has none yet).</summary>
+    public async Task<GraphSummary?> SummaryAsync(string graphId, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            var properties = (await container.GetBlobClient(LatestPrefix + graphId).GetPropertiesAsync(cancellationToken: cancellationToken)).Value;
+            return Summary(graphId, properties.Metadata);
+        }
+        catch (Azure.RequestFailedException ex) when (Storage.StorageErrors.IsNotFound(ex))
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Every graph's summary, in one listing (retention: graphs no longer configured count too).</summary>
     public async Task<Dictionary<string, GraphSummary>> SummariesAsync(CancellationToken cancellationToken = default)
     {
         var summaries = new Dictionary<string, GraphSummary>(StringComparer.Ordinal);

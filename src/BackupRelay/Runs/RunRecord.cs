@@ -152,7 +152,7 @@ public sealed class RunFile
     public string? Sha256 { get; set; }
     public int Slices { get; set; }
 
-    /// <summary>What "verified" rests on for this file: <c>source-md5</c>, <c>second-read</c> or <c>received-only</c> (see README).</summary>
+    /// <summary>What "verified" rests on for this file: <c>source-md5</c>, <c>second-read</c> or <c>received-only</c> (see docs/internals.md).</summary>
     public string? Verification { get; set; }
 
     /// <summary>Copies started again from scratch because the bytes received did not match the source.</summary>

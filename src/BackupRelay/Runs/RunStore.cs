@@ -305,19 +305,19 @@ public sealed class RunStore(BlobContainerClient container, IRunObserver? observ
     }
 
     /// <summary>
-    /// For each graph, its newest backup run and newest verified copy: one listing of the graph summaries for
-    /// all, plus the record of each newest run still unfinished (its entry may be behind). A graph without a
-    /// summary (never run, or runs from before summaries) is read from its own index and summarised.
+    /// For each graph, its newest backup run and newest verified copy: its summary read by name (a point read,
+    /// whatever the history; a listing costs what the container holds on some stores, Azurite among them),
+    /// plus the record of a newest run still unfinished (its entry may be behind). A graph without a summary
+    /// (never run, or runs from before summaries) is read from its own index and summarised.
     /// </summary>
     public async Task<Dictionary<string, List<RunIndexEntry>>> LatestAsync(IReadOnlyList<string> graphIds, CancellationToken cancellationToken = default)
     {
         await EnsureIndexAsync(cancellationToken);
-        var summaries = await _index.SummariesAsync(cancellationToken);
         var latest = new System.Collections.Concurrent.ConcurrentDictionary<string, List<RunIndexEntry>>(StringComparer.Ordinal);
-        await Parallel.ForEachAsync(graphIds.Distinct(StringComparer.Ordinal), new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken },
+        await Parallel.ForEachAsync(graphIds.Distinct(StringComparer.Ordinal), new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken },
             async (graphId, ct) =>
             {
-                if (!summaries.TryGetValue(graphId, out var summary) || summary.LastRun is null)
+                if (await _index.SummaryAsync(graphId, ct) is not { LastRun: not null } summary)
                 {
                     var history = await HistoryAsync(graphId, e => e.IsVerifiedCopy, ct);
                     foreach (var entry in history.Where(e => e.Kind == "backup"))
@@ -349,11 +349,15 @@ public sealed class RunStore(BlobContainerClient container, IRunObserver? observ
 
     /// <summary>
     /// Deletes finished runs created before <paramref name="cutoff"/>, records and entries, a day at a time
-    /// (unfinished ones stay: a run still going is not history). Returns how many were deleted.
+    /// (unfinished ones stay: a run still going is not history; so does each graph's newest verified copy).
+    /// Returns how many were deleted.
     /// </summary>
     public async Task<int> DeleteOlderThanAsync(DateTimeOffset cutoff, CancellationToken cancellationToken = default)
     {
         await EnsureIndexAsync(cancellationToken);
+
+        // Each graph's newest verified copy keeps its record however old: a restore checks a copy against it.
+        var keep = (await _index.SummariesAsync(cancellationToken)).Values.Select(s => s.VerifiedCopy?.RunId).OfType<string>().ToHashSet(StringComparer.Ordinal);
         var lastDay = cutoff.UtcDateTime.ToString("yyyyMMdd", System.Globalization.CultureInfo.InvariantCulture);
         var deleted = 0;
         await foreach (var day in _index.DaysAsync(cancellationToken))
@@ -365,7 +369,7 @@ public sealed class RunStore(BlobContainerClient container, IRunObserver? observ
 
             await foreach (var entry in _index.OfDayAsync(day, cancellationToken))
             {
-                if (entry.CreatedAt >= cutoff || !entry.IsFinished)
+                if (entry.CreatedAt >= cutoff || !entry.IsFinished || keep.Contains(entry.RunId))
                 {
                     continue;
                 }

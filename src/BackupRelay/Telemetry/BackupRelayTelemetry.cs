@@ -7,7 +7,7 @@ using BackupRelay.Runs;
 namespace BackupRelay.Telemetry;
 
 /// <summary>
-/// The names BackupRelay emits under (README, "Telemetry", lists every span, attribute and metric):
+/// The names BackupRelay emits under (docs/operations.md, "Telemetry", lists every span, attribute and metric):
 /// one <see cref="ActivitySource"/> and one <see cref="Meter"/>, both called <see cref="Name"/>.
 /// </summary>
 public static class BackupRelayTelemetry

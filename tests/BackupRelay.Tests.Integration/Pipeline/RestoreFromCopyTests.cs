@@ -140,6 +140,7 @@ public sealed class RestoreFromCopyTests : RestoreHarness
         {
             Assert.Equal(RunFileStatus.Completed, f.Status);
             Assert.Equal(f.Size, f.BytesCopied);
+            Assert.Equal("run-record", f.Verification);
         });
         AssertInObs(copied, run);
 
@@ -213,6 +214,59 @@ public sealed class RestoreFromCopyTests : RestoreHarness
         (status, body) = await RestoreAsync(copied.BackupId!, "received-only-accepted", extra: ""","acceptUnverified":true""");
         Assert.Equal(HttpStatusCode.Accepted, status);
         Assert.Equal(RunStatus.Succeeded, (await WaitForRunAsync(body["id"]!.GetValue<string>())).Status);
+    }
+
+    [Fact]
+    public async Task A_copy_rewritten_bytes_metadata_and_manifest_alike_is_refused_against_the_run_that_made_it()
+    {
+        var copied = await CopyOutAsync();
+        var backup = State.Backups.Single(b => b.Id == copied.BackupId);
+        var target = backup.Files.First(f => f.Size > 0);
+
+        // Whoever can write to the destination replaces a file and makes everything there agree with it.
+        var forged = Encoding.UTF8.GetBytes("not the graph that was backed up");
+        var md5 = System.Security.Cryptography.MD5.HashData(forged);
+        var sha = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(forged));
+        var blob = Destination.GetBlobClient($"orders/{copied.BackupId}/{target.Name}");
+        var metadata = (await blob.GetPropertiesAsync()).Value.Metadata;
+        metadata[CopyMetadata.Md5] = Convert.ToHexStringLower(md5);
+        metadata[CopyMetadata.Sha256] = sha;
+        metadata[CopyMetadata.Length] = forged.Length.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        await blob.UploadAsync(new BinaryData(forged), new BlobUploadOptions { Metadata = metadata, HttpHeaders = new BlobHttpHeaders { ContentHash = md5 } });
+        var manifestBlob = Destination.GetBlobClient($"orders/{copied.BackupId}/manifest.json");
+        var manifest = JsonNode.Parse((await manifestBlob.DownloadContentAsync()).Value.Content.ToString())!;
+        var entry = manifest["files"]!.AsArray().Single(f => f!["name"]!.GetValue<string>() == target.Name)!;
+        entry["size"] = forged.Length;
+        entry["md5"] = Convert.ToHexStringLower(md5);
+        entry["sha256"] = sha;
+        await manifestBlob.UploadAsync(BinaryData.FromString(manifest.ToJsonString()), overwrite: true);
+
+        var (status, body) = await RestoreAsync(copied.BackupId!, "forged");
+        Assert.Equal(HttpStatusCode.Conflict, status);
+        var detail = body["detail"]!.GetValue<string>();
+        Assert.Contains($"{target.Name} in the manifest", detail, StringComparison.Ordinal);
+        Assert.Contains($"does not match what run {copied.Id} recorded when it made the copy", detail, StringComparison.Ordinal);
+        Assert.Empty(State.Obs.Writes());
+        Assert.Single(await Runs.ListAsync());
+    }
+
+    [Fact]
+    public async Task A_copy_whose_run_record_is_gone_is_restored_on_the_manifests_word_only_when_the_request_accepts_it()
+    {
+        var copied = await CopyOutAsync();
+        await Storage.GetContainer(BackupRelay.Configuration.QueueNames.RunsContainer).GetBlobClient($"runs/{copied.Id}.json").DeleteAsync();
+
+        var (status, body) = await RestoreAsync(copied.BackupId!, "no-record");
+        Assert.Equal(HttpStatusCode.Conflict, status);
+        Assert.Contains($"names run {copied.Id} as the one that made the copy, and there is no readable record", body["detail"]!.GetValue<string>(),
+            StringComparison.Ordinal);
+        Assert.Empty(State.Obs.Writes());
+
+        (status, body) = await RestoreAsync(copied.BackupId!, "no-record-accepted", extra: ""","acceptUnverified":true""");
+        Assert.Equal(HttpStatusCode.Accepted, status);
+        var run = await WaitForRunAsync(body["id"]!.GetValue<string>());
+        Assert.Equal(RunStatus.Succeeded, run.Status);
+        Assert.All(run.Files, f => Assert.Equal("manifest", f.Verification));
     }
 
     [Fact]

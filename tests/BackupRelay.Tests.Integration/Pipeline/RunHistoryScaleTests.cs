@@ -18,8 +18,8 @@ namespace BackupRelay.Tests.Integration.Pipeline;
 /// <summary>
 /// Years of run history in Azurite (<c>RUNS_BENCH_RECORDS</c> records over <c>RUNS_BENCH_GRAPHS</c> configured
 /// graphs; small by default, 100,000 × 200 in <c>build/runs-benchmark.sh</c>): <c>/api/graphs</c> and
-/// <c>/api/runs?limit=50</c> through the worker answer right, and a freshness pass is one listing (the graphs'
-/// summaries) and no record read. Timings are written for the benchmark, never asserted.
+/// <c>/api/runs?limit=50</c> through the worker answer right, and a freshness pass is one summary read per graph,
+/// no listing and no record read. Timings are written for the benchmark, never asserted.
 /// </summary>
 public sealed class RunHistoryScaleTests : PipelineHarness
 {
@@ -91,8 +91,9 @@ public sealed class RunHistoryScaleTests : PipelineHarness
             using (var graphs = await GetAsync("/api/graphs"))
             {
                 graphsTimes.Add(watch.Elapsed.TotalMilliseconds);
-                Assert.Equal(HttpStatusCode.OK, graphs.StatusCode);
-                var list = JsonNode.Parse(await graphs.Content.ReadAsStringAsync())!.AsArray();
+                var text = await graphs.Content.ReadAsStringAsync();
+                Assert.True(graphs.StatusCode == HttpStatusCode.OK, $"GET /api/graphs: {(int)graphs.StatusCode} after {watch.ElapsedMilliseconds} ms: {text}\n{Logs.All()}");
+                var list = JsonNode.Parse(text)!.AsArray();
                 Assert.Equal(GraphCount, list.Count);
 
                 // Each graph's newest run is yesterday's; its newest verified copy the newest succeeded day.
@@ -135,9 +136,9 @@ public sealed class RunHistoryScaleTests : PipelineHarness
         var reads = counter.Requests.Count(r => r.StartsWith("GET", StringComparison.Ordinal) && r.EndsWith(".json", StringComparison.Ordinal));
         Assert.Equal(GraphCount, latest.Count);
         Assert.Equal(Run(0).Id, latest[GraphA][0].RunId);
-        Assert.Equal(1, listings);
+        Assert.Equal(0, listings);
         Assert.Equal(0, reads);
-        Assert.Single(counter.Requests);
+        Assert.Equal(GraphCount, counter.Requests.Count);
         var passRequests = counter.Requests.Count;
 
         // The peer: what every listing cost before the index (list every record and read it), 16 reads at a time.
@@ -159,7 +160,7 @@ public sealed class RunHistoryScaleTests : PipelineHarness
             $"  GET /api/graphs                                   {Median(graphsTimes)}  limit 1000 ms\n" +
             $"  GET /api/runs?limit=50                            {Median(runsTimes)}  limit 1000 ms\n" +
             $"  GET /api/runs?graphId=..&status=failed&limit=50   {Median(graphRunsTimes)}\n" +
-            $"  freshness pass: {passRequests} storage request(s) ({listings} listing of the graph summaries, {reads} record reads) for {GraphCount} graphs, {pass.Elapsed.TotalMilliseconds:F0} ms\n" +
+            $"  freshness pass: {passRequests} storage requests (one summary read per graph, {listings} listings, {reads} record reads) for {GraphCount} graphs, {pass.Elapsed.TotalMilliseconds:F0} ms\n" +
             $"  peer, reading every record as listings did before the index: {scan.Elapsed.TotalSeconds:F1} s ({Records:N0} reads)\n" +
             $"  ratios: /api/graphs {graphsTimes.Order().ElementAt(2) / 1000:F3} of the 1 s limit, /api/runs {runsTimes.Order().ElementAt(2) / 1000:F3}; " +
             $"full read / /api/graphs = x{scan.Elapsed.TotalMilliseconds / graphsTimes.Order().ElementAt(2):F0}\n";

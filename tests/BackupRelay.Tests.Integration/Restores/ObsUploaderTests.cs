@@ -28,6 +28,17 @@ public abstract class ObsUploaderTests : IAsyncLifetime
 
     protected abstract Task<ObsOptions> StartServerAsync();
 
+    /// <summary>
+    /// The part numbers the server acknowledged (200) for <paramref name="key"/>, as the server recorded them;
+    /// null where the server keeps no such record (s3rver: the uploader's own counts are all there is).
+    /// </summary>
+    protected virtual List<int>? AcknowledgedParts(string key) => null;
+
+    /// <summary>Every write (not read) the server recorded for <paramref name="key"/>; null where it keeps none.</summary>
+    protected virtual int? WritesTo(string key) => null;
+
+    protected virtual string Describe(string key) => "";
+
     protected virtual Task StopServerAsync() => Task.CompletedTask;
 
     public async Task InitializeAsync()
@@ -157,6 +168,12 @@ public abstract class ObsUploaderTests : IAsyncLifetime
         Assert.Equal(7, sent);
         Assert.True(skipped >= first.PartsUploaded, $"{skipped} parts skipped");
         Assert.Equal(bytes, await ReadObjectAsync(request.Key));
+
+        // What the server received: each of the 7 parts once, none sent again by the second instance.
+        if (AcknowledgedParts(request.Key) is { } received)
+        {
+            Assert.Equal(Enumerable.Range(1, 7), received.Order());
+        }
     }
 
     [Fact]
@@ -177,12 +194,21 @@ public abstract class ObsUploaderTests : IAsyncLifetime
             await Assert.ThrowsAnyAsync<Exception>(() => upload);
         }
 
-        var kept = (await Progress.GetAsync(request.RunId, request.File, CancellationToken.None))!.Parts.Count;
+        var keptParts = (await Progress.GetAsync(request.RunId, request.File, CancellationToken.None))!.Parts.Select(p => p.Number).ToList();
+        var kept = keptParts.Count;
         var result = await UntilDoneAsync(() => Uploader(), request);
         Assert.Equal(UploadOutcome.Completed, result.Outcome);
         Assert.True(result.PartsSkipped >= kept, $"{result.PartsSkipped} skipped of {kept} kept");
         Assert.Equal(10 - result.PartsSkipped, result.PartsUploaded);
         Assert.Equal(bytes, await ReadObjectAsync(request.Key));
+
+        // What the server received: every part recorded before the kill exactly once (never sent again);
+        // a part acknowledged after the kill but before its record may be sent twice, as at-least-once allows.
+        if (AcknowledgedParts(request.Key) is { } received)
+        {
+            Assert.All(keptParts, n => Assert.Single(received, r => r == n));
+            Assert.Equal(Enumerable.Range(1, 10), received.Distinct().Order());
+        }
     }
 
     [Theory]
@@ -216,10 +242,12 @@ public abstract class ObsUploaderTests : IAsyncLifetime
     {
         var (bytes, request) = await CopyAsync((Part * 2) + 5);
         Assert.Equal(UploadOutcome.Completed, (await UntilDoneAsync(() => Uploader(), request)).Outcome);
+        var writes = WritesTo(request.Key);
         var again = await Uploader().UploadAsync(request, CancellationToken.None);
         Assert.True(again.AlreadyComplete);
         Assert.Equal(0, again.PartsUploaded);
         Assert.Equal(bytes, await ReadObjectAsync(request.Key));
+        Assert.True(writes == WritesTo(request.Key), $"{writes} writes before, {WritesTo(request.Key)} after: {Describe(request.Key)}");
     }
 
     [Fact]
@@ -256,6 +284,16 @@ public sealed class EmulatorObsUploaderTests : ObsUploaderTests
     }
 
     protected override async Task StopServerAsync() => await _emulator.DisposeAsync();
+
+    protected override List<int>? AcknowledgedParts(string key) =>
+        [.. _emulator.State.Obs.Writes().Where(w => w.Key == key && w.Operation == "UploadPart" && w.Status == 200).Select(w => w.PartNumber!.Value)];
+
+    protected override int? WritesTo(string key) =>
+        _emulator.State.Obs.Writes().Count(w => w.Key == key && !w.Operation.StartsWith("Head", StringComparison.Ordinal)
+            && !w.Operation.StartsWith("Get", StringComparison.Ordinal) && !w.Operation.StartsWith("List", StringComparison.Ordinal));
+
+    protected override string Describe(string key) =>
+        string.Join(", ", _emulator.State.Obs.Writes().Where(w => w.Key == key).Select(w => $"{w.Operation} {w.PartNumber} {w.Status}"));
 
     [Fact]
     public async Task Every_body_goes_as_is_with_its_content_md5_no_chunked_encoding_no_checksum_trailer()

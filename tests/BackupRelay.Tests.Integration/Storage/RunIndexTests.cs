@@ -101,7 +101,7 @@ public sealed class RunIndexTests : StorageHarness
     }
 
     [Fact]
-    public async Task Every_graphs_newest_run_and_verified_copy_is_one_listing_plus_the_records_of_runs_still_going()
+    public async Task Every_graphs_newest_run_and_verified_copy_is_one_read_per_graph_plus_the_records_of_runs_still_going()
     {
         var (store, _) = await StoreAsync();
         await HistoryAsync(store, 20);
@@ -109,10 +109,11 @@ public sealed class RunIndexTests : StorageHarness
 
         var latest = await store.LatestAsync(["g-a", "g-b", "g-c", "g-never"]);
 
-        // Day 19 still runs (each graph's record read to confirm), day 18 is the newest verified copy.
+        // Day 19 still runs (each graph's record read to confirm), day 18 is the newest verified copy; a summary
+        // read per graph, and one listing for the graph that has none (never ran).
         Assert.Equal(["run-g-b-0019", "run-g-b-0018"], latest["g-b"].Select(e => e.RunId));
         Assert.Empty(latest["g-never"]);
-        Assert.Equal(2, _counter.Listings);
+        Assert.Equal(1, _counter.Listings);
         Assert.Equal(3, _counter.RecordReads);
 
         // Day 17 was the 7th-day failure, so after day 19 fails too the verified copy stays day 18.
@@ -179,12 +180,22 @@ public sealed class RunIndexTests : StorageHarness
         // A run from the first day that never finished stays: it is not history yet.
         await store.CreateAsync(new RunRecord { Id = "stuck", GraphId = "g-a", CreatedAt = Start.AddHours(1), UpdatedAt = Start.AddHours(1), Status = RunStatus.Running });
 
+        // Nor does the record of a graph's newest verified copy, however old: a restore checks the copy against it.
+        await store.CreateAsync(new RunRecord { Id = "only-copy", GraphId = "g-quiet", Kind = "backup", CreatedAt = Start, UpdatedAt = Start, Status = RunStatus.Running });
+        await store.UpdateAsync("only-copy", r =>
+        {
+            r.Status = RunStatus.Succeeded;
+            r.CompletedAt = Start.AddHours(1);
+            return true;
+        });
+
         var deleted = await store.DeleteOlderThanAsync(Start.AddDays(10));
         Assert.Equal(30, deleted);
         var left = await store.ListAsync(limit: int.MaxValue);
-        Assert.Equal(61, left.Count);
+        Assert.Equal(62, left.Count);
         Assert.Contains(left, r => r.Id == "stuck");
-        Assert.All(left.Where(r => r.Id != "stuck"), r => Assert.True(r.CreatedAt >= Start.AddDays(10)));
+        Assert.Contains(left, r => r.Id == "only-copy");
+        Assert.All(left.Where(r => r.Id is not "stuck" and not "only-copy"), r => Assert.True(r.CreatedAt >= Start.AddDays(10)));
         Assert.False(await container.GetBlobClient("runs/run-g-a-0000.json").ExistsAsync());
         var names = new List<string>();
         await foreach (var item in container.GetBlobsAsync(Azure.Storage.Blobs.Models.BlobTraits.None, Azure.Storage.Blobs.Models.BlobStates.None, "index/", CancellationToken.None))
@@ -194,6 +205,69 @@ public sealed class RunIndexTests : StorageHarness
 
         Assert.DoesNotContain(names, n => n.EndsWith("-run-g-a-0000", StringComparison.Ordinal) || n.EndsWith("/run-g-a-0000", StringComparison.Ordinal));
         Assert.Equal(0, await store.DeleteOlderThanAsync(Start.AddDays(10)));
+    }
+
+    [Fact]
+    public async Task An_ended_run_whose_notification_a_crash_kept_unqueued_is_queued_by_the_sweep_once()
+    {
+        var observer = new Observer();
+        var container = new BlobContainerClient(Azurite.ConnectionString, UniqueName("runs"), new BlobClientOptions(StorageClientSettings.BlobVersion));
+        await container.CreateIfNotExistsAsync();
+        var store = new RunStore(container, observer);
+        var now = DateTimeOffset.UtcNow;
+
+        // Ended ten minutes ago; the process died before it queued the notification (the observer refused then).
+        observer.Accept = false;
+        await store.CreateAsync(new RunRecord { Id = "ended", GraphId = "g", CreatedAt = now.AddMinutes(-30), UpdatedAt = now.AddMinutes(-30) });
+        await store.UpdateAsync("ended", r =>
+        {
+            (r.Status, r.CompletedAt) = (RunStatus.Succeeded, now.AddMinutes(-10));
+            return true;
+        });
+        await store.CreateAsync(new RunRecord { Id = "old", GraphId = "g", CreatedAt = now.AddDays(-3), UpdatedAt = now.AddDays(-3) });
+        await store.UpdateAsync("old", r =>
+        {
+            (r.Status, r.CompletedAt) = (RunStatus.Failed, now.AddDays(-3).AddHours(1));
+            return true;
+        });
+        Assert.Empty(observer.Queued);
+
+        observer.Accept = true;
+        await store.SweepNotificationsAsync(now, TimeSpan.FromMinutes(2));
+        await store.SweepNotificationsAsync(now, TimeSpan.FromMinutes(2));
+
+        // Queued once (then marked, on the record and its index entry); a run ended days ago is history, not news.
+        Assert.Equal(["ended"], observer.Queued);
+        Assert.True((await store.GetAsync("ended"))!.NotificationQueued);
+    }
+
+    private sealed class Observer : IRunObserver
+    {
+        public bool Accept { get; set; }
+
+        public ConcurrentQueue<string> Queued { get; } = new();
+
+        public void Created(RunRecord run)
+        {
+        }
+
+        public void Finished(RunRecord run)
+        {
+        }
+
+        public Task<bool> QueueNotificationAsync(RunRecord run)
+        {
+            if (Accept)
+            {
+                Queued.Enqueue(run.Id);
+            }
+
+            return Task.FromResult(Accept);
+        }
+
+        public void Unreadable(string runId, string reason)
+        {
+        }
     }
 
     /// <summary>Counts the store's requests: reads of run records, and listings.</summary>
