@@ -258,6 +258,36 @@ public sealed class EmulatorState
         }
     }
 
+    private readonly Dictionary<(string Method, string Path), (int Now, int Max)> _concurrent = [];
+
+    /// <summary>A request to <paramref name="path"/> began: counts it as open until <see cref="Ended"/>.</summary>
+    public void Began(string method, string path)
+    {
+        lock (_concurrent)
+        {
+            var (now, max) = _concurrent.GetValueOrDefault((method, path));
+            _concurrent[(method, path)] = (now + 1, Math.Max(max, now + 1));
+        }
+    }
+
+    public void Ended(string method, string path)
+    {
+        lock (_concurrent)
+        {
+            var (now, max) = _concurrent.GetValueOrDefault((method, path));
+            _concurrent[(method, path)] = (Math.Max(0, now - 1), max);
+        }
+    }
+
+    /// <summary>Most requests to one method and path this emulator has had open at once (what a server would see of a client's concurrency).</summary>
+    public int MaxConcurrent(string method, string path)
+    {
+        lock (_concurrent)
+        {
+            return _concurrent.GetValueOrDefault((method, path)).Max;
+        }
+    }
+
     public List<RecordedRequest> RecordedRequests()
     {
         lock (_requests)

@@ -27,12 +27,14 @@ internal static class Faults
                 return;
             }
 
+            state.Began(context.Request.Method, path);
             try
             {
                 await RunAsync(context, next, state, path);
             }
             finally
             {
+                state.Ended(context.Request.Method, path);
                 state.Record(new RecordedRequest(state.Now, context.Request.Method, path,
                     context.RequestAborted.IsCancellationRequested && !context.Response.HasStarted ? 0 : context.Response.StatusCode));
             }

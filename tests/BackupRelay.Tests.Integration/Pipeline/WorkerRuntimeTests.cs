@@ -131,11 +131,17 @@ public sealed class FunctionTimeoutTests : PipelineHarness
     {
         // The first download hangs for 20 s: far past the 4 s function timeout.
         State.Faults.Add(new FaultSpec { Method = "GET", Path = "/obs/*", Kind = "latency", DelayMs = 20_000, Count = 1 });
+        var firstWorker = LocalHost.Worker!.ProcessId;
         await TickAsync();
         var runs = await WaitForRunsAsync(2, TimeSpan.FromSeconds(120));
         await AssertCopiedAsync(runs.Single(r => r.GraphId == GraphA), "orders");
         await AssertCopiedAsync(runs.Single(r => r.GraphId == GraphB), "social");
         Assert.True(LocalHost.WorkerStarts >= 2, "the worker was never restarted");
+
+        // As the operating system sees it: the first worker process is gone and another one did the work.
+        Assert.False(Directory.Exists($"/proc/{firstWorker}") && !File.ReadAllText($"/proc/{firstWorker}/status").Contains("State:\tZ", StringComparison.Ordinal),
+            $"worker {firstWorker} still runs");
+        Assert.NotEqual(firstWorker, LocalHost.Worker!.ProcessId);
         Assert.Contains(Logs.Collector.GetSnapshot(), r => r.Message.Contains("outlived functionTimeout", StringComparison.Ordinal)
             || r.Message.Contains("functionTimeout", StringComparison.Ordinal));
         Assert.Single(State.Backups, b => b.GraphId == GraphA);
@@ -203,5 +209,9 @@ public sealed class QueueConcurrencyTests : PipelineHarness
         await Task.Delay(1500);
         Assert.Equal(limit, LocalHost.InFlight(FunctionNames.StartBackup));
         Assert.Equal(limit, LocalHost.MaxInFlight(FunctionNames.StartBackup));
+
+        // And as GES saw it: every invocation in flight holds one slow add-backup call for graph A (graph B's
+        // end at once), so the most calls open at once is the limit — the host's own counters aside.
+        Assert.Equal(limit, State.MaxConcurrent("POST", $"/v2/{DemoSeed.ProjectId}/graphs/{GraphA}/backups"));
     }
 }
