@@ -9,8 +9,9 @@ namespace BackupRelay.Runs;
 /// One run as its index entries describe it (blob metadata, no record read). A finished run's entry is
 /// final; an unfinished one's step and status are read from the record.
 /// </summary>
+/// <param name="Listed">The entry's blob name and ETag when it came from a listing (a repair writes it only if unchanged since).</param>
 public sealed record RunIndexEntry(string RunId, string GraphId, string Kind, RunStatus Status, string Step, DateTimeOffset CreatedAt,
-    DateTimeOffset? CompletedAt, bool Notified, string? BackupId, long Bytes, int Files)
+    DateTimeOffset? CompletedAt, bool Notified, string? BackupId, long Bytes, int Files, (string Name, Azure.ETag ETag)? Listed = null)
 {
     public bool IsFinished => Status is RunStatus.Succeeded or RunStatus.PartiallyFailed or RunStatus.Failed;
 
@@ -58,8 +59,11 @@ public sealed class RunIndex(BlobContainerClient container)
 
     private static string DayName(string runId, DateTimeOffset createdAt) => $"{DayPrefix}{createdAt.UtcDateTime:yyyyMMdd}/{runId}";
 
-    /// <summary>Writes (or rewrites) the run's entries. Safe to repeat.</summary>
-    public async Task WriteAsync(RunRecord run, CancellationToken cancellationToken = default)
+    /// <summary>Writes (or rewrites) the run's entries, and its graph's summary where it is newer. Safe to repeat.</summary>
+    public Task WriteAsync(RunRecord run, CancellationToken cancellationToken = default) => WriteAsync(run, summarise: true, cancellationToken);
+
+    /// <param name="summarise">False only to load history in bulk, summarising each graph once at the end (benchmarks).</param>
+    public async Task WriteAsync(RunRecord run, bool summarise, CancellationToken cancellationToken = default)
     {
         var entry = RunIndexEntry.Of(run);
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -68,7 +72,10 @@ public sealed class RunIndex(BlobContainerClient container)
             WriteEntryAsync(AllName(run.Id, run.CreatedAt), metadata, cancellationToken),
             WriteEntryAsync(GraphName(run.GraphId, run.Id, run.CreatedAt), metadata, cancellationToken),
             WriteEntryAsync(DayName(run.Id, run.CreatedAt), metadata, cancellationToken));
-        await UpdateSummaryAsync(entry, cancellationToken);
+        if (summarise)
+        {
+            await UpdateSummaryAsync(entry, cancellationToken);
+        }
     }
 
     /// <summary>
@@ -82,6 +89,8 @@ public sealed class RunIndex(BlobContainerClient container)
         {
             return;
         }
+
+        entry = entry with { Listed = null };
 
         var blob = container.GetBlobClient(LatestPrefix + entry.GraphId);
         for (var attempt = 0; attempt < MaxSummaryAttempts; attempt++)
@@ -99,7 +108,8 @@ public sealed class RunIndex(BlobContainerClient container)
                 // No summary yet: this entry starts it.
             }
 
-            var last = current?.LastRun is not { } l || entry.RunId == l.RunId || entry.CreatedAt > l.CreatedAt ? entry : l;
+            // The same run replaces itself only forwards (an ended run never goes back to running).
+            var last = current?.LastRun is not { } l || entry.CreatedAt > l.CreatedAt || (entry.RunId == l.RunId && (entry.IsFinished || !l.IsFinished)) ? entry : l;
             var verified = current?.VerifiedCopy is not { } v
                 ? (entry.IsVerifiedCopy ? entry : null)
                 : entry.IsVerifiedCopy && (entry.RunId == v.RunId || entry.CompletedAt > v.CompletedAt) ? entry : v;
@@ -129,6 +139,8 @@ public sealed class RunIndex(BlobContainerClient container)
                 // Another run of this graph changed the summary first: read it again.
             }
         }
+
+        throw new Azure.RequestFailedException(412, $"The summary of graph {entry.GraphId} kept changing under {MaxSummaryAttempts} attempts.", "ConditionNotMet", null);
     }
 
     /// <summary>One graph's summary, read by name (null when the graph has none yet).</summary>
@@ -161,13 +173,53 @@ public sealed class RunIndex(BlobContainerClient container)
     private static GraphSummary Summary(string graphId, IDictionary<string, string>? metadata) =>
         new(graphId, metadata is null ? null : Parse(metadata, "l_"), metadata is null ? null : Parse(metadata, "v_"));
 
-    /// <summary>Rewrites the entries when the record says something else than <paramref name="entry"/> (a crash between the two writes).</summary>
+    /// <summary>
+    /// Rewrites the entries when the record says something else than the listed <paramref name="entry"/> (a crash
+    /// between the two writes). The listed entry is written only if it has not changed since it was listed: a
+    /// reader holding an older record than the store's latest write never turns the index back.
+    /// </summary>
     public async Task RepairAsync(RunIndexEntry entry, RunRecord run, CancellationToken cancellationToken = default)
     {
-        if (Changed(entry, RunIndexEntry.Of(run)))
+        if (entry.Listed is not { } listed || !Changed(entry, RunIndexEntry.Of(run)))
         {
-            await WriteAsync(run, cancellationToken);
+            return;
         }
+
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        Put(metadata, "", RunIndexEntry.Of(run));
+        try
+        {
+            await container.GetBlobClient(listed.Name).UploadAsync(BinaryData.Empty,
+                new BlobUploadOptions { Metadata = metadata, Conditions = new BlobRequestConditions { IfMatch = listed.ETag } }, cancellationToken);
+        }
+        catch (Azure.RequestFailedException ex) when (ex.Status is 409 or 412)
+        {
+            return;
+        }
+
+        await WriteAsync(run, cancellationToken);
+    }
+
+    /// <summary>Entries for a record written before the index existed: created only where none exists (the store's own are newer).</summary>
+    public async Task AddIfAbsentAsync(RunRecord run, CancellationToken cancellationToken = default)
+    {
+        var entry = RunIndexEntry.Of(run);
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        Put(metadata, "", entry);
+        foreach (var name in new[] { AllName(run.Id, run.CreatedAt), GraphName(run.GraphId, run.Id, run.CreatedAt), DayName(run.Id, run.CreatedAt) })
+        {
+            try
+            {
+                await container.GetBlobClient(name).UploadAsync(BinaryData.Empty,
+                    new BlobUploadOptions { Metadata = metadata, Conditions = new BlobRequestConditions { IfNoneMatch = Azure.ETag.All } }, cancellationToken);
+            }
+            catch (Azure.RequestFailedException ex) when (ex.Status is 409 or 412)
+            {
+                // The store indexed it itself since: that entry is the newer.
+            }
+        }
+
+        await UpdateSummaryAsync(entry, cancellationToken);
     }
 
     /// <summary>Whether a change of the record from <paramref name="before"/> to <paramref name="after"/> needs the entries rewritten.</summary>
@@ -190,7 +242,7 @@ public sealed class RunIndex(BlobContainerClient container)
             {
                 if (item.Metadata is { } metadata && Parse(metadata, "") is { } entry)
                 {
-                    yield return entry;
+                    yield return entry with { Listed = (item.Name, item.Properties.ETag!.Value) };
                 }
             }
         }
@@ -215,7 +267,7 @@ public sealed class RunIndex(BlobContainerClient container)
         {
             if (item.Metadata is { } metadata && Parse(metadata, "") is { } entry)
             {
-                yield return entry;
+                yield return entry with { Listed = (item.Name, item.Properties.ETag!.Value) };
             }
         }
     }

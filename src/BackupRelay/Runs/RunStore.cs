@@ -437,7 +437,7 @@ public sealed class RunStore(BlobContainerClient container, IRunObserver? observ
             {
                 if (await GetAsync(runId) is { } run)
                 {
-                    await _index.WriteAsync(run);
+                    await _index.AddIfAbsentAsync(run);
                 }
             }
             catch (Exception ex) when (ex is JsonException or InvalidDataException)

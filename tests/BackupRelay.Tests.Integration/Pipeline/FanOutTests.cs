@@ -189,7 +189,11 @@ public sealed class FanOutTests(ITestOutputHelper output) : IAsyncLifetime
             $"(the killed one until its kill; the killed worker peaked at {Mb(workerRss)})");
         output.WriteLine(figures);
         await File.AppendAllTextAsync(Path.Combine(Path.GetTempPath(), "backuprelay-fanout.txt"), figures + "\n");
-        Assert.True(perRun.Max() <= 8 + 2 + 2, figures);
+        // A run untouched by the incidents makes at most 8 GES calls; each of the three incidents (worker kill,
+        // instance kill, storage outage) can make the step it hit run again, at most 2 calls each. On average
+        // runs stay near the undisturbed count.
+        Assert.True(perRun.Max() <= 8 + (3 * 2), figures);
+        Assert.True(perRun.Average() <= 8.5, figures);
         Assert.True(share < 0.05, figures);
         Assert.False(_hosts[0].HasExited || _hosts[1].HasExited, "a surviving instance exited");
     }

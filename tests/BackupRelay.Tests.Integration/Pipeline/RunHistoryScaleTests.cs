@@ -45,7 +45,7 @@ public sealed class RunHistoryScaleTests : PipelineHarness
         {
             Id = $"sch-{k:D7}", GraphId = Graph(k % GraphCount), Kind = "backup", CreatedAt = created, UpdatedAt = created.AddMinutes(20),
             CompletedAt = created.AddMinutes(20), Status = failed ? RunStatus.Failed : RunStatus.Succeeded, Step = failed ? "polling" : "done",
-            BackupId = Guid.NewGuid().ToString(), NotificationQueued = true,
+            BackupId = $"b-{k:D7}", NotificationQueued = true,
             Files = [new RunFile { Name = "vertices.zip", Size = 4096, BytesCopied = 4096, Status = RunFileStatus.Completed }],
         };
     }
@@ -73,7 +73,15 @@ public sealed class RunHistoryScaleTests : PipelineHarness
             var run = Run(k);
             await container.GetBlobClient($"runs/{run.Id}.json").UploadAsync(
                 BinaryData.FromBytes(JsonSerializer.SerializeToUtf8Bytes(run, BackupRelayJson.Default.RunRecord)), overwrite: true, ct);
-            await index.WriteAsync(run, ct);
+            await index.WriteAsync(run, summarise: false, ct);
+        });
+
+        // Each graph's summary once, from its newest run and its newest succeeded one (what the store's writes leave).
+        await Parallel.ForEachAsync(Enumerable.Range(0, GraphCount), new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (g, ct) =>
+        {
+            var ofGraph = Enumerable.Range(0, Records).Where(k => k % GraphCount == g).Select(Run).ToList();
+            await index.UpdateSummaryAsync(RunIndexEntry.Of(ofGraph.MaxBy(r => r.CreatedAt)!), ct);
+            await index.UpdateSummaryAsync(RunIndexEntry.Of(ofGraph.Where(r => r.Status == RunStatus.Succeeded).MaxBy(r => r.CompletedAt)!), ct);
         });
         await index.MarkBuiltAsync();
         _seeding = watch.Elapsed;
