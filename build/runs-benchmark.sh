@@ -10,10 +10,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 records="${1:-100000}"
 graphs="${2:-200}"
-export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
-[ -d node_modules/azurite ] || npm ci --no-audit --no-fund --loglevel=error
-dotnet build Functions.sln -c Release -v quiet -nologo 2>&1 | grep -E " error |warning [A-Z]+[0-9]+" | grep -v NU1603 || true
-dotnet publish src/BackupRelay.Functions -c Release --no-build -o artifacts/functions -v quiet -nologo
+source build/worker-bench.sh
+prepare_worker
 
 log="$(mktemp)"
 rm -f "${TMPDIR:-/tmp}/backuprelay-runs-scale.txt"

@@ -13,7 +13,7 @@ namespace BackupRelay.Runs;
 public sealed record RunIndexEntry(string RunId, string GraphId, string Kind, RunStatus Status, string Step, DateTimeOffset CreatedAt,
     DateTimeOffset? CompletedAt, bool Notified, string? BackupId, long Bytes, int Files, (string Name, Azure.ETag ETag)? Listed = null)
 {
-    public bool IsFinished => Status is RunStatus.Succeeded or RunStatus.PartiallyFailed or RunStatus.Failed;
+    public bool IsFinished => RunRecord.Ended(Status);
 
     /// <summary>A backup run that ended with every file copied and verified: what makes a graph fresh.</summary>
     public bool IsVerifiedCopy => Kind == "backup" && Status == RunStatus.Succeeded && CompletedAt is not null;
@@ -66,16 +66,37 @@ public sealed class RunIndex(BlobContainerClient container)
     public async Task WriteAsync(RunRecord run, bool summarise, CancellationToken cancellationToken = default)
     {
         var entry = RunIndexEntry.Of(run);
-        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-        Put(metadata, "", entry);
-        await Task.WhenAll(
-            WriteEntryAsync(AllName(run.Id, run.CreatedAt), metadata, cancellationToken),
-            WriteEntryAsync(GraphName(run.GraphId, run.Id, run.CreatedAt), metadata, cancellationToken),
-            WriteEntryAsync(DayName(run.Id, run.CreatedAt), metadata, cancellationToken));
+        await WriteEntriesAsync(entry, EntryNames(entry), onlyIfAbsent: false, cancellationToken);
         if (summarise)
         {
             await UpdateSummaryAsync(entry, cancellationToken);
         }
+    }
+
+    /// <summary>The blob names of a run's three entries: every run's listing, its graph's, its day's.</summary>
+    private static string[] EntryNames(RunIndexEntry entry) =>
+        [AllName(entry.RunId, entry.CreatedAt), GraphName(entry.GraphId, entry.RunId, entry.CreatedAt), DayName(entry.RunId, entry.CreatedAt)];
+
+    /// <summary>Writes <paramref name="entry"/> under <paramref name="names"/>: replacing them, or only where none exists.</summary>
+    private Task WriteEntriesAsync(RunIndexEntry entry, IEnumerable<string> names, bool onlyIfAbsent, CancellationToken cancellationToken)
+    {
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        Put(metadata, "", entry);
+        return Task.WhenAll(names.Select(async name =>
+        {
+            try
+            {
+                await container.GetBlobClient(name).UploadAsync(BinaryData.Empty, new BlobUploadOptions
+                {
+                    Metadata = metadata,
+                    Conditions = onlyIfAbsent ? new BlobRequestConditions { IfNoneMatch = Azure.ETag.All } : null,
+                }, cancellationToken);
+            }
+            catch (Azure.RequestFailedException ex) when (onlyIfAbsent && ex.Status is 409 or 412)
+            {
+                // The store indexed it itself since: that entry is the newer.
+            }
+        }));
     }
 
     /// <summary>
@@ -95,18 +116,8 @@ public sealed class RunIndex(BlobContainerClient container)
         var blob = container.GetBlobClient(LatestPrefix + entry.GraphId);
         for (var attempt = 0; attempt < MaxSummaryAttempts; attempt++)
         {
-            GraphSummary? current = null;
-            Azure.ETag? etag = null;
-            try
-            {
-                var properties = (await blob.GetPropertiesAsync(cancellationToken: cancellationToken)).Value;
-                current = Summary(entry.GraphId, properties.Metadata);
-                etag = properties.ETag;
-            }
-            catch (Azure.RequestFailedException ex) when (Storage.StorageErrors.IsNotFound(ex))
-            {
-                // No summary yet: this entry starts it.
-            }
+            // No summary yet (null): this entry starts it.
+            var (current, etag) = await ReadSummaryAsync(entry.GraphId, cancellationToken);
 
             // The same run replaces itself only forwards (an ended run never goes back to running).
             var last = current?.LastRun is not { } l || entry.CreatedAt > l.CreatedAt || (entry.RunId == l.RunId && (entry.IsFinished || !l.IsFinished)) ? entry : l;
@@ -144,16 +155,19 @@ public sealed class RunIndex(BlobContainerClient container)
     }
 
     /// <summary>One graph's summary, read by name (null when the graph has none yet).</summary>
-    public async Task<GraphSummary?> SummaryAsync(string graphId, CancellationToken cancellationToken = default)
+    public async Task<GraphSummary?> SummaryAsync(string graphId, CancellationToken cancellationToken = default) =>
+        (await ReadSummaryAsync(graphId, cancellationToken)).Summary;
+
+    private async Task<(GraphSummary? Summary, Azure.ETag? ETag)> ReadSummaryAsync(string graphId, CancellationToken cancellationToken)
     {
         try
         {
             var properties = (await container.GetBlobClient(LatestPrefix + graphId).GetPropertiesAsync(cancellationToken: cancellationToken)).Value;
-            return Summary(graphId, properties.Metadata);
+            return (Summary(graphId, properties.Metadata), properties.ETag);
         }
         catch (Azure.RequestFailedException ex) when (Storage.StorageErrors.IsNotFound(ex))
         {
-            return null;
+            return (null, null);
         }
     }
 
@@ -180,13 +194,14 @@ public sealed class RunIndex(BlobContainerClient container)
     /// </summary>
     public async Task RepairAsync(RunIndexEntry entry, RunRecord run, CancellationToken cancellationToken = default)
     {
-        if (entry.Listed is not { } listed || !Changed(entry, RunIndexEntry.Of(run)))
+        var current = RunIndexEntry.Of(run);
+        if (entry.Listed is not { } listed || !Changed(entry, current))
         {
             return;
         }
 
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-        Put(metadata, "", RunIndexEntry.Of(run));
+        Put(metadata, "", current);
         try
         {
             await container.GetBlobClient(listed.Name).UploadAsync(BinaryData.Empty,
@@ -197,28 +212,15 @@ public sealed class RunIndex(BlobContainerClient container)
             return;
         }
 
-        await WriteAsync(run, cancellationToken);
+        await WriteEntriesAsync(current, EntryNames(current).Where(name => name != listed.Name), onlyIfAbsent: false, cancellationToken);
+        await UpdateSummaryAsync(current, cancellationToken);
     }
 
     /// <summary>Entries for a record written before the index existed: created only where none exists (the store's own are newer).</summary>
     public async Task AddIfAbsentAsync(RunRecord run, CancellationToken cancellationToken = default)
     {
         var entry = RunIndexEntry.Of(run);
-        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-        Put(metadata, "", entry);
-        foreach (var name in new[] { AllName(run.Id, run.CreatedAt), GraphName(run.GraphId, run.Id, run.CreatedAt), DayName(run.Id, run.CreatedAt) })
-        {
-            try
-            {
-                await container.GetBlobClient(name).UploadAsync(BinaryData.Empty,
-                    new BlobUploadOptions { Metadata = metadata, Conditions = new BlobRequestConditions { IfNoneMatch = Azure.ETag.All } }, cancellationToken);
-            }
-            catch (Azure.RequestFailedException ex) when (ex.Status is 409 or 412)
-            {
-                // The store indexed it itself since: that entry is the newer.
-            }
-        }
-
+        await WriteEntriesAsync(entry, EntryNames(entry), onlyIfAbsent: true, cancellationToken);
         await UpdateSummaryAsync(entry, cancellationToken);
     }
 
@@ -231,10 +233,12 @@ public sealed class RunIndex(BlobContainerClient container)
     /// Entries newest first: every run's, or one graph's, listed <paramref name="pageSize"/> at a time (a reader
     /// that wants the newest few does not pay for a 5,000-entry page).
     /// </summary>
-    public async IAsyncEnumerable<RunIndexEntry> NewestFirstAsync(string? graphId, int pageSize = 5000,
-        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<RunIndexEntry> NewestFirstAsync(string? graphId, int pageSize = 5000, CancellationToken cancellationToken = default) =>
+        EntriesAsync(graphId is null ? AllPrefix : $"{GraphPrefix}{graphId}/", pageSize, cancellationToken);
+
+    /// <summary>The entries under <paramref name="prefix"/>, in name order, <paramref name="pageSize"/> per listing.</summary>
+    private async IAsyncEnumerable<RunIndexEntry> EntriesAsync(string prefix, int pageSize, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var prefix = graphId is null ? AllPrefix : $"{GraphPrefix}{graphId}/";
         await foreach (var page in container.GetBlobsAsync(BlobTraits.Metadata, BlobStates.None, prefix, cancellationToken)
                            .AsPages(pageSizeHint: Math.Clamp(pageSize, 1, 5000)))
         {
@@ -261,23 +265,16 @@ public sealed class RunIndex(BlobContainerClient container)
     }
 
     /// <summary>The runs created on <paramref name="day"/> (<c>yyyyMMdd</c>).</summary>
-    public async IAsyncEnumerable<RunIndexEntry> OfDayAsync(string day, [EnumeratorCancellation] CancellationToken cancellationToken = default)
-    {
-        await foreach (var item in container.GetBlobsAsync(BlobTraits.Metadata, BlobStates.None, $"{DayPrefix}{day}/", cancellationToken))
-        {
-            if (item.Metadata is { } metadata && Parse(metadata, "") is { } entry)
-            {
-                yield return entry with { Listed = (item.Name, item.Properties.ETag!.Value) };
-            }
-        }
-    }
+    public IAsyncEnumerable<RunIndexEntry> OfDayAsync(string day, CancellationToken cancellationToken = default) =>
+        EntriesAsync($"{DayPrefix}{day}/", 5000, cancellationToken);
 
     /// <summary>Removes the run's entries (the day entry last, so a retention pass cut short finds the run again).</summary>
     public async Task DeleteAsync(RunIndexEntry entry, CancellationToken cancellationToken = default)
     {
-        await container.GetBlobClient(AllName(entry.RunId, entry.CreatedAt)).DeleteIfExistsAsync(cancellationToken: cancellationToken);
-        await container.GetBlobClient(GraphName(entry.GraphId, entry.RunId, entry.CreatedAt)).DeleteIfExistsAsync(cancellationToken: cancellationToken);
-        await container.GetBlobClient(DayName(entry.RunId, entry.CreatedAt)).DeleteIfExistsAsync(cancellationToken: cancellationToken);
+        foreach (var name in EntryNames(entry))
+        {
+            await container.GetBlobClient(name).DeleteIfExistsAsync(cancellationToken: cancellationToken);
+        }
     }
 
     public async Task<bool> IsBuiltAsync(CancellationToken cancellationToken = default) =>
@@ -285,9 +282,6 @@ public sealed class RunIndex(BlobContainerClient container)
 
     public Task MarkBuiltAsync(CancellationToken cancellationToken = default) =>
         container.GetBlobClient(BuiltMarker).UploadAsync(BinaryData.FromString("every run record has its index entries\n"), overwrite: true, cancellationToken);
-
-    private Task WriteEntryAsync(string name, Dictionary<string, string> metadata, CancellationToken cancellationToken) =>
-        container.GetBlobClient(name).UploadAsync(BinaryData.Empty, new BlobUploadOptions { Metadata = metadata }, cancellationToken);
 
     /// <summary>Writes <paramref name="entry"/> into blob metadata under <paramref name="prefix"/> (ASCII names and values only).</summary>
     private static void Put(Dictionary<string, string> metadata, string prefix, RunIndexEntry entry)

@@ -98,7 +98,10 @@ public sealed class RunRecord
     public string? TraceId { get; set; }
 
     [JsonIgnore]
-    public bool IsFinished => Status is RunStatus.Succeeded or RunStatus.PartiallyFailed or RunStatus.Failed;
+    public bool IsFinished => Ended(Status);
+
+    /// <summary>Whether a run in <paramref name="status"/> has ended (no status follows it).</summary>
+    public static bool Ended(RunStatus status) => status is RunStatus.Succeeded or RunStatus.PartiallyFailed or RunStatus.Failed;
 
     /// <summary>
     /// Claims the right to submit this run's long-running job (add-backup, import) for the message

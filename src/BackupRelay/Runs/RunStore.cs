@@ -320,7 +320,7 @@ public sealed class RunStore(BlobContainerClient container, IRunObserver? observ
                 if (await _index.SummaryAsync(graphId, ct) is not { LastRun: not null } summary)
                 {
                     var history = await HistoryAsync(graphId, e => e.IsVerifiedCopy, ct);
-                    foreach (var entry in history.Where(e => e.Kind == "backup"))
+                    foreach (var entry in history)
                     {
                         await _index.UpdateSummaryAsync(entry, ct);
                     }

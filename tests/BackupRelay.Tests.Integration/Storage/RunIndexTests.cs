@@ -16,7 +16,7 @@ namespace BackupRelay.Tests.Integration.Storage;
 public sealed class RunIndexTests : StorageHarness
 {
     private static readonly DateTimeOffset Start = new(2026, 1, 1, 2, 0, 0, TimeSpan.Zero);
-    private readonly RequestCounter _counter = new() { InnerHandler = new SocketsHttpHandler() };
+    private readonly StorageRequestCounter _counter = new();
 
     private async Task<(RunStore Store, BlobContainerClient Container)> StoreAsync(string? name = null)
     {
@@ -270,24 +270,6 @@ public sealed class RunIndexTests : StorageHarness
 
         public void Unreadable(string runId, string reason)
         {
-        }
-    }
-
-    /// <summary>Counts the store's requests: reads of run records, and listings.</summary>
-    private sealed class RequestCounter : DelegatingHandler
-    {
-        private readonly ConcurrentBag<string> _requests = [];
-
-        public int RecordReads => _requests.Count(r => r.StartsWith("GET ", StringComparison.Ordinal) && r.Contains("/runs/", StringComparison.Ordinal) && r.EndsWith(".json", StringComparison.Ordinal));
-
-        public int Listings => _requests.Count(r => r.Contains("comp=list", StringComparison.Ordinal));
-
-        public void Reset() => _requests.Clear();
-
-        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
-        {
-            _requests.Add($"{request.Method} {request.RequestUri!.AbsolutePath}{(request.RequestUri.Query.Contains("comp=list", StringComparison.Ordinal) ? " comp=list" : "")}");
-            return base.SendAsync(request, cancellationToken);
         }
     }
 }
