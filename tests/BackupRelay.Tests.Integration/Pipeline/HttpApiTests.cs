@@ -498,12 +498,15 @@ public sealed class HttpApiTests : PipelineHarness
     [Fact]
     public async Task A_backup_now_whose_start_cannot_be_sent_leaves_no_queued_run_and_a_retry_runs_it()
     {
-        // The start queue is gone (its service failing): the send fails.
-        await Storage.GetQueue(QueueNames.StartBackup).DeleteAsync();
-        while ((await Storage.GetQueue(QueueNames.StartBackup).ExistsAsync()).Value)
+        // The start queue is gone (its service failing): the send fails. The worker's start-up checks create
+        // every queue once, possibly still running when the test starts: delete until it stays gone for a second.
+        var queue = Storage.GetQueue(QueueNames.StartBackup);
+        do
         {
-            await Task.Delay(50);
+            await queue.DeleteIfExistsAsync();
+            await Task.Delay(1000);
         }
+        while ((await queue.ExistsAsync()).Value);
 
         using var failed = await Api.SendAsync(BackupNow());
         Assert.True(failed.StatusCode == HttpStatusCode.ServiceUnavailable, $"{(int)failed.StatusCode}: {await failed.Content.ReadAsStringAsync()}");
