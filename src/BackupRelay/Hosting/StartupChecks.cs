@@ -105,6 +105,11 @@ public sealed class StartupChecks(IServiceProvider services) : IHostedService
             {
                 throw new StartupCheckException($"{setting}: {what} at {endpoint} could not be reached within {Timeout.TotalSeconds:F0} s.", ex);
             }
+            catch (Exception ex) when (StorageErrors.Find(ex) is { Status: 0 } unreachable)
+            {
+                // The SDK's retries ran out before the timeout: no answer either way.
+                throw new StartupCheckException($"{setting}: {what} at {endpoint} could not be reached ({StorageErrors.Describe(unreachable)}).", ex);
+            }
             catch (Exception ex) when (StorageErrors.Find(ex) is { } storage)
             {
                 throw new StartupCheckException($"{setting}: {what} at {endpoint} answered {StorageErrors.Describe(storage)}.", ex);
