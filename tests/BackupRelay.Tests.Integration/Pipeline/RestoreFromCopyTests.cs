@@ -477,11 +477,15 @@ public sealed class RestoreFromCopyCrashTests : RestoreHarness
     {
         var copied = await CopyOutAsync();
 
-        // The first part sent to OBS takes 3 s to answer: the worker is killed while that upload runs.
-        State.Faults.Add(new FaultSpec { Method = "PUT", Path = $"/obs/{RestoreBucket}/*", Kind = "latency", DelayMs = 3000, Count = 1 });
-        var killedMidUpload = KillMidUploadAsync();
+        // The first parts sent to OBS take 3 s to answer: the worker is killed while an upload runs. More
+        // than one is slow because a kill of another function (the killer above) can take the first slow
+        // PUT down with it, and a redelivered upload that answers at once is over before it can be caught.
+        State.Faults.Add(new FaultSpec { Method = "PUT", Path = $"/obs/{RestoreBucket}/*", Kind = "latency", DelayMs = 3000, Count = 4 });
+        using var runEnded = new CancellationTokenSource();
+        var killedMidUpload = KillMidUploadAsync(runEnded.Token);
         var (_, body) = await RestoreAsync(copied.BackupId!);
         var run = await WaitForRunAsync(body["id"]!.GetValue<string>(), TimeSpan.FromSeconds(120));
+        await runEnded.CancelAsync();
         Assert.True(run.Status == RunStatus.Succeeded, string.Join("; ", run.Errors.Select(e => e.Reason)));
         AssertInObs(copied, run);
         Assert.Single(ImportJobs());
@@ -494,11 +498,11 @@ public sealed class RestoreFromCopyCrashTests : RestoreHarness
         Assert.True(await killedMidUpload, "the worker was never killed mid-upload");
     }
 
-    /// <summary>Kills the worker once, half a second into the first UploadToObs invocation.</summary>
-    private async Task<bool> KillMidUploadAsync()
+    /// <summary>Kills the worker once, half a second into an UploadToObs invocation; gives up when the run ends.</summary>
+    private async Task<bool> KillMidUploadAsync(CancellationToken runEnded)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (DateTime.UtcNow < deadline)
+        var deadline = DateTime.UtcNow.AddSeconds(180);
+        while (!runEnded.IsCancellationRequested && DateTime.UtcNow < deadline)
         {
             if (LocalHost.InFlight(FunctionNames.UploadToObs) > 0)
             {
