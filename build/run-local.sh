@@ -3,7 +3,9 @@
 # graph) and BackupRelay's published Functions app (isolated worker) run by the project's local Functions
 # host (src/BackupRelay.LocalHost, a dev/test tool); one scheduled backup fires at once and is followed from
 # GES job to copied, verified files in Azurite; then the way back: that copy is restored into a second
-# graph (Blob → the emulator's OBS → GES import). Exits non-zero unless both succeeded.
+# graph (Blob → the emulator's OBS → GES import); and the scheduled restore drill of the demo graph (its timer
+# ticks each minute) restores the same copy into a third graph, reads it back from OBS and imports it.
+# Exits non-zero unless all three succeeded.
 #   bash build/run-local.sh              the demo, then everything stops
 #   bash build/run-local.sh --stay-up    the demo, then the stack stays up to explore (URLs, key and
 #                                        curl calls printed) until Ctrl+C
@@ -34,6 +36,7 @@ emu_port="$(free_port)"; blob_port="$(free_port)"; queue_port="$(free_port)"; ta
 project=0a1b2c3d4e5f40718293a4b5c6d7e8f9
 graph=4c5f882d-a813-4d78-a8e3-6d3212ddd121
 restored=7e1d3c52-0b6a-4f0e-9c1d-2a3b4c5d6e7f
+drills=9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d
 cat > "$work/seed.json" <<JSON
 {
   "projects": [{ "id": "$project", "name": "cn-north-4" }],
@@ -41,7 +44,8 @@ cat > "$work/seed.json" <<JSON
   "keyPairs": [{ "accessKey": "EMULATORACCESSKEY001", "secretKey": "emulator-secret-key-0000000000000000000001" }],
   "graphs": [{ "id": "$graph", "name": "demo_graph", "projectId": "$project", "status": "200",
                "backupFileSizes": [ 50331648, 5242897, 1023 ] },
-             { "id": "$restored", "name": "demo_graph_restored", "projectId": "$project", "status": "200" }],
+             { "id": "$restored", "name": "demo_graph_restored", "projectId": "$project", "status": "200" },
+             { "id": "$drills", "name": "demo_graph_drills", "projectId": "$project", "status": "200" }],
   "settings": { "jobPendingSeconds": 2, "jobRunningSeconds": 6 }
 }
 JSON
@@ -82,6 +86,8 @@ cat > "$work/local.settings.json" <<JSON
     "HuaweiCloud__Auth__DomainName": "demo-domain",
     "Backup__Schedule": "0 0 2 * * *",
     "Backup__Graphs__0__GraphId": "$graph",
+    "Backup__Graphs__0__Drill__Schedule": "0 0 4 * * *",
+    "Backup__Graphs__0__Drill__TargetGraphId": "$drills",
     "Backup__PollInitialDelay": "00:00:02",
     "Backup__PollMaxDelay": "00:00:10",
     "Copy__SliceMaxBytes": "33554432",
@@ -140,6 +146,35 @@ if [ "$status" -eq 0 ]; then
   dotnet src/BackupRelay.DevTools/bin/Release/net10.0/BackupRelay.DevTools.dll restore --storage "$storage" \
     --api "http://127.0.0.1:$host_port" --key "$host_key" --graph "$restored" --obs "http://127.0.0.1:$emu_port/obs" --timeout 300 || status=$?
 fi
+if [ "$status" -eq 0 ]; then
+  # The restore drill: the drill timer ticks each minute and takes the newest verified copy (waits for it to pass).
+  echo
+  echo "waiting for the restore drill of graph $graph (the drill timer ticks each minute)..."
+  drill_status=1
+  for _ in $(seq 1 240); do
+    graphs="$(curl -sf -H "x-functions-key: $host_key" "http://127.0.0.1:$host_port/api/graphs/$graph")" || { sleep 1; continue; }
+    # Exit code 0: proven (the line printed), 2: unproven (the reason printed), 1: not yet.
+    drill_status=0
+    line="$(python3 - "$graphs" <<'PY'
+import json, sys
+g = json.loads(sys.argv[1]); r = g["restore"]; p = r.get("lastProvenRestore")
+if p:
+    print("Graph %s: last proven restore %s (backup %s, copy age %s, took %s; drill run %s into %s)" % (
+        g["graphId"], p["at"], p["backupId"], p["copyAge"], p["duration"], p["runId"], r["targetGraphId"]))
+elif r["state"] == "RestoreUnproven":
+    print("Graph %s: RestoreUnproven: %s" % (g["graphId"], r["reason"])); sys.exit(2)
+else:
+    sys.exit(1)
+PY
+)" || drill_status=$?
+    [ "$drill_status" = "1" ] || { echo "$line"; break; }
+    sleep 1
+  done
+  if [ "$drill_status" != "0" ]; then
+    [ "$drill_status" = "1" ] && echo "the restore drill did not pass within 4 minutes"
+    status=1
+  fi
+fi
 if [ "$status" -ne 0 ]; then
   echo; echo "--- BackupRelay log (last 40 lines) ---"; tail -n 40 "$work/backuprelay.log"
 fi
@@ -150,7 +185,7 @@ The stack stays up until Ctrl+C:
   API (local Functions host):  http://127.0.0.1:$host_port/api   (log: $work/backuprelay.log)
   Azurite:                     blob http://127.0.0.1:$blob_port/devstoreaccount1, queue http://127.0.0.1:$queue_port/devstoreaccount1
   Huawei Cloud emulator:       http://127.0.0.1:$emu_port   (GES, IAM, CSE; OBS under /obs)
-  Graphs:                      $graph (demo_graph, backed up), $restored (demo_graph_restored)
+  Graphs:                      $graph (demo_graph, backed up), $restored (demo_graph_restored), $drills (demo_graph_drills, drill target)
 
 In another shell:
   export API=http://127.0.0.1:$host_port/api KEY=$host_key

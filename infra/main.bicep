@@ -27,6 +27,9 @@ param huaweiDomainName string = ''
 @description('GES graph ids to back up.')
 param graphIds array
 
+@description('Restore drills, keyed by graph id (one of graphIds): { \'<graph id>\': { schedule: \'0 0 4 * * 0\', targetGraphId: \'<a graph kept for drills>\' } }. See docs/operations.md.')
+param drills object = {}
+
 @description('NCRONTAB schedule (UTC, six fields).')
 param backupSchedule string = '0 0 2 * * *'
 
@@ -318,6 +321,10 @@ var baseSettings = [
   { name: 'Http__WebhookSecret', value: '${kv}${secretNames.webhookSecret})' }
 ]
 var graphSettings = [for (graphId, i) in graphIds: { name: 'Backup__Graphs__${i}__GraphId', value: graphId }]
+var drillSettings = flatten([for (graphId, i) in graphIds: contains(drills, graphId) ? [
+  { name: 'Backup__Graphs__${i}__Drill__Schedule', value: drills[graphId].schedule }
+  { name: 'Backup__Graphs__${i}__Drill__TargetGraphId', value: drills[graphId].targetGraphId }
+] : []])
 
 // Elastic Premium has no functionAppConfig: the runtime and the package come from app settings. The app
 // runs without Azure Files (the app storage allows no shared keys); the package is read from the
@@ -366,7 +373,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       minTlsVersion: '1.2'
       linuxFxVersion: isFlex ? null : 'DOTNET-ISOLATED|${dotnetVersion}'
       functionAppScaleLimit: isFlex ? null : maximumInstanceCount
-      appSettings: concat(baseSettings, graphSettings, isFlex ? [] : premiumSettings)
+      appSettings: concat(baseSettings, graphSettings, drillSettings, isFlex ? [] : premiumSettings)
     }
   }
 }
@@ -470,6 +477,17 @@ var alertRules = [
     threshold: 0
   }
   {
+    key: 'restore-unproven'
+    title: 'BackupRelay: a graph\'s restore is unproven'
+    description: 'A drilled graph\'s last restore drill failed, or none passed within its threshold (backuprelay.graph.restore_unproven = 1).'
+    severity: 1
+    frequency: 'PT15M'
+    window: 'PT30M'
+    query: 'AppMetrics | where Name == "backuprelay.graph.restore_unproven" | extend graph = tostring(Properties["backuprelay.graph.id"]) | summarize unproven = max(Max) by graph | where unproven >= 1'
+    operator: 'GreaterThan'
+    threshold: 0
+  }
+  {
     key: 'no-backup'
     title: 'BackupRelay: no verified backup'
     description: 'No backup run ended Succeeded in the window: the schedule, the app or every run has stopped (fires even when the app sends nothing at all).'
@@ -557,6 +575,17 @@ resource workbook 'Microsoft.Insights/workbooks@2023-06-01' = {
             version: 'KqlItem/1.0'
             title: 'Freshness per graph'
             query: 'AppMetrics | where Name in ("backuprelay.graph.last_verified_copy.time", "backuprelay.graph.stale") | extend graph = tostring(Properties["backuprelay.graph.id"]) | summarize arg_max(TimeGenerated, Max) by graph, Name | evaluate pivot(Name, any(Max)) | project graph, lastVerifiedCopy = unixtime_seconds_todatetime(todouble(column_ifexists("backuprelay.graph.last_verified_copy.time", real(null)))), stale = column_ifexists("backuprelay.graph.stale", real(null))'
+            queryType: 0
+            resourceType: 'microsoft.operationalinsights/workspaces'
+            visualization: 'table'
+          }
+        }
+        {
+          type: 3
+          content: {
+            version: 'KqlItem/1.0'
+            title: 'Restore drills per graph'
+            query: 'AppMetrics | where Name in ("backuprelay.graph.last_proven_restore.age", "backuprelay.graph.restore_unproven") | extend graph = tostring(Properties["backuprelay.graph.id"]) | summarize arg_max(TimeGenerated, Max) by graph, Name | evaluate pivot(Name, any(Max)) | project graph, hoursSinceProvenRestore = round(todouble(column_ifexists("backuprelay.graph.last_proven_restore.age", real(null))) / 3600, 1), restoreUnproven = column_ifexists("backuprelay.graph.restore_unproven", real(null))'
             queryType: 0
             resourceType: 'microsoft.operationalinsights/workspaces'
             visualization: 'table'

@@ -21,6 +21,11 @@ param graphIds = [
 ]
 param backupSchedule = '0 0 2 * * *'
 
+// Restore drills (docs/operations.md): each graph's newest verified copy restored on a schedule into a
+// graph kept for drills (overwritten each time), to prove it comes back. None by default; for example:
+//   param drills = { '4c5f882d-a813-4d78-a8e3-6d3212ddd121': { schedule: '0 0 4 * * 0', targetGraphId: '<drill graph id>' } }
+param drills = {}
+
 // Where copies land, how long deleted ones are kept, and how long they cannot be changed at all
 // (0: no immutability; with it, not even an operator can delete a backup before it expires).
 param destinationContainer = 'ges-backups'

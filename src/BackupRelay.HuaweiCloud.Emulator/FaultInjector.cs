@@ -16,7 +16,7 @@ public sealed class FaultSpec
     /// <c>latency</c> (<see cref="DelayMs"/> before answering), <c>drop</c> (close the connection,
     /// after <see cref="AfterBytes"/> bytes of a download), <c>expireLink</c> (the link answers as
     /// expired), <c>ignoreRange</c> (serve the whole object despite Range), <c>corrupt</c> (flip the
-    /// byte at file offset <see cref="Offset"/>), <c>failJob</c> / <c>hangJob</c> (the job this
+    /// byte at file offset <see cref="Offset"/>: of a download, of an upload's body as received, or of a stored object as served), <c>failJob</c> / <c>hangJob</c> (the job this
     /// request creates fails with <see cref="Outcome"/> and <see cref="Reason"/>, or never ends),
     /// <c>lostResponse</c> (the request is carried out, then answered with <see cref="Status"/> as if the reply was lost).
     /// </summary>

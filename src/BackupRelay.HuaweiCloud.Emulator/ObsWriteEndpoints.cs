@@ -221,6 +221,14 @@ internal static class ObsWriteEndpoints
                         return (200, TypedResults.Ok());
                     }
 
+                    if (faults.FirstOrDefault(f => f.Kind == "corrupt") is { } damaged && damaged.Offset < stored.Data.Length)
+                    {
+                        // Damage at rest or on the way back: the bytes served are not the bytes stored.
+                        var served = (byte[])stored.Data.Clone();
+                        served[damaged.Offset] ^= 0xFF;
+                        return (200, TypedResults.Bytes(served, "application/octet-stream"));
+                    }
+
                     return (200, TypedResults.Bytes(stored.Data, "application/octet-stream"));
 
                 default: // ListObjects (V2)

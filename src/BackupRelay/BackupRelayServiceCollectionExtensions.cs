@@ -87,6 +87,7 @@ public static class BackupRelayServiceCollectionExtensions
             sp.GetRequiredService<ILogger<FileCopier>>()));
 
         services.AddSingleton<ScheduleBackupsHandler>();
+        services.AddSingleton<Drills.DrillScheduler>();
         services.AddSingleton<IQueueFunction, StartBackupHandler>();
         services.AddSingleton<IQueueFunction, PollBackupJobHandler>();
         services.AddSingleton<IQueueFunction, CopyBackupFileHandler>();
@@ -95,6 +96,7 @@ public static class BackupRelayServiceCollectionExtensions
         services.AddSingleton<IQueueFunction, Restores.UploadToObsHandler>();
         services.AddSingleton<Restores.ObsClient>();
         services.AddSingleton<Restores.ObsUploader>();
+        services.AddSingleton<Restores.CopyRestores>();
         services.AddSingleton(sp => new Restores.UploadProgressStore(sp.GetRequiredService<AppStorage>().Account.GetContainer(QueueNames.RunsContainer)));
         services.AddHttpClient(Notifications.NotifyHandler.HttpClientName)
             // No redirects: a signed event goes to the configured URL (https, or http on loopback) or nowhere.

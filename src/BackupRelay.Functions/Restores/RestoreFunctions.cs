@@ -1,5 +1,4 @@
 using BackupRelay.Configuration;
-using BackupRelay.Copying;
 using BackupRelay.Hosting;
 using BackupRelay.Http;
 using BackupRelay.HuaweiCloud.Cse;
@@ -18,7 +17,7 @@ namespace BackupRelay.Functions.Restores;
 /// copy in Azure (uploaded to OBS, then imported); the operations they start are polled to the end.
 /// </summary>
 public sealed class RestoreFunctions(FunctionInvoker invoker, CseClient cse, GesClient ges, RunStore runs, WorkQueues queues,
-    ICopyDestination destination, IOptions<HttpOptions> http, IOptions<BackupOptions> backup, IOptions<ObsOptions> obs, TimeProvider time)
+    CopyRestores restores, IOptions<HttpOptions> http, IOptions<BackupOptions> backup, IOptions<ObsOptions> obs, TimeProvider time)
 {
     /// <summary><c>POST /api/engines/{engineId}/backups/{backupId}/recovery</c>: restore a CSE engine.</summary>
     [Function("RestoreEngine")]
@@ -37,7 +36,7 @@ public sealed class RestoreFunctions(FunctionInvoker invoker, CseClient cse, Ges
     [Function("RestoreFromCopy")]
     public Task<IResult> RestoreFromCopyAsync(
         [HttpTrigger(AuthorizationLevel.Function, "post", Route = "graphs/{graphId}/restores")] HttpRequest request, string graphId) =>
-        HttpApi.RestoreFromCopyAsync(request.HttpContext, graphId, runs, queues, ges, destination, http, backup, obs, time);
+        HttpApi.RestoreFromCopyAsync(request.HttpContext, graphId, runs, restores, ges, http, backup, obs, time);
 
     [Function(FunctionNames.UploadToObs)]
     public Task UploadToObsAsync([QueueTrigger(QueueNames.UploadToObs, Connection = BackupRelayServiceCollectionExtensions.AppStorageSetting)] string message,

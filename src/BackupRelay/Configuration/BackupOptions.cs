@@ -67,6 +67,30 @@ public sealed class GraphOptions
     /// schedule's interval plus the job deadline.
     /// </summary>
     public TimeSpan? FreshnessThreshold { get; set; }
+
+    /// <summary>Scheduled restore drills of this graph's newest verified copy (<c>Backup__Graphs__N__Drill__*</c>); off when unset.</summary>
+    public DrillOptions? Drill { get; set; }
+
+    /// <summary>True when this graph has a drill schedule.</summary>
+    public bool DrillScheduled => !string.IsNullOrWhiteSpace(Drill?.Schedule);
+}
+
+/// <summary>
+/// A restore drill: on each occurrence of <see cref="Schedule"/>, the graph's newest verified copy is
+/// restored into <see cref="TargetGraphId"/> (a graph the drill may overwrite) through the same path as
+/// <c>POST /api/graphs/{id}/restores</c>; the graph is <c>RestoreUnproven</c> when the last drill failed or
+/// none passed within <see cref="Threshold"/>.
+/// </summary>
+public sealed class DrillOptions
+{
+    /// <summary>NCRONTAB (six fields with seconds, or five), UTC. Unset: no drills.</summary>
+    public string? Schedule { get; set; }
+
+    /// <summary>The GES graph each drill imports into (overwritten); required with a schedule, never a configured source graph.</summary>
+    public string? TargetGraphId { get; set; }
+
+    /// <summary>How long a passed drill proves the graph restorable; default twice the drill schedule's interval.</summary>
+    public TimeSpan? Threshold { get; set; }
 }
 
 /// <summary>Where copied backups land (app settings <c>Destination__*</c>).</summary>

@@ -37,6 +37,8 @@ public sealed class BackupOptionsValidator : IValidateOptions<BackupOptions>
                 failures.Add($"Backup__Graphs__{i}__FreshnessThreshold must be longer than zero.");
             }
 
+            CheckDrill(options, i, failures);
+
             if (options.Graphs[i].Name is { } folder && (folder.Length == 0 || folder.Contains('/') || folder.Contains('\\') || folder is "." or ".."))
             {
                 failures.Add($"Backup__Graphs__{i}__Name must be a single folder name.");
@@ -65,6 +67,58 @@ public sealed class BackupOptionsValidator : IValidateOptions<BackupOptions>
         }
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    /// <summary>A drill needs a schedule that parses and a target that is no configured source graph (a drill overwrites its target).</summary>
+    private static void CheckDrill(BackupOptions options, int i, List<string> failures)
+    {
+        var graph = options.Graphs[i];
+        if (graph.Drill is not { } drill)
+        {
+            return;
+        }
+
+        var prefix = $"Backup__Graphs__{i}__Drill__";
+        if (string.IsNullOrWhiteSpace(drill.Schedule))
+        {
+            if (!string.IsNullOrWhiteSpace(drill.TargetGraphId) || drill.Threshold is not null)
+            {
+                failures.Add($"{prefix}Schedule is required when {prefix}TargetGraphId or {prefix}Threshold is set (NCRONTAB, e.g. 0 0 4 * * 0).");
+            }
+
+            return;
+        }
+
+        try
+        {
+            ScheduleBackupsHandler.Parse(drill.Schedule);
+        }
+        catch (Exception ex) when (ex is NCrontab.CrontabException or FormatException or ArgumentException)
+        {
+            failures.Add($"{prefix}Schedule '{drill.Schedule}' is not an NCRONTAB expression (six fields with seconds, or five): {ex.Message}");
+        }
+
+        if (string.IsNullOrWhiteSpace(drill.TargetGraphId))
+        {
+            failures.Add($"{prefix}TargetGraphId is required when {prefix}Schedule is set: the GES graph each drill imports into (and overwrites).");
+        }
+        else if (!HuaweiCloudIds.IsValidId(drill.TargetGraphId))
+        {
+            failures.Add($"{prefix}TargetGraphId must be a GES graph id (letters, digits, '-', '_', '.', '~').");
+        }
+        else if (drill.TargetGraphId == graph.GraphId)
+        {
+            failures.Add($"{prefix}TargetGraphId is the graph itself: a drill overwrites its target, so it must be another graph.");
+        }
+        else if (options.Graphs.FindIndex(g => g.GraphId == drill.TargetGraphId) is var source and >= 0)
+        {
+            failures.Add($"{prefix}TargetGraphId is a graph BackupRelay backs up (Backup__Graphs__{source}__GraphId): a drill overwrites its target, so it must be a graph kept for drills.");
+        }
+
+        if (drill.Threshold is { } threshold && threshold <= TimeSpan.Zero)
+        {
+            failures.Add($"{prefix}Threshold must be longer than zero.");
+        }
     }
 }
 

@@ -34,7 +34,14 @@ public sealed record GraphStatus(
     [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] DateTimeOffset? StaleSince,
     DateTimeOffset FirstSeenAt,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] GraphLastRun? LastRun,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] GraphVerifiedCopy? LastVerifiedCopy);
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] GraphVerifiedCopy? LastVerifiedCopy)
+{
+    /// <summary>Whether the graph's copies are proven restorable by scheduled drills (<see cref="Drills.RestoreProof"/>).</summary>
+    public Drills.GraphRestoreProof Restore { get; init; } = Drills.GraphRestoreProof.NotScheduled;
+
+    /// <summary>True when the graph's last drill failed or none passed within its threshold.</summary>
+    public bool RestoreUnproven => Restore.State == Drills.RestoreProofState.RestoreUnproven;
+}
 
 /// <summary>
 /// Is a graph's newest verified copy young enough? A pure function of the schedule, the graph's runs

@@ -47,6 +47,11 @@ public sealed partial class GraphStatusService
     private DateTimeOffset _computedAt;
 
     private readonly ConcurrentDictionary<string, bool> _wasStale = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, bool> _wasUnproven = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, string> _drillFailures = new(StringComparer.Ordinal);
+
+    /// <summary>The current time (the gauges' ages).</summary>
+    public DateTimeOffset Now => time.GetUtcNow();
 
     /// <summary>The last statuses computed, for synchronous readers (metrics); null before the first.</summary>
     public IReadOnlyList<GraphStatus>? Latest { get; private set; }
@@ -80,12 +85,26 @@ public sealed partial class GraphStatusService
             var graph = backup.Graphs[i];
             var firstSeen = await FirstSeenAsync(graph.GraphId, now);
             var threshold = graph.FreshnessThreshold ?? GraphFreshness.DefaultThreshold(schedule, graph.JobDeadline ?? backup.JobDeadline, now);
-            statuses[i] = GraphFreshness.Evaluate(graph.GraphId, graph.Name, backup.Schedule, schedule, threshold, firstSeen, latest[graph.GraphId], now);
+            statuses[i] = GraphFreshness.Evaluate(graph.GraphId, graph.Name, backup.Schedule, schedule, threshold, firstSeen, latest[graph.GraphId], now) with
+            {
+                Restore = await RestoreProofAsync(graph, latest[graph.GraphId], now),
+            };
         });
 
         Latest = statuses;
         foreach (var status in statuses)
         {
+            if (status.RestoreUnproven && !_wasUnproven.GetValueOrDefault(status.GraphId))
+            {
+                Log.TurnedUnproven(logger, status.GraphId, status.Restore.UnprovenSince, status.Restore.Reason ?? "");
+                if (events is not null)
+                {
+                    await events.QueueRestoreUnprovenAsync(status);
+                }
+            }
+
+            _wasUnproven[status.GraphId] = status.RestoreUnproven;
+
             var stale = status.State == FreshnessState.Stale;
             if (stale && !_wasStale.GetValueOrDefault(status.GraphId))
             {
@@ -104,14 +123,43 @@ public sealed partial class GraphStatusService
         return statuses;
     }
 
-    private async Task<DateTimeOffset> FirstSeenAsync(string graphId, DateTimeOffset now)
+    /// <summary>
+    /// The graph's restore proof; when its last drill failed, the reason is read from that run's record (once:
+    /// an ended run's errors do not change).
+    /// </summary>
+    private async Task<Drills.GraphRestoreProof> RestoreProofAsync(GraphOptions graph, List<RunIndexEntry> latest, DateTimeOffset now)
     {
-        if (_firstSeen.TryGetValue(graphId, out var known))
+        if (!graph.DrillScheduled)
+        {
+            return Drills.GraphRestoreProof.NotScheduled;
+        }
+
+        var since = await FirstSeenAsync(graph.GraphId, now, ".drills");
+        var proof = Drills.RestoreProof.Evaluate(graph.GraphId, graph.Drill, since, latest, now);
+        if (proof.FailedDrillId is not { } failed)
+        {
+            return proof;
+        }
+
+        if (!_drillFailures.TryGetValue(failed, out var why))
+        {
+            var run = await runs.GetAsync(failed);
+            why = run?.Errors.LastOrDefault() is { } error ? $"the last restore drill, run {failed}, failed at {error.Step}: {error.Reason}" : proof.Reason!;
+            _drillFailures[failed] = why;
+        }
+
+        return proof with { Reason = why };
+    }
+
+    /// <param name="suffix">"" for the graph itself; ".drills" for when its drills were first seen scheduled.</param>
+    private async Task<DateTimeOffset> FirstSeenAsync(string graphId, DateTimeOffset now, string suffix = "")
+    {
+        if (_firstSeen.TryGetValue(graphId + suffix, out var known))
         {
             return known;
         }
 
-        var blob = runs.Container.GetBlobClient($"graphs/{graphId}.json");
+        var blob = runs.Container.GetBlobClient($"graphs/{graphId}{suffix}.json");
         var marker = BinaryData.FromString($$"""{"graphId":"{{graphId}}","firstSeenAt":"{{now.ToString("O", CultureInfo.InvariantCulture)}}"}""");
         var written = await BlobWrites.UploadAsync(blob, marker, new BlobUploadOptions
         {
@@ -126,13 +174,16 @@ public sealed partial class GraphStatusService
             firstSeen = existing.RootElement.TryGetProperty("firstSeenAt", out var at) && at.TryGetDateTimeOffset(out var parsed) ? parsed : now;
         }
 
-        return _firstSeen.GetOrAdd(graphId, firstSeen);
+        return _firstSeen.GetOrAdd(graphId + suffix, firstSeen);
     }
 
     private static partial class Log
     {
         [LoggerMessage(80, LogLevel.Error, "Graph {GraphId} is stale: no verified copy since {LastVerified} (stale since {StaleSince})")]
         public static partial void TurnedStale(ILogger logger, string graphId, DateTimeOffset? staleSince, DateTimeOffset? lastVerified);
+
+        [LoggerMessage(117, LogLevel.Error, "Graph {GraphId} is RestoreUnproven since {UnprovenSince}: {Reason}")]
+        public static partial void TurnedUnproven(ILogger logger, string graphId, DateTimeOffset? unprovenSince, string reason);
     }
 }
 

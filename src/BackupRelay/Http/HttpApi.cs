@@ -308,7 +308,7 @@ public static partial class HttpApi
     {
         var report = await probe.CheckAsync();
 
-        // Stale graphs make the app "degraded": still 200, so a plain uptime probe sees the word and
+        // Stale graphs and graphs whose restore is unproven make the app "degraded": still 200, so a plain uptime probe sees the word and
         // the names, while a dependency outage stays 503. Bounded like the probes; the newest known
         // statuses serve when the run store is slow.
         IReadOnlyList<GraphStatus>? statuses;
@@ -322,14 +322,27 @@ public static partial class HttpApi
         }
 
         var stale = statuses?.Where(g => g.State == FreshnessState.Stale).Select(g => g.GraphId).ToList() ?? [];
+        var unproven = statuses?.Where(g => g.RestoreUnproven).Select(g => g.GraphId).ToList() ?? [];
+        var problems = new List<string>();
+        if (stale.Count > 0)
+        {
+            problems.Add($"stale: {string.Join(", ", stale)}");
+        }
+
+        if (unproven.Count > 0)
+        {
+            problems.Add($"restore unproven: {string.Join(", ", unproven)}");
+        }
+
         var body = new Dictionary<string, object?>
         {
-            ["status"] = !report.Healthy ? "unhealthy" : stale.Count > 0 ? "degraded" : report.Starting ? "starting" : "healthy",
+            ["status"] = !report.Healthy ? "unhealthy" : problems.Count > 0 ? "degraded" : report.Starting ? "starting" : "healthy",
             ["storage"] = report.Storage ?? "ok",
             ["huaweiCloud"] = report.HuaweiCloud ?? (report.Starting ? "checking (first check since start-up)" : "ok"),
             ["destination"] = report.Destination ?? "ok",
-            ["graphs"] = statuses is null ? "not evaluated yet" : stale.Count > 0 ? $"stale: {string.Join(", ", stale)}" : "ok",
+            ["graphs"] = statuses is null ? "not evaluated yet" : problems.Count > 0 ? string.Join("; ", problems) : "ok",
             ["staleGraphs"] = stale,
+            ["restoreUnprovenGraphs"] = unproven,
             ["checkedAt"] = report.CheckedAt,
         };
         return Results.Json(body, statusCode: report.Healthy ? 200 : 503);

@@ -34,6 +34,7 @@ public interface IQueueFunction
 public static class FunctionNames
 {
     public const string ScheduleBackups = "ScheduleBackups";
+    public const string ScheduleDrills = "ScheduleDrills";
     public const string StartBackup = "StartBackup";
     public const string PollBackupJob = "PollBackupJob";
     public const string CopyBackupFile = "CopyBackupFile";

@@ -155,6 +155,40 @@ public sealed partial class RunEvents(BackupRelayMetrics metrics, WorkQueues que
         await queues.SendNotifyAsync(new NotifyMessage(MessageParser.CurrentVersion, eventId, body.ToJsonString()), null);
     }
 
+    /// <summary>
+    /// <c>graph.restore_unproven</c>: the graph's last restore drill failed, or none passed within its threshold.
+    /// Event id: graph and unproven-since, the same on every instance.
+    /// </summary>
+    public async Task QueueRestoreUnprovenAsync(GraphStatus graph)
+    {
+        if (!options.Value.Enabled)
+        {
+            return;
+        }
+
+        var proof = graph.Restore;
+        var eventId = $"restore-unproven-{graph.GraphId}-{proof.UnprovenSince?.UtcDateTime.ToString("yyyyMMdd'T'HHmmss", CultureInfo.InvariantCulture)}";
+        var body = new JsonObject
+        {
+            ["id"] = eventId,
+            ["type"] = "graph.restore_unproven",
+            ["time"] = time.GetUtcNow().ToString("O", CultureInfo.InvariantCulture),
+            ["graph"] = new JsonObject
+            {
+                ["graphId"] = graph.GraphId,
+                ["name"] = graph.Name,
+                ["unprovenSince"] = proof.UnprovenSince?.ToString("O", CultureInfo.InvariantCulture),
+                ["reason"] = proof.Reason is null ? null : Cap(proof.Reason),
+                ["threshold"] = proof.Threshold?.ToString("c", CultureInfo.InvariantCulture),
+                ["drillTargetGraphId"] = proof.TargetGraphId,
+                ["lastDrillId"] = proof.LastDrill?.Id,
+                ["lastDrillStatus"] = proof.LastDrill?.Status.ToString(),
+                ["lastProvenRestoreAt"] = proof.LastProvenRestore?.At.ToString("O", CultureInfo.InvariantCulture),
+            },
+        };
+        await queues.SendNotifyAsync(new NotifyMessage(MessageParser.CurrentVersion, eventId, body.ToJsonString()), null);
+    }
+
     private static string Cap(string reason) => reason.Length <= 500 ? reason : reason[..500] + "…";
 
     private static partial class Log

@@ -50,7 +50,7 @@ public sealed partial class PollOperationHandler(
         var (finished, failure, detail) = run.Kind switch
         {
             "restore" => await RestoreStateAsync(run, cancellationToken),
-            "import" or Restores.UploadToObsHandler.Kind => await ImportStateAsync(run, cancellationToken),
+            "import" or Restores.UploadToObsHandler.Kind or RunIndexEntry.DrillKind => await ImportStateAsync(run, cancellationToken),
             _ => (true, $"run kind {run.Kind} is not followed by {Name}", null),
         };
 
@@ -81,7 +81,7 @@ public sealed partial class PollOperationHandler(
             {
                 r.RestoreStatus = detail;
             }
-            else if (detail is not null && r.Kind == Restores.UploadToObsHandler.Kind)
+            else if (detail is not null && r.Kind is Restores.UploadToObsHandler.Kind or RunIndexEntry.DrillKind)
             {
                 r.ImportedBackupId = detail;
             }
@@ -126,7 +126,7 @@ public sealed partial class PollOperationHandler(
 
     private async Task<(bool Finished, string? Failure, string? Detail)> ImportStateAsync(RunRecord run, CancellationToken cancellationToken)
     {
-        var job = await ges.GetJobAsync(run.GraphId, run.JobId!, cancellationToken);
+        var job = await ges.GetJobAsync(run.ImportGraphId, run.JobId!, cancellationToken);
         if (!job.IsTerminal)
         {
             return (false, null, null);

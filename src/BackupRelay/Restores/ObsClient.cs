@@ -9,6 +9,9 @@ namespace BackupRelay.Restores;
 /// <summary>An OBS object as listed or looked up: its length and the metadata BackupRelay wrote on it.</summary>
 public sealed record ObsObject(string Key, long Length, string? ETag, IReadOnlyDictionary<string, string> Metadata);
 
+/// <summary>An object as read back from OBS: its length and the hashes of the bytes served.</summary>
+public sealed record ObsReadBack(long Length, string Md5Hex, string Sha256Hex);
+
 /// <summary>An uploaded part: its number, length and the ETag OBS answered (the part's MD5 in hex).</summary>
 public sealed record ObsPart(int Number, long Length, string ETag);
 
@@ -140,6 +143,49 @@ public sealed class ObsClient : IDisposable
         {
             return null;
         }
+    });
+
+    /// <summary>
+    /// Reads the whole object back and hashes what OBS serves (MD5 and SHA-256, one pass, streamed): what a
+    /// restore drill compares with the hashes recorded when the copy was made. Null when there is no such object.
+    /// </summary>
+    public Task<ObsReadBack?> ReadBackAsync(string bucket, string key, CancellationToken cancellationToken) => CallAsync("GetObject", async () =>
+    {
+        try
+        {
+            using var response = await _s3.GetObjectAsync(new GetObjectRequest { BucketName = bucket, Key = key }, cancellationToken);
+            using var md5 = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.MD5);
+            using var sha256 = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+            var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(1 << 20);
+            long length = 0;
+            try
+            {
+                int read;
+                while ((read = await response.ResponseStream.ReadAsync(buffer, cancellationToken)) > 0)
+                {
+                    md5.AppendData(buffer, 0, read);
+                    sha256.AppendData(buffer, 0, read);
+                    length += read;
+                }
+            }
+            finally
+            {
+                System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+            }
+
+            return new ObsReadBack(length, Convert.ToHexStringLower(md5.GetHashAndReset()), Convert.ToHexStringLower(sha256.GetHashAndReset()));
+        }
+        catch (AmazonS3Exception ex) when (ex.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+    });
+
+    /// <summary>Deletes the object (absent already: nothing to do, as S3 answers).</summary>
+    public Task DeleteAsync(string bucket, string key, CancellationToken cancellationToken) => CallAsync("DeleteObject", async () =>
+    {
+        await _s3.DeleteObjectAsync(new DeleteObjectRequest { BucketName = bucket, Key = key }, cancellationToken);
+        return true;
     });
 
     /// <summary>Every object under <paramref name="prefix"/> (all pages).</summary>

@@ -42,7 +42,7 @@ public sealed partial class UploadToObsHandler(
             return stop;
         }
 
-        if (run!.Kind != Kind || !HuaweiCloudIds.IsValidId(upload!.File) || upload.Offset < 0)
+        if (run!.Kind is not (Kind or RunIndexEntry.DrillKind) || !HuaweiCloudIds.IsValidId(upload!.File) || upload.Offset < 0)
         {
             return HandlerResult.Park($"unsupported message: run {run.Id} is a {run.Kind} run, or the file or offset is not valid");
         }
@@ -113,6 +113,12 @@ public sealed partial class UploadToObsHandler(
                 return HandlerResult.Done;
 
             case UploadOutcome.Completed:
+                if (run.Kind == RunIndexEntry.DrillKind && await ReadBackProblemAsync(bucket, prefix + file.Name, file, cancellationToken) is { } differs)
+                {
+                    await FailAsync(run.Id, file.Name, differs, cancellationToken, step: "verifying");
+                    return HandlerResult.Done;
+                }
+
                 var uploaded = 0L;
                 await runs.UpdateAsync(run.Id, r =>
                 {
@@ -205,7 +211,7 @@ public sealed partial class UploadToObsHandler(
         GesGraph graph;
         try
         {
-            graph = await ges.GetGraphAsync(run.GraphId, cancellationToken);
+            graph = await ges.GetGraphAsync(run.ImportGraphId, cancellationToken);
             if (previousClaim is not null)
             {
                 jobId = await FindImportJobAsync(graph.Name, run.ImportPath!, previousClaim.Value, cancellationToken);
@@ -213,8 +219,8 @@ public sealed partial class UploadToObsHandler(
 
             if (jobId is null)
             {
-                jobId = (await ges.ImportBackupAsync(run.GraphId, run.ImportPath!, cancellationToken)).JobId;
-                Log.ImportStarted(logger, run.Id, run.GraphId, jobId);
+                jobId = (await ges.ImportBackupAsync(run.ImportGraphId, run.ImportPath!, cancellationToken)).JobId;
+                Log.ImportStarted(logger, run.Id, run.ImportGraphId, jobId);
             }
             else
             {
@@ -224,7 +230,7 @@ public sealed partial class UploadToObsHandler(
         catch (HuaweiCloudException ex) when (ex.Kind == HuaweiCloudErrorKind.Conflict || ex.ErrorCode is "GES.7001" or "GES.7003")
         {
             // Busy for now (backing up, importing, stopping — "not running" in a passing state): ask again later.
-            return HandlerResult.Retry($"graph {run.GraphId} is busy: {ex.ErrorCode} {ex.ErrorMessage}");
+            return HandlerResult.Retry($"graph {run.ImportGraphId} is busy: {ex.ErrorCode} {ex.ErrorMessage}");
         }
         catch (HuaweiCloudException ex) when (ex.Kind is HuaweiCloudErrorKind.NotFound or HuaweiCloudErrorKind.Invalid)
         {
@@ -271,7 +277,25 @@ public sealed partial class UploadToObsHandler(
             .FirstOrDefault();
     }
 
-    private async Task FailAsync(string runId, string file, string reason, CancellationToken cancellationToken)
+    /// <summary>
+    /// A drill proves the copy comes back byte-exact: the object is read back from OBS and its length, MD5 and
+    /// SHA-256 compared with what was recorded when the copy was made. Null when they match, else why not.
+    /// </summary>
+    private async Task<string?> ReadBackProblemAsync(string bucket, string key, RunFile file, CancellationToken cancellationToken)
+    {
+        var served = await obs.ReadBackAsync(bucket, key, cancellationToken);
+        if (served is null)
+        {
+            return "OBS has no such object when it is read back after its upload";
+        }
+
+        return served.Length == file.Size && string.Equals(served.Md5Hex, file.Md5, StringComparison.OrdinalIgnoreCase)
+            && string.Equals(served.Sha256Hex, file.Sha256, StringComparison.OrdinalIgnoreCase)
+            ? null
+            : $"read back from OBS it is {served.Length} bytes, SHA-256 {served.Sha256Hex}; the copy recorded {file.Size} bytes, SHA-256 {file.Sha256}";
+    }
+
+    private async Task FailAsync(string runId, string file, string reason, CancellationToken cancellationToken, string step = "uploading")
     {
         Log.FileFailed(logger, runId, file, reason);
         await runs.UpdateAsync(runId, r =>
@@ -285,7 +309,7 @@ public sealed partial class UploadToObsHandler(
             var f = r.Files.First(x => x.Name == file);
             f.Status = RunFileStatus.Failed;
             f.Error = reason;
-            r.Fail(now, "uploading", $"{file}: {reason}");
+            r.Fail(now, step, $"{file}: {reason}");
             r.UpdatedAt = now;
             return true;
         }, cancellationToken);

@@ -11,16 +11,23 @@ namespace BackupRelay.Runs;
 /// </summary>
 /// <param name="Listed">The entry's blob name and ETag when it came from a listing (a repair writes it only if unchanged since).</param>
 public sealed record RunIndexEntry(string RunId, string GraphId, string Kind, RunStatus Status, string Step, DateTimeOffset CreatedAt,
-    DateTimeOffset? CompletedAt, bool Notified, string? BackupId, long Bytes, int Files, (string Name, Azure.ETag ETag)? Listed = null)
+    DateTimeOffset? CompletedAt, bool Notified, string? BackupId, long Bytes, int Files, (string Name, Azure.ETag ETag)? Listed = null,
+    DateTimeOffset? CopyMadeAt = null)
 {
+    /// <summary>The kind of a scheduled restore drill's runs.</summary>
+    public const string DrillKind = "restore-drill";
+
     public bool IsFinished => RunRecord.Ended(Status);
 
     /// <summary>A backup run that ended with every file copied and verified: what makes a graph fresh.</summary>
     public bool IsVerifiedCopy => Kind == "backup" && Status == RunStatus.Succeeded && CompletedAt is not null;
 
+    /// <summary>A restore drill that passed: the copy came back byte-exact and GES imported it.</summary>
+    public bool IsPassedDrill => Kind == DrillKind && Status == RunStatus.Succeeded && CompletedAt is not null;
+
     public static RunIndexEntry Of(RunRecord run) =>
         new(run.Id, run.GraphId, run.Kind, run.Status, run.Step, run.CreatedAt, run.CompletedAt, run.NotificationQueued, run.BackupId,
-            run.Files.Sum(f => f.Size ?? f.BytesCopied), run.Files.Count);
+            run.Files.Sum(f => f.Size ?? f.BytesCopied), run.Files.Count, CopyMadeAt: run.CopyMadeAt);
 }
 
 /// <summary>
@@ -100,13 +107,14 @@ public sealed class RunIndex(BlobContainerClient container)
     }
 
     /// <summary>
-    /// Makes <paramref name="entry"/> the graph's newest backup run and newest verified copy where it is newer
-    /// than what the summary holds (or is the same run, changed). Read-modify-write with ETag conditions:
-    /// concurrent runs of one graph never lose each other's update.
+    /// Makes <paramref name="entry"/> the graph's newest backup run and newest verified copy (a backup run), or its
+    /// newest, newest finished and newest passed drill (a restore drill), where it is newer than what the summary
+    /// holds (or is the same run, changed). Read-modify-write with ETag conditions: concurrent runs of one graph
+    /// never lose each other's update.
     /// </summary>
     public async Task UpdateSummaryAsync(RunIndexEntry entry, CancellationToken cancellationToken = default)
     {
-        if (entry.Kind != "backup")
+        if (entry.Kind is not ("backup" or RunIndexEntry.DrillKind))
         {
             return;
         }
@@ -118,22 +126,27 @@ public sealed class RunIndex(BlobContainerClient container)
         {
             // No summary yet (null): this entry starts it.
             var (current, etag) = await ReadSummaryAsync(entry.GraphId, cancellationToken);
-
-            // The same run replaces itself only forwards (an ended run never goes back to running).
-            var last = current?.LastRun is not { } l || entry.CreatedAt > l.CreatedAt || (entry.RunId == l.RunId && (entry.IsFinished || !l.IsFinished)) ? entry : l;
-            var verified = current?.VerifiedCopy is not { } v
-                ? (entry.IsVerifiedCopy ? entry : null)
-                : entry.IsVerifiedCopy && (entry.RunId == v.RunId || entry.CompletedAt > v.CompletedAt) ? entry : v;
-            if (current is not null && last == current.LastRun && verified == current.VerifiedCopy)
+            var was = current ?? new GraphSummary(entry.GraphId, null, null);
+            var next = entry.Kind == "backup"
+                ? was with { LastRun = Newest(was.LastRun, entry), VerifiedCopy = Best(was.VerifiedCopy, entry, entry.IsVerifiedCopy) }
+                : was with
+                {
+                    LastDrill = Newest(was.LastDrill, entry),
+                    LastFinishedDrill = entry.IsFinished ? Newest(was.LastFinishedDrill, entry) : was.LastFinishedDrill,
+                    PassedDrill = Best(was.PassedDrill, entry, entry.IsPassedDrill),
+                };
+            if (current is not null && next == current)
             {
                 return;
             }
 
             var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-            Put(metadata, "l_", last);
-            if (verified is not null)
+            foreach (var (prefix, slot) in new[] { ("l_", next.LastRun), ("v_", next.VerifiedCopy), ("d_", next.LastDrill), ("f_", next.LastFinishedDrill), ("p_", next.PassedDrill) })
             {
-                Put(metadata, "v_", verified);
+                if (slot is not null)
+                {
+                    Put(metadata, prefix, slot);
+                }
             }
 
             try
@@ -152,6 +165,14 @@ public sealed class RunIndex(BlobContainerClient container)
         }
 
         throw new Azure.RequestFailedException(412, $"The summary of graph {entry.GraphId} kept changing under {MaxSummaryAttempts} attempts.", "ConditionNotMet", null);
+
+        // The newest run: a newer one replaces it; the same run replaces itself only forwards (an ended run never goes back to running).
+        static RunIndexEntry Newest(RunIndexEntry? slot, RunIndexEntry entry) =>
+            slot is null || entry.CreatedAt > slot.CreatedAt || (entry.RunId == slot.RunId && (entry.IsFinished || !slot.IsFinished)) ? entry : slot;
+
+        // The newest run that qualifies (a verified copy, a passed drill), by when it ended.
+        static RunIndexEntry? Best(RunIndexEntry? slot, RunIndexEntry entry, bool qualifies) =>
+            qualifies && (slot is null || entry.RunId == slot.RunId || entry.CompletedAt > slot.CompletedAt) ? entry : slot;
     }
 
     /// <summary>One graph's summary, read by name (null when the graph has none yet).</summary>
@@ -184,8 +205,9 @@ public sealed class RunIndex(BlobContainerClient container)
         return summaries;
     }
 
-    private static GraphSummary Summary(string graphId, IDictionary<string, string>? metadata) =>
-        new(graphId, metadata is null ? null : Parse(metadata, "l_"), metadata is null ? null : Parse(metadata, "v_"));
+    private static GraphSummary Summary(string graphId, IDictionary<string, string>? metadata) => metadata is null
+        ? new(graphId, null, null)
+        : new(graphId, Parse(metadata, "l_"), Parse(metadata, "v_"), Parse(metadata, "d_"), Parse(metadata, "f_"), Parse(metadata, "p_"));
 
     /// <summary>
     /// Rewrites the entries when the record says something else than the listed <paramref name="entry"/> (a crash
@@ -304,6 +326,11 @@ public sealed class RunIndex(BlobContainerClient container)
         {
             metadata[prefix + "backup"] = backupId;
         }
+
+        if (entry.CopyMadeAt is { } copyMade)
+        {
+            metadata[prefix + "copymade"] = copyMade.UtcTicks.ToString(CultureInfo.InvariantCulture);
+        }
     }
 
     private static RunIndexEntry? Parse(IDictionary<string, string> m, string prefix)
@@ -322,9 +349,14 @@ public sealed class RunIndex(BlobContainerClient container)
         return new RunIndexEntry(run, graph, kind, status, Get("step") ?? "", new DateTimeOffset(created, TimeSpan.Zero), completedAt,
             Get("notified") == "true", Get("backup"),
             long.TryParse(Get("bytes"), CultureInfo.InvariantCulture, out var bytes) ? bytes : 0,
-            int.TryParse(Get("files"), CultureInfo.InvariantCulture, out var files) ? files : 0);
+            int.TryParse(Get("files"), CultureInfo.InvariantCulture, out var files) ? files : 0,
+            CopyMadeAt: long.TryParse(Get("copymade"), CultureInfo.InvariantCulture, out var copyMade) ? new DateTimeOffset(copyMade, TimeSpan.Zero) : null);
     }
 }
 
-/// <summary>A graph's newest backup run and newest verified copy, as the index keeps them.</summary>
-public sealed record GraphSummary(string GraphId, RunIndexEntry? LastRun, RunIndexEntry? VerifiedCopy);
+/// <summary>
+/// A graph's newest backup run and newest verified copy, and its newest, newest finished and newest passed
+/// restore drill, as the index keeps them.
+/// </summary>
+public sealed record GraphSummary(string GraphId, RunIndexEntry? LastRun, RunIndexEntry? VerifiedCopy, RunIndexEntry? LastDrill = null,
+    RunIndexEntry? LastFinishedDrill = null, RunIndexEntry? PassedDrill = null);

@@ -29,10 +29,24 @@ public sealed class RunRecord
 {
     public string Id { get; set; } = "";
     /// <summary>
-    /// <c>backup</c>, <c>restore</c> (CSE engine), <c>import</c> (GES backup from OBS) or <c>restore-from-copy</c>
-    /// (a verified copy uploaded from Azure to OBS, then imported into a GES graph).
+    /// <c>backup</c>, <c>restore</c> (CSE engine), <c>import</c> (GES backup from OBS), <c>restore-from-copy</c>
+    /// (a verified copy uploaded from Azure to OBS, then imported into a GES graph) or <c>restore-drill</c>
+    /// (a scheduled restore-from-copy of a graph's newest verified copy into its drill target).
     /// </summary>
     public string Kind { get; set; } = "backup";
+
+    /// <summary>Restore drills: the graph the copy is imported into (<see cref="GraphId"/> is the graph whose copy is proven).</summary>
+    public string? TargetGraphId { get; set; }
+
+    /// <summary>Restore drills: when the copy being restored was made (its backup run's end), for the copy's age.</summary>
+    public DateTimeOffset? CopyMadeAt { get; set; }
+
+    /// <summary>Restore drills: when the objects the drill uploaded to OBS were deleted (null: not yet).</summary>
+    public DateTimeOffset? ObsCleanedAt { get; set; }
+
+    /// <summary>The graph GES imports a restore into: a drill's target, else the run's graph.</summary>
+    [JsonIgnore]
+    public string ImportGraphId => TargetGraphId ?? GraphId;
 
     /// <summary>Restore runs: the CSE engine, its backup, and the CSE restore record.</summary>
     public string? EngineId { get; set; }

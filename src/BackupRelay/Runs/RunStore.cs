@@ -305,7 +305,7 @@ public sealed class RunStore(BlobContainerClient container, IRunObserver? observ
     }
 
     /// <summary>
-    /// For each graph, its newest backup run and newest verified copy: its summary read by name (a point read,
+    /// For each graph, its newest backup run and newest verified copy (and the restore drills the summary keeps): its summary read by name (a point read,
     /// whatever the history; a listing costs what the container holds on some stores, Azurite among them),
     /// plus the record of a newest run still unfinished (its entry may be behind). A graph without a summary
     /// (never run, or runs from before summaries) is read from its own index and summarised.
@@ -337,9 +337,13 @@ public sealed class RunStore(BlobContainerClient container, IRunObserver? observ
                 }
 
                 runs.Add(last);
-                if (summary.VerifiedCopy is { } verified && verified.RunId != last.RunId)
+                // The verified copy, and the restore drills the summary keeps (each run once).
+                foreach (var entry in new[] { summary.VerifiedCopy, summary.LastDrill, summary.LastFinishedDrill, summary.PassedDrill })
                 {
-                    runs.Add(verified);
+                    if (entry is not null && !runs.Exists(r => r.RunId == entry.RunId))
+                    {
+                        runs.Add(entry);
+                    }
                 }
 
                 latest[graphId] = runs;

@@ -107,6 +107,7 @@ public sealed class BackupRelayMetrics
     private readonly Histogram<double> _throughput;
     private readonly Counter<long> _parked;
     private readonly Counter<long> _unreadable;
+    private readonly Counter<long> _drills;
 
     public BackupRelayMetrics(IMeterFactory meters)
     {
@@ -117,6 +118,7 @@ public sealed class BackupRelayMetrics
         _bytesCopied = meter.CreateCounter<long>("backuprelay.copy.bytes", "By", "Bytes copied to the destination (each slice once), by graph.");
         _throughput = meter.CreateHistogram<double>("backuprelay.copy.throughput", "By/s", "Throughput of each copy slice, by graph.");
         _parked = meter.CreateCounter<long>("backuprelay.messages.parked", "{message}", "Messages moved to a poison queue, by queue and function.");
+        _drills = meter.CreateCounter<long>("backuprelay.drill.runs", "{run}", "Restore drills that ended, by graph and outcome (Succeeded: passed; Failed).");
         _unreadable = meter.CreateCounter<long>("backuprelay.runs.unreadable", "{record}", "Run records a listing could not read (each time it skipped one).");
     }
 
@@ -142,6 +144,12 @@ public sealed class BackupRelayMetrics
         meter.CreateObservableGauge("backuprelay.graph.last_verified_copy.time", () => Observe(graphs, s =>
             s.LastVerifiedCopy is { } copy ? copy.CompletedAt.ToUnixTimeSeconds() : null), "s",
             "Unix time of each configured graph's newest verified copy (absent for a graph that never had one).");
+        meter.CreateObservableGauge("backuprelay.graph.restore_unproven", () => Observe(graphs, s =>
+            s.Restore.State == Drills.RestoreProofState.NotScheduled ? null : s.RestoreUnproven ? 1 : 0), "{graph}",
+            "1 when the graph's last restore drill failed or none passed within its threshold, else 0 (graphs with a drill schedule).");
+        meter.CreateObservableGauge("backuprelay.graph.last_proven_restore.age", () => Observe(graphs, s =>
+            s.Restore.LastProvenRestore is { } proven ? (graphs.Now - proven.At).TotalSeconds : null), "s",
+            "Seconds since each drilled graph's last passed restore drill (absent for a graph that never passed one).");
         meter.CreateObservableGauge("backuprelay.graph.stale", () => Observe(graphs, s => s.State == FreshnessState.Stale ? 1 : 0), "{graph}",
             "1 when the graph's newest verified copy is older than its freshness threshold (or it never had one for that long), else 0.");
     }
@@ -164,6 +172,11 @@ public sealed class BackupRelayMetrics
     public void RunFinished(RunRecord run)
     {
         var outcome = Tag("backuprelay.run.outcome", run.Status.ToString());
+        if (run.Kind == RunIndexEntry.DrillKind)
+        {
+            _drills.Add(1, Tag(BackupRelayTelemetry.GraphId, run.GraphId), outcome);
+        }
+
         _runsFinished.Add(1, Tag(BackupRelayTelemetry.RunKind, run.Kind), Tag(BackupRelayTelemetry.GraphId, run.GraphId), outcome);
         if (run.CompletedAt is { } end)
         {
