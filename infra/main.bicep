@@ -321,10 +321,11 @@ var baseSettings = [
   { name: 'Http__WebhookSecret', value: '${kv}${secretNames.webhookSecret})' }
 ]
 var graphSettings = [for (graphId, i) in graphIds: { name: 'Backup__Graphs__${i}__GraphId', value: graphId }]
-var drillSettings = flatten([for (graphId, i) in graphIds: contains(drills, graphId) ? [
+var drillSettingsPerGraph = [for (graphId, i) in graphIds: contains(drills, graphId) ? [
   { name: 'Backup__Graphs__${i}__Drill__Schedule', value: drills[graphId].schedule }
   { name: 'Backup__Graphs__${i}__Drill__TargetGraphId', value: drills[graphId].targetGraphId }
-] : []])
+] : []]
+var drillSettings = flatten(drillSettingsPerGraph)
 
 // Elastic Premium has no functionAppConfig: the runtime and the package come from app settings. The app
 // runs without Azure Files (the app storage allows no shared keys); the package is read from the

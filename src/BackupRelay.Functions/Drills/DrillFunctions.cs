@@ -12,6 +12,6 @@ public sealed class DrillFunctions(DrillScheduler drills)
     /// schedule's latest occurrence itself, so a missed tick loses nothing.
     /// </summary>
     [Function(FunctionNames.ScheduleDrills)]
-    public Task ScheduleDrillsAsync([TimerTrigger(DrillScheduler.TickSchedule)] TimerInfo timer, CancellationToken cancellationToken) =>
+    public Task ScheduleDrillsAsync([TimerTrigger(DrillScheduler.TickSchedule, UseMonitor = false)] TimerInfo timer, CancellationToken cancellationToken) =>
         drills.HandleAsync(cancellationToken);
 }

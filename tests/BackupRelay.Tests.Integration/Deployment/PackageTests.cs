@@ -36,7 +36,7 @@ public sealed class PackageTests(ITestOutputHelper output) : IAsyncLifetime
 
         // What the Functions host reads: the function list, the worker, the host-side extensions and host.json.
         var functions = JsonNode.Parse(File.ReadAllText(Path.Combine(app, "functions.metadata")))!.AsArray();
-        Assert.Equal(16, functions.Count);
+        Assert.Equal(17, functions.Count);
         Assert.Equal("dotnet-isolated", JsonNode.Parse(File.ReadAllText(Path.Combine(app, "worker.config.json")))!["description"]!["language"]!.GetValue<string>());
         Assert.True(File.Exists(Path.Combine(app, ".azurefunctions", "Microsoft.Azure.WebJobs.Extensions.Storage.Queues.dll")));
         var host = JsonNode.Parse(File.ReadAllText(Path.Combine(app, "host.json")))!;

@@ -182,7 +182,7 @@ public sealed class QueueConcurrencyTests : PipelineHarness
     /// </summary>
     protected override async Task BeforeHostStartsAsync()
     {
-        State.Faults.Add(new FaultSpec { Method = "POST", Path = $"/v2/*/graphs/{GraphA}/backups", Kind = "latency", DelayMs = 10000, Count = 0 });
+        State.Faults.Add(new FaultSpec { Method = "POST", Path = $"/v2/*/graphs/{GraphA}/backups", Kind = "latency", DelayMs = 6000, Count = 0 });
         var queues = new WorkQueues(Storage, TimeProvider.System);
         for (var i = 0; i < Rules.BatchSize; i++)
         {
