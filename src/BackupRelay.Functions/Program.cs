@@ -1,7 +1,6 @@
 using BackupRelay;
 using BackupRelay.Functions.Hosting;
 using BackupRelay.Hosting;
-using Microsoft.Azure.Functions.Worker;
 using Microsoft.Azure.Functions.Worker.Builder;
 using Microsoft.Azure.Functions.Worker.OpenTelemetry;
 using Microsoft.Extensions.DependencyInjection;

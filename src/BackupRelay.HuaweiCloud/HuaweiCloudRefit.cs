@@ -1,6 +1,5 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using BackupRelay.HuaweiCloud.Resilience;
 using Polly.CircuitBreaker;
 using Polly.RateLimiting;
 using Polly.Timeout;

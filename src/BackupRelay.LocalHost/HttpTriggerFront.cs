@@ -1,11 +1,8 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
-using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.Routing.Template;
 using Microsoft.Azure.Functions.Worker.Grpc.Messages;
-using Microsoft.Extensions.Logging;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace BackupRelay.LocalHost;
@@ -170,10 +167,10 @@ public sealed partial class HttpTriggerFront(LocalFunctionsHost host, IHttpForwa
 
     private static partial class Log
     {
-        [LoggerMessage(50, LogLevel.Warning, "{Function}: forwarding the request to the worker failed ({Error})")]
+        [LoggerMessage(1050, LogLevel.Warning, "{Function}: forwarding the request to the worker failed ({Error})")]
         public static partial void ForwardFailed(ILogger logger, string function, string error);
 
-        [LoggerMessage(51, LogLevel.Warning, "{Function}: the invocation failed: {Reason}")]
+        [LoggerMessage(1051, LogLevel.Warning, "{Function}: the invocation failed: {Reason}")]
         public static partial void InvocationFailed(ILogger logger, string function, string reason);
     }
 }

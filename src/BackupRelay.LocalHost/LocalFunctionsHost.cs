@@ -2,12 +2,8 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text.Json.Nodes;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Azure.Functions.Worker.Grpc.Messages;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace BackupRelay.LocalHost;
 
@@ -407,16 +403,16 @@ public sealed partial class LocalFunctionsHost : IAsyncDisposable
 
     private static partial class Log
     {
-        [LoggerMessage(20, LogLevel.Information, "Worker {ProcessId} loaded {Count} functions")]
+        [LoggerMessage(1020, LogLevel.Information, "Worker {ProcessId} loaded {Count} functions")]
         public static partial void WorkerReady(ILogger logger, int processId, int count);
 
-        [LoggerMessage(21, LogLevel.Warning, "Worker {ProcessId} ended (exit code {ExitCode}); starting a new one")]
+        [LoggerMessage(1021, LogLevel.Warning, "Worker {ProcessId} ended (exit code {ExitCode}); starting a new one")]
         public static partial void WorkerRestarting(ILogger logger, int processId, int? exitCode);
 
-        [LoggerMessage(22, LogLevel.Error, "A new worker could not start: {Reason}")]
+        [LoggerMessage(1022, LogLevel.Error, "A new worker could not start: {Reason}")]
         public static partial void WorkerStartFailed(ILogger logger, string reason);
 
-        [LoggerMessage(23, LogLevel.Error, "{Function} outlived functionTimeout ({Timeout}); restarting the worker")]
+        [LoggerMessage(1023, LogLevel.Error, "{Function} outlived functionTimeout ({Timeout}); restarting the worker")]
         public static partial void FunctionTimeout(ILogger logger, string function, TimeSpan timeout);
     }
 }

@@ -1,6 +1,5 @@
 using System.Text.Json.Nodes;
 using BackupRelay.LocalHost;
-using Microsoft.Extensions.Logging;
 
 // The local Functions host (development and tests only): runs a published isolated-worker app the way
 // `func start` does. Usage:

@@ -4,7 +4,6 @@ using Azure;
 using Azure.Storage.Queues;
 using Azure.Storage.Queues.Models;
 using Microsoft.Azure.Functions.Worker.Grpc.Messages;
-using Microsoft.Extensions.Logging;
 
 namespace BackupRelay.LocalHost;
 
@@ -196,22 +195,22 @@ public sealed partial class QueueTriggerListener(LocalFunctionsHost host, Functi
 
     private static partial class Log
     {
-        [LoggerMessage(30, LogLevel.Warning, "{Function} failed (delivery {DequeueCount}): {Reason}")]
+        [LoggerMessage(1030, LogLevel.Warning, "{Function} failed (delivery {DequeueCount}): {Reason}")]
         public static partial void InvocationFailed(ILogger logger, string function, long dequeueCount, string reason);
 
-        [LoggerMessage(31, LogLevel.Error, "{Function}: message {MessageId} moved to the poison queue after {DequeueCount} deliveries")]
+        [LoggerMessage(1031, LogLevel.Error, "{Function}: message {MessageId} moved to the poison queue after {DequeueCount} deliveries")]
         public static partial void Poisoned(ILogger logger, string function, string messageId, long dequeueCount);
 
-        [LoggerMessage(32, LogLevel.Error, "{Function}: message {MessageId} is not valid base64; moved to the poison queue unchanged")]
+        [LoggerMessage(1032, LogLevel.Error, "{Function}: message {MessageId} is not valid base64; moved to the poison queue unchanged")]
         public static partial void Undecodable(ILogger logger, string function, string messageId);
 
-        [LoggerMessage(33, LogLevel.Warning, "Receiving from {Queue} failed: {Reason}")]
+        [LoggerMessage(1033, LogLevel.Warning, "Receiving from {Queue} failed: {Reason}")]
         public static partial void ReceiveFailed(ILogger logger, string queue, string reason);
 
-        [LoggerMessage(34, LogLevel.Warning, "{Function}: message {MessageId} could not be settled ({Status}); it comes back when its visibility ends")]
+        [LoggerMessage(1034, LogLevel.Warning, "{Function}: message {MessageId} could not be settled ({Status}); it comes back when its visibility ends")]
         public static partial void SettleFailed(ILogger logger, string function, string messageId, int status);
 
-        [LoggerMessage(35, LogLevel.Warning, "{Function}: renewing message {MessageId} failed ({Status})")]
+        [LoggerMessage(1035, LogLevel.Warning, "{Function}: renewing message {MessageId} failed ({Status})")]
         public static partial void RenewFailed(ILogger logger, string function, string messageId, int status);
     }
 }

@@ -4,7 +4,6 @@ using Azure;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Specialized;
 using Microsoft.Azure.Functions.Worker.Grpc.Messages;
-using Microsoft.Extensions.Logging;
 using NCrontab;
 
 namespace BackupRelay.LocalHost;
@@ -226,16 +225,16 @@ public sealed partial class TimerTriggerListener(LocalFunctionsHost host, Functi
 
     private static partial class Log
     {
-        [LoggerMessage(40, LogLevel.Information, "{Function}: this instance holds the timer")]
+        [LoggerMessage(1040, LogLevel.Information, "{Function}: this instance holds the timer")]
         public static partial void Holding(ILogger logger, string function);
 
-        [LoggerMessage(41, LogLevel.Error, "{Function}: the timer run failed: {Reason}")]
+        [LoggerMessage(1041, LogLevel.Error, "{Function}: the timer run failed: {Reason}")]
         public static partial void Failed(ILogger logger, string function, string reason);
 
-        [LoggerMessage(42, LogLevel.Warning, "{Function}: the timer lock answered {Status}")]
+        [LoggerMessage(1042, LogLevel.Warning, "{Function}: the timer lock answered {Status}")]
         public static partial void LockFailed(ILogger logger, string function, int status);
 
-        [LoggerMessage(43, LogLevel.Warning, "{Function}: the timer status could not be written ({Status})")]
+        [LoggerMessage(1043, LogLevel.Warning, "{Function}: the timer status could not be written ({Status})")]
         public static partial void StatusFailed(ILogger logger, string function, int status);
     }
 }

@@ -3,7 +3,6 @@ using System.Threading.Channels;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Microsoft.Azure.Functions.Worker.Grpc.Messages;
-using Microsoft.Extensions.Logging;
 
 namespace BackupRelay.LocalHost;
 
@@ -202,7 +201,7 @@ public sealed partial class WorkerChannel(ILogger logger)
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 1, Message = "{Category}: {Message}")]
+        [LoggerMessage(EventId = 1001, Message = "{Category}: {Message}")]
         public static partial void Worker(ILogger logger, LogLevel level, string category, string message);
     }
 }

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
-using Microsoft.Extensions.Logging;
 
 namespace BackupRelay.LocalHost;
 
@@ -145,10 +144,10 @@ public sealed partial class WorkerProcess : IAsyncDisposable
 
     private static partial class Log
     {
-        [LoggerMessage(10, LogLevel.Information, "Worker process {ProcessId} started")]
+        [LoggerMessage(1010, LogLevel.Information, "Worker process {ProcessId} started")]
         public static partial void Started(ILogger logger, int processId);
 
-        [LoggerMessage(EventId = 11, Message = "worker: {Line}")]
+        [LoggerMessage(EventId = 1011, Message = "worker: {Line}")]
         public static partial void Output(ILogger logger, LogLevel level, string line);
     }
 }

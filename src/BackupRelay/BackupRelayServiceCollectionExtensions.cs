@@ -11,7 +11,6 @@ using BackupRelay.Telemetry;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -24,39 +23,39 @@ public static class BackupRelayServiceCollectionExtensions
 {
     public const string AppStorageSetting = "AzureWebJobsStorage";
 
-    /// <summary>Everything both hosts share: options, Huawei Cloud clients, storage, the copy engine and the functions.</summary>
+    /// <summary>Everything both hosts share, feature by feature: options, Huawei Cloud clients, storage, the functions.</summary>
     public static IServiceCollection AddBackupRelay(this IServiceCollection services, IConfiguration configuration,
         Action<OpenTelemetry.IOpenTelemetryBuilder>? telemetry = null)
     {
         services.TryAddSingleton(TimeProvider.System);
-        services.AddOptions<BackupOptions>().Bind(configuration.GetSection(BackupOptions.SectionName)).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<BackupOptions>, BackupOptionsValidator>();
-        services.AddOptions<DestinationOptions>().Bind(configuration.GetSection(DestinationOptions.SectionName)).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<DestinationOptions>, DestinationOptionsValidator>();
-        services.AddOptions<CopyOptions>().Bind(configuration.GetSection(CopyOptions.SectionName)).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<CopyOptions>, CopyOptionsValidator>();
-        services.AddOptions<BackupRelay.Http.HttpOptions>().Bind(configuration.GetSection(BackupRelay.Http.HttpOptions.SectionName));
-        services.AddOptions<Restores.ObsOptions>().Bind(configuration.GetSection(Restores.ObsOptions.SectionName)).ValidateOnStart();
-        services.AddSingleton<IPostConfigureOptions<Restores.ObsOptions>, Restores.ObsOptionsDefaults>();
-        services.AddSingleton<IValidateOptions<Restores.ObsOptions>, Restores.ObsOptionsValidator>();
-        services.AddOptions<Notifications.NotifyOptions>().Bind(configuration.GetSection(Notifications.NotifyOptions.SectionName)).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<Notifications.NotifyOptions>, Notifications.NotifyOptionsValidator>();
         services.AddBackupRelayTelemetry(configuration, telemetry);
         services.AddHuaweiCloud(configuration);
-        // The framework's per-request lines carry the full URL, a ?code= function key or a signed query
-        // included; they are quieted for both hosts (the app logs what it does, with ids only).
-        services.AddLogging(logging => logging
-            .AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.Warning)
-            .AddFilter("Microsoft.AspNetCore.Routing.EndpointMiddleware", LogLevel.Warning)
-            .AddFilter("Microsoft.AspNetCore.Http.Result", LogLevel.Warning));
-        services.AddProblemDetails();
-        services.AddSingleton<BackupRelay.Http.HealthProbe>();
-        services.AddSingleton<BackupRelay.Http.SignatureReplayGuard>();
-        services.AddSingleton<Freshness.GraphStatusService>();
-        services.AddHostedService<Freshness.FreshnessMonitor>();
-        services.AddSingleton<Notifications.RunEvents>();
-        services.AddExceptionHandler<BackupRelay.Http.ApiExceptionHandler>();
+        services.AddRunsAndQueues(configuration);
+        services.AddBackups(configuration);
+        services.AddRestores(configuration);
+        services.AddGraphStatus();
+        services.AddHttpApi(configuration);
 
+        // host.json's queue rules: the last-delivery rule needs maxDequeueCount.
+        services.TryAddSingleton(_ => HostQueueOptions.Load(HostQueueOptions.AppHostJson()));
+        services.AddSingleton<FunctionInvoker>();
+        services.AddSingleton<StartupChecks>();
+        services.AddHostedService(sp => sp.GetRequiredService<StartupChecks>());
+        return services;
+    }
+
+    /// <summary>Options bound from their section, validated by <typeparamref name="TValidator"/> at start-up.</summary>
+    private static OptionsBuilder<TOptions> AddValidatedOptions<TOptions, TValidator>(this IServiceCollection services, IConfiguration configuration, string section)
+        where TOptions : class
+        where TValidator : class, IValidateOptions<TOptions>
+    {
+        services.AddSingleton<IValidateOptions<TOptions>, TValidator>();
+        return services.AddOptions<TOptions>().Bind(configuration.GetSection(section)).ValidateOnStart();
+    }
+
+    /// <summary>The app's storage: work queues, run records and their index, and the run events (metrics, notifications) they raise.</summary>
+    public static IServiceCollection AddRunsAndQueues(this IServiceCollection services, IConfiguration configuration)
+    {
         services.AddSingleton(sp => new AppStorage(new StorageAccount(
             StorageConnection.FromConfiguration(configuration, AppStorageSetting),
             new StorageClientSettings { OnUndecodableMessage = args => sp.GetRequiredService<WorkQueues>().ParkUndecodableAsync(args) })));
@@ -64,8 +63,23 @@ public static class BackupRelayServiceCollectionExtensions
             sp.GetRequiredService<BackupRelayMetrics>()));
         services.AddSingleton(sp => new RunStore(sp.GetRequiredService<AppStorage>().Account.GetContainer(QueueNames.RunsContainer),
             sp.GetRequiredService<Notifications.RunEvents>()));
-        services.AddSingleton<ICopyDestination>(sp => CreateDestination(sp, configuration));
+        services.AddValidatedOptions<Notifications.NotifyOptions, Notifications.NotifyOptionsValidator>(configuration, Notifications.NotifyOptions.SectionName);
+        services.AddSingleton<Notifications.RunEvents>();
+        services.AddSingleton<IQueueFunction, Notifications.NotifyHandler>();
+        services.AddHttpClient(Notifications.NotifyHandler.HttpClientName)
+            // No redirects: a signed event goes to the configured URL (https, or http on loopback) or nowhere.
+            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { AllowAutoRedirect = false })
+            .RemoveAllLoggers(); // the receiver's URL may carry a token: no request logging for this client
+        return services;
+    }
 
+    /// <summary>The way out: the schedule, starting and following backup jobs, the copy engine and the destination.</summary>
+    public static IServiceCollection AddBackups(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddValidatedOptions<BackupOptions, BackupOptionsValidator>(configuration, BackupOptions.SectionName);
+        services.AddValidatedOptions<DestinationOptions, DestinationOptionsValidator>(configuration, DestinationOptions.SectionName);
+        services.AddValidatedOptions<CopyOptions, CopyOptionsValidator>(configuration, CopyOptions.SectionName);
+        services.AddSingleton<ICopyDestination>(sp => CreateDestination(sp, configuration));
         services.AddSingleton(sp =>
         {
             var budget = new CopyBufferBudget(sp.GetRequiredService<IOptions<CopyOptions>>().Value.MemoryBudgetBytes);
@@ -85,29 +99,51 @@ public static class BackupRelayServiceCollectionExtensions
             sp.GetRequiredService<CopyBufferBudget>(), sp.GetRequiredService<HashStateCache>(),
             sp.GetRequiredService<IOptions<CopyOptions>>(), sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<FileCopier>>()));
-
         services.AddSingleton<ScheduleBackupsHandler>();
-        services.AddSingleton<Drills.DrillScheduler>();
         services.AddSingleton<IQueueFunction, StartBackupHandler>();
         services.AddSingleton<IQueueFunction, PollBackupJobHandler>();
         services.AddSingleton<IQueueFunction, CopyBackupFileHandler>();
-        services.AddSingleton<IQueueFunction, BackupRelay.Operations.PollOperationHandler>();
-        services.AddSingleton<IQueueFunction, Notifications.NotifyHandler>();
-        services.AddSingleton<IQueueFunction, Restores.UploadToObsHandler>();
+        return services;
+    }
+
+    /// <summary>The way back: restores from a copy (OBS uploads, GES import), restore drills, and the operations they follow.</summary>
+    public static IServiceCollection AddRestores(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddValidatedOptions<Restores.ObsOptions, Restores.ObsOptionsValidator>(configuration, Restores.ObsOptions.SectionName);
+        services.AddSingleton<IPostConfigureOptions<Restores.ObsOptions>, Restores.ObsOptionsDefaults>();
         services.AddSingleton<Restores.ObsClient>();
         services.AddSingleton<Restores.ObsUploader>();
-        services.AddSingleton<Restores.CopyRestores>();
         services.AddSingleton(sp => new Restores.UploadProgressStore(sp.GetRequiredService<AppStorage>().Account.GetContainer(QueueNames.RunsContainer)));
-        services.AddHttpClient(Notifications.NotifyHandler.HttpClientName)
-            // No redirects: a signed event goes to the configured URL (https, or http on loopback) or nowhere.
-            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { AllowAutoRedirect = false })
-            .RemoveAllLoggers(); // the receiver's URL may carry a token: no request logging for this client
-        services.AddSingleton<FunctionInvoker>();
+        services.AddSingleton<Restores.CopyRestores>();
+        services.AddSingleton<Drills.DrillScheduler>();
+        services.AddSingleton<IQueueFunction, Restores.UploadToObsHandler>();
+        services.AddSingleton<IQueueFunction, BackupRelay.Operations.PollOperationHandler>();
+        return services;
+    }
 
-        // host.json's queue rules: the last-delivery rule needs maxDequeueCount.
-        services.TryAddSingleton(_ => HostQueueOptions.Load(HostQueueOptions.AppHostJson()));
-        services.AddSingleton<StartupChecks>();
-        services.AddHostedService(sp => sp.GetRequiredService<StartupChecks>());
+    /// <summary>Freshness and restore proof of every configured graph, computed each minute (and retention of old runs).</summary>
+    public static IServiceCollection AddGraphStatus(this IServiceCollection services)
+    {
+        services.AddSingleton<Freshness.GraphStatusService>();
+        services.AddHostedService<Freshness.FreshnessMonitor>();
+        return services;
+    }
+
+    /// <summary>The HTTP API's shared pieces: options, health probe, webhook replay guard, problem details, quiet framework logs.</summary>
+    public static IServiceCollection AddHttpApi(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<BackupRelay.Http.HttpOptions>().Bind(configuration.GetSection(BackupRelay.Http.HttpOptions.SectionName));
+
+        // The framework's per-request lines carry the full URL, a ?code= function key or a signed query
+        // included; they are quieted for both hosts (the app logs what it does, with ids only).
+        services.AddLogging(logging => logging
+            .AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.Warning)
+            .AddFilter("Microsoft.AspNetCore.Routing.EndpointMiddleware", LogLevel.Warning)
+            .AddFilter("Microsoft.AspNetCore.Http.Result", LogLevel.Warning));
+        services.AddProblemDetails();
+        services.AddSingleton<BackupRelay.Http.HealthProbe>();
+        services.AddSingleton<BackupRelay.Http.SignatureReplayGuard>();
+        services.AddExceptionHandler<BackupRelay.Http.ApiExceptionHandler>();
         return services;
     }
 

@@ -3,7 +3,6 @@ using System.Reflection;
 using System.Text.RegularExpressions;
 using BackupRelay.Configuration;
 using BackupRelay.Copying;
-using BackupRelay.Hosting;
 using BackupRelay.HuaweiCloud;
 using BackupRelay.Http;
 

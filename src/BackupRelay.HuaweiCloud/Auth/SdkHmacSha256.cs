@@ -89,7 +89,11 @@ public static class SdkHmacSha256
     }
 
     /// <summary>The six-part canonical request.</summary>
+    /// <param name="method">The HTTP method, upper case.</param>
+    /// <param name="rawPath">The path as sent, percent-encoded.</param>
+    /// <param name="rawQuery">The query as sent, without the <c>?</c>; null or empty for none.</param>
     /// <param name="headers">The signed headers, any order and case; values are trimmed.</param>
+    /// <param name="bodySha256Hex">The lower-case hex SHA-256 of the body.</param>
     public static string CanonicalRequest(string method, string rawPath, string? rawQuery,
         IEnumerable<KeyValuePair<string, string>> headers, string bodySha256Hex)
     {

@@ -30,19 +30,6 @@ public sealed class GesClient(IGesApi api, IOptions<HuaweiCloudOptions> options)
     public Task<IReadOnlyList<GesBackup>> ListAllBackupsAsync(string graphId, CancellationToken cancellationToken = default) =>
         CollectAsync((offset, ct) => ListBackupsAsync(graphId, offset, ListPageSize, ct), cancellationToken);
 
-    /// <summary>One page of the backups of every graph of the project.</summary>
-    public Task<GesBackupPage> ListProjectBackupsAsync(int offset = 0, int limit = 10, CancellationToken cancellationToken = default)
-    {
-        ValidatePaging(offset, limit);
-        return api.ListProjectBackupsAsync(Project, offset, limit, cancellationToken);
-    }
-
-    public Task<IReadOnlyList<GesBackup>> ListAllProjectBackupsAsync(CancellationToken cancellationToken = default) =>
-        CollectAsync((offset, ct) => ListProjectBackupsAsync(offset, ListPageSize, ct), cancellationToken);
-
-    public Task DeleteBackupAsync(string graphId, string backupId, CancellationToken cancellationToken = default) =>
-        api.DeleteBackupAsync(Project, Id(graphId), Id(backupId, nameof(backupId)), cancellationToken);
-
     /// <summary>The backup's files with download links valid for an hour. The links are secrets.</summary>
     public Task<GesBackupFiles> GetDownloadLinksAsync(string graphId, string backupId, CancellationToken cancellationToken = default) =>
         api.GetDownloadLinksAsync(Project, Id(graphId), Id(backupId, nameof(backupId)), cancellationToken);
@@ -54,22 +41,8 @@ public sealed class GesClient(IGesApi api, IOptions<HuaweiCloudOptions> options)
         return api.ImportBackupAsync(Project, Id(graphId), new ImportBackupRequest(importPath), cancellationToken);
     }
 
-    /// <summary>Exports a backup to an OBS path; a repeat writes the same files, so it is retried.</summary>
-    public Task<JobIdResult> ExportBackupAsync(string graphId, string backupId, string exportPath, CancellationToken cancellationToken = default)
-    {
-        ArgumentException.ThrowIfNullOrWhiteSpace(exportPath);
-        return api.ExportBackupAsync(Project, Id(graphId), new ExportBackupRequest(Id(backupId, nameof(backupId)), exportPath), cancellationToken);
-    }
-
     public async Task<GesGraph> GetGraphAsync(string graphId, CancellationToken cancellationToken = default) =>
         (await api.GetGraphAsync(Project, Id(graphId), cancellationToken)).Graph;
-
-    /// <summary>Starts a stopped graph; with <paramref name="backupId"/> it restores that backup.</summary>
-    public Task<JobIdResult> StartGraphAsync(string graphId, string? backupId = null, CancellationToken cancellationToken = default) =>
-        api.StartGraphAsync(Project, Id(graphId), new StartGraphRequest(backupId is null ? null : Id(backupId, nameof(backupId))), cancellationToken);
-
-    public Task<JobIdResult> StopGraphAsync(string graphId, CancellationToken cancellationToken = default) =>
-        api.StopGraphAsync(Project, Id(graphId), new EmptyBody(), cancellationToken);
 
     /// <summary>A job's status. An unknown job is <c>GES.7007</c> (<see cref="HuaweiCloudErrorKind.NotFound"/>).</summary>
     public Task<GesJob> GetJobAsync(string graphId, string jobId, CancellationToken cancellationToken = default) =>

@@ -163,6 +163,4 @@ public sealed record GesGraph
 }
 
 public sealed record ImportBackupRequest(string ImportPath);
-public sealed record ExportBackupRequest(string BackupId, string ExportPath);
-public sealed record StartGraphRequest(string? GraphBackupId);
 public sealed record EmptyBody;

@@ -11,29 +11,14 @@ public interface IGesApi
     [Get("/v2/{projectId}/graphs/{graphId}/backups")]
     Task<GesBackupPage> ListBackupsAsync(string projectId, string graphId, int offset, int limit, CancellationToken cancellationToken);
 
-    [Get("/v2/{projectId}/graphs/backups")]
-    Task<GesBackupPage> ListProjectBackupsAsync(string projectId, int offset, int limit, CancellationToken cancellationToken);
-
-    [Delete("/v2/{projectId}/graphs/{graphId}/backups/{backupId}")]
-    Task DeleteBackupAsync(string projectId, string graphId, string backupId, CancellationToken cancellationToken);
-
     [Get("/v2/{projectId}/graphs/{graphId}/backup-files")]
     Task<GesBackupFiles> GetDownloadLinksAsync(string projectId, string graphId, [AliasAs("backup_id")] string backupId, CancellationToken cancellationToken);
 
     [Post("/v2/{projectId}/graphs/{graphId}/backups/import")]
     Task<JobIdResult> ImportBackupAsync(string projectId, string graphId, [Body] ImportBackupRequest body, CancellationToken cancellationToken);
 
-    [Post("/v2/{projectId}/graphs/{graphId}/backups/export")]
-    Task<JobIdResult> ExportBackupAsync(string projectId, string graphId, [Body] ExportBackupRequest body, CancellationToken cancellationToken);
-
     [Get("/v2/{projectId}/graphs/{graphId}")]
     Task<GesGraphResponse> GetGraphAsync(string projectId, string graphId, CancellationToken cancellationToken);
-
-    [Post("/v2/{projectId}/graphs/{graphId}/start")]
-    Task<JobIdResult> StartGraphAsync(string projectId, string graphId, [Body] StartGraphRequest body, CancellationToken cancellationToken);
-
-    [Post("/v2/{projectId}/graphs/{graphId}/stop")]
-    Task<JobIdResult> StopGraphAsync(string projectId, string graphId, [Body] EmptyBody body, CancellationToken cancellationToken);
 
     [Get("/v2/{projectId}/graphs/{graphId}/jobs/{jobId}/status")]
     Task<GesJob> GetJobAsync(string projectId, string graphId, string jobId, CancellationToken cancellationToken);

@@ -17,8 +17,6 @@ namespace BackupRelay.HuaweiCloud.Json;
 [JsonSerializable(typeof(GesJobPage))]
 [JsonSerializable(typeof(GesGraphResponse))]
 [JsonSerializable(typeof(ImportBackupRequest))]
-[JsonSerializable(typeof(ExportBackupRequest))]
-[JsonSerializable(typeof(StartGraphRequest))]
 [JsonSerializable(typeof(EmptyBody))]
 [JsonSerializable(typeof(CseEngine))]
 [JsonSerializable(typeof(CseEngineJob))]

@@ -50,7 +50,6 @@ public sealed class BackupOptions
 
     public GraphOptions? Find(string graphId) => Graphs.FirstOrDefault(g => string.Equals(g.GraphId, graphId, StringComparison.Ordinal));
 }
-
 public sealed class GraphOptions
 {
     [Required]
@@ -74,7 +73,6 @@ public sealed class GraphOptions
     /// <summary>True when this graph has a drill schedule.</summary>
     public bool DrillScheduled => !string.IsNullOrWhiteSpace(Drill?.Schedule);
 }
-
 /// <summary>
 /// A restore drill: on each occurrence of <see cref="Schedule"/>, the graph's newest verified copy is
 /// restored into <see cref="TargetGraphId"/> (a graph the drill may overwrite) through the same path as
@@ -92,7 +90,6 @@ public sealed class DrillOptions
     /// <summary>How long a passed drill proves the graph restorable; default twice the drill schedule's interval.</summary>
     public TimeSpan? Threshold { get; set; }
 }
-
 /// <summary>Where copied backups land (app settings <c>Destination__*</c>).</summary>
 public sealed class DestinationOptions
 {
@@ -113,30 +110,4 @@ public sealed class DestinationOptions
     /// metadata; nothing is changed or deleted after. Default false.
     /// </summary>
     public bool WriteOnce { get; set; }
-}
-
-/// <summary>The work queues (in <c>AzureWebJobsStorage</c>) and the run-record container.</summary>
-public static class QueueNames
-{
-    public const string StartBackup = "backup-start";
-    public const string PollBackupJob = "backup-poll";
-    public const string CopyBackupFile = "backup-copy";
-    public const string PollOperation = "operation-poll";
-    public const string Notify = "notify";
-    public const string UploadToObs = "restore-upload";
-    public const string RunsContainer = "backuprelay-runs";
-
-    public static string Poison(string queue) => queue + "-poison";
-
-    /// <summary>The queue function that reads <paramref name="queue"/>, for parking records.</summary>
-    public static string? FunctionFor(string queue) => queue switch
-    {
-        StartBackup => Messaging.FunctionNames.StartBackup,
-        PollBackupJob => Messaging.FunctionNames.PollBackupJob,
-        CopyBackupFile => Messaging.FunctionNames.CopyBackupFile,
-        PollOperation => Messaging.FunctionNames.PollOperation,
-        Notify => Messaging.FunctionNames.Notify,
-        UploadToObs => Messaging.FunctionNames.UploadToObs,
-        _ => null,
-    };
 }

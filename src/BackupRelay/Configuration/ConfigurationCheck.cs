@@ -2,7 +2,6 @@ using System.Collections;
 using System.ComponentModel;
 using System.Reflection;
 using BackupRelay.Copying;
-using BackupRelay.Hosting;
 using BackupRelay.HuaweiCloud;
 using BackupRelay.Storage;
 using Microsoft.Extensions.Configuration;

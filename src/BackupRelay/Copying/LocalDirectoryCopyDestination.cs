@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text.Json;
-using Microsoft.Win32.SafeHandles;
 
 namespace BackupRelay.Copying;
 

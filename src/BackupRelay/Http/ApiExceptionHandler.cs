@@ -1,4 +1,3 @@
-using Azure;
 using BackupRelay.Storage;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Http;
@@ -44,7 +43,7 @@ public sealed partial class ApiExceptionHandler(IProblemDetailsService problems,
 
     private static partial class Log
     {
-        [LoggerMessage(80, LogLevel.Warning, "{Path}: storage unavailable ({Reason}); answered 503")]
+        [LoggerMessage(84, LogLevel.Warning, "{Path}: storage unavailable ({Reason}); answered 503")]
         public static partial void StorageUnavailable(ILogger logger, string path, string reason);
     }
 }

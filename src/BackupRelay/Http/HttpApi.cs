@@ -10,9 +10,7 @@ using BackupRelay.HuaweiCloud.Ges;
 using BackupRelay.Messaging;
 using BackupRelay.Runs;
 using BackupRelay.Storage;
-using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 

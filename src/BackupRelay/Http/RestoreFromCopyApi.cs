@@ -1,9 +1,7 @@
 using System.Text.Json;
 using BackupRelay.Configuration;
-using BackupRelay.Copying;
 using BackupRelay.HuaweiCloud;
 using BackupRelay.HuaweiCloud.Ges;
-using BackupRelay.Messaging;
 using BackupRelay.Restores;
 using BackupRelay.Runs;
 using Microsoft.AspNetCore.Http;

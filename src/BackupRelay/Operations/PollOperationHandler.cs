@@ -1,5 +1,4 @@
 using BackupRelay.Configuration;
-using BackupRelay.HuaweiCloud;
 using BackupRelay.HuaweiCloud.Cse;
 using BackupRelay.HuaweiCloud.Ges;
 using BackupRelay.Messaging;
@@ -145,7 +144,7 @@ public sealed partial class PollOperationHandler(
 
     private static partial class Log
     {
-        [LoggerMessage(80, LogLevel.Information, "Run {RunId} ({Kind}) finished: {Outcome}")]
+        [LoggerMessage(85, LogLevel.Information, "Run {RunId} ({Kind}) finished: {Outcome}")]
         public static partial void Finished(ILogger logger, string runId, string kind, string outcome);
     }
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Security.Cryptography;
 using BackupRelay.Copying;
 using Microsoft.Extensions.Logging;
@@ -381,19 +380,19 @@ public sealed partial class ObsUploader(
 
     private static partial class Log
     {
-        [LoggerMessage(90, LogLevel.Information, "Run {RunId}: {File} uploaded to OBS and verified ({Size} bytes, {Parts} parts)")]
+        [LoggerMessage(100, LogLevel.Information, "Run {RunId}: {File} uploaded to OBS and verified ({Size} bytes, {Parts} parts)")]
         public static partial void Uploaded(ILogger logger, string runId, string file, long size, int parts);
 
-        [LoggerMessage(91, LogLevel.Information, "Run {RunId}: {File} uploaded to OBS up to byte {Offset} of {Size} ({Sent} parts sent, {Skipped} already there); continuing")]
+        [LoggerMessage(101, LogLevel.Information, "Run {RunId}: {File} uploaded to OBS up to byte {Offset} of {Size} ({Sent} parts sent, {Skipped} already there); continuing")]
         public static partial void Slice(ILogger logger, string runId, string file, long offset, long size, int sent, int skipped);
 
-        [LoggerMessage(92, LogLevel.Information, "Run {RunId}: {File} is already in OBS, verified")]
+        [LoggerMessage(102, LogLevel.Information, "Run {RunId}: {File} is already in OBS, verified")]
         public static partial void AlreadyUploaded(ILogger logger, string runId, string file);
 
-        [LoggerMessage(93, LogLevel.Error, "Run {RunId}: {File} was not uploaded: {Reason}")]
+        [LoggerMessage(103, LogLevel.Error, "Run {RunId}: {File} was not uploaded: {Reason}")]
         public static partial void Mismatch(ILogger logger, string runId, string file, string reason);
 
-        [LoggerMessage(94, LogLevel.Warning, "Run {RunId}: the abandoned upload of {File} could not be aborted: {Reason}")]
+        [LoggerMessage(104, LogLevel.Warning, "Run {RunId}: the abandoned upload of {File} could not be aborted: {Reason}")]
         public static partial void AbortFailed(ILogger logger, string runId, string file, string reason);
     }
 }

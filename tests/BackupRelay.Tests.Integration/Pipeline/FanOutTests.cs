@@ -190,9 +190,13 @@ public sealed class FanOutTests(ITestOutputHelper output) : IAsyncLifetime
         output.WriteLine(figures);
         await File.AppendAllTextAsync(Path.Combine(Path.GetTempPath(), "backuprelay-fanout.txt"), figures + "\n");
         // A run untouched by the incidents makes at most 8 GES calls; each of the three incidents (worker kill,
-        // instance kill, storage outage) can make the step it hit run again, at most 2 calls each. On average
-        // runs stay near the undisturbed count.
-        Assert.True(perRun.Max() <= 8 + (3 * 2), figures);
+        // instance kill, storage outage) can make the step it hit run again, at most 2 calls each — job-status
+        // polls aside: a poll delivery that reads the job and then cannot record it (storage down) is retried,
+        // and reads the job again each time (a read, paced by the retry delays). On average runs stay near the
+        // undisturbed count.
+        var perRunBesidesPolls = Enumerable.Range(0, Graphs).Select(i => ges.Count(r => r.Path.Contains("/graphs/" + GraphId(i), StringComparison.Ordinal)
+            && !r.Path.Contains("/jobs/", StringComparison.Ordinal))).ToList();
+        Assert.True(perRunBesidesPolls.Max() <= 8 + (3 * 2), $"{figures}; most calls of a run besides job polls: {perRunBesidesPolls.Max()}");
         Assert.True(perRun.Average() <= 8.5, figures);
         Assert.True(share < 0.05, figures);
         Assert.False(_hosts[0].HasExited || _hosts[1].HasExited, "a surviving instance exited");

@@ -1,9 +1,7 @@
 using BackupRelay.Configuration;
-using BackupRelay.Hosting;
 using BackupRelay.HuaweiCloud.Emulator;
 using BackupRelay.Messaging;
 using BackupRelay.Runs;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace BackupRelay.Tests.Integration.Pipeline;
 

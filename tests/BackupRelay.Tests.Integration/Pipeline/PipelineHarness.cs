@@ -1,20 +1,15 @@
 using Microsoft.Extensions.Logging.Testing;
 using System.Text.Json;
-using BackupRelay.Configuration;
 using BackupRelay.Copying;
-using BackupRelay.Hosting;
-using BackupRelay.Http;
 using BackupRelay.HuaweiCloud.Emulator;
 using BackupRelay.Messaging;
 using BackupRelay.Runs;
-using BackupRelay.Scheduling;
 using BackupRelay.Storage;
 using Azure.Storage.Blobs;
 using BackupRelay.LocalHost;
 using Microsoft.Azure.Functions.Worker.Grpc.Messages;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace BackupRelay.Tests.Integration.Pipeline;

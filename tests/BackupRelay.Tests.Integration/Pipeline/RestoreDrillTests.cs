@@ -4,7 +4,6 @@ using System.Text.Json.Nodes;
 using BackupRelay.Drills;
 using BackupRelay.HuaweiCloud.Emulator;
 using BackupRelay.Messaging;
-using BackupRelay.Notifications;
 using BackupRelay.Restores;
 using BackupRelay.Runs;
 using Microsoft.AspNetCore.Builder;

@@ -9,7 +9,6 @@ using BackupRelay.HuaweiCloud.Emulator;
 using BackupRelay.Messaging;
 using BackupRelay.Restores;
 using BackupRelay.Runs;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace BackupRelay.Tests.Integration.Pipeline;
 

@@ -7,7 +7,6 @@ using Azure.Core.Pipeline;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
 using BackupRelay.Configuration;
-using BackupRelay.Freshness;
 using BackupRelay.Messaging;
 using BackupRelay.Runs;
 using BackupRelay.Storage;

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using BackupRelay.Configuration;
 using BackupRelay.HuaweiCloud.Emulator;
 using BackupRelay.Messaging;
-using BackupRelay.Runs;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace BackupRelay.Tests.Integration.Pipeline;

@@ -8,7 +8,6 @@ using BackupRelay.Storage;
 using BackupRelay.Telemetry;
 using BackupRelay.Tests.Integration.Otlp;
 using Microsoft.Extensions.DependencyInjection;
-using Google.Protobuf;
 using OpenTelemetry.Proto.Common.V1;
 using OpenTelemetry.Proto.Metrics.V1;
 using OpenTelemetry.Proto.Trace.V1;

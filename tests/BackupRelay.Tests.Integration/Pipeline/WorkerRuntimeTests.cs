@@ -205,15 +205,18 @@ public sealed class QueueConcurrencyTests : PipelineHarness
             await Task.Delay(20);
         }
 
-        Assert.Equal(limit, LocalHost.InFlight(FunctionNames.StartBackup));
+        var reached = LocalHost.InFlight(FunctionNames.StartBackup);
+        Assert.True(reached == limit, $"{reached} invocations in flight after waiting for {limit}");
 
         // Nothing more starts while that many are in flight (on a slow machine the first held ones may end
         // meanwhile and others take their places: never more than the limit at once).
         await Task.Delay(1500);
-        Assert.Equal(limit, LocalHost.MaxInFlight(FunctionNames.StartBackup));
+        var most = LocalHost.MaxInFlight(FunctionNames.StartBackup);
+        Assert.True(most == limit, $"at most {most} invocations were in flight at once; the limit is {limit}");
 
-        // And as GES saw it: every invocation in flight holds one slow add-backup call for graph A (graph B's
-        // end at once), so the most calls open at once is the limit — the host's own counters aside.
-        Assert.Equal(limit, State.MaxConcurrent("POST", $"/v2/{DemoSeed.ProjectId}/graphs/{GraphA}/backups"));
+        // And as GES saw it: never more add-backup calls open at once than the limit — the host's own counters
+        // aside. (Fewer is possible on a loaded machine: an invocation may be between its calls.)
+        var atGes = State.MaxConcurrent("POST", $"/v2/{DemoSeed.ProjectId}/graphs/{GraphA}/backups");
+        Assert.True(atGes > 0 && atGes <= limit, $"GES saw {atGes} add-backup calls open at once; the limit is {limit}");
     }
 }

@@ -1,13 +1,11 @@
 using System.Security.Cryptography;
 using Amazon.Runtime;
 using Amazon.S3;
-using Amazon.S3.Model;
 using BackupRelay.Copying;
 using BackupRelay.HuaweiCloud.Emulator;
 using BackupRelay.Restores;
 using BackupRelay.Storage;
 using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Options;
 
 namespace BackupRelay.Tests.Integration.Restores;
 

@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using System.Text.Json;
 using Azure.Core.Pipeline;
 using Azure.Storage.Blobs;
-using BackupRelay.Freshness;
 using BackupRelay.Messaging;
 using BackupRelay.Runs;
 using BackupRelay.Storage;

@@ -1,0 +1,28 @@
+
+namespace BackupRelay.Configuration;
+
+/// <summary>The work queues (in <c>AzureWebJobsStorage</c>) and the run-record container.</summary>
+public static class QueueNames
+{
+    public const string StartBackup = "backup-start";
+    public const string PollBackupJob = "backup-poll";
+    public const string CopyBackupFile = "backup-copy";
+    public const string PollOperation = "operation-poll";
+    public const string Notify = "notify";
+    public const string UploadToObs = "restore-upload";
+    public const string RunsContainer = "backuprelay-runs";
+
+    public static string Poison(string queue) => queue + "-poison";
+
+    /// <summary>The queue function that reads <paramref name="queue"/>, for parking records.</summary>
+    public static string? FunctionFor(string queue) => queue switch
+    {
+        StartBackup => Messaging.FunctionNames.StartBackup,
+        PollBackupJob => Messaging.FunctionNames.PollBackupJob,
+        CopyBackupFile => Messaging.FunctionNames.CopyBackupFile,
+        PollOperation => Messaging.FunctionNames.PollOperation,
+        Notify => Messaging.FunctionNames.Notify,
+        UploadToObs => Messaging.FunctionNames.UploadToObs,
+        _ => null,
+    };
+}
