@@ -1,3 +1,4 @@
+using BackupRelay.Backups;
 using BackupRelay.Configuration;
 using BackupRelay.Hosting;
 using BackupRelay.Http;
@@ -38,5 +39,5 @@ public sealed class BackupFunctions(ScheduleBackupsHandler schedule, FunctionInv
     [Function("BackupNow")]
     public Task<IResult> BackupNowAsync([HttpTrigger(AuthorizationLevel.Function, "post", Route = "graphs/{graphId}/backups")] HttpRequest request,
         string graphId) =>
-        HttpApi.BackupNowAsync(request.HttpContext, graphId, runs, queues, http, backup, time);
+        BackupNowEndpoint.HandleAsync(request.HttpContext, graphId, runs, queues, http, backup, time);
 }

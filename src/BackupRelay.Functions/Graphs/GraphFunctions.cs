@@ -1,5 +1,4 @@
 using BackupRelay.Freshness;
-using BackupRelay.Http;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Azure.Functions.Worker;
 
@@ -11,10 +10,10 @@ public sealed class GraphFunctions(GraphStatusService graphs)
     /// <summary><c>GET /api/graphs</c>.</summary>
     [Function("ListGraphs")]
     public Task<IResult> ListGraphsAsync([HttpTrigger(AuthorizationLevel.Function, "get", Route = "graphs")] HttpRequest request) =>
-        HttpApi.ListGraphsAsync(graphs);
+        GraphEndpoints.ListAsync(graphs);
 
     /// <summary><c>GET /api/graphs/{graphId}</c>.</summary>
     [Function("GetGraph")]
     public Task<IResult> GetGraphAsync([HttpTrigger(AuthorizationLevel.Function, "get", Route = "graphs/{graphId}")] HttpRequest request, string graphId) =>
-        HttpApi.GetGraphAsync(graphId, graphs);
+        GraphEndpoints.GetAsync(graphId, graphs);
 }

@@ -10,5 +10,5 @@ public sealed class HealthFunction(HealthProbe probe, GraphStatusService graphs)
 {
     [Function("Health")]
     public Task<IResult> HealthAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "health")] HttpRequest request) =>
-        HttpApi.HealthAsync(probe, graphs);
+        HealthEndpoint.HandleAsync(probe, graphs);
 }

@@ -24,19 +24,19 @@ public sealed class RestoreFunctions(FunctionInvoker invoker, CseClient cse, Ges
     public Task<IResult> RestoreEngineAsync(
         [HttpTrigger(AuthorizationLevel.Function, "post", Route = "engines/{engineId}/backups/{backupId}/recovery")] HttpRequest request,
         string engineId, string backupId) =>
-        HttpApi.RestoreAsync(request.HttpContext, engineId, backupId, cse, runs, queues, http, backup, time);
+        EngineRestoreEndpoint.HandleAsync(request.HttpContext, engineId, backupId, cse, runs, queues, http, backup, time);
 
     /// <summary><c>POST /api/graphs/{graphId}/backups/import</c>: import a GES backup from OBS.</summary>
     [Function("ImportBackup")]
     public Task<IResult> ImportBackupAsync(
         [HttpTrigger(AuthorizationLevel.Function, "post", Route = "graphs/{graphId}/backups/import")] HttpRequest request, string graphId) =>
-        HttpApi.ImportAsync(request.HttpContext, graphId, ges, runs, queues, http, backup, time);
+        ImportEndpoint.HandleAsync(request.HttpContext, graphId, ges, runs, queues, http, backup, time);
 
     /// <summary><c>POST /api/graphs/{graphId}/restores</c>: restore a graph from its verified copy in Azure.</summary>
     [Function("RestoreFromCopy")]
     public Task<IResult> RestoreFromCopyAsync(
         [HttpTrigger(AuthorizationLevel.Function, "post", Route = "graphs/{graphId}/restores")] HttpRequest request, string graphId) =>
-        HttpApi.RestoreFromCopyAsync(request.HttpContext, graphId, runs, restores, ges, http, backup, obs, time);
+        RestoreFromCopyEndpoint.HandleAsync(request.HttpContext, graphId, runs, restores, ges, http, backup, obs, time);
 
     [Function(FunctionNames.UploadToObs)]
     public Task UploadToObsAsync([QueueTrigger(QueueNames.UploadToObs, Connection = BackupRelayServiceCollectionExtensions.AppStorageSetting)] string message,

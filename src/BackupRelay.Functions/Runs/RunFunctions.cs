@@ -1,4 +1,3 @@
-using BackupRelay.Http;
 using BackupRelay.Runs;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Azure.Functions.Worker;
@@ -11,12 +10,12 @@ public sealed class RunFunctions(RunStore runs)
     /// <summary><c>GET /api/runs/{runId}[?wait=true]</c>.</summary>
     [Function("GetRun")]
     public Task<IResult> GetRunAsync([HttpTrigger(AuthorizationLevel.Function, "get", Route = "runs/{runId}")] HttpRequest request, string runId) =>
-        HttpApi.GetRunAsync(request.HttpContext, runId, Query(request, "wait"), runs);
+        RunEndpoints.GetAsync(request.HttpContext, runId, Query(request, "wait"), runs);
 
     /// <summary><c>GET /api/runs?graphId=&amp;status=&amp;limit=</c>.</summary>
     [Function("ListRuns")]
     public Task<IResult> ListRunsAsync([HttpTrigger(AuthorizationLevel.Function, "get", Route = "runs")] HttpRequest request) =>
-        HttpApi.ListRunsAsync(request.HttpContext, Query(request, "graphId"), Query(request, "status"), Query(request, "limit"), runs);
+        RunEndpoints.ListAsync(request.HttpContext, Query(request, "graphId"), Query(request, "status"), Query(request, "limit"), runs);
 
     private static string? Query(HttpRequest request, string name) =>
         request.Query.TryGetValue(name, out var values) ? values.ToString() : null;

@@ -1,15 +1,15 @@
 using System.Text.Json;
 using BackupRelay.Configuration;
+using BackupRelay.Http;
 using BackupRelay.HuaweiCloud;
 using BackupRelay.HuaweiCloud.Ges;
-using BackupRelay.Restores;
 using BackupRelay.Runs;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Options;
 
-namespace BackupRelay.Http;
+namespace BackupRelay.Restores;
 
-public static partial class HttpApi
+public static class RestoreFromCopyEndpoint
 {
     /// <summary>
     /// <c>POST /api/graphs/{graphId}/restores</c>: bring a verified copy back — upload its files from the
@@ -17,33 +17,33 @@ public static partial class HttpApi
     /// every file there, verified and matching it: 409 otherwise, nothing uploaded); the run then goes
     /// through the <c>restore-upload</c> queue and <c>PollOperation</c>. Same <c>Idempotency-Key</c>, same run.
     /// </summary>
-    internal static async Task<IResult> RestoreFromCopyAsync(HttpContext context, string graphId, RunStore runs, CopyRestores restores, GesClient ges,
+    internal static async Task<IResult> HandleAsync(HttpContext context, string graphId, RunStore runs, CopyRestores restores, GesClient ges,
         IOptions<HttpOptions> http, IOptions<BackupOptions> backup, IOptions<ObsOptions> obsOptions, TimeProvider time)
     {
         var errors = new Dictionary<string, string[]>();
-        CheckId(graphId, "graphId", errors);
-        var key = IdempotencyKey(context, errors);
+        HttpApi.CheckId(graphId, "graphId", errors);
+        var key = HttpApi.IdempotencyKey(context, errors);
 
-        var (body, bodyProblem) = await ReadBodyAsync(context, http.Value, time, signed: true);
+        var (body, bodyProblem) = await HttpApi.ReadBodyAsync(context, http.Value, time, signed: true);
         if (bodyProblem is not null)
         {
             return bodyProblem;
         }
 
-        var backupId = OptionalString(body, "backupId", 128, errors);
+        var backupId = HttpApi.OptionalString(body, "backupId", 128, errors);
         if (backupId is null && !errors.ContainsKey("backupId"))
         {
             errors["backupId"] = ["backupId is required: the GES backup id of the copy (its folder in the destination)."];
         }
         else if (backupId is not null)
         {
-            CheckId(backupId, "backupId", errors);
+            HttpApi.CheckId(backupId, "backupId", errors);
         }
 
-        var sourceGraph = OptionalString(body, "sourceGraph", 128, errors);
+        var sourceGraph = HttpApi.OptionalString(body, "sourceGraph", 128, errors);
         if (sourceGraph is not null)
         {
-            CheckId(sourceGraph, "sourceGraph", errors);
+            HttpApi.CheckId(sourceGraph, "sourceGraph", errors);
         }
 
         var acceptUnverified = false;
@@ -61,9 +61,9 @@ public static partial class HttpApi
 
         var settings = obsOptions.Value;
         string? obsPath = null;
-        if (OptionalString(body, "obsPath", 1024, errors) is { } raw)
+        if (HttpApi.OptionalString(body, "obsPath", 1024, errors) is { } raw)
         {
-            if (!TryObsPath(raw, out obsPath))
+            if (!HttpApi.TryObsPath(raw, out obsPath))
             {
                 errors["obsPath"] = ["obsPath must be an OBS path: obs://bucket/prefix/ or bucket/prefix/ (bucket: 3-63 of a-z, 0-9, '-', '.')."];
             }
@@ -89,7 +89,7 @@ public static partial class HttpApi
         }
 
         var digest = RequestDigest(graphId, backupId, sourceGraph, obsPath, acceptUnverified);
-        var runId = RunId("rfc-", graphId, key);
+        var runId = HttpApi.RunId("rfc-", graphId, key);
         if (await runs.GetAsync(runId, context.RequestAborted) is { } existing)
         {
             if (key.Length > 0 && existing.RequestDigest is { } earlier && earlier != digest)
@@ -99,7 +99,7 @@ public static partial class HttpApi
                     extensions: new Dictionary<string, object?> { ["field"] = "Idempotency-Key", ["runId"] = existing.Id });
             }
 
-            return Accepted(context, await restores.QueueUploadsAsync(existing, context.RequestAborted));
+            return HttpApi.Accepted(context, await restores.QueueUploadsAsync(existing, context.RequestAborted));
         }
 
         // The target graph must exist; its GES name is also where its own copies are when it has no configured Name.
@@ -110,7 +110,7 @@ public static partial class HttpApi
         }
         catch (HuaweiCloudException ex)
         {
-            return Upstream(ex);
+            return HttpApi.Upstream(ex);
         }
 
         var folder = sourceGraph ?? backup.Value.CopyFolder(graphId, target.Name);
@@ -119,7 +119,7 @@ public static partial class HttpApi
             acceptUnverified, digest), context.RequestAborted);
         return start switch
         {
-            CopyRestoreStart.Started started => Accepted(context, started.Run),
+            CopyRestoreStart.Started started => HttpApi.Accepted(context, started.Run),
             CopyRestoreStart.TargetBusy busy => TypedResults.Problem(
                 $"A restore into graph {graphId} is running (run {busy.HolderRunId}): wait for it to end (GET /api/runs/{busy.HolderRunId}).",
                 statusCode: 409, title: "A restore into this graph is running", type: "https://backuprelay/problems/restore-running",

@@ -1,0 +1,73 @@
+using BackupRelay.Configuration;
+using BackupRelay.Http;
+using BackupRelay.HuaweiCloud;
+using BackupRelay.HuaweiCloud.Cse;
+using BackupRelay.Messaging;
+using BackupRelay.Runs;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Options;
+
+namespace BackupRelay.Restores;
+
+/// <summary><c>POST /api/engines/{engineId}/backups/{backupId}/restore</c>: restore a CSE engine from one of its backups; the run follows the CSE job on <c>operation-poll</c>.</summary>
+public static class EngineRestoreEndpoint
+{
+    internal static async Task<IResult> HandleAsync(HttpContext context, string engineId, string backupId, CseClient cse, RunStore runs,
+        WorkQueues queues, IOptions<HttpOptions> http, IOptions<BackupOptions> backup, TimeProvider time)
+    {
+        var errors = new Dictionary<string, string[]>();
+        HttpApi.CheckId(engineId, "engineId", errors);
+        HttpApi.CheckId(backupId, "backupId", errors);
+        var (body, bodyProblem) = await HttpApi.ReadBodyAsync(context, http.Value, time, signed: true);
+        if (bodyProblem is not null)
+        {
+            return bodyProblem;
+        }
+
+        var name = HttpApi.OptionalString(body, "name", 64, errors);
+        var description = HttpApi.OptionalString(body, "description", 255, errors);
+        if (errors.Count > 0)
+        {
+            return TypedResults.ValidationProblem(errors);
+        }
+
+        var now = time.GetUtcNow();
+        name ??= $"relay-{backupId[..Math.Min(8, backupId.Length)]}-{now.UtcDateTime:yyyyMMddHHmmss}";
+        CseRestoreRecord record;
+        CseEngine engine;
+        try
+        {
+            record = await cse.RestoreAsync(engineId, backupId, name, description, context.RequestAborted);
+            engine = await cse.GetEngineAsync(engineId, context.RequestAborted);
+        }
+        catch (HuaweiCloudException ex)
+        {
+            return HttpApi.Upstream(ex);
+        }
+
+        var run = new RunRecord
+        {
+            Id = "rst-" + Guid.NewGuid().ToString("N"),
+            Kind = "restore",
+            Trigger = "http",
+            EngineId = engineId,
+            BackupId = backupId,
+            GraphId = "",
+            RestoreId = record.Id,
+            RestoreStatus = record.Status,
+            JobId = engine.LatestJobId,
+            Status = RunStatus.Running,
+            Step = "restoring",
+            CreatedAt = now,
+            UpdatedAt = now,
+            SubmittedAt = now,
+            Deadline = now + backup.Value.JobDeadline,
+        };
+        if (run.JobId is null)
+        {
+            run.Fail(now, "restoring", "CSE accepted the restore but reports no job to follow");
+        }
+
+        return await HttpApi.FollowAsync(context, run, runs, queues, backup.Value);
+    }
+}
