@@ -12,15 +12,47 @@ public sealed partial class Azurite : IAsyncDisposable
     private static readonly Lazy<Task<Azurite>> Shared = new(StartAsync);
     private readonly Process _process;
 
-    private Azurite(Process process, int blobPort, int queuePort)
+    private readonly TcpGate[] _gates;
+
+    private Azurite(Process process, int blobPort, int queuePort, bool gated = false)
     {
         _process = process;
-        BlobPort = blobPort;
-        QueuePort = queuePort;
+        _gates = gated ? [TcpGate.Open(blobPort), TcpGate.Open(queuePort)] : [];
+        BlobPort = gated ? _gates[0].Port : blobPort;
+        QueuePort = gated ? _gates[1].Port : queuePort;
     }
 
+    /// <summary>The ports clients use (the gates' when <see cref="StartBehindGatesAsync"/> started it).</summary>
     public int BlobPort { get; }
     public int QueuePort { get; }
+
+    /// <summary>
+    /// A private, in-memory Azurite reached through <see cref="TcpGate"/>s, so a test can take storage away
+    /// (<see cref="CutOff"/>) and bring it back (<see cref="Restore"/>) on the same endpoints and data.
+    /// </summary>
+    public static async Task<Azurite> StartBehindGatesAsync()
+    {
+        var inner = await StartAsync();
+        return new Azurite(inner._process, inner.BlobPort, inner.QueuePort, gated: true);
+    }
+
+    /// <summary>Storage goes away: open connections reset, new ones refused.</summary>
+    public void CutOff()
+    {
+        foreach (var gate in _gates)
+        {
+            gate.Shut();
+        }
+    }
+
+    /// <summary>Storage is back, with everything it had acknowledged.</summary>
+    public void Restore()
+    {
+        foreach (var gate in _gates)
+        {
+            gate.Reopen();
+        }
+    }
 
     public string ConnectionString =>
         "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;" +
@@ -32,26 +64,13 @@ public sealed partial class Azurite : IAsyncDisposable
     /// <summary>A private Azurite for a test that needs the well-known queue names to itself.</summary>
     public static Task<Azurite> StartNewAsync() => StartAsync();
 
-    /// <summary>
-    /// An Azurite keeping its data in <paramref name="location"/>, on the given ports (0: free ones), so a
-    /// test can stop it and start it again on the same data and endpoints — a storage outage.
-    /// </summary>
-    public static Task<Azurite> StartOnDiskAsync(string location, int blobPort = 0, int queuePort = 0) => StartAsync(location, blobPort, queuePort);
-
-    /// <summary>Stops Azurite the way an operator would (SIGTERM), so a disk-backed one saves its data first.</summary>
-    public async Task StopAsync()
-    {
-        using (var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
-        {
-            await kill.WaitForExitAsync();
-        }
-
-        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        await _process.WaitForExitAsync(limit.Token);
-    }
-
     public ValueTask DisposeAsync()
     {
+        foreach (var gate in _gates)
+        {
+            gate.Dispose();
+        }
+
         NodeServer.Kill(_process);
         _process.Dispose();
         return ValueTask.CompletedTask;
@@ -68,9 +87,7 @@ public sealed partial class Azurite : IAsyncDisposable
         return dir;
     }
 
-    private static Task<Azurite> StartAsync() => StartAsync(null, 0, 0);
-
-    private static async Task<Azurite> StartAsync(string? location, int blobPort, int queuePort)
+    private static async Task<Azurite> StartAsync()
     {
         var script = Path.Combine(RepositoryRoot(), "node_modules", "azurite", "dist", "src", "azurite.js");
         if (!File.Exists(script))
@@ -79,14 +96,14 @@ public sealed partial class Azurite : IAsyncDisposable
         }
 
         var workspace = Directory.CreateTempSubdirectory("backuprelay-azurite-");
-        string[] persistence = location is null ? ["--inMemoryPersistence", "--extentMemoryLimit", "4096"] : ["--location", location];
         var process = NodeServer.Start(script, workspace.FullName, new[]
         {
             "--silent", "--disableTelemetry",
-            "--blobHost", "127.0.0.1", "--blobPort", blobPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            "--queueHost", "127.0.0.1", "--queuePort", queuePort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--blobHost", "127.0.0.1", "--blobPort", "0",
+            "--queueHost", "127.0.0.1", "--queuePort", "0",
             "--tableHost", "127.0.0.1", "--tablePort", "0",
-        }.Concat(persistence));
+            "--inMemoryPersistence", "--extentMemoryLimit", "4096",
+        });
 
         int? blob = null, queue = null;
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));

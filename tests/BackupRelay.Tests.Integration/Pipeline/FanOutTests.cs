@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using BackupRelay.Configuration;
 using BackupRelay.Copying;
 using BackupRelay.HuaweiCloud.Emulator;
+using BackupRelay.Messaging;
 using BackupRelay.Runs;
 using BackupRelay.Storage;
 using Xunit.Abstractions;
@@ -16,7 +17,7 @@ namespace BackupRelay.Tests.Integration.Pipeline;
 /// worker — over one Azurite and one emulator whose API gateway throttles GES per project. One schedule
 /// tick for 200 graphs (<c>FANOUT_GRAPHS</c> sets another count: the benchmark runs 500); one
 /// instance's worker is killed with SIGKILL a third of the way in (its host starts another), another
-/// instance is killed whole (host and worker) half way, and storage goes away for 20 s two thirds in. Every run ends Succeeded with verified
+/// instance is killed whole (host and worker) half way, and storage goes away for 20 s two thirds in (connections reset and refused). Every run ends Succeeded with verified
 /// files, one GES backup per graph, GES calls per run within the pipeline's bound, and under 5 % of
 /// GES calls throttled.
 /// </summary>
@@ -27,7 +28,6 @@ public sealed class FanOutTests(ITestOutputHelper output) : IAsyncLifetime
     private const int Instances = 3;
     private static readonly int Graphs = int.TryParse(Environment.GetEnvironmentVariable("FANOUT_GRAPHS"), out var n) && n > 0 ? n : 200;
 
-    private readonly string _data = Directory.CreateTempSubdirectory("backuprelay-fanout-").FullName;
     private RunningEmulator _emulator = null!;
     private Azurite _azurite = null!;
     private readonly List<HostProcess> _hosts = [];
@@ -46,7 +46,7 @@ public sealed class FanOutTests(ITestOutputHelper output) : IAsyncLifetime
         }
 
         _emulator = await HuaweiCloudEmulator.StartAsync(seed);
-        _azurite = await Azurite.StartOnDiskAsync(_data);
+        _azurite = await Azurite.StartBehindGatesAsync();
     }
 
     private readonly string _hostJson = PipelineHarness.WriteHostJson();
@@ -111,8 +111,35 @@ public sealed class FanOutTests(ITestOutputHelper output) : IAsyncLifetime
             var deadline = watch.Elapsed + limit;
             while (await FinishedAsync() < count)
             {
-                Assert.True(watch.Elapsed < deadline, $"{await FinishedAsync()} of {Graphs} runs finished after {watch.Elapsed}\n{_hosts[0].Tail(3000)}");
+                if (watch.Elapsed >= deadline)
+                {
+                    Assert.Fail($"{await FinishedAsync()} of {Graphs} runs finished after {watch.Elapsed}\n{await StateAsync()}\n{_hosts[0].Tail(3000)}");
+                }
+
                 await Task.Delay(250);
+            }
+        }
+
+        // What is left when a wait runs out: the unfinished runs' steps and every queue's depth.
+        async Task<string> StateAsync()
+        {
+            try
+            {
+                var open = (await runs.ListAsync(limit: int.MaxValue)).Where(r => !r.IsFinished).ToList();
+                var lines = open.GroupBy(r => $"{r.Status}/{r.Step}").Select(g => $"{g.Count()} at {g.Key}, e.g. {g.First().Id} updated {g.First().UpdatedAt:HH:mm:ss.fff}");
+                var account = StorageAccount.FromConnectionString(_azurite.ConnectionString);
+                var depths = new List<string>();
+                foreach (var queue in WorkQueues.AllQueues)
+                {
+                    var properties = await account.GetQueue(queue).GetPropertiesAsync();
+                    depths.Add($"{queue}={properties.Value.ApproximateMessagesCount}");
+                }
+
+                return $"unfinished: {string.Join("; ", lines)}\nqueues: {string.Join(", ", depths)}\nhosts exited: {string.Join(", ", _hosts.Select(h => h.HasExited))}";
+            }
+            catch (Exception ex)
+            {
+                return $"state unreadable: {ex.GetType().Name}";
             }
         }
 
@@ -128,11 +155,9 @@ public sealed class FanOutTests(ITestOutputHelper output) : IAsyncLifetime
         var victimRss = _hosts[2].PeakRssBytes();
         await _hosts[2].KillAsync();
 
-        // Two thirds in: storage away for 20 s, then back on the same data and ports.
+        // Two thirds in: storage away for 20 s (every connection reset, new ones refused), then back.
         await WaitForAsync(2 * Graphs / 3, TimeSpan.FromMinutes(4));
-        var (blobPort, queuePort) = (_azurite.BlobPort, _azurite.QueuePort);
-        await _azurite.StopAsync();
-        await _azurite.DisposeAsync();
+        _azurite.CutOff();
         var outageAt = watch.Elapsed;
         await Task.Delay(TimeSpan.FromSeconds(2));
         using (var health = await _hosts[0].Client.GetAsync("/api/health"))
@@ -142,7 +167,7 @@ public sealed class FanOutTests(ITestOutputHelper output) : IAsyncLifetime
         }
 
         await Task.Delay(TimeSpan.FromSeconds(18));
-        _azurite = await Azurite.StartOnDiskAsync(_data, blobPort, queuePort);
+        _azurite.Restore();
         var restoredAt = watch.Elapsed;
 
         await WaitForAsync(Graphs, TimeSpan.FromMinutes(5));
@@ -211,12 +236,5 @@ public sealed class FanOutTests(ITestOutputHelper output) : IAsyncLifetime
 
         await _azurite.DisposeAsync();
         await _emulator.DisposeAsync();
-        try
-        {
-            Directory.Delete(_data, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
     }
 }

@@ -62,7 +62,7 @@ public abstract class PipelineHarness : IAsyncLifetime
     /// <summary>Runs once storage is up and before the host starts (e.g. to fill a queue).</summary>
     protected virtual Task BeforeHostStartsAsync() => Task.CompletedTask;
 
-    /// <summary>The test's own Azurite (in memory unless a test needs to restart it on its data).</summary>
+    /// <summary>The test's own in-memory Azurite (behind gates where a test takes storage away).</summary>
     protected virtual Task<Azurite> StartAzuriteAsync() => Azurite.StartNewAsync();
 
     public async Task InitializeAsync()

@@ -7,15 +7,13 @@ using BackupRelay.Runs;
 namespace BackupRelay.Tests.Integration.Pipeline;
 
 /// <summary>
-/// Storage goes away for 40 s (longer than the storage SDK retries one call) while files are being copied and comes back on the same data: the
+/// Storage goes away for 40 s (longer than the storage SDK retries one call) while files are being copied and comes back (every connection reset, new ones refused, then listening again): the
 /// local host and the worker recover by themselves — no restart, no run lost, stuck or copied twice into a
 /// committed blob — and health says storage is unreachable while it is.
 /// </summary>
 public sealed class StorageOutageTests : PipelineHarness
 {
-    private readonly string _data = Directory.CreateTempSubdirectory("backuprelay-outage-").FullName;
-
-    protected override Task<Azurite> StartAzuriteAsync() => Azurite.StartOnDiskAsync(_data);
+    protected override Task<Azurite> StartAzuriteAsync() => Azurite.StartBehindGatesAsync();
 
     // Every probe a fresh look (the outage is short); downloads slow enough to be in flight when storage stops.
     protected override Dictionary<string, string?> ExtraSettings() => new() { ["Http:HealthCacheDuration"] = "00:00:00" };
@@ -40,9 +38,7 @@ public sealed class StorageOutageTests : PipelineHarness
             && (await copies.GetPropertiesAsync()).Value.ApproximateMessagesCount > 0
             && (await copies.PeekMessagesAsync()).Value.Length == 0;
 
-        var (blobPort, queuePort) = (Azurite.BlobPort, Azurite.QueuePort);
-        await Azurite.StopAsync();
-        await Azurite.DisposeAsync();
+        Azurite.CutOff();
         await Task.Delay(TimeSpan.FromSeconds(2));
         using (var health = await Api.GetAsync("/api/health"))
         {
@@ -51,7 +47,7 @@ public sealed class StorageOutageTests : PipelineHarness
         }
 
         await Task.Delay(TimeSpan.FromSeconds(38));
-        Azurite = await Azurite.StartOnDiskAsync(_data, blobPort, queuePort);
+        Azurite.Restore();
         var back = Stopwatch.StartNew();
 
         var runs = await WaitForRunsAsync(2, TimeSpan.FromSeconds(150));
