@@ -29,6 +29,9 @@ public abstract class CopyHarness : IAsyncLifetime
     protected FakeLoggerProvider Logs { get; } = new();
     protected int Refreshes;
 
+    private readonly List<string> _containers = [];
+    private Azurite _azurite = null!;
+
     public async Task InitializeAsync()
     {
         var seed = DemoSeed.Create();
@@ -36,16 +39,36 @@ public abstract class CopyHarness : IAsyncLifetime
         seed.Settings.JobRunningSeconds = 0;
         Emulator = await HuaweiCloudEmulator.StartAsync(seed);
         Http = new HttpClient { BaseAddress = Emulator.BaseAddress };
-        var azurite = await Azurite.InstanceAsync();
-        Storage = StorageAccount.FromConnectionString(azurite.ConnectionString, new StorageClientSettings { Delay = TimeSpan.FromMilliseconds(20) });
+        _azurite = await StartAzuriteAsync();
+        Storage = StorageAccount.FromConnectionString(_azurite.ConnectionString, new StorageClientSettings { Delay = TimeSpan.FromMilliseconds(20) });
         _tempDir = Directory.CreateTempSubdirectory("backuprelay-copy-").FullName;
     }
+
+    /// <summary>The run's shared Azurite unless a test needs one to itself (a measurement).</summary>
+    protected virtual Task<Azurite> StartAzuriteAsync() => Azurite.InstanceAsync();
 
     public async Task DisposeAsync()
     {
         foreach (var d in _disposables)
         {
             d.Dispose();
+        }
+
+        // The shared Azurite keeps everything in memory for the whole run: what a test wrote goes with it.
+        foreach (var container in _containers)
+        {
+            try
+            {
+                await Storage.GetContainer(container).DeleteIfExistsAsync();
+            }
+            catch (Azure.RequestFailedException)
+            {
+            }
+        }
+
+        if (_azurite != await Azurite.InstanceAsync())
+        {
+            await _azurite.DisposeAsync();
         }
 
         Http.Dispose();
@@ -80,6 +103,7 @@ public abstract class CopyHarness : IAsyncLifetime
 
         var container = Storage.GetContainer("copy-" + Guid.NewGuid().ToString("N")[..20]);
         await container.CreateIfNotExistsAsync();
+        _containers.Add(container.Name);
         return new BlobCopyDestination(container);
     }
 

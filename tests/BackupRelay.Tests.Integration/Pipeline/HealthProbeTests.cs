@@ -53,7 +53,9 @@ public sealed class HealthProbeTests : PipelineHarness
         while (status == "starting" && watch.Elapsed < TimeSpan.FromSeconds(20));
 
         Assert.Equal("healthy", status);
-        Assert.Equal(1, State.RecordedRequests().Count(r => r.Path == "/v3/auth/tokens"));
+        var tokenRequests = State.RecordedRequests().Where(r => r.Path == "/v3/auth/tokens").ToList();
+        Assert.True(tokenRequests.Count == 1,
+            $"{tokenRequests.Count} token requests: {string.Join("; ", tokenRequests.Select(r => $"{r.Time:HH:mm:ss.fff} {r.Status}"))}\n{Logs.All()}");
         Assert.Equal(1, GesProbeCalls);
     }
 }

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Net;
 using System.Text.Json.Nodes;
 using BackupRelay.Drills;
@@ -102,7 +103,14 @@ public sealed class RestoreDrillTests : RestoreHarness
     /// <summary>Graph A is RestoreUnproven on /api/graphs and /api/health, and the receiver is told once.</summary>
     private async Task AssertUnprovenAsync(string reasonContains)
     {
+        // The graph's summary is written just after the run record (a second write): give it a moment.
         var graph = await GetAsync($"/api/graphs/{GraphA}");
+        for (var wait = Stopwatch.StartNew(); graph["restore"]!["state"]!.GetValue<string>() == "Pending" && wait.Elapsed < TimeSpan.FromSeconds(10);)
+        {
+            await Task.Delay(100);
+            graph = await GetAsync($"/api/graphs/{GraphA}");
+        }
+
         Assert.Equal("RestoreUnproven", graph["restore"]!["state"]!.GetValue<string>());
         Assert.True(graph["restoreUnproven"]!.GetValue<bool>());
         Assert.Contains(reasonContains, graph["restore"]!["reason"]!.GetValue<string>(), StringComparison.Ordinal);
