@@ -63,6 +63,7 @@ public static class BackupRelayServiceCollectionExtensions
             sp.GetRequiredService<BackupRelayMetrics>()));
         services.AddSingleton(sp => new RunStore(sp.GetRequiredService<AppStorage>().Account.GetContainer(QueueNames.RunsContainer),
             sp.GetRequiredService<Notifications.RunEvents>()));
+        services.AddSingleton<RunHousekeeping>();
         services.AddValidatedOptions<Notifications.NotifyOptions, Notifications.NotifyOptionsValidator>(configuration, Notifications.NotifyOptions.SectionName);
         services.AddSingleton<Notifications.RunEvents>();
         services.AddSingleton<IQueueFunction, Notifications.NotifyHandler>();

@@ -495,6 +495,15 @@ public sealed partial class FileCopier(
             throw new InvalidOperationException($"{path}: no hash state to commit with in write-once {destination.Description}; the copy is retried.");
         }
 
+        // A duplicate delivery of this file (a redelivered slice beside its continuation) may have finished the
+        // copy meanwhile: committing unverified over its verified file would mark a finished copy unverified.
+        if (await destination.GetCommittedAsync(path, cancellationToken) is { Verified: true } done && done.Length == size)
+        {
+            Log.AlreadyComplete(logger, path, destination.Description);
+            return new CopyResult(CopyOutcome.Completed, done.Length, done.Md5Hex, done.Sha256Hex, null, null, state.Statistics(),
+                Verification: done.Verification);
+        }
+
         state.HashesRecomputed = true;
         await destination.CommitAsync(path, ids, new CommitInfo(size, null, null, false, metadata), cancellationToken);
         (byte[] Md5, byte[] Sha256, long Length, long? MultipartPartSize) read;

@@ -192,7 +192,7 @@ public sealed partial class GraphStatusService
 /// gauged) with nobody asking, and queues the notifications of ended runs a crash left unqueued; once an hour
 /// it deletes run records older than <c>Backup__RunRetention</c>.
 /// </summary>
-public sealed partial class FreshnessMonitor(GraphStatusService graphs, RunStore runs, IOptions<BackupOptions> options, TimeProvider time,
+public sealed partial class FreshnessMonitor(GraphStatusService graphs, RunHousekeeping housekeeping, IOptions<BackupOptions> options, TimeProvider time,
     ILogger<FreshnessMonitor> logger) : Microsoft.Extensions.Hosting.BackgroundService
 {
     public static readonly TimeSpan Interval = TimeSpan.FromMinutes(1);
@@ -216,7 +216,7 @@ public sealed partial class FreshnessMonitor(GraphStatusService graphs, RunStore
             try
             {
                 // At least once: an ended run whose notification a crash kept from being queued is queued now.
-                await runs.SweepNotificationsAsync(time.GetUtcNow(), TimeSpan.FromMinutes(2), stoppingToken);
+                await housekeeping.SweepNotificationsAsync(time.GetUtcNow(), TimeSpan.FromMinutes(2), stoppingToken);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
@@ -229,7 +229,7 @@ public sealed partial class FreshnessMonitor(GraphStatusService graphs, RunStore
                 retentionAt = time.GetUtcNow();
                 try
                 {
-                    var deleted = await runs.DeleteOlderThanAsync(retentionAt.Value - retention, stoppingToken);
+                    var deleted = await housekeeping.DeleteOlderThanAsync(retentionAt.Value - retention, stoppingToken);
                     if (deleted > 0)
                     {
                         Log.RunsDeleted(logger, deleted, retention.TotalDays);

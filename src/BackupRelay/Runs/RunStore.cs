@@ -27,7 +27,7 @@ public interface IRunObserver
 /// </summary>
 public sealed class RunStore(BlobContainerClient container, IRunObserver? observer = null)
 {
-    private const int MaxAttempts = 50;
+    internal const int MaxAttempts = 50;
 
     /// <summary>Records read at once by a listing.</summary>
     private const int ReadBatch = 16;
@@ -38,9 +38,12 @@ public sealed class RunStore(BlobContainerClient container, IRunObserver? observ
 
     public BlobContainerClient Container => container;
 
+    /// <summary>Whether anyone is told of ended runs (no observer: nothing to notify, nothing to sweep).</summary>
+    internal bool Notifies => observer is not null;
+
     public RunIndex Index => _index;
 
-    private static string BlobName(string runId) => $"runs/{runId}.json";
+    internal static string BlobName(string runId) => $"runs/{runId}.json";
 
     public async Task<RunRecord?> GetAsync(string runId, CancellationToken cancellationToken = default) =>
         (await GetWithETagAsync(runId, cancellationToken))?.Record;
@@ -109,56 +112,6 @@ public sealed class RunStore(BlobContainerClient container, IRunObserver? observ
         throw new RequestFailedException(412, $"Run {runId} kept changing under {MaxAttempts} update attempts.", "ConditionNotMet", null);
     }
 
-    /// <summary>
-    /// Claims the copy of GES backup <paramref name="backupId"/> for <paramref name="runId"/>: one run
-    /// copies a backup, others that adopted the same backup follow it. Returns the run that owns the copy
-    /// — this one if it claimed it (or claimed it before: a redelivery), or took over a claim whose run
-    /// ended without copying it, or whose run record is gone.
-    /// </summary>
-    public async Task<string> ClaimCopyAsync(string backupId, string runId, CancellationToken cancellationToken = default)
-    {
-        var claim = container.GetBlobClient($"copies/{backupId}.json");
-        for (var attempt = 0; attempt < MaxAttempts; attempt++)
-        {
-            var created = await BlobWrites.UploadAsync(claim, BinaryData.FromString(runId), Upload(BlobWrites.IfNotExists()), cancellationToken);
-            if (created.Succeeded)
-            {
-                return runId;
-            }
-
-            BlobDownloadResult current;
-            try
-            {
-                current = (await claim.DownloadContentAsync(cancellationToken)).Value;
-            }
-            catch (RequestFailedException ex) when (StorageErrors.IsNotFound(ex))
-            {
-                continue;
-            }
-
-            var owner = current.Content.ToString();
-            if (owner == runId)
-            {
-                return runId;
-            }
-
-            var ownerRun = await GetAsync(owner, cancellationToken);
-            if (ownerRun is not null && (!ownerRun.IsFinished || ownerRun.Status == RunStatus.Succeeded))
-            {
-                return owner;
-            }
-
-            // The owner ended without a complete copy (or is gone): this run copies the backup instead.
-            var taken = await BlobWrites.UploadAsync(claim, BinaryData.FromString(runId), Upload(BlobWrites.IfMatch(current.Details.ETag)), cancellationToken);
-            if (taken.Succeeded)
-            {
-                return runId;
-            }
-        }
-
-        throw new RequestFailedException(412, $"The copy claim of backup {backupId} kept changing under {MaxAttempts} attempts.", "ConditionNotMet", null);
-    }
-
     /// <summary>Fails the run with a reason unless it has already ended.</summary>
     public Task<RunRecord> FailAsync(string runId, DateTimeOffset now, string step, string reason, CancellationToken cancellationToken = default) =>
         UpdateAsync(runId, r =>
@@ -174,10 +127,10 @@ public sealed class RunStore(BlobContainerClient container, IRunObserver? observ
         }, cancellationToken);
 
     /// <summary>
-    /// Queues the notification of an ended run and marks the run, so that <see cref="SweepNotificationsAsync"/>
+    /// Queues the notification of an ended run and marks the run, so that <see cref="RunHousekeeping.SweepNotificationsAsync"/>
     /// queues again only what a crash between the two left behind (delivery is at least once).
     /// </summary>
-    private async Task NotifyEndedAsync(RunRecord run)
+    internal async Task NotifyEndedAsync(RunRecord run)
     {
         if (observer is null || run.NotificationQueued || !await observer.QueueNotificationAsync(run))
         {
@@ -195,34 +148,6 @@ public sealed class RunStore(BlobContainerClient container, IRunObserver? observ
             r.NotificationQueued = true;
             return true;
         }, CancellationToken.None);
-    }
-
-    /// <summary>
-    /// Ended runs whose notification was never queued (a crash in between), ended between
-    /// <paramref name="grace"/> and a day ago (older ones are history, not news). Reads the index back to
-    /// runs created two days ago, and only the records of runs it finds unnotified.
-    /// </summary>
-    public async Task SweepNotificationsAsync(DateTimeOffset now, TimeSpan grace, CancellationToken cancellationToken = default)
-    {
-        if (observer is null)
-        {
-            return;
-        }
-
-        await EnsureIndexAsync(cancellationToken);
-        await foreach (var entry in _index.NewestFirstAsync(null, 1000, cancellationToken))
-        {
-            if (now - entry.CreatedAt > TimeSpan.FromDays(2))
-            {
-                break;
-            }
-
-            if (entry.IsFinished && !entry.Notified && entry.CompletedAt is { } at && now - at > grace && now - at < TimeSpan.FromDays(1)
-                && await ReadForListingAsync(entry, cancellationToken) is { } run)
-            {
-                await NotifyEndedAsync(run);
-            }
-        }
     }
 
     /// <summary>
@@ -351,44 +276,8 @@ public sealed class RunStore(BlobContainerClient container, IRunObserver? observ
         return new Dictionary<string, List<RunIndexEntry>>(latest, StringComparer.Ordinal);
     }
 
-    /// <summary>
-    /// Deletes finished runs created before <paramref name="cutoff"/>, records and entries, a day at a time
-    /// (unfinished ones stay: a run still going is not history; so does each graph's newest verified copy).
-    /// Returns how many were deleted.
-    /// </summary>
-    public async Task<int> DeleteOlderThanAsync(DateTimeOffset cutoff, CancellationToken cancellationToken = default)
-    {
-        await EnsureIndexAsync(cancellationToken);
-
-        // Each graph's newest verified copy keeps its record however old: a restore checks a copy against it.
-        var keep = (await _index.SummariesAsync(cancellationToken)).Values.Select(s => s.VerifiedCopy?.RunId).OfType<string>().ToHashSet(StringComparer.Ordinal);
-        var lastDay = cutoff.UtcDateTime.ToString("yyyyMMdd", System.Globalization.CultureInfo.InvariantCulture);
-        var deleted = 0;
-        await foreach (var day in _index.DaysAsync(cancellationToken))
-        {
-            if (string.CompareOrdinal(day, lastDay) > 0)
-            {
-                break;
-            }
-
-            await foreach (var entry in _index.OfDayAsync(day, cancellationToken))
-            {
-                if (entry.CreatedAt >= cutoff || !entry.IsFinished || keep.Contains(entry.RunId))
-                {
-                    continue;
-                }
-
-                await container.GetBlobClient(BlobName(entry.RunId)).DeleteIfExistsAsync(cancellationToken: cancellationToken);
-                await _index.DeleteAsync(entry, cancellationToken);
-                deleted++;
-            }
-        }
-
-        return deleted;
-    }
-
     /// <summary>The record behind an entry; null when it is gone, or unreadable (reported, and left out).</summary>
-    private async Task<RunRecord?> ReadForListingAsync(RunIndexEntry entry, CancellationToken cancellationToken)
+    internal async Task<RunRecord?> ReadForListingAsync(RunIndexEntry entry, CancellationToken cancellationToken)
     {
         RunRecord? run;
         try
@@ -414,7 +303,7 @@ public sealed class RunStore(BlobContainerClient container, IRunObserver? observ
     /// Once per process: entries for records written before the index existed (an upgrade), built once per
     /// storage account — the only pass that reads every record.
     /// </summary>
-    private Task EnsureIndexAsync(CancellationToken cancellationToken)
+    internal Task EnsureIndexAsync(CancellationToken cancellationToken)
     {
         lock (_gate)
         {
@@ -453,7 +342,7 @@ public sealed class RunStore(BlobContainerClient container, IRunObserver? observ
         await _index.MarkBuiltAsync();
     }
 
-    private static BlobUploadOptions Upload(BlobRequestConditions conditions) =>
+    internal static BlobUploadOptions Upload(BlobRequestConditions conditions) =>
         new() { Conditions = conditions, HttpHeaders = new BlobHttpHeaders { ContentType = "application/json" } };
 
     private async Task<(RunRecord Record, ETag ETag)?> GetWithETagAsync(string runId, CancellationToken cancellationToken)

@@ -100,10 +100,12 @@ public sealed class RestoreDrillTests : RestoreHarness
         }
     }
 
-    /// <summary>Graph A is RestoreUnproven on /api/graphs and /api/health, and the receiver is told once.</summary>
-    private async Task AssertUnprovenAsync(string reasonContains)
+    /// <summary>
+    /// Graph A on /api/graphs once the ended drill shows there: the graph's summary is written just after the run
+    /// record (a second write), and a view computed in between is shared by the callers meanwhile.
+    /// </summary>
+    private async Task<JsonNode> GraphAfterDrillAsync()
     {
-        // The graph's summary is written just after the run record (a second write): give it a moment.
         var graph = await GetAsync($"/api/graphs/{GraphA}");
         for (var wait = Stopwatch.StartNew(); graph["restore"]!["state"]!.GetValue<string>() == "Pending" && wait.Elapsed < TimeSpan.FromSeconds(10);)
         {
@@ -111,6 +113,13 @@ public sealed class RestoreDrillTests : RestoreHarness
             graph = await GetAsync($"/api/graphs/{GraphA}");
         }
 
+        return graph;
+    }
+
+    /// <summary>Graph A is RestoreUnproven on /api/graphs and /api/health, and the receiver is told once.</summary>
+    private async Task AssertUnprovenAsync(string reasonContains)
+    {
+        var graph = await GraphAfterDrillAsync();
         Assert.Equal("RestoreUnproven", graph["restore"]!["state"]!.GetValue<string>());
         Assert.True(graph["restoreUnproven"]!.GetValue<bool>());
         Assert.Contains(reasonContains, graph["restore"]!["reason"]!.GetValue<string>(), StringComparison.Ordinal);
@@ -164,7 +173,7 @@ public sealed class RestoreDrillTests : RestoreHarness
         var reads = State.RecordedRequests().Where(r => r.Method == "GET" && r.Path.StartsWith($"/obs/{bucket}/{prefix}", StringComparison.Ordinal)).ToList();
         Assert.All(drill.Files, f => Assert.Contains(reads, r => r.Path == $"/obs/{bucket}/{prefix}{f.Name}" && r.Status == 200));
 
-        var graph = await GetAsync($"/api/graphs/{GraphA}");
+        var graph = await GraphAfterDrillAsync();
         var restore = graph["restore"]!;
         Assert.Equal("Proven", restore["state"]!.GetValue<string>());
         Assert.False(graph["restoreUnproven"]!.GetValue<bool>());

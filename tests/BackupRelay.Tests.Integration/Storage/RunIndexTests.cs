@@ -191,7 +191,7 @@ public sealed class RunIndexTests : StorageHarness
             return true;
         });
 
-        var deleted = await store.DeleteOlderThanAsync(Start.AddDays(10));
+        var deleted = await new RunHousekeeping(store).DeleteOlderThanAsync(Start.AddDays(10));
         Assert.Equal(30, deleted);
         var left = await store.ListAsync(limit: int.MaxValue);
         Assert.Equal(62, left.Count);
@@ -206,7 +206,7 @@ public sealed class RunIndexTests : StorageHarness
         }
 
         Assert.DoesNotContain(names, n => n.EndsWith("-run-g-a-0000", StringComparison.Ordinal) || n.EndsWith("/run-g-a-0000", StringComparison.Ordinal));
-        Assert.Equal(0, await store.DeleteOlderThanAsync(Start.AddDays(10)));
+        Assert.Equal(0, await new RunHousekeeping(store).DeleteOlderThanAsync(Start.AddDays(10)));
     }
 
     [Fact]
@@ -235,8 +235,8 @@ public sealed class RunIndexTests : StorageHarness
         Assert.Empty(observer.Queued);
 
         observer.Accept = true;
-        await store.SweepNotificationsAsync(now, TimeSpan.FromMinutes(2));
-        await store.SweepNotificationsAsync(now, TimeSpan.FromMinutes(2));
+        await new RunHousekeeping(store).SweepNotificationsAsync(now, TimeSpan.FromMinutes(2));
+        await new RunHousekeeping(store).SweepNotificationsAsync(now, TimeSpan.FromMinutes(2));
 
         // Queued once (then marked, on the record and its index entry); a run ended days ago is history, not news.
         Assert.Equal(["ended"], observer.Queued);
