@@ -109,7 +109,7 @@ public sealed partial class PollBackupJobHandler(
 
                 RecordBackup(r, backup);
                 r.FollowsRunId = owner;
-                r.Step = "following";
+                r.Step = RunSteps.Following;
                 r.UpdatedAt = time.GetUtcNow();
                 return true;
             }, cancellationToken);
@@ -134,7 +134,7 @@ public sealed partial class PollBackupJobHandler(
                 r.Files = [.. files.Files.Select(f => new RunFile { Name = f.Name, SizeKb = f.Size })];
             }
 
-            r.Step = "copying";
+            r.Step = RunSteps.Copying;
             r.UpdatedAt = time.GetUtcNow();
             return true;
         }, cancellationToken);
@@ -199,12 +199,12 @@ public sealed partial class PollBackupJobHandler(
 
             r.Files = leader.Files;
             r.Status = leader.Status;
-            r.Step = "done";
+            r.Step = RunSteps.Done;
             r.CompletedAt = now;
             r.UpdatedAt = now;
             if (leader.Status != RunStatus.Succeeded)
             {
-                r.Errors.Add(new RunError(now, "following", $"run {leaderId}, which copied backup {r.BackupId}, ended {leader.Status}"));
+                r.Errors.Add(new RunError(now, RunSteps.Following, $"run {leaderId}, which copied backup {r.BackupId}, ended {leader.Status}"));
             }
 
             return true;
@@ -237,7 +237,7 @@ public sealed partial class PollBackupJobHandler(
     private Task FailAsync(string runId, string reason, CancellationToken cancellationToken)
     {
         Log.RunFailed(logger, runId, reason);
-        return runs.FailAsync(runId, time.GetUtcNow(), "backing-up", reason, cancellationToken);
+        return runs.FailAsync(runId, time.GetUtcNow(), RunSteps.BackingUp, reason, cancellationToken);
     }
 
     private static partial class Log

@@ -67,7 +67,7 @@ public sealed partial class StartBackupHandler(
 
         if (graphOptions is null)
         {
-            await FailAsync(run.Id, "starting", $"graph {start.GraphId} is not configured (Backup__Graphs)", cancellationToken);
+            await FailAsync(run.Id, RunSteps.Starting, $"graph {start.GraphId} is not configured (Backup__Graphs)", cancellationToken);
             return HandlerResult.Done;
         }
 
@@ -78,7 +78,7 @@ public sealed partial class StartBackupHandler(
         }
         catch (HuaweiCloudException ex) when (ex.Kind is HuaweiCloudErrorKind.NotFound or HuaweiCloudErrorKind.Invalid)
         {
-            await FailAsync(run.Id, "starting", $"graph {start.GraphId} cannot be backed up: {ex.ErrorCode} {ex.ErrorMessage}", cancellationToken);
+            await FailAsync(run.Id, RunSteps.Starting, $"graph {start.GraphId} cannot be backed up: {ex.ErrorCode} {ex.ErrorMessage}", cancellationToken);
             return HandlerResult.Done;
         }
 
@@ -98,7 +98,7 @@ public sealed partial class StartBackupHandler(
             previousSubmit = previous;
             r.GraphName = graph.Name;
             r.Status = RunStatus.Running;
-            r.Step = "starting";
+            r.Step = RunSteps.Starting;
             return true;
         }, cancellationToken);
         if (claimed.IsFinished || claimed.JobId is not null || claimed.SubmitClaim != nonce)
@@ -110,7 +110,7 @@ public sealed partial class StartBackupHandler(
         var adopted = previousSubmit is null ? null : await FindRunningBackupAsync(start.GraphId, graph.Name, previousSubmit.Value, cancellationToken);
         if (adopted is null && graph.Status is not ("200" or "903"))
         {
-            await FailAsync(run.Id, "starting", $"graph {graph.Name ?? start.GraphId} is not running (status {graph.Status})", cancellationToken);
+            await FailAsync(run.Id, RunSteps.Starting, $"graph {graph.Name ?? start.GraphId} is not running (status {graph.Status})", cancellationToken);
             return HandlerResult.Done;
         }
 
@@ -134,7 +134,7 @@ public sealed partial class StartBackupHandler(
             }
             catch (HuaweiCloudException ex) when (ex.Kind is HuaweiCloudErrorKind.NotFound or HuaweiCloudErrorKind.Invalid)
             {
-                await FailAsync(run.Id, "starting", $"GES refused the backup: {ex.ErrorCode} {ex.ErrorMessage}", cancellationToken);
+                await FailAsync(run.Id, RunSteps.Starting, $"GES refused the backup: {ex.ErrorCode} {ex.ErrorMessage}", cancellationToken);
                 return HandlerResult.Done;
             }
         }
@@ -156,7 +156,7 @@ public sealed partial class StartBackupHandler(
             r.GraphName ??= graph.Name;
             r.SubmittedAt ??= time.GetUtcNow();
             r.Status = RunStatus.Running;
-            r.Step = "backing-up";
+            r.Step = RunSteps.BackingUp;
             r.UpdatedAt = time.GetUtcNow();
             return true;
         }, cancellationToken);

@@ -92,7 +92,7 @@ public sealed partial class CopyBackupFileHandler(
             case CopyOutcome.Continue:
                 await runs.UpdateAsync(run.Id, r =>
                 {
-                    var f = r.Files.First(x => x.Name == copy.File);
+                    var f = r.FileNamed(copy.File);
                     if (f.Status is RunFileStatus.Completed or RunFileStatus.Failed)
                     {
                         return false;
@@ -120,7 +120,7 @@ public sealed partial class CopyBackupFileHandler(
             case CopyOutcome.Completed:
                 await runs.UpdateAsync(run.Id, r =>
                 {
-                    var f = r.Files.First(x => x.Name == copy.File);
+                    var f = r.FileNamed(copy.File);
                     if (f.Status == RunFileStatus.Completed)
                     {
                         return false;
@@ -159,7 +159,7 @@ public sealed partial class CopyBackupFileHandler(
                 // The bytes were not the source's: copy the file again from scratch, under new block ids.
                 await runs.UpdateAsync(run.Id, r =>
                 {
-                    var f = r.Files.First(x => x.Name == copy.File);
+                    var f = r.FileNamed(copy.File);
                     if (f.Status is RunFileStatus.Completed or RunFileStatus.Failed || f.ContentRetries > copy.Attempt)
                     {
                         return false;
@@ -203,7 +203,7 @@ public sealed partial class CopyBackupFileHandler(
         Log.FileFailed(logger, runId, file, reason);
         return runs.UpdateAsync(runId, r =>
         {
-            var f = r.Files.First(x => x.Name == file);
+            var f = r.FileNamed(file);
             if (f.Status is RunFileStatus.Completed or RunFileStatus.Failed)
             {
                 return false;
@@ -211,7 +211,7 @@ public sealed partial class CopyBackupFileHandler(
 
             f.Status = RunFileStatus.Failed;
             f.Error = reason;
-            r.Errors.Add(new RunError(time.GetUtcNow(), "copying", $"{file}: {reason}"));
+            r.Errors.Add(new RunError(time.GetUtcNow(), RunSteps.Copying, $"{file}: {reason}"));
             r.UpdatedAt = time.GetUtcNow();
             return true;
         }, cancellationToken);
@@ -250,7 +250,7 @@ public sealed partial class CopyBackupFileHandler(
             }
 
             var now = time.GetUtcNow();
-            r.Step = "done";
+            r.Step = RunSteps.Done;
             r.CompletedAt = now;
             r.UpdatedAt = now;
             r.Status = copied == r.Files.Count ? RunStatus.Succeeded : copied == 0 ? RunStatus.Failed : RunStatus.PartiallyFailed;

@@ -95,7 +95,7 @@ public sealed partial class DrillScheduler(RunStore runs, CopyRestores restores,
         var settings = obsOptions.Value;
         if (!settings.IsConfigured || string.IsNullOrEmpty(settings.Bucket))
         {
-            return await FailAsync(runId, graph, copy, "checking", "Restore drills upload to OBS: set Obs__Bucket, Obs__AccessKeyId and Obs__SecretAccessKey " +
+            return await FailAsync(runId, graph, copy, RunSteps.Checking, "Restore drills upload to OBS: set Obs__Bucket, Obs__AccessKeyId and Obs__SecretAccessKey " +
                 "(or HuaweiCloud__Auth__AccessKey/SecretKey) and Obs__Endpoint or HuaweiCloud__Region.", cancellationToken);
         }
 
@@ -113,7 +113,7 @@ public sealed partial class DrillScheduler(RunStore runs, CopyRestores restores,
                 Log.TargetBusy(logger, graph.GraphId, drill.TargetGraphId!, busy.HolderRunId);
                 return null;
             case CopyRestoreStart.Refused refused:
-                return await FailAsync(runId, graph, copy, "checking", refused.Reason, cancellationToken);
+                return await FailAsync(runId, graph, copy, RunSteps.Checking, refused.Reason, cancellationToken);
             default:
                 throw new InvalidOperationException(start.ToString());
         }

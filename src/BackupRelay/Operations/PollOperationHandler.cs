@@ -92,12 +92,12 @@ public sealed partial class PollOperationHandler(
             if (finished && failure is null)
             {
                 r.Status = RunStatus.Succeeded;
-                r.Step = "done";
+                r.Step = RunSteps.Done;
                 r.CompletedAt = now;
             }
             else if (finished)
             {
-                r.Fail(now, r.Kind == "restore" ? "restoring" : "importing", failure!);
+                r.Fail(now, r.Kind == "restore" ? RunSteps.Restoring : RunSteps.Importing, failure!);
             }
 
             return true;

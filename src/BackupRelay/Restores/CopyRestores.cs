@@ -66,7 +66,7 @@ public sealed class CopyRestores(RunStore runs, WorkQueues queues, ICopyDestinat
             CopyMadeAt = request.CopyMadeAt,
             Backup = manifest!.Backup,
             Status = RunStatus.Running,
-            Step = "queued",
+            Step = RunSteps.Queued,
             CreatedAt = now,
             UpdatedAt = now,
             Files = [.. manifest.Files.Select(f => new RunFile { Name = f.Name, Size = f.Size, Md5 = f.Md5, Sha256 = f.Sha256, Verification = checkedAgainst })],
@@ -80,7 +80,7 @@ public sealed class CopyRestores(RunStore runs, WorkQueues queues, ICopyDestinat
     /// </summary>
     public async Task<RunRecord> QueueUploadsAsync(RunRecord run, CancellationToken cancellationToken)
     {
-        if (run.IsFinished || run.Step != "queued")
+        if (run.IsFinished || run.Step != RunSteps.Queued)
         {
             return run;
         }
@@ -93,12 +93,12 @@ public sealed class CopyRestores(RunStore runs, WorkQueues queues, ICopyDestinat
 
         return await runs.UpdateAsync(run.Id, r =>
         {
-            if (r.Step != "queued")
+            if (r.Step != RunSteps.Queued)
             {
                 return false;
             }
 
-            r.Step = "uploading";
+            r.Step = RunSteps.Uploading;
             return true;
         }, cancellationToken);
     }

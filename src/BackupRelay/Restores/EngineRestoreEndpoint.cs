@@ -57,7 +57,7 @@ public static class EngineRestoreEndpoint
             RestoreStatus = record.Status,
             JobId = engine.LatestJobId,
             Status = RunStatus.Running,
-            Step = "restoring",
+            Step = RunSteps.Restoring,
             CreatedAt = now,
             UpdatedAt = now,
             SubmittedAt = now,
@@ -65,7 +65,7 @@ public static class EngineRestoreEndpoint
         };
         if (run.JobId is null)
         {
-            run.Fail(now, "restoring", "CSE accepted the restore but reports no job to follow");
+            run.Fail(now, RunSteps.Restoring, "CSE accepted the restore but reports no job to follow");
         }
 
         return await HttpApi.FollowAsync(context, run, runs, queues, backup.Value);

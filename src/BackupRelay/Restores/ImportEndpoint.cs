@@ -59,7 +59,7 @@ public static class ImportEndpoint
             ImportPath = importPath,
             JobId = job.JobId,
             Status = RunStatus.Running,
-            Step = "importing",
+            Step = RunSteps.Importing,
             CreatedAt = now,
             UpdatedAt = now,
             SubmittedAt = now,

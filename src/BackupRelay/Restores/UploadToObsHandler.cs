@@ -90,7 +90,7 @@ public sealed partial class UploadToObsHandler(
                 var counted = 0L;
                 await runs.UpdateAsync(run.Id, r =>
                 {
-                    var f = r.Files.First(x => x.Name == file.Name);
+                    var f = r.FileNamed(file.Name);
                     if (f.Status != RunFileStatus.Pending && f.Status != RunFileStatus.Copying)
                     {
                         return false;
@@ -115,14 +115,14 @@ public sealed partial class UploadToObsHandler(
             case UploadOutcome.Completed:
                 if (run.Kind == RunIndexEntry.DrillKind && await ReadBackProblemAsync(bucket, prefix + file.Name, file, cancellationToken) is { } differs)
                 {
-                    await FailAsync(run.Id, file.Name, differs, cancellationToken, step: "verifying");
+                    await FailAsync(run.Id, file.Name, differs, cancellationToken, step: RunSteps.Verifying);
                     return HandlerResult.Done;
                 }
 
                 var uploaded = 0L;
                 await runs.UpdateAsync(run.Id, r =>
                 {
-                    var f = r.Files.First(x => x.Name == file.Name);
+                    var f = r.FileNamed(file.Name);
                     if (f.Status == RunFileStatus.Completed)
                     {
                         return false;
@@ -175,7 +175,7 @@ public sealed partial class UploadToObsHandler(
         {
             if (!listed.TryGetValue(prefix + f.Name, out var found) || found.Length != f.Size)
             {
-                await runs.FailAsync(run.Id, time.GetUtcNow(), "importing",
+                await runs.FailAsync(run.Id, time.GetUtcNow(), RunSteps.Importing,
                     $"{f.Name}: OBS lists {(found is null ? "no such object" : $"{found.Length} bytes")} under {run.ImportPath} just before the import; the copy has {f.Size}",
                     cancellationToken);
                 return HandlerResult.Done;
@@ -193,7 +193,7 @@ public sealed partial class UploadToObsHandler(
             }
 
             previousClaim = previous;
-            r.Step = "importing";
+            r.Step = RunSteps.Importing;
             return true;
         }, cancellationToken);
         if (claimed.IsFinished || claimed.JobId is not null)
@@ -234,7 +234,7 @@ public sealed partial class UploadToObsHandler(
         }
         catch (HuaweiCloudException ex) when (ex.Kind is HuaweiCloudErrorKind.NotFound or HuaweiCloudErrorKind.Invalid)
         {
-            await runs.FailAsync(run.Id, time.GetUtcNow(), "importing", $"GES refused the import: {ex.ErrorCode} {ex.ErrorMessage}", cancellationToken);
+            await runs.FailAsync(run.Id, time.GetUtcNow(), RunSteps.Importing, $"GES refused the import: {ex.ErrorCode} {ex.ErrorMessage}", cancellationToken);
             return HandlerResult.Done;
         }
 
@@ -248,7 +248,7 @@ public sealed partial class UploadToObsHandler(
 
             r.JobId = jobId;
             r.GraphName ??= graph.Name;
-            r.Step = "importing";
+            r.Step = RunSteps.Importing;
             r.Deadline = now + options.Value.JobDeadline;
             r.UpdatedAt = now;
             return true;
@@ -295,7 +295,7 @@ public sealed partial class UploadToObsHandler(
             : $"read back from OBS it is {served.Length} bytes, SHA-256 {served.Sha256Hex}; the copy recorded {file.Size} bytes, SHA-256 {file.Sha256}";
     }
 
-    private async Task FailAsync(string runId, string file, string reason, CancellationToken cancellationToken, string step = "uploading")
+    private async Task FailAsync(string runId, string file, string reason, CancellationToken cancellationToken, string step = RunSteps.Uploading)
     {
         Log.FileFailed(logger, runId, file, reason);
         await runs.UpdateAsync(runId, r =>
@@ -306,7 +306,7 @@ public sealed partial class UploadToObsHandler(
             }
 
             var now = time.GetUtcNow();
-            var f = r.Files.First(x => x.Name == file);
+            var f = r.FileNamed(file);
             f.Status = RunFileStatus.Failed;
             f.Error = reason;
             r.Fail(now, step, $"{file}: {reason}");

@@ -74,7 +74,7 @@ public sealed class RunRecord
     public RunStatus Status { get; set; } = RunStatus.Queued;
 
     /// <summary>What the run is doing now: queued, starting, backing-up, fetching-links, copying, done.</summary>
-    public string Step { get; set; } = "queued";
+    public string Step { get; set; } = RunSteps.Queued;
 
     public string? JobId { get; set; }
     public string? BackupId { get; set; }
@@ -103,6 +103,9 @@ public sealed class RunRecord
 
     public RunBackupInfo? Backup { get; set; }
     public List<RunFile> Files { get; set; } = [];
+
+    /// <summary>The run's file called <paramref name="name"/> (it must be listed).</summary>
+    public RunFile FileNamed(string name) => Files.First(f => f.Name == name);
     public List<RunError> Errors { get; set; } = [];
 
     /// <summary>The ended run's notification was queued (<c>Notify__Url</c>); until then a sweep queues it.</summary>
@@ -143,7 +146,7 @@ public sealed class RunRecord
     public void Fail(DateTimeOffset now, string step, string reason, RunStatus status = RunStatus.Failed)
     {
         Status = status;
-        Step = "done";
+        Step = RunSteps.Done;
         CompletedAt = now;
         Errors.Add(new RunError(now, step, reason));
     }

@@ -44,8 +44,10 @@ public abstract class CopyHarness : IAsyncLifetime
         _tempDir = Directory.CreateTempSubdirectory("backuprelay-copy-").FullName;
     }
 
-    /// <summary>The run's shared Azurite unless a test needs one to itself (a measurement).</summary>
-    protected virtual Task<Azurite> StartAzuriteAsync() => Azurite.InstanceAsync();
+    /// <summary>Whether the test has an Azurite to itself (a measurement), started and disposed with it.</summary>
+    protected virtual bool OwnAzurite => false;
+
+    private Task<Azurite> StartAzuriteAsync() => OwnAzurite ? Azurite.StartNewAsync() : Azurite.InstanceAsync();
 
     public async Task DisposeAsync()
     {
@@ -66,7 +68,7 @@ public abstract class CopyHarness : IAsyncLifetime
             }
         }
 
-        if (_azurite != await Azurite.InstanceAsync())
+        if (OwnAzurite)
         {
             await _azurite.DisposeAsync();
         }

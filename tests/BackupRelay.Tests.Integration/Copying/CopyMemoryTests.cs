@@ -16,7 +16,7 @@ public sealed class CopyMemoryTests : CopyHarness
     private const int BlockSize = 1 << 20;
 
     /// <summary>An Azurite of its own: the shared one holds what every other test wrote, and slows with it.</summary>
-    protected override Task<Azurite> StartAzuriteAsync() => Azurite.StartNewAsync();
+    protected override bool OwnAzurite => true;
 
     [Theory]
     [InlineData(DestinationKind.Blob)]
