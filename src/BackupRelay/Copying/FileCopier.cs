@@ -31,9 +31,7 @@ public sealed partial class FileCopier(
         var committed = await destination.GetCommittedAsync(path, cancellationToken);
         if (committed is { Verified: true } && (request.Continuation is null || committed.Length == request.Continuation.Size))
         {
-            Log.AlreadyComplete(logger, path, destination.Description);
-            return new CopyResult(CopyOutcome.Completed, committed.Length, committed.Md5Hex, committed.Sha256Hex, null, null,
-                new CopyStatistics(0, 0, 0, 0, false, true), Verification: committed.Verification);
+            return AlreadyComplete(destination, path, committed, new CopyStatistics(0, 0, 0, 0, false, true));
         }
 
         var staged = await destination.GetStagedBlocksAsync(path, cancellationToken);
@@ -499,9 +497,7 @@ public sealed partial class FileCopier(
         // copy meanwhile: committing unverified over its verified file would mark a finished copy unverified.
         if (await destination.GetCommittedAsync(path, cancellationToken) is { Verified: true } done && done.Length == size)
         {
-            Log.AlreadyComplete(logger, path, destination.Description);
-            return new CopyResult(CopyOutcome.Completed, done.Length, done.Md5Hex, done.Sha256Hex, null, null, state.Statistics(),
-                Verification: done.Verification);
+            return AlreadyComplete(destination, path, done, state.Statistics());
         }
 
         state.HashesRecomputed = true;
@@ -543,6 +539,14 @@ public sealed partial class FileCopier(
         LogCompleted(path, destination, size, metadata[CopyMetadata.Verification], recomputed: true);
         return new CopyResult(CopyOutcome.Completed, size, Convert.ToHexStringLower(read.Md5), Convert.ToHexStringLower(read.Sha256), null, null, state.Statistics(),
             Verification: metadata[CopyMetadata.Verification]);
+    }
+
+    /// <summary>The file is committed and verified already (an earlier or a duplicate delivery): its result as stored.</summary>
+    private CopyResult AlreadyComplete(ICopyDestination destination, string path, CommittedFile committed, CopyStatistics statistics)
+    {
+        Log.AlreadyComplete(logger, path, destination.Description);
+        return new CopyResult(CopyOutcome.Completed, committed.Length, committed.Md5Hex, committed.Sha256Hex, null, null, statistics,
+            Verification: committed.Verification);
     }
 
     private void LogCompleted(string path, ICopyDestination destination, long size, string verification, bool recomputed)

@@ -73,7 +73,7 @@ public sealed class RunRecord
 
     public RunStatus Status { get; set; } = RunStatus.Queued;
 
-    /// <summary>What the run is doing now: queued, starting, backing-up, fetching-links, copying, done.</summary>
+    /// <summary>What the run is doing now: one of <see cref="RunSteps"/>.</summary>
     public string Step { get; set; } = RunSteps.Queued;
 
     public string? JobId { get; set; }
@@ -106,6 +106,7 @@ public sealed class RunRecord
 
     /// <summary>The run's file called <paramref name="name"/> (it must be listed).</summary>
     public RunFile FileNamed(string name) => Files.First(f => f.Name == name);
+
     public List<RunError> Errors { get; set; } = [];
 
     /// <summary>The ended run's notification was queued (<c>Notify__Url</c>); until then a sweep queues it.</summary>
