@@ -102,7 +102,7 @@ internal static class LocalRun
     {
         var account = StorageAccount.FromConnectionString(arguments["storage"]);
         var runs = new RunStore(account.GetContainer(BackupRelay.Configuration.QueueNames.RunsContainer));
-        var copied = (await runs.ListAsync()).FirstOrDefault(r => r.Kind == "backup" && r.Status == RunStatus.Succeeded);
+        var copied = (await runs.ListAsync()).FirstOrDefault(r => r.Kind == RunKind.Backup && r.Status == RunStatus.Succeeded);
         if (copied is null)
         {
             Console.WriteLine("No copied backup to restore.");

@@ -53,19 +53,16 @@ public sealed partial class LocalFunctionsHost : IAsyncDisposable
     /// <summary>The current worker process (tests kill it; figures read its memory).</summary>
     public WorkerProcess? Worker => _worker;
 
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _invocations = new();
+    private readonly InvocationCounts _counts = new();
 
     /// <summary>Invocations sent to the worker, by function.</summary>
-    public IReadOnlyDictionary<string, int> Invocations => _invocations;
-
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _inFlight = new();
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _maxInFlight = new();
+    public IReadOnlyDictionary<string, int> Invocations => _counts.Sent;
 
     /// <summary>Invocations running now, by function.</summary>
-    public int InFlight(string functionName) => _inFlight.GetValueOrDefault(functionName);
+    public int InFlight(string functionName) => _counts.InFlight(functionName);
 
     /// <summary>The most invocations of a function that ran at once.</summary>
-    public int MaxInFlight(string functionName) => _maxInFlight.GetValueOrDefault(functionName);
+    public int MaxInFlight(string functionName) => _counts.MaxInFlight(functionName);
 
     /// <summary>Starts the server, the worker, and every trigger; returns once the worker has loaded its functions.</summary>
     public static async Task<LocalFunctionsHost> StartAsync(LocalHostOptions options, ILoggerFactory loggers, CancellationToken cancellationToken = default)
@@ -168,7 +165,7 @@ public sealed partial class LocalFunctionsHost : IAsyncDisposable
         {
             // The worker names its HTTP endpoint when it initialises, before its server listens: requests
             // are forwarded only once it accepts connections.
-            await WaitForListenerAsync(httpUri, worker, cancellationToken);
+            await worker.WaitForListenerAsync(httpUri, _options.WorkerStartTimeout, cancellationToken);
         }
 
         Functions = ready.Result.ToDictionary(f => f.Name, StringComparer.Ordinal);
@@ -180,29 +177,6 @@ public sealed partial class LocalFunctionsHost : IAsyncDisposable
 
         Log.WorkerReady(_logger, worker.ProcessId, Functions.Count);
         return worker;
-    }
-
-    private async Task WaitForListenerAsync(Uri uri, WorkerProcess worker, CancellationToken cancellationToken)
-    {
-        var deadline = DateTime.UtcNow + _options.WorkerStartTimeout;
-        while (true)
-        {
-            try
-            {
-                using var client = new TcpClient();
-                await client.ConnectAsync(uri.Host == "localhost" ? "127.0.0.1" : uri.Host, uri.Port, cancellationToken);
-                return;
-            }
-            catch (SocketException) when (DateTime.UtcNow < deadline && !worker.HasExited)
-            {
-                await Task.Delay(50, cancellationToken);
-            }
-            catch (SocketException)
-            {
-                await worker.KillAsync();
-                throw new WorkerStartException(worker.ExitCode, worker.Tail(), $"the worker's HTTP endpoint {uri} did not accept connections");
-            }
-        }
     }
 
     /// <summary>Restarts the worker whenever it ends while the host runs (a crash, a kill, a function timeout).</summary>
@@ -263,10 +237,7 @@ public sealed partial class LocalFunctionsHost : IAsyncDisposable
             TraceContext = new RpcTraceContext { TraceParent = activity.Id ?? "", TraceState = "" },
         };
         fill(request);
-        _invocations.AddOrUpdate(functionName, 1, (_, n) => n + 1);
-        var running = _inFlight.AddOrUpdate(functionName, 1, (_, n) => n + 1);
-        _maxInFlight.AddOrUpdate(functionName, running, (_, n) => Math.Max(n, running));
-        try
+        using (_counts.Begin(functionName))
         {
             var invocation = worker.Channel.InvokeAsync(request, cancellationToken);
             var limit = Task.Delay(HostJson.FunctionTimeout, CancellationToken.None);
@@ -285,10 +256,6 @@ public sealed partial class LocalFunctionsHost : IAsyncDisposable
             }
 
             return response;
-        }
-        finally
-        {
-            _inFlight.AddOrUpdate(functionName, 0, (_, n) => n - 1);
         }
     }
 
@@ -415,11 +382,4 @@ public sealed partial class LocalFunctionsHost : IAsyncDisposable
         [LoggerMessage(1023, LogLevel.Error, "{Function} outlived functionTimeout ({Timeout}); restarting the worker")]
         public static partial void FunctionTimeout(ILogger logger, string function, TimeSpan timeout);
     }
-}
-
-/// <summary>The worker could not start: its exit code (3: a configuration problem it reported) and what it wrote.</summary>
-public sealed class WorkerStartException(int? exitCode, string output, string reason) : Exception(reason)
-{
-    public int? ExitCode { get; } = exitCode;
-    public string Output { get; } = output;
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Net.Sockets;
 using System.Text;
 
 namespace BackupRelay.LocalHost;
@@ -89,6 +90,30 @@ public sealed partial class WorkerProcess : IAsyncDisposable
 
     public Task WaitForExitAsync(CancellationToken cancellationToken = default) => _process.WaitForExitAsync(cancellationToken);
 
+    /// <summary>Waits until the worker's HTTP endpoint accepts connections; a worker that exits first or never listens is killed and reported.</summary>
+    public async Task WaitForListenerAsync(Uri uri, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            try
+            {
+                using var client = new TcpClient();
+                await client.ConnectAsync(uri.Host == "localhost" ? "127.0.0.1" : uri.Host, uri.Port, cancellationToken);
+                return;
+            }
+            catch (SocketException) when (DateTime.UtcNow < deadline && !HasExited)
+            {
+                await Task.Delay(50, cancellationToken);
+            }
+            catch (SocketException)
+            {
+                await KillAsync();
+                throw new WorkerStartException(ExitCode, Tail(), $"the worker's HTTP endpoint {uri} did not accept connections");
+            }
+        }
+    }
+
     /// <summary>kill -9, as the runtime does to a worker whose invocation outlived <c>functionTimeout</c>.</summary>
     public async Task KillAsync()
     {
@@ -150,4 +175,11 @@ public sealed partial class WorkerProcess : IAsyncDisposable
         [LoggerMessage(EventId = 1011, Message = "worker: {Line}")]
         public static partial void Output(ILogger logger, LogLevel level, string line);
     }
+}
+
+/// <summary>The worker could not start: its exit code (3: a configuration problem it reported) and what it wrote.</summary>
+public sealed class WorkerStartException(int? exitCode, string output, string reason) : Exception(reason)
+{
+    public int? ExitCode { get; } = exitCode;
+    public string Output { get; } = output;
 }

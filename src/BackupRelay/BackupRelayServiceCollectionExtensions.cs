@@ -63,6 +63,10 @@ public static class BackupRelayServiceCollectionExtensions
             sp.GetRequiredService<BackupRelayMetrics>()));
         services.AddSingleton(sp => new RunStore(sp.GetRequiredService<AppStorage>().Account.GetContainer(QueueNames.RunsContainer),
             sp.GetRequiredService<Notifications.RunEvents>()));
+        services.AddSingleton<IWorkSender>(sp => sp.GetRequiredService<WorkQueues>());
+        services.AddSingleton<IRunRecords>(sp => sp.GetRequiredService<RunStore>());
+        services.AddSingleton<NumberedPolls>();
+        services.AddSingleton<SubmitOnce>();
         services.AddSingleton<RunHousekeeping>();
         services.AddValidatedOptions<Notifications.NotifyOptions, Notifications.NotifyOptionsValidator>(configuration, Notifications.NotifyOptions.SectionName);
         services.AddSingleton<Notifications.RunEvents>();

@@ -71,6 +71,29 @@ public sealed partial class ArchitectureDocumentTests
         }
     }
 
+    [Fact]
+    public void Every_step_and_kind_is_on_the_map_and_the_run_types_it_names_exist()
+    {
+        Assert.All(Enum.GetValues<RunStep>(), s => Assert.Contains($"`{s.Name()}`", Document, StringComparison.Ordinal));
+        Assert.All(Enum.GetValues<RunKind>(), k => Assert.Contains($"`{k.Name()}`", Document, StringComparison.Ordinal));
+        var runTypes = typeof(RunRecord).Assembly.GetTypes().Where(t => t.Namespace == typeof(RunRecord).Namespace).Select(t => t.Name).ToHashSet();
+        foreach (var named in new[] { "NumberedPolls", "SubmitOnce", "IRunRecords", "CopyClaims", "RunHousekeeping", "RunRecord", "RunFile" })
+        {
+            Assert.Contains($"`{named}`", Document, StringComparison.Ordinal);
+            Assert.Contains(named, runTypes);
+        }
+
+        foreach (var method in new[] { "Fail", "Succeed", "CountPoll", "RecordJob", "RecordBackup", "Follow", "EndAs", "StartCopying", "FailFile", "FinishByFiles" })
+        {
+            Assert.NotEmpty(typeof(RunRecord).GetMember(method));
+        }
+
+        foreach (var method in new[] { "Progress", "Complete", "CopyAgain" })
+        {
+            Assert.NotEmpty(typeof(RunFile).GetMember(method));
+        }
+    }
+
     [GeneratedRegex(@"\[Function\((?:""(\w+)""|(FunctionNames\.\w+))\)\]")]
     private static partial Regex FunctionAttribute();
 

@@ -15,9 +15,10 @@ namespace BackupRelay.Backups;
 /// message cannot start a second polling chain.
 /// </summary>
 public sealed partial class PollBackupJobHandler(
-    RunStore runs,
+    IRunRecords runs,
+    NumberedPolls polls,
     GesClient ges,
-    WorkQueues queues,
+    IWorkSender queues,
     IOptions<BackupOptions> options,
     TimeProvider time,
     ILogger<PollBackupJobHandler> logger) : IQueueFunction
@@ -34,19 +35,12 @@ public sealed partial class PollBackupJobHandler(
             return stop;
         }
 
-        if (run!.IsFinished || poll!.Attempt < run.PollCount || run.JobId is null)
+        if (NumberedPolls.Admit(run!, poll!.Attempt) is { } notNow)
         {
-            return HandlerResult.Done;
+            return notNow;
         }
 
-        if (poll.Attempt > run.PollCount)
-        {
-            // Sent just before the previous poll was counted ("send first, count after"): not a
-            // duplicate, only early. Dropping it would end the chain; it comes back after the retry delay.
-            return HandlerResult.Retry($"poll {poll.Attempt} arrived before poll {run.PollCount} was counted");
-        }
-
-        if (run.FollowsRunId is { } leader)
+        if (run!.FollowsRunId is { } leader)
         {
             return await FollowAsync(run, leader, poll.Attempt, cancellationToken);
         }
@@ -54,140 +48,106 @@ public sealed partial class PollBackupJobHandler(
         GesJob job;
         try
         {
-            job = await ges.GetJobAsync(run.GraphId, run.JobId, cancellationToken);
+            job = await ges.GetJobAsync(run.GraphId, run.JobId!, cancellationToken);
         }
         catch (HuaweiCloudException ex) when (ex.Kind == HuaweiCloudErrorKind.NotFound)
         {
-            await FailAsync(run.Id, $"the backup job {run.JobId} no longer exists ({ex.ErrorCode})", cancellationToken);
-            return HandlerResult.Done;
+            return await FailAsync(run.Id, $"the backup job {run.JobId} no longer exists ({ex.ErrorCode})", cancellationToken);
         }
 
-        var now = time.GetUtcNow();
         if (!job.IsTerminal)
         {
-            if (run.Deadline is { } deadline && now > deadline)
-            {
-                await FailAsync(run.Id, $"deadline passed: the backup job was still {job.Status} at {deadline:o}", cancellationToken);
-                return HandlerResult.Done;
-            }
-
-            return await PollAgainAsync(run.Id, poll.Attempt, cancellationToken);
+            return polls.DeadlinePassed(run)
+                ? await FailAsync(run.Id, $"deadline passed: the backup job was still {job.Status} at {run.Deadline:o}", cancellationToken)
+                : await PollAgainAsync(run.Id, poll.Attempt, cancellationToken);
         }
 
         if (job.State != GesJobState.Success)
         {
-            await FailAsync(run.Id, $"the backup job ended {job.Status}: {job.FailReason ?? "no reason given"}", cancellationToken);
-            return HandlerResult.Done;
+            return await FailAsync(run.Id, $"the backup job ended {job.Status}: {job.FailReason ?? "no reason given"}", cancellationToken);
         }
 
+        var backup = await FindBackupAsync(run, cancellationToken);
+        return backup is null
+            ? await FailAsync(run.Id, run.BackupId is null
+                ? "the job succeeded but no manual backup started by this run is listed"
+                : $"the backup {run.BackupId} is not listed", cancellationToken)
+            : await CopyOrFollowAsync(run, backup, poll.Attempt, cancellationToken);
+    }
+
+    /// <summary>The backup the run's job made: the one GES named when it started, else the newest manual one started since.</summary>
+    private async Task<GesBackup?> FindBackupAsync(RunRecord run, CancellationToken cancellationToken)
+    {
         var backups = await ges.ListAllBackupsAsync(run.GraphId, cancellationToken);
-        var backup = run.BackupId is { } known
+        var since = (run.SubmittedAt ?? run.CreatedAt) - options.Value.ClockSkewAllowance;
+        return run.BackupId is { } known
             ? backups.FirstOrDefault(b => b.Id == known)
-            : backups
-                .Where(b => b.BackupMethod == "manual" && b.Status == "success" && b.StartedAt >= (run.SubmittedAt ?? run.CreatedAt) - options.Value.ClockSkewAllowance)
+            : backups.Where(b => b.BackupMethod == "manual" && b.Status == "success" && b.StartedAt >= since)
                 .OrderByDescending(b => b.StartedAt)
                 .FirstOrDefault();
-        if (backup is null)
-        {
-            await FailAsync(run.Id, run.BackupId is null
-                ? "the job succeeded but no manual backup started by this run is listed"
-                : $"the backup {run.BackupId} is not listed", cancellationToken);
-            return HandlerResult.Done;
-        }
+    }
 
-        // One copy per GES backup: runs that adopted the same backup (duplicate requests, a schedule and a
-        // backup-now at once) follow the run that copies it instead of copying the same files again.
+    /// <summary>
+    /// One copy per GES backup: the run that claims it lists the files and sends one copy per file (record
+    /// first, then send, then count this poll: a delivery that dies half-way is redone whole); runs that adopted
+    /// the same backup (duplicate requests, a schedule and a backup-now at once) follow the one that copies it.
+    /// </summary>
+    private async Task<HandlerResult> CopyOrFollowAsync(RunRecord run, GesBackup backup, int attempt, CancellationToken cancellationToken)
+    {
+        var info = new RunBackupInfo(backup.Id, backup.Name, backup.BackupMethod, backup.Status, backup.Size,
+            backup.StartedAt, backup.EndedAt, backup.Duration, backup.DataStoreVersion, backup.Arch);
         var owner = await runs.ClaimCopyAsync(backup.Id, run.Id, cancellationToken);
         if (owner != run.Id)
         {
-            var following = await runs.UpdateAsync(run.Id, r =>
+            var (_, following) = await polls.RecordAsync(run.Id, attempt, r =>
             {
-                if (r.IsFinished || r.PollCount != poll.Attempt)
-                {
-                    return false;
-                }
-
-                RecordBackup(r, backup);
-                r.FollowsRunId = owner;
-                r.Step = RunSteps.Following;
-                r.UpdatedAt = time.GetUtcNow();
-                return true;
+                r.RecordBackup(info, backup.GraphName);
+                r.Follow(owner, time.GetUtcNow());
             }, cancellationToken);
             Log.Following(logger, run.Id, backup.Id, owner);
-            return following.IsFinished || following.PollCount != poll.Attempt
-                ? HandlerResult.Done
-                : await PollAgainAsync(run.Id, poll.Attempt, cancellationToken);
+            return following ? await PollAgainAsync(run.Id, attempt, cancellationToken) : HandlerResult.Done;
         }
 
-        // Record first, then send, then count this poll done: a delivery that dies half-way is redone whole.
         var files = await ges.GetDownloadLinksAsync(run.GraphId, backup.Id, cancellationToken);
-        var stored = await runs.UpdateAsync(run.Id, r =>
+        var (stored, current) = await polls.RecordAsync(run.Id, attempt, r =>
         {
-            if (r.IsFinished || r.PollCount != poll.Attempt)
-            {
-                return false;
-            }
-
-            RecordBackup(r, backup);
-            if (r.Files.Count == 0)
-            {
-                r.Files = [.. files.Files.Select(f => new RunFile { Name = f.Name, SizeKb = f.Size })];
-            }
-
-            r.Step = RunSteps.Copying;
-            r.UpdatedAt = time.GetUtcNow();
-            return true;
+            r.RecordBackup(info, backup.GraphName);
+            r.StartCopying(files.Files.Select(f => new RunFile { Name = f.Name, SizeKb = f.Size }), time.GetUtcNow());
         }, cancellationToken);
-        if (stored.IsFinished || stored.PollCount != poll.Attempt)
+        if (!current)
         {
             return HandlerResult.Done;
         }
 
         if (stored.Files.Count == 0)
         {
-            await FailAsync(run.Id, "the backup lists no files", cancellationToken);
-            return HandlerResult.Done;
+            return await FailAsync(run.Id, "the backup lists no files", cancellationToken);
         }
 
         Log.BackupReady(logger, run.Id, backup.Id, stored.Files.Count);
-        foreach (var file in stored.Files.Where(f => f.Status is RunFileStatus.Pending or RunFileStatus.Copying))
+        foreach (var file in stored.Files.Where(f => !f.IsEnded))
         {
             await queues.SendCopyAsync(new CopyBackupFileMessage(MessageParser.CurrentVersion, run.Id, file.Name, null), cancellationToken);
         }
 
-        await CountPollAsync(run.Id, poll.Attempt, cancellationToken);
+        await polls.CountAsync(run.Id, attempt, null, cancellationToken);
         return HandlerResult.Done;
-    }
-
-    /// <summary>The backup as GES lists it, on the run record.</summary>
-    private static void RecordBackup(RunRecord run, GesBackup backup)
-    {
-        run.BackupId = backup.Id;
-        run.Backup = new RunBackupInfo(backup.Id, backup.Name, backup.BackupMethod, backup.Status, backup.Size,
-            backup.StartedAt, backup.EndedAt, backup.Duration, backup.DataStoreVersion, backup.Arch);
-        run.GraphName ??= backup.GraphName;
     }
 
     /// <summary>A following run looks at the run that copies its backup: when that one ends, this one ends the same way, with its files.</summary>
     private async Task<HandlerResult> FollowAsync(RunRecord run, string leaderId, int attempt, CancellationToken cancellationToken)
     {
         var leader = await runs.GetAsync(leaderId, cancellationToken);
-        var now = time.GetUtcNow();
         if (leader is null)
         {
-            await FailAsync(run.Id, $"the run {leaderId} that copies backup {run.BackupId} no longer exists", cancellationToken);
-            return HandlerResult.Done;
+            return await FailAsync(run.Id, $"the run {leaderId} that copies backup {run.BackupId} no longer exists", cancellationToken);
         }
 
         if (!leader.IsFinished)
         {
-            if (run.Deadline is { } deadline && now > deadline)
-            {
-                await FailAsync(run.Id, $"deadline passed: run {leaderId}, which copies backup {run.BackupId}, had not finished at {deadline:o}", cancellationToken);
-                return HandlerResult.Done;
-            }
-
-            return await PollAgainAsync(run.Id, attempt, cancellationToken);
+            return polls.DeadlinePassed(run)
+                ? await FailAsync(run.Id, $"deadline passed: run {leaderId}, which copies backup {run.BackupId}, had not finished at {run.Deadline:o}", cancellationToken)
+                : await PollAgainAsync(run.Id, attempt, cancellationToken);
         }
 
         await runs.UpdateAsync(run.Id, r =>
@@ -197,47 +157,22 @@ public sealed partial class PollBackupJobHandler(
                 return false;
             }
 
-            r.Files = leader.Files;
-            r.Status = leader.Status;
-            r.Step = RunSteps.Done;
-            r.CompletedAt = now;
-            r.UpdatedAt = now;
-            if (leader.Status != RunStatus.Succeeded)
-            {
-                r.Errors.Add(new RunError(now, RunSteps.Following, $"run {leaderId}, which copied backup {r.BackupId}, ended {leader.Status}"));
-            }
-
+            r.EndAs(leader, time.GetUtcNow());
             return true;
         }, cancellationToken);
         Log.Followed(logger, run.Id, leaderId, leader.Status);
         return HandlerResult.Done;
     }
 
-    private async Task<HandlerResult> PollAgainAsync(string runId, int attempt, CancellationToken cancellationToken)
-    {
-        // Send first, count after: a duplicate of the next poll is dropped by its number, a lost one is not possible.
-        await queues.SendPollAsync(new PollBackupJobMessage(MessageParser.CurrentVersion, runId, attempt + 1), options.Value.PollDelay(attempt + 1), cancellationToken);
-        await CountPollAsync(runId, attempt, cancellationToken);
-        return HandlerResult.Done;
-    }
+    private Task<HandlerResult> PollAgainAsync(string runId, int attempt, CancellationToken cancellationToken) =>
+        polls.AgainAsync(runId, attempt, next => queues.SendPollAsync(new PollBackupJobMessage(MessageParser.CurrentVersion, runId, next),
+            options.Value.PollDelay(next), cancellationToken), cancellationToken);
 
-    private Task CountPollAsync(string runId, int attempt, CancellationToken cancellationToken) =>
-        runs.UpdateAsync(runId, r =>
-        {
-            if (r.PollCount != attempt)
-            {
-                return false;
-            }
-
-            r.PollCount++;
-            r.UpdatedAt = time.GetUtcNow();
-            return true;
-        }, cancellationToken);
-
-    private Task FailAsync(string runId, string reason, CancellationToken cancellationToken)
+    private async Task<HandlerResult> FailAsync(string runId, string reason, CancellationToken cancellationToken)
     {
         Log.RunFailed(logger, runId, reason);
-        return runs.FailAsync(runId, time.GetUtcNow(), RunSteps.BackingUp, reason, cancellationToken);
+        await runs.FailAsync(runId, time.GetUtcNow(), RunStep.BackingUp, reason, cancellationToken);
+        return HandlerResult.Done;
     }
 
     private static partial class Log

@@ -13,9 +13,10 @@ namespace BackupRelay.Backups;
 /// one already running — and enqueues the first poll.
 /// </summary>
 public sealed partial class StartBackupHandler(
-    RunStore runs,
+    IRunRecords runs,
+    SubmitOnce submitOnce,
     GesClient ges,
-    WorkQueues queues,
+    IWorkSender queues,
     IOptions<BackupOptions> options,
     TimeProvider time,
     ILogger<StartBackupHandler> logger) : IQueueFunction
@@ -38,37 +39,18 @@ public sealed partial class StartBackupHandler(
             return HandlerResult.Park($"unsupported message: version {start.V}, run id and graph id must be path-safe ids");
         }
 
-        var settings = options.Value;
-        var now = time.GetUtcNow();
-        var graphOptions = settings.Find(start.GraphId);
-        var (run, created) = await runs.CreateAsync(new RunRecord
-        {
-            Id = start.RunId,
-            GraphId = start.GraphId,
-            Trigger = start.Trigger,
-            ScheduledAt = start.ScheduledAt,
-            CreatedAt = now,
-            UpdatedAt = now,
-            Deadline = now + (graphOptions?.JobDeadline ?? settings.JobDeadline),
-        }, cancellationToken);
-        Telemetry.BackupRelayTelemetry.TagRun(run);
-
+        var graphOptions = options.Value.Find(start.GraphId);
+        var run = await CreateRunAsync(start, graphOptions, cancellationToken);
         if (run.IsFinished || run.JobId is not null)
         {
-            if (!created && run.JobId is not null && !run.IsFinished && run.Files.Count == 0)
-            {
-                // The earlier delivery may have died before its first poll: one more is harmless (polls are numbered).
-                await queues.SendPollAsync(new PollBackupJobMessage(MessageParser.CurrentVersion, run.Id, run.PollCount), settings.PollInitialDelay, cancellationToken);
-            }
-
+            await SubmitOnce.ResendFirstPollAsync(run, r => SendFirstPollAsync(r, cancellationToken));
             Log.Duplicate(logger, run.Id);
             return HandlerResult.Done;
         }
 
         if (graphOptions is null)
         {
-            await FailAsync(run.Id, RunSteps.Starting, $"graph {start.GraphId} is not configured (Backup__Graphs)", cancellationToken);
-            return HandlerResult.Done;
+            return await FailAsync(run.Id, $"graph {start.GraphId} is not configured (Backup__Graphs)", cancellationToken);
         }
 
         GesGraph graph;
@@ -78,97 +60,89 @@ public sealed partial class StartBackupHandler(
         }
         catch (HuaweiCloudException ex) when (ex.Kind is HuaweiCloudErrorKind.NotFound or HuaweiCloudErrorKind.Invalid)
         {
-            await FailAsync(run.Id, RunSteps.Starting, $"graph {start.GraphId} cannot be backed up: {ex.ErrorCode} {ex.ErrorMessage}", cancellationToken);
-            return HandlerResult.Done;
+            return await FailAsync(run.Id, $"graph {start.GraphId} cannot be backed up: {ex.ErrorCode} {ex.ErrorMessage}", cancellationToken);
         }
 
-        // Claim the submission: one message at a time may call add-backup for this run. A duplicate
-        // message stands aside while the claim is fresh; the claimant's own redelivery (same nonce)
-        // or anyone after the claim went stale takes over, adopting what the earlier attempt started.
-        var nonce = start.Nonce ?? Guid.NewGuid().ToString("N");
-        var claimedAt = time.GetUtcNow();
-        DateTimeOffset? previousSubmit = null;
-        var claimed = await runs.UpdateAsync(run.Id, r =>
-        {
-            if (!r.TryClaimSubmission(nonce, claimedAt, ClaimLease, out var previous))
-            {
-                return false;
-            }
-
-            previousSubmit = previous;
-            r.GraphName = graph.Name;
-            r.Status = RunStatus.Running;
-            r.Step = RunSteps.Starting;
-            return true;
-        }, cancellationToken);
-        if (claimed.IsFinished || claimed.JobId is not null || claimed.SubmitClaim != nonce)
-        {
-            Log.Duplicate(logger, run.Id);
-            return HandlerResult.Done;
-        }
-
-        var adopted = previousSubmit is null ? null : await FindRunningBackupAsync(start.GraphId, graph.Name, previousSubmit.Value, cancellationToken);
-        if (adopted is null && graph.Status is not ("200" or "903"))
-        {
-            await FailAsync(run.Id, RunSteps.Starting, $"graph {graph.Name ?? start.GraphId} is not running (status {graph.Status})", cancellationToken);
-            return HandlerResult.Done;
-        }
-
-        if (adopted is null)
-        {
-            try
-            {
-                var added = await ges.AddBackupAsync(start.GraphId, cancellationToken);
-                adopted = (added.JobId, added.BackupId);
-                Log.Started(logger, run.Id, start.GraphId, added.JobId);
-            }
-            catch (HuaweiCloudException ex) when (ex.Kind == HuaweiCloudErrorKind.Conflict)
-            {
-                adopted = await FindRunningBackupAsync(start.GraphId, graph.Name, DateTimeOffset.MinValue, cancellationToken);
-                if (adopted is null)
-                {
-                    return HandlerResult.Retry("GES reports a backup running (GES.7002) but none is listed yet");
-                }
-
-                Log.Adopted(logger, run.Id, start.GraphId, adopted.Value.JobId);
-            }
-            catch (HuaweiCloudException ex) when (ex.Kind is HuaweiCloudErrorKind.NotFound or HuaweiCloudErrorKind.Invalid)
-            {
-                await FailAsync(run.Id, RunSteps.Starting, $"GES refused the backup: {ex.ErrorCode} {ex.ErrorMessage}", cancellationToken);
-                return HandlerResult.Done;
-            }
-        }
-        else
-        {
-            Log.Adopted(logger, run.Id, start.GraphId, adopted.Value.JobId);
-        }
-
-        var (jobId, backupId) = adopted.Value;
-        var stored = await runs.UpdateAsync(run.Id, r =>
-        {
-            if (r.JobId is not null)
-            {
-                return false;
-            }
-
-            r.JobId = jobId;
-            r.BackupId = backupId;
-            r.GraphName ??= graph.Name;
-            r.SubmittedAt ??= time.GetUtcNow();
-            r.Status = RunStatus.Running;
-            r.Step = RunSteps.BackingUp;
-            r.UpdatedAt = time.GetUtcNow();
-            return true;
-        }, cancellationToken);
-        await queues.SendPollAsync(new PollBackupJobMessage(MessageParser.CurrentVersion, stored.Id, stored.PollCount), settings.PollInitialDelay, cancellationToken);
-        return HandlerResult.Done;
+        return await submitOnce.SubmitAsync(new JobSubmission(run.Id, start.Nonce ?? Guid.NewGuid().ToString("N"), ClaimLease,
+            RunStep.Starting, RunStep.BackingUp,
+            (previousClaim, ct) => StartJobAsync(run.Id, start.GraphId, graph, previousClaim, ct),
+            SendFirstPollAsync,
+            OnClaim: r => r.GraphName = graph.Name,
+            OnJob: r => r.GraphName ??= graph.Name,
+            OnDuplicate: () => Log.Duplicate(logger, run.Id)), cancellationToken);
     }
+
+    /// <summary>The run's record: created by the first delivery, found by every other.</summary>
+    private async Task<RunRecord> CreateRunAsync(StartBackupMessage start, GraphOptions? graph, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var (run, _) = await runs.CreateAsync(new RunRecord
+        {
+            Id = start.RunId,
+            GraphId = start.GraphId,
+            Trigger = start.Trigger,
+            ScheduledAt = start.ScheduledAt,
+            CreatedAt = now,
+            UpdatedAt = now,
+            Deadline = now + (graph?.JobDeadline ?? options.Value.JobDeadline),
+        }, cancellationToken);
+        Telemetry.BackupRelayTelemetry.TagRun(run);
+        return run;
+    }
+
+    /// <summary>
+    /// Adopts the backup an earlier claim of this run started (after a crash), else calls add-backup; GES.7002
+    /// (a backup already running) adopts the running one.
+    /// </summary>
+    private async Task<JobStart> StartJobAsync(string runId, string graphId, GesGraph graph, DateTimeOffset? previousClaim, CancellationToken cancellationToken)
+    {
+        if (previousClaim is { } since && await FindRunningBackupAsync(graphId, graph.Name, since, cancellationToken) is { } earlier)
+        {
+            Log.Adopted(logger, runId, graphId, earlier.JobId);
+            return earlier;
+        }
+
+        if (graph.Status is not ("200" or "903"))
+        {
+            return Refused(runId, $"graph {graph.Name ?? graphId} is not running (status {graph.Status})");
+        }
+
+        try
+        {
+            var added = await ges.AddBackupAsync(graphId, cancellationToken);
+            Log.Started(logger, runId, graphId, added.JobId);
+            return new JobStart.Started(added.JobId, added.BackupId);
+        }
+        catch (HuaweiCloudException ex) when (ex.Kind == HuaweiCloudErrorKind.Conflict)
+        {
+            if (await FindRunningBackupAsync(graphId, graph.Name, DateTimeOffset.MinValue, cancellationToken) is not { } running)
+            {
+                return new JobStart.Busy("GES reports a backup running (GES.7002) but none is listed yet");
+            }
+
+            Log.Adopted(logger, runId, graphId, running.JobId);
+            return running;
+        }
+        catch (HuaweiCloudException ex) when (ex.Kind is HuaweiCloudErrorKind.NotFound or HuaweiCloudErrorKind.Invalid)
+        {
+            return Refused(runId, $"GES refused the backup: {ex.ErrorCode} {ex.ErrorMessage}");
+        }
+    }
+
+    private JobStart.Refused Refused(string runId, string reason)
+    {
+        Log.RunFailed(logger, runId, reason);
+        return new JobStart.Refused(reason);
+    }
+
+    private Task SendFirstPollAsync(RunRecord run, CancellationToken cancellationToken) =>
+        queues.SendPollAsync(new PollBackupJobMessage(MessageParser.CurrentVersion, run.Id, run.PollCount), options.Value.PollInitialDelay, cancellationToken);
 
     /// <summary>
     /// The backup job this run may already own. After GES.7002 (<paramref name="since"/> = MinValue): the one
     /// running now. After a crash: one submitted since this run's earlier attempt, finished or not.
     /// </summary>
-    private async Task<(string JobId, string? BackupId)?> FindRunningBackupAsync(string graphId, string? graphName, DateTimeOffset since,
+    private async Task<JobStart.Started?> FindRunningBackupAsync(string graphId, string? graphName, DateTimeOffset since,
         CancellationToken cancellationToken)
     {
         if (graphName is null)
@@ -194,13 +168,14 @@ public sealed partial class StartBackupHandler(
             .Where(j => anyTime ? !j.IsTerminal : j.BeganAt is null || j.BeganAt >= earliest)
             .OrderByDescending(j => j.BeganAt ?? DateTimeOffset.MaxValue)
             .FirstOrDefault();
-        return job is null ? null : (job.JobId, backup.Id);
+        return job is null ? null : new JobStart.Started(job.JobId, backup.Id);
     }
 
-    private Task FailAsync(string runId, string step, string reason, CancellationToken cancellationToken)
+    private async Task<HandlerResult> FailAsync(string runId, string reason, CancellationToken cancellationToken)
     {
         Log.RunFailed(logger, runId, reason);
-        return runs.FailAsync(runId, time.GetUtcNow(), step, reason, cancellationToken);
+        await runs.FailAsync(runId, time.GetUtcNow(), RunStep.Starting, reason, cancellationToken);
+        return HandlerResult.Done;
     }
 
     private static partial class Log

@@ -14,9 +14,9 @@ namespace BackupRelay.Copying;
 /// that finishes the last file writes <c>manifest.json</c> beside the files and closes the run.
 /// </summary>
 public sealed partial class CopyBackupFileHandler(
-    RunStore runs,
+    IRunRecords runs,
     GesClient ges,
-    WorkQueues queues,
+    IWorkSender queues,
     FileCopier copier,
     ICopyDestination destination,
     IOptions<BackupOptions> options,
@@ -62,23 +62,30 @@ public sealed partial class CopyBackupFileHandler(
             return HandlerResult.Done;
         }
 
-        var backupId = run.BackupId;
-        var link = await LinkAsync(run.GraphId, backupId, copy.File, cancellationToken);
-        if (link is null)
-        {
-            await FileFailedAsync(run.Id, copy.File, "the file is no longer listed in the backup's download links", cancellationToken);
-            return HandlerResult.Done;
-        }
-
         if (copy.Attempt is < 0 or > BlockIds.MaxGeneration)
         {
             return HandlerResult.Park($"unsupported message: attempt {copy.Attempt} is out of range");
         }
 
-        var path = FilePath(run, copy.File);
+        await CopySliceAsync(run, copy, cancellationToken);
+        return HandlerResult.Done;
+    }
+
+    /// <summary>Copies the next slice: sends the continuation, copies again from scratch, or ends the file (and the run when it was the last).</summary>
+    private async Task CopySliceAsync(RunRecord run, CopyBackupFileMessage copy, CancellationToken cancellationToken)
+    {
+        var backupId = run.BackupId!;
+        var link = await LinkAsync(run.GraphId, backupId, copy.File, cancellationToken);
+        if (link is null)
+        {
+            await FileFailedAsync(run.Id, copy.File, "the file is no longer listed in the backup's download links", cancellationToken);
+            await FinishRunIfDoneAsync(run.Id, cancellationToken);
+            return;
+        }
+
         var startedAt = time.GetUtcNow();
         var result = await copier.CopyAsync(destination, new CopyRequest(
-            $"{run.Id}/{copy.File}", path, link,
+            $"{run.Id}/{copy.File}", FilePath(run, copy.File), link,
             async ct => await LinkAsync(run.GraphId, backupId, copy.File, ct) ?? throw new CopyFailedException("the file is no longer listed"),
             copy.Continuation,
             new Dictionary<string, string> { ["backuprelay_run"] = run.Id, ["backuprelay_graph"] = run.GraphId, ["backuprelay_backup"] = backupId },
@@ -86,95 +93,36 @@ public sealed partial class CopyBackupFileHandler(
             cancellationToken);
 
         var sliceStart = copy.Continuation?.Offset ?? 0;
-        var counted = false;
         switch (result.Outcome)
         {
             case CopyOutcome.Continue:
-                await runs.UpdateAsync(run.Id, r =>
+                var offset = result.Continuation!.Offset;
+                // Counted once per slice: a redelivered slice that adds nothing is not counted again.
+                if (await RecordFileAsync(run.Id, copy.File, f => f.Progress(offset, result.Length, startedAt), cancellationToken) > 0)
                 {
-                    var f = r.FileNamed(copy.File);
-                    if (f.Status is RunFileStatus.Completed or RunFileStatus.Failed)
-                    {
-                        return false;
-                    }
-
-                    // Counted once per slice: a redelivered slice that changes nothing is not counted again.
-                    counted = result.Continuation!.Offset > f.BytesCopied;
-                    f.Status = RunFileStatus.Copying;
-                    f.Size = result.Length;
-                    f.BytesCopied = Math.Max(f.BytesCopied, result.Continuation!.Offset);
-                    f.Slices++;
-                    f.StartedAt ??= startedAt;
-                    r.UpdatedAt = time.GetUtcNow();
-                    return true;
-                }, cancellationToken);
-                if (counted)
-                {
-                    metrics.SliceCopied(run.GraphId, result.Continuation!.Offset - sliceStart, time.GetUtcNow() - startedAt);
+                    metrics.SliceCopied(run.GraphId, offset - sliceStart, time.GetUtcNow() - startedAt);
                 }
 
                 await queues.SendCopyAsync(copy with { Continuation = result.Continuation }, cancellationToken);
-                Log.Slice(logger, run.Id, copy.File, result.Continuation!.Offset, result.Length);
-                return HandlerResult.Done;
+                Log.Slice(logger, run.Id, copy.File, offset, result.Length);
+                return;
 
             case CopyOutcome.Completed:
-                await runs.UpdateAsync(run.Id, r =>
-                {
-                    var f = r.FileNamed(copy.File);
-                    if (f.Status == RunFileStatus.Completed)
-                    {
-                        return false;
-                    }
-
-                    counted = true;
-                    f.Status = RunFileStatus.Completed;
-                    f.Size = result.Length;
-                    f.BytesCopied = result.Length;
-                    f.Md5 = result.Md5Hex;
-                    f.Sha256 = result.Sha256Hex;
-                    f.Verification = result.Verification;
-                    f.Slices++;
-                    f.StartedAt ??= startedAt;
-                    f.CompletedAt = time.GetUtcNow();
-                    f.Error = null;
-                    r.UpdatedAt = time.GetUtcNow();
-                    return true;
-                }, cancellationToken);
-                if (counted)
+                if (await RecordFileAsync(run.Id, copy.File,
+                    f => f.Complete(result.Length, result.Md5Hex, result.Sha256Hex, result.Verification, startedAt, time.GetUtcNow()), cancellationToken) is not null)
                 {
                     metrics.SliceCopied(run.GraphId, result.Length - sliceStart, time.GetUtcNow() - startedAt);
                 }
 
-                if (result.Verification == Verification.ReceivedOnly)
-                {
-                    Log.FileDoneUnverified(logger, run.Id, copy.File, result.Length);
-                }
-                else
-                {
-                    Log.FileDone(logger, run.Id, copy.File, result.Length, result.Verification ?? "");
-                }
+                LogFileDone(run.Id, copy.File, result);
                 break;
 
             case CopyOutcome.Failed when result.ContentMismatch && copy.Attempt + 1 < copyOptions.Value.MaxContentAttempts:
                 // The bytes were not the source's: copy the file again from scratch, under new block ids.
-                await runs.UpdateAsync(run.Id, r =>
-                {
-                    var f = r.FileNamed(copy.File);
-                    if (f.Status is RunFileStatus.Completed or RunFileStatus.Failed || f.ContentRetries > copy.Attempt)
-                    {
-                        return false;
-                    }
-
-                    f.Status = RunFileStatus.Copying;
-                    f.BytesCopied = 0;
-                    f.ContentRetries = copy.Attempt + 1;
-                    f.Error = result.FailureReason;
-                    r.UpdatedAt = time.GetUtcNow();
-                    return true;
-                }, cancellationToken);
+                await runs.UpdateAsync(run.Id, r => r.FileNamed(copy.File).CopyAgain(copy.Attempt, result.FailureReason) && Touch(r), cancellationToken);
                 await queues.SendCopyAsync(copy with { Continuation = null, Attempt = copy.Attempt + 1 }, cancellationToken);
                 Log.CopyAgain(logger, run.Id, copy.File, copy.Attempt + 2, copyOptions.Value.MaxContentAttempts, result.FailureReason ?? "");
-                return HandlerResult.Done;
+                return;
 
             default:
                 var attempts = result.ContentMismatch ? $" (after {copy.Attempt + 1} copies from scratch)" : "";
@@ -183,7 +131,33 @@ public sealed partial class CopyBackupFileHandler(
         }
 
         await FinishRunIfDoneAsync(run.Id, cancellationToken);
-        return HandlerResult.Done;
+    }
+
+    /// <summary>A copy that was not checked against the source never reads as verified, not even in the log.</summary>
+    private void LogFileDone(string runId, string file, CopyResult result)
+    {
+        if (result.Verification == Verification.ReceivedOnly)
+        {
+            Log.FileDoneUnverified(logger, runId, file, result.Length);
+        }
+        else
+        {
+            Log.FileDone(logger, runId, file, result.Length, result.Verification ?? "");
+        }
+    }
+
+    private bool Touch(RunRecord run)
+    {
+        run.UpdatedAt = time.GetUtcNow();
+        return true;
+    }
+
+    /// <summary>Writes a slice's progress on the file's record; returns what the change returned (null: the file had ended, nothing written).</summary>
+    private async Task<long?> RecordFileAsync(string runId, string fileName, Func<RunFile, long?> change, CancellationToken cancellationToken)
+    {
+        long? added = null;
+        await runs.UpdateAsync(runId, r => (added = change(r.FileNamed(fileName))) is not null && Touch(r), cancellationToken);
+        return added;
     }
 
     /// <summary><c>&lt;graph name&gt;/&lt;backup id&gt;/&lt;file&gt;</c>.</summary>
@@ -201,20 +175,7 @@ public sealed partial class CopyBackupFileHandler(
     private Task FileFailedAsync(string runId, string file, string reason, CancellationToken cancellationToken)
     {
         Log.FileFailed(logger, runId, file, reason);
-        return runs.UpdateAsync(runId, r =>
-        {
-            var f = r.FileNamed(file);
-            if (f.Status is RunFileStatus.Completed or RunFileStatus.Failed)
-            {
-                return false;
-            }
-
-            f.Status = RunFileStatus.Failed;
-            f.Error = reason;
-            r.Errors.Add(new RunError(time.GetUtcNow(), RunSteps.Copying, $"{file}: {reason}"));
-            r.UpdatedAt = time.GetUtcNow();
-            return true;
-        }, cancellationToken);
+        return runs.UpdateAsync(runId, r => r.FailFile(file, RunStep.Copying, reason, time.GetUtcNow(), endRun: false), cancellationToken);
     }
 
     /// <summary>When every file has ended: manifest (all copied) and the run's final status. Safe to repeat.</summary>
@@ -249,11 +210,7 @@ public sealed partial class CopyBackupFileHandler(
                 return false;
             }
 
-            var now = time.GetUtcNow();
-            r.Step = RunSteps.Done;
-            r.CompletedAt = now;
-            r.UpdatedAt = now;
-            r.Status = copied == r.Files.Count ? RunStatus.Succeeded : copied == 0 ? RunStatus.Failed : RunStatus.PartiallyFailed;
+            r.FinishByFiles(time.GetUtcNow());
             return true;
         }, cancellationToken);
         Log.RunFinished(logger, runId, copied, run.Files.Count);

@@ -67,7 +67,7 @@ public sealed partial class DrillScheduler(RunStore runs, CopyRestores restores,
     private async Task<string?> DrillAsync(GraphOptions graph, List<RunIndexEntry> latest, CancellationToken cancellationToken)
     {
         var drill = graph.Drill!;
-        if (latest.FirstOrDefault(e => e.Kind == RunIndexEntry.DrillKind && e.IsFinished) is { } previous
+        if (latest.FirstOrDefault(e => e.Kind == RunKind.RestoreDrill && e.IsFinished) is { } previous
             && !await CleanUpAsync(previous.RunId, cancellationToken))
         {
             return null;
@@ -95,14 +95,14 @@ public sealed partial class DrillScheduler(RunStore runs, CopyRestores restores,
         var settings = obsOptions.Value;
         if (!settings.IsConfigured || string.IsNullOrEmpty(settings.Bucket))
         {
-            return await FailAsync(runId, graph, copy, RunSteps.Checking, "Restore drills upload to OBS: set Obs__Bucket, Obs__AccessKeyId and Obs__SecretAccessKey " +
+            return await FailAsync(runId, graph, copy, RunStep.Checking, "Restore drills upload to OBS: set Obs__Bucket, Obs__AccessKeyId and Obs__SecretAccessKey " +
                 "(or HuaweiCloud__Auth__AccessKey/SecretKey) and Obs__Endpoint or HuaweiCloud__Region.", cancellationToken);
         }
 
         var made = await runs.GetAsync(copy.RunId, cancellationToken);
         var folder = backup.Value.CopyFolder(graph.GraphId, made?.GraphName);
         var obsPath = $"{settings.Bucket}/{DrillPrefix(settings, drill.TargetGraphId!)}{runId}/";
-        var start = await restores.StartAsync(new CopyRestoreRequest(runId, RunIndexEntry.DrillKind, "schedule", graph.GraphId, drill.TargetGraphId, folder,
+        var start = await restores.StartAsync(new CopyRestoreRequest(runId, RunKind.RestoreDrill, "schedule", graph.GraphId, drill.TargetGraphId, folder,
             copy.BackupId, obsPath, AcceptUnverified: false, CopyMadeAt: copy.CompletedAt), cancellationToken);
         switch (start)
         {
@@ -113,20 +113,20 @@ public sealed partial class DrillScheduler(RunStore runs, CopyRestores restores,
                 Log.TargetBusy(logger, graph.GraphId, drill.TargetGraphId!, busy.HolderRunId);
                 return null;
             case CopyRestoreStart.Refused refused:
-                return await FailAsync(runId, graph, copy, RunSteps.Checking, refused.Reason, cancellationToken);
+                return await FailAsync(runId, graph, copy, RunStep.Checking, refused.Reason, cancellationToken);
             default:
                 throw new InvalidOperationException(start.ToString());
         }
     }
 
     /// <summary>A drill that could not start is a failed drill: recorded (so the graph turns RestoreUnproven), named by step and reason.</summary>
-    private async Task<string> FailAsync(string runId, GraphOptions graph, RunIndexEntry copy, string step, string reason, CancellationToken cancellationToken)
+    private async Task<string> FailAsync(string runId, GraphOptions graph, RunIndexEntry copy, RunStep step, string reason, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
         await runs.CreateAsync(new RunRecord
         {
             Id = runId,
-            Kind = RunIndexEntry.DrillKind,
+            Kind = RunKind.RestoreDrill,
             Trigger = "schedule",
             GraphId = graph.GraphId,
             TargetGraphId = graph.Drill!.TargetGraphId,

@@ -21,7 +21,7 @@ public enum RestoreProofState
 }
 
 /// <summary>A restore drill as <c>GET /api/graphs</c> shows it.</summary>
-public sealed record GraphDrill(string Id, RunStatus Status, string Step, DateTimeOffset CreatedAt, DateTimeOffset? CompletedAt, string? BackupId);
+public sealed record GraphDrill(string Id, RunStatus Status, RunStep Step, DateTimeOffset CreatedAt, DateTimeOffset? CompletedAt, string? BackupId);
 
 /// <summary>The last drill that passed: when, which backup, how old its copy was when the drill took it, how long the drill took.</summary>
 public sealed record ProvenRestore(string RunId, DateTimeOffset At, string? BackupId, TimeSpan? CopyAge, TimeSpan Duration);
@@ -62,7 +62,7 @@ public static class RestoreProof
             return GraphRestoreProof.NotScheduled;
         }
 
-        var drills = runs.Where(r => r.GraphId == graphId && r.Kind == RunIndexEntry.DrillKind).ToList();
+        var drills = runs.Where(r => r.GraphId == graphId && r.Kind == RunKind.RestoreDrill).ToList();
         var last = drills.MaxBy(r => r.CreatedAt);
         var lastFinished = drills.Where(r => r.IsFinished).MaxBy(r => r.CompletedAt ?? r.CreatedAt);
         var passed = drills.Where(r => r.IsPassedDrill).MaxBy(r => r.CompletedAt);

@@ -18,7 +18,7 @@ public enum FreshnessState
 }
 
 /// <summary>The newest run of a graph, whatever its outcome.</summary>
-public sealed record GraphLastRun(string Id, RunStatus Status, string Step, DateTimeOffset CreatedAt, DateTimeOffset? CompletedAt);
+public sealed record GraphLastRun(string Id, RunStatus Status, RunStep Step, DateTimeOffset CreatedAt, DateTimeOffset? CompletedAt);
 
 /// <summary>The newest backup run of a graph that ended with every file copied and verified.</summary>
 public sealed record GraphVerifiedCopy(string RunId, string? BackupId, DateTimeOffset CompletedAt, long Bytes, int Files);
@@ -69,7 +69,7 @@ public static class GraphFreshness
     public static GraphStatus Evaluate(string graphId, string? name, string scheduleText, CrontabSchedule schedule, TimeSpan threshold,
         DateTimeOffset firstSeenAt, IEnumerable<RunIndexEntry> runs, DateTimeOffset now)
     {
-        var ofGraph = runs.Where(r => r.GraphId == graphId && r.Kind == "backup").OrderByDescending(r => r.CreatedAt).ToList();
+        var ofGraph = runs.Where(r => r.GraphId == graphId && r.Kind == RunKind.Backup).OrderByDescending(r => r.CreatedAt).ToList();
         var last = ofGraph.FirstOrDefault();
         var verified = ofGraph
             .Where(r => r.IsVerifiedCopy)

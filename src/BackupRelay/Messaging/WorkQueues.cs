@@ -10,7 +10,7 @@ using BackupRelay.Storage;
 namespace BackupRelay.Messaging;
 
 /// <summary>Sends the pipeline's messages (base64, as the Functions queue trigger expects) and parks poison ones.</summary>
-public sealed class WorkQueues(StorageAccount account, TimeProvider time, Telemetry.BackupRelayMetrics? metrics = null)
+public sealed class WorkQueues(StorageAccount account, TimeProvider time, Telemetry.BackupRelayMetrics? metrics = null) : IWorkSender
 {
     /// <summary>Largest message the service takes, in bytes on the wire (after base64).</summary>
     public const int MaxMessageBytes = 64 * 1024;
@@ -142,7 +142,7 @@ public static class MessageParser
     /// A message that can never succeed comes back as <c>Stop</c> (parked) with no run.
     /// </summary>
     public static async Task<(T? Message, RunRecord? Run, HandlerResult? Stop)> ReadRunMessageAsync<T>(string text, JsonTypeInfo<T> type,
-        Func<T, int> version, Func<T, string> runId, RunStore runs, CancellationToken cancellationToken)
+        Func<T, int> version, Func<T, string> runId, IRunRecords runs, CancellationToken cancellationToken)
     {
         if (!TryParse(text, type, out var message, out var reason))
         {

@@ -55,32 +55,12 @@ public sealed partial class NotifyHandler(IHttpClientFactory http, WorkQueues qu
         }
 
         Activity.Current?.SetTag("backuprelay.event.id", notify.EventId);
-        string failure;
-        try
+        if (await DeliverAsync(notify, settings, cancellationToken) is not { } failure)
         {
-            var body = Encoding.UTF8.GetBytes(notify.Event);
-            using var request = new HttpRequestMessage(HttpMethod.Post, settings.Url) { Content = new ByteArrayContent(body) };
-            request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
-            request.Headers.Add(WebhookSignature.Header, WebhookSignature.Sign(settings.Secret!, time.GetUtcNow(), "POST",
-                request.RequestUri!.PathAndQuery, body));
-            request.Headers.Add(EventIdHeader, notify.EventId);
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(settings.Timeout);
-            using var response = await http.CreateClient(HttpClientName).SendAsync(request, timeout.Token);
-            if (response.IsSuccessStatusCode)
-            {
-                await BlobWrites.UploadAsync(marker, BinaryData.FromString(time.GetUtcNow().ToString("O", CultureInfo.InvariantCulture)),
-                    new BlobUploadOptions { Conditions = BlobWrites.IfNotExists() }, CancellationToken.None);
-                Log.Delivered(logger, notify.EventId, notify.Attempt + 1);
-                return HandlerResult.Done;
-            }
-
-            failure = $"the receiver answered HTTP {(int)response.StatusCode}";
-        }
-        catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
-        {
-            // The URL is not quoted: it may carry a token.
-            failure = ex is OperationCanceledException ? $"no answer within {settings.Timeout.TotalSeconds:0} s" : "the receiver could not be reached";
+            await BlobWrites.UploadAsync(marker, BinaryData.FromString(time.GetUtcNow().ToString("O", CultureInfo.InvariantCulture)),
+                new BlobUploadOptions { Conditions = BlobWrites.IfNotExists() }, CancellationToken.None);
+            Log.Delivered(logger, notify.EventId, notify.Attempt + 1);
+            return HandlerResult.Done;
         }
 
         var attempt = notify.Attempt + 1;
@@ -93,6 +73,28 @@ public sealed partial class NotifyHandler(IHttpClientFactory http, WorkQueues qu
         Log.WillRetry(logger, notify.EventId, attempt, failure, delay);
         await queues.SendNotifyAsync(notify with { Attempt = attempt }, delay, cancellationToken);
         return HandlerResult.Done;
+    }
+
+    /// <summary>Posts the signed event to the receiver; null when it took it (2xx), else why not (never quoting the URL: it may carry a token).</summary>
+    private async Task<string?> DeliverAsync(NotifyMessage notify, NotifyOptions settings, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var body = Encoding.UTF8.GetBytes(notify.Event);
+            using var request = new HttpRequestMessage(HttpMethod.Post, settings.Url) { Content = new ByteArrayContent(body) };
+            request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+            request.Headers.Add(WebhookSignature.Header, WebhookSignature.Sign(settings.Secret!, time.GetUtcNow(), "POST",
+                request.RequestUri!.PathAndQuery, body));
+            request.Headers.Add(EventIdHeader, notify.EventId);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(settings.Timeout);
+            using var response = await http.CreateClient(HttpClientName).SendAsync(request, timeout.Token);
+            return response.IsSuccessStatusCode ? null : $"the receiver answered HTTP {(int)response.StatusCode}";
+        }
+        catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+        {
+            return ex is OperationCanceledException ? $"no answer within {settings.Timeout.TotalSeconds:0} s" : "the receiver could not be reached";
+        }
     }
 
     private static partial class Log

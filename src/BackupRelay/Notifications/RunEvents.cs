@@ -45,10 +45,10 @@ public sealed partial class RunEvents(BackupRelayMetrics metrics, WorkQueues que
                 ["run"] = new JsonObject
                 {
                     ["id"] = run.Id,
-                    ["kind"] = run.Kind,
+                    ["kind"] = run.Kind.Name(),
                     ["graphId"] = run.GraphId,
                     ["status"] = run.Status.ToString(),
-                    ["step"] = run.Step,
+                    ["step"] = run.Step.Name(),
                     ["trigger"] = run.Trigger,
                     ["backupId"] = run.BackupId,
                     ["createdAt"] = run.CreatedAt.ToString("O", CultureInfo.InvariantCulture),

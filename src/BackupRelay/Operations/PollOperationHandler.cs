@@ -14,10 +14,11 @@ namespace BackupRelay.Operations;
 /// with the same numbered, backing-off polls as backup jobs.
 /// </summary>
 public sealed partial class PollOperationHandler(
-    RunStore runs,
+    IRunRecords runs,
+    NumberedPolls polls,
     GesClient ges,
     CseClient cse,
-    WorkQueues queues,
+    IWorkSender queues,
     IOptions<BackupOptions> options,
     TimeProvider time,
     ILogger<PollOperationHandler> logger) : IQueueFunction
@@ -34,80 +35,65 @@ public sealed partial class PollOperationHandler(
             return stop;
         }
 
-        if (run!.IsFinished || poll!.Attempt < run.PollCount || run.JobId is null)
+        if (NumberedPolls.Admit(run!, poll!.Attempt) is { } notNow)
         {
-            return HandlerResult.Done;
+            return notNow;
         }
 
-        if (poll.Attempt > run.PollCount)
+        var (finished, failure, detail) = run!.Kind switch
         {
-            // Sent just before the previous poll was counted ("send first, count after"): not a
-            // duplicate, only early. Dropping it would end the chain; it comes back after the retry delay.
-            return HandlerResult.Retry($"poll {poll.Attempt} arrived before poll {run.PollCount} was counted");
-        }
-
-        var (finished, failure, detail) = run.Kind switch
-        {
-            "restore" => await RestoreStateAsync(run, cancellationToken),
-            "import" or Restores.UploadToObsHandler.Kind or RunIndexEntry.DrillKind => await ImportStateAsync(run, cancellationToken),
-            _ => (true, $"run kind {run.Kind} is not followed by {Name}", null),
+            RunKind.EngineRestore => await RestoreStateAsync(run, cancellationToken),
+            RunKind.Import or RunKind.RestoreFromCopy or RunKind.RestoreDrill => await ImportStateAsync(run, cancellationToken),
+            _ => (true, $"run kind {run.Kind.Name()} is not followed by {Name}", null),
         };
 
-        var now = time.GetUtcNow();
-        if (!finished)
+        if (!finished && polls.DeadlinePassed(run))
         {
-            if (run.Deadline is { } deadline && now > deadline)
-            {
-                finished = true;
-                failure = $"deadline passed: still running at {deadline:o}";
-            }
-            else
-            {
-                await queues.SendOperationPollAsync(poll with { Attempt = poll.Attempt + 1 }, options.Value.PollDelay(poll.Attempt + 1), cancellationToken);
-            }
+            (finished, failure) = (true, $"deadline passed: still running at {run.Deadline:o}");
+        }
+        else if (!finished)
+        {
+            await queues.SendOperationPollAsync(poll with { Attempt = poll.Attempt + 1 }, options.Value.PollDelay(poll.Attempt + 1), cancellationToken);
         }
 
-        await runs.UpdateAsync(run.Id, r =>
-        {
-            if (r.IsFinished || r.PollCount != poll.Attempt)
-            {
-                return false;
-            }
-
-            r.PollCount++;
-            r.UpdatedAt = now;
-            if (detail is not null && r.Kind == "restore")
-            {
-                r.RestoreStatus = detail;
-            }
-            else if (detail is not null && r.Kind is Restores.UploadToObsHandler.Kind or RunIndexEntry.DrillKind)
-            {
-                r.ImportedBackupId = detail;
-            }
-            else if (detail is not null)
-            {
-                r.BackupId = detail;
-            }
-
-            if (finished && failure is null)
-            {
-                r.Status = RunStatus.Succeeded;
-                r.Step = RunSteps.Done;
-                r.CompletedAt = now;
-            }
-            else if (finished)
-            {
-                r.Fail(now, r.Kind == "restore" ? RunSteps.Restoring : RunSteps.Importing, failure!);
-            }
-
-            return true;
-        }, cancellationToken);
+        // Count this poll, and with it what the operation said and, when it ended, how.
+        await polls.CountAsync(run.Id, poll.Attempt, r => Record(r, finished, failure, detail), cancellationToken);
         if (finished)
         {
-            Log.Finished(logger, run.Id, run.Kind, failure ?? "succeeded");
+            Log.Finished(logger, run.Id, run.Kind.Name(), failure ?? "succeeded");
         }
 
         return HandlerResult.Done;
+    }
+
+    /// <summary>
+    /// What one look at the operation found, on the record: the engine restore's status, the backup the import
+    /// made (the imported backup for a restore from a copy), and the end.
+    /// </summary>
+    private void Record(RunRecord run, bool finished, string? failure, string? detail)
+    {
+        switch (run.Kind)
+        {
+            case RunKind.EngineRestore:
+                run.RestoreStatus = detail ?? run.RestoreStatus;
+                break;
+            case RunKind.RestoreFromCopy or RunKind.RestoreDrill:
+                run.ImportedBackupId = detail ?? run.ImportedBackupId;
+                break;
+            default:
+                run.BackupId = detail ?? run.BackupId;
+                break;
+        }
+
+        var now = time.GetUtcNow();
+        if (finished && failure is null)
+        {
+            run.Succeed(now);
+        }
+        else if (finished)
+        {
+            run.Fail(now, run.Kind == RunKind.EngineRestore ? RunStep.Restoring : RunStep.Importing, failure!);
+        }
     }
 
     private async Task<(bool Finished, string? Failure, string? Detail)> RestoreStateAsync(RunRecord run, CancellationToken cancellationToken)

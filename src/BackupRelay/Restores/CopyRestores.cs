@@ -10,7 +10,7 @@ namespace BackupRelay.Restores;
 /// <param name="GraphId">The run's graph: the restore's target, or for a drill the graph whose copy it proves.</param>
 /// <param name="TargetGraphId">The graph GES imports into (a drill's target); null: <paramref name="GraphId"/>.</param>
 /// <param name="Folder">The copy's graph folder in the destination.</param>
-public sealed record CopyRestoreRequest(string RunId, string Kind, string Trigger, string GraphId, string? TargetGraphId, string Folder, string BackupId,
+public sealed record CopyRestoreRequest(string RunId, RunKind Kind, string Trigger, string GraphId, string? TargetGraphId, string Folder, string BackupId,
     string ObsPath, bool AcceptUnverified, string? RequestDigest = null, DateTimeOffset? CopyMadeAt = null);
 
 /// <summary>How a start ended: the run started, the copy refused (why), or another restore holds the target graph.</summary>
@@ -66,7 +66,7 @@ public sealed class CopyRestores(RunStore runs, WorkQueues queues, ICopyDestinat
             CopyMadeAt = request.CopyMadeAt,
             Backup = manifest!.Backup,
             Status = RunStatus.Running,
-            Step = RunSteps.Queued,
+            Step = RunStep.Queued,
             CreatedAt = now,
             UpdatedAt = now,
             Files = [.. manifest.Files.Select(f => new RunFile { Name = f.Name, Size = f.Size, Md5 = f.Md5, Sha256 = f.Sha256, Verification = checkedAgainst })],
@@ -80,7 +80,7 @@ public sealed class CopyRestores(RunStore runs, WorkQueues queues, ICopyDestinat
     /// </summary>
     public async Task<RunRecord> QueueUploadsAsync(RunRecord run, CancellationToken cancellationToken)
     {
-        if (run.IsFinished || run.Step != RunSteps.Queued)
+        if (run.IsFinished || run.Step != RunStep.Queued)
         {
             return run;
         }
@@ -93,12 +93,12 @@ public sealed class CopyRestores(RunStore runs, WorkQueues queues, ICopyDestinat
 
         return await runs.UpdateAsync(run.Id, r =>
         {
-            if (r.Step != RunSteps.Queued)
+            if (r.Step != RunStep.Queued)
             {
                 return false;
             }
 
-            r.Step = RunSteps.Uploading;
+            r.Step = RunStep.Uploading;
             return true;
         }, cancellationToken);
     }

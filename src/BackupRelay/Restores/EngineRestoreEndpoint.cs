@@ -48,7 +48,7 @@ public static class EngineRestoreEndpoint
         var run = new RunRecord
         {
             Id = "rst-" + Guid.NewGuid().ToString("N"),
-            Kind = "restore",
+            Kind = RunKind.EngineRestore,
             Trigger = "http",
             EngineId = engineId,
             BackupId = backupId,
@@ -57,7 +57,7 @@ public static class EngineRestoreEndpoint
             RestoreStatus = record.Status,
             JobId = engine.LatestJobId,
             Status = RunStatus.Running,
-            Step = RunSteps.Restoring,
+            Step = RunStep.Restoring,
             CreatedAt = now,
             UpdatedAt = now,
             SubmittedAt = now,
@@ -65,7 +65,7 @@ public static class EngineRestoreEndpoint
         };
         if (run.JobId is null)
         {
-            run.Fail(now, RunSteps.Restoring, "CSE accepted the restore but reports no job to follow");
+            run.Fail(now, RunStep.Restoring, "CSE accepted the restore but reports no job to follow");
         }
 
         return await HttpApi.FollowAsync(context, run, runs, queues, backup.Value);

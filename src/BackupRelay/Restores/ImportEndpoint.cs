@@ -53,13 +53,13 @@ public static class ImportEndpoint
         var run = new RunRecord
         {
             Id = "imp-" + Guid.NewGuid().ToString("N"),
-            Kind = "import",
+            Kind = RunKind.Import,
             Trigger = "http",
             GraphId = graphId,
             ImportPath = importPath,
             JobId = job.JobId,
             Status = RunStatus.Running,
-            Step = RunSteps.Importing,
+            Step = RunStep.Importing,
             CreatedAt = now,
             UpdatedAt = now,
             SubmittedAt = now,

@@ -115,7 +115,7 @@ public static class RestoreFromCopyEndpoint
 
         var folder = sourceGraph ?? backup.Value.CopyFolder(graphId, target.Name);
         obsPath ??= $"{settings.Bucket}/{settings.Prefix}{folder}/{backupId}/";
-        var start = await restores.StartAsync(new CopyRestoreRequest(runId, UploadToObsHandler.Kind, "http", graphId, null, folder, backupId!, obsPath,
+        var start = await restores.StartAsync(new CopyRestoreRequest(runId, RunKind.RestoreFromCopy, "http", graphId, null, folder, backupId!, obsPath,
             acceptUnverified, digest), context.RequestAborted);
         return start switch
         {

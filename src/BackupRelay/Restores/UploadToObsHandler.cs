@@ -15,18 +15,17 @@ namespace BackupRelay.Restores;
 /// crashes and duplicate deliveries — and hands the import job to <c>PollOperation</c>.
 /// </summary>
 public sealed partial class UploadToObsHandler(
-    RunStore runs,
+    IRunRecords runs,
+    SubmitOnce submitOnce,
     ObsUploader uploader,
     ObsClient obs,
     GesClient ges,
-    WorkQueues queues,
+    IWorkSender queues,
     IOptions<BackupOptions> options,
     TimeProvider time,
     ILogger<UploadToObsHandler> logger,
     Telemetry.BackupRelayMetrics metrics) : IQueueFunction
 {
-    public const string Kind = "restore-from-copy";
-
     /// <summary>How long a claim to start the import holds off other deliveries (the claimant's own redelivery takes over at once).</summary>
     public static readonly TimeSpan ClaimLease = TimeSpan.FromMinutes(2);
 
@@ -42,33 +41,29 @@ public sealed partial class UploadToObsHandler(
             return stop;
         }
 
-        if (run!.Kind is not (Kind or RunIndexEntry.DrillKind) || !HuaweiCloudIds.IsValidId(upload!.File) || upload.Offset < 0)
+        if (run!.Kind is not (RunKind.RestoreFromCopy or RunKind.RestoreDrill) || !HuaweiCloudIds.IsValidId(upload!.File) || upload.Offset < 0)
         {
-            return HandlerResult.Park($"unsupported message: run {run.Id} is a {run.Kind} run, or the file or offset is not valid");
+            return HandlerResult.Park($"unsupported message: run {run.Id} is a {run.Kind.Name()} run, or the file or offset is not valid");
         }
 
         System.Diagnostics.Activity.Current?.SetTag(Telemetry.BackupRelayTelemetry.File, upload.File);
-        if (run.IsFinished)
-        {
-            return HandlerResult.Done;
-        }
-
         var file = run.Files.FirstOrDefault(f => f.Name == upload.File);
-        if (file is null)
+        if (run.IsFinished || file is null)
         {
-            return HandlerResult.Park($"run {run.Id} has no file {upload.File}");
+            return file is null && !run.IsFinished ? HandlerResult.Park($"run {run.Id} has no file {upload.File}") : HandlerResult.Done;
         }
 
-        if (file.Status == RunFileStatus.Completed)
+        return file.Status switch
         {
-            return await ImportWhenUploadedAsync(run.Id, upload, cancellationToken);
-        }
+            RunFileStatus.Completed => await ImportWhenUploadedAsync(run.Id, upload, cancellationToken),
+            RunFileStatus.Failed => HandlerResult.Done,
+            _ => await UploadSliceAsync(run, file, upload, cancellationToken),
+        };
+    }
 
-        if (file.Status == RunFileStatus.Failed)
-        {
-            return HandlerResult.Done;
-        }
-
+    /// <summary>Uploads the next slice of <paramref name="file"/>: sends the continuation, or on the last slice checks the file and goes on to the import.</summary>
+    private async Task<HandlerResult> UploadSliceAsync(RunRecord run, RunFile file, RestoreUploadMessage upload, CancellationToken cancellationToken)
+    {
         var (bucket, prefix) = SplitObsPath(run.ImportPath!);
         var startedAt = time.GetUtcNow();
         UploadResult result;
@@ -80,80 +75,48 @@ public sealed partial class UploadToObsHandler(
         }
         catch (ObsException ex) when (!ex.Transient && !ex.IsNoSuchUpload && ex.Code is not "IncompleteUpload")
         {
-            await FailAsync(run.Id, file.Name, $"OBS refused the upload: {ex.Message}", cancellationToken);
-            return HandlerResult.Done;
+            return await FailAsync(run.Id, file.Name, $"OBS refused the upload: {ex.Message}", cancellationToken);
         }
 
         switch (result.Outcome)
         {
             case UploadOutcome.Continue:
-                var counted = 0L;
-                await runs.UpdateAsync(run.Id, r =>
-                {
-                    var f = r.FileNamed(file.Name);
-                    if (f.Status != RunFileStatus.Pending && f.Status != RunFileStatus.Copying)
-                    {
-                        return false;
-                    }
-
-                    counted = Math.Max(0, result.Offset - f.BytesCopied);
-                    f.Status = RunFileStatus.Copying;
-                    f.BytesCopied = Math.Max(f.BytesCopied, result.Offset);
-                    f.Slices++;
-                    f.StartedAt ??= startedAt;
-                    r.UpdatedAt = time.GetUtcNow();
-                    return true;
-                }, cancellationToken);
-                if (counted > 0)
-                {
-                    metrics.SliceCopied(run.GraphId, counted, time.GetUtcNow() - startedAt);
-                }
-
+                await RecordFileAsync(run, file.Name, startedAt, f => f.Progress(result.Offset, null, startedAt), cancellationToken);
                 await queues.SendUploadAsync(upload with { Offset = result.Offset, Nonce = Guid.NewGuid().ToString("N") }, null, cancellationToken);
                 return HandlerResult.Done;
 
             case UploadOutcome.Completed:
-                if (run.Kind == RunIndexEntry.DrillKind && await ReadBackProblemAsync(bucket, prefix + file.Name, file, cancellationToken) is { } differs)
+                if (run.Kind == RunKind.RestoreDrill && await ReadBackProblemAsync(bucket, prefix + file.Name, file, cancellationToken) is { } differs)
                 {
-                    await FailAsync(run.Id, file.Name, differs, cancellationToken, step: RunSteps.Verifying);
-                    return HandlerResult.Done;
+                    return await FailAsync(run.Id, file.Name, differs, cancellationToken, step: RunStep.Verifying);
                 }
 
-                var uploaded = 0L;
-                await runs.UpdateAsync(run.Id, r =>
-                {
-                    var f = r.FileNamed(file.Name);
-                    if (f.Status == RunFileStatus.Completed)
-                    {
-                        return false;
-                    }
-
-                    uploaded = Math.Max(0, (f.Size ?? result.Offset) - f.BytesCopied);
-
-                    f.Status = RunFileStatus.Completed;
-                    f.BytesCopied = f.Size ?? result.Offset;
-                    f.Slices++;
-                    f.StartedAt ??= startedAt;
-                    f.CompletedAt = time.GetUtcNow();
-                    f.Verification ??= "manifest";
-                    f.Error = null;
-                    r.UpdatedAt = time.GetUtcNow();
-                    return true;
-                }, cancellationToken);
-                if (uploaded > 0)
-                {
-                    metrics.SliceCopied(run.GraphId, uploaded, time.GetUtcNow() - startedAt);
-                }
-
+                await RecordFileAsync(run, file.Name, startedAt, f => f.Complete(f.Size ?? result.Offset, null, null, f.Verification ?? "manifest", startedAt, time.GetUtcNow()),
+                    cancellationToken);
                 return await ImportWhenUploadedAsync(run.Id, upload, cancellationToken);
 
             default:
-                await FailAsync(run.Id, file.Name, result.FailureReason ?? "upload failed", cancellationToken);
-                return HandlerResult.Done;
+                return await FailAsync(run.Id, file.Name, result.FailureReason ?? "upload failed", cancellationToken);
         }
     }
 
-    /// <summary>When every file is in OBS: check the path, claim the import, start it once, follow it. Safe to repeat.</summary>
+    /// <summary>Writes a slice's progress on the file's record; the bytes it adds (none for a redelivery) go to the throughput metric.</summary>
+    private async Task RecordFileAsync(RunRecord run, string fileName, DateTimeOffset startedAt, Func<RunFile, long?> change, CancellationToken cancellationToken)
+    {
+        long? added = null;
+        await runs.UpdateAsync(run.Id, r =>
+        {
+            added = change(r.FileNamed(fileName));
+            r.UpdatedAt = time.GetUtcNow();
+            return added is not null;
+        }, cancellationToken);
+        if (added > 0)
+        {
+            metrics.SliceCopied(run.GraphId, added.Value, time.GetUtcNow() - startedAt);
+        }
+    }
+
+    /// <summary>When every file is in OBS: check the path, then start the import once (adopting one an earlier delivery started) and follow it. Safe to repeat.</summary>
     private async Task<HandlerResult> ImportWhenUploadedAsync(string runId, RestoreUploadMessage upload, CancellationToken cancellationToken)
     {
         var run = await runs.GetAsync(runId, cancellationToken);
@@ -164,98 +127,73 @@ public sealed partial class UploadToObsHandler(
 
         if (run.JobId is not null)
         {
-            // The import was started; an earlier delivery may have died before its first poll (polls are numbered).
-            await queues.SendOperationPollAsync(new PollOperationMessage(MessageParser.CurrentVersion, run.Id, run.PollCount), options.Value.PollInitialDelay, cancellationToken);
+            await SubmitOnce.ResendFirstPollAsync(run, r => SendFirstPollAsync(r, cancellationToken));
             return HandlerResult.Done;
         }
 
+        if (await MissingInObsAsync(run, cancellationToken) is { } missing)
+        {
+            await runs.FailAsync(run.Id, time.GetUtcNow(), RunStep.Importing, missing, cancellationToken);
+            return HandlerResult.Done;
+        }
+
+        string? graphName = null;
+        return await submitOnce.SubmitAsync(new JobSubmission(run.Id, upload.Nonce ?? $"{upload.File}@{upload.Offset}", ClaimLease,
+            RunStep.Importing, RunStep.Importing,
+            (previousClaim, ct) => StartImportAsync(run, previousClaim, name => graphName = name, ct),
+            SendFirstPollAsync,
+            OnJob: r =>
+            {
+                r.GraphName ??= graphName;
+                r.Deadline = time.GetUtcNow() + options.Value.JobDeadline;
+            },
+            // Another delivery holds the claim; if it dies, this comes back after its lease.
+            WhenHeld: HandlerResult.Retry($"another delivery is starting the import of run {run.Id}")), cancellationToken);
+    }
+
+    /// <summary>Why the import would not find the copy in OBS (a file missing or of another length), or null.</summary>
+    private async Task<string?> MissingInObsAsync(RunRecord run, CancellationToken cancellationToken)
+    {
         var (bucket, prefix) = SplitObsPath(run.ImportPath!);
         var listed = (await obs.ListAsync(bucket, prefix, cancellationToken)).ToDictionary(o => o.Key, StringComparer.Ordinal);
-        foreach (var f in run.Files)
-        {
-            if (!listed.TryGetValue(prefix + f.Name, out var found) || found.Length != f.Size)
-            {
-                await runs.FailAsync(run.Id, time.GetUtcNow(), RunSteps.Importing,
-                    $"{f.Name}: OBS lists {(found is null ? "no such object" : $"{found.Length} bytes")} under {run.ImportPath} just before the import; the copy has {f.Size}",
-                    cancellationToken);
-                return HandlerResult.Done;
-            }
-        }
+        return run.Files
+            .Where(f => !listed.TryGetValue(prefix + f.Name, out var found) || found.Length != f.Size)
+            .Select(f => listed.GetValueOrDefault(prefix + f.Name) is { } found
+                ? $"{f.Name}: OBS lists {found.Length} bytes under {run.ImportPath} just before the import; the copy has {f.Size}"
+                : $"{f.Name}: OBS lists no such object under {run.ImportPath} just before the import; the copy has {f.Size}")
+            .FirstOrDefault();
+    }
 
-        var nonce = upload.Nonce ?? $"{upload.File}@{upload.Offset}";
-        var claimedAt = time.GetUtcNow();
-        DateTimeOffset? previousClaim = null;
-        var claimed = await runs.UpdateAsync(run.Id, r =>
-        {
-            if (!r.TryClaimSubmission(nonce, claimedAt, ClaimLease, out var previous))
-            {
-                return false;
-            }
-
-            previousClaim = previous;
-            r.Step = RunSteps.Importing;
-            return true;
-        }, cancellationToken);
-        if (claimed.IsFinished || claimed.JobId is not null)
-        {
-            return HandlerResult.Done;
-        }
-
-        if (claimed.SubmitClaim != nonce)
-        {
-            // Another delivery holds the claim; if it dies, this comes back after its lease.
-            return HandlerResult.Retry($"another delivery is starting the import of run {run.Id}");
-        }
-
-        string? jobId = null;
-        GesGraph graph;
+    /// <summary>Adopts the import an earlier claim started (after a crash), else asks GES to import the path; a busy graph is asked again later.</summary>
+    private async Task<JobStart> StartImportAsync(RunRecord run, DateTimeOffset? previousClaim, Action<string?> graphNamed, CancellationToken cancellationToken)
+    {
         try
         {
-            graph = await ges.GetGraphAsync(run.ImportGraphId, cancellationToken);
-            if (previousClaim is not null)
+            var graph = await ges.GetGraphAsync(run.ImportGraphId, cancellationToken);
+            graphNamed(graph.Name);
+            if (previousClaim is { } since && await FindImportJobAsync(graph.Name, run.ImportPath!, since, cancellationToken) is { } earlier)
             {
-                jobId = await FindImportJobAsync(graph.Name, run.ImportPath!, previousClaim.Value, cancellationToken);
+                Log.ImportAdopted(logger, run.Id, earlier);
+                return new JobStart.Started(earlier);
             }
 
-            if (jobId is null)
-            {
-                jobId = (await ges.ImportBackupAsync(run.ImportGraphId, run.ImportPath!, cancellationToken)).JobId;
-                Log.ImportStarted(logger, run.Id, run.ImportGraphId, jobId);
-            }
-            else
-            {
-                Log.ImportAdopted(logger, run.Id, jobId);
-            }
+            var jobId = (await ges.ImportBackupAsync(run.ImportGraphId, run.ImportPath!, cancellationToken)).JobId;
+            Log.ImportStarted(logger, run.Id, run.ImportGraphId, jobId);
+            return new JobStart.Started(jobId);
         }
         catch (HuaweiCloudException ex) when (ex.Kind == HuaweiCloudErrorKind.Conflict || ex.ErrorCode is "GES.7001" or "GES.7003")
         {
             // Busy for now (backing up, importing, stopping — "not running" in a passing state): ask again later.
-            return HandlerResult.Retry($"graph {run.ImportGraphId} is busy: {ex.ErrorCode} {ex.ErrorMessage}");
+            return new JobStart.Busy($"graph {run.ImportGraphId} is busy: {ex.ErrorCode} {ex.ErrorMessage}");
         }
         catch (HuaweiCloudException ex) when (ex.Kind is HuaweiCloudErrorKind.NotFound or HuaweiCloudErrorKind.Invalid)
         {
-            await runs.FailAsync(run.Id, time.GetUtcNow(), RunSteps.Importing, $"GES refused the import: {ex.ErrorCode} {ex.ErrorMessage}", cancellationToken);
-            return HandlerResult.Done;
+            return new JobStart.Refused($"GES refused the import: {ex.ErrorCode} {ex.ErrorMessage}");
         }
-
-        var now = time.GetUtcNow();
-        var stored = await runs.UpdateAsync(run.Id, r =>
-        {
-            if (r.JobId is not null || r.IsFinished)
-            {
-                return false;
-            }
-
-            r.JobId = jobId;
-            r.GraphName ??= graph.Name;
-            r.Step = RunSteps.Importing;
-            r.Deadline = now + options.Value.JobDeadline;
-            r.UpdatedAt = now;
-            return true;
-        }, cancellationToken);
-        await queues.SendOperationPollAsync(new PollOperationMessage(MessageParser.CurrentVersion, stored.Id, stored.PollCount), options.Value.PollInitialDelay, cancellationToken);
-        return HandlerResult.Done;
     }
+
+    private Task SendFirstPollAsync(RunRecord run, CancellationToken cancellationToken) =>
+        queues.SendOperationPollAsync(new PollOperationMessage(MessageParser.CurrentVersion, run.Id, run.PollCount), options.Value.PollInitialDelay, cancellationToken);
 
     /// <summary>An import of this path GES started since an earlier claim (whose delivery died before recording the job).</summary>
     private async Task<string?> FindImportJobAsync(string? graphName, string importPath, DateTimeOffset since, CancellationToken cancellationToken)
@@ -295,24 +233,11 @@ public sealed partial class UploadToObsHandler(
             : $"read back from OBS it is {served.Length} bytes, SHA-256 {served.Sha256Hex}; the copy recorded {file.Size} bytes, SHA-256 {file.Sha256}";
     }
 
-    private async Task FailAsync(string runId, string file, string reason, CancellationToken cancellationToken, string step = RunSteps.Uploading)
+    private async Task<HandlerResult> FailAsync(string runId, string file, string reason, CancellationToken cancellationToken, RunStep step = RunStep.Uploading)
     {
         Log.FileFailed(logger, runId, file, reason);
-        await runs.UpdateAsync(runId, r =>
-        {
-            if (r.IsFinished)
-            {
-                return false;
-            }
-
-            var now = time.GetUtcNow();
-            var f = r.FileNamed(file);
-            f.Status = RunFileStatus.Failed;
-            f.Error = reason;
-            r.Fail(now, step, $"{file}: {reason}");
-            r.UpdatedAt = now;
-            return true;
-        }, cancellationToken);
+        await runs.UpdateAsync(runId, r => r.FailFile(file, step, reason, time.GetUtcNow(), endRun: true), cancellationToken);
+        return HandlerResult.Done;
     }
 
     /// <summary><c>bucket/prefix/</c> → (bucket, <c>prefix/</c>).</summary>

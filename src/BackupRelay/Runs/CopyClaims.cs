@@ -16,7 +16,7 @@ public static class CopyClaims
     /// — this one if it claimed it (or claimed it before: a redelivery), or took over a claim whose run
     /// ended without copying it, or whose run record is gone.
     /// </summary>
-    public static async Task<string> ClaimCopyAsync(this RunStore runs, string backupId, string runId, CancellationToken cancellationToken = default)
+    public static async Task<string> ClaimAsync(RunStore runs, string backupId, string runId, CancellationToken cancellationToken = default)
     {
         var claim = runs.Container.GetBlobClient($"copies/{backupId}.json");
         for (var attempt = 0; attempt < RunStore.MaxAttempts; attempt++)

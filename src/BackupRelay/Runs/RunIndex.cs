@@ -10,20 +10,17 @@ namespace BackupRelay.Runs;
 /// final; an unfinished one's step and status are read from the record.
 /// </summary>
 /// <param name="Listed">The entry's blob name and ETag when it came from a listing (a repair writes it only if unchanged since).</param>
-public sealed record RunIndexEntry(string RunId, string GraphId, string Kind, RunStatus Status, string Step, DateTimeOffset CreatedAt,
+public sealed record RunIndexEntry(string RunId, string GraphId, RunKind Kind, RunStatus Status, RunStep Step, DateTimeOffset CreatedAt,
     DateTimeOffset? CompletedAt, bool Notified, string? BackupId, long Bytes, int Files, (string Name, Azure.ETag ETag)? Listed = null,
     DateTimeOffset? CopyMadeAt = null)
 {
-    /// <summary>The kind of a scheduled restore drill's runs.</summary>
-    public const string DrillKind = "restore-drill";
-
     public bool IsFinished => RunRecord.Ended(Status);
 
     /// <summary>A backup run that ended with every file copied and verified: what makes a graph fresh.</summary>
-    public bool IsVerifiedCopy => Kind == "backup" && Status == RunStatus.Succeeded && CompletedAt is not null;
+    public bool IsVerifiedCopy => Kind == RunKind.Backup && Status == RunStatus.Succeeded && CompletedAt is not null;
 
     /// <summary>A restore drill that passed: the copy came back byte-exact and GES imported it.</summary>
-    public bool IsPassedDrill => Kind == DrillKind && Status == RunStatus.Succeeded && CompletedAt is not null;
+    public bool IsPassedDrill => Kind == RunKind.RestoreDrill && Status == RunStatus.Succeeded && CompletedAt is not null;
 
     public static RunIndexEntry Of(RunRecord run) =>
         new(run.Id, run.GraphId, run.Kind, run.Status, run.Step, run.CreatedAt, run.CompletedAt, run.NotificationQueued, run.BackupId,
@@ -114,7 +111,7 @@ public sealed class RunIndex(BlobContainerClient container)
     /// </summary>
     public async Task UpdateSummaryAsync(RunIndexEntry entry, CancellationToken cancellationToken = default)
     {
-        if (entry.Kind is not ("backup" or RunIndexEntry.DrillKind))
+        if (entry.Kind is not (RunKind.Backup or RunKind.RestoreDrill))
         {
             return;
         }
@@ -127,7 +124,7 @@ public sealed class RunIndex(BlobContainerClient container)
             // No summary yet (null): this entry starts it.
             var (current, etag) = await ReadSummaryAsync(entry.GraphId, cancellationToken);
             var was = current ?? new GraphSummary(entry.GraphId, null, null);
-            var next = entry.Kind == "backup"
+            var next = entry.Kind == RunKind.Backup
                 ? was with { LastRun = Newest(was.LastRun, entry), VerifiedCopy = Best(was.VerifiedCopy, entry, entry.IsVerifiedCopy) }
                 : was with
                 {
@@ -310,11 +307,11 @@ public sealed class RunIndex(BlobContainerClient container)
     {
         metadata[prefix + "run"] = entry.RunId;
         metadata[prefix + "graph"] = entry.GraphId;
-        metadata[prefix + "kind"] = entry.Kind;
+        metadata[prefix + "kind"] = entry.Kind.Name();
         metadata[prefix + "status"] = entry.Status.ToString();
         metadata[prefix + "created"] = entry.CreatedAt.UtcTicks.ToString(CultureInfo.InvariantCulture);
         metadata[prefix + "notified"] = entry.Notified ? "true" : "false";
-        metadata[prefix + "step"] = entry.Step;
+        metadata[prefix + "step"] = entry.Step.Name();
         metadata[prefix + "bytes"] = entry.Bytes.ToString(CultureInfo.InvariantCulture);
         metadata[prefix + "files"] = entry.Files.ToString(CultureInfo.InvariantCulture);
         if (entry.CompletedAt is { } completed)
@@ -336,7 +333,7 @@ public sealed class RunIndex(BlobContainerClient container)
     private static RunIndexEntry? Parse(IDictionary<string, string> m, string prefix)
     {
         string? Get(string name) => m.TryGetValue(prefix + name, out var value) ? value : null;
-        if (Get("run") is not { } run || Get("graph") is not { } graph || Get("kind") is not { } kind
+        if (Get("run") is not { } run || Get("graph") is not { } graph || !RunNames.TryParseKind(Get("kind"), out var kind)
             || !Enum.TryParse<RunStatus>(Get("status"), out var status)
             || !long.TryParse(Get("created"), CultureInfo.InvariantCulture, out var created))
         {
@@ -346,7 +343,9 @@ public sealed class RunIndex(BlobContainerClient container)
         DateTimeOffset? completedAt = long.TryParse(Get("completed"), CultureInfo.InvariantCulture, out var completed)
             ? new DateTimeOffset(completed, TimeSpan.Zero)
             : null;
-        return new RunIndexEntry(run, graph, kind, status, Get("step") ?? "", new DateTimeOffset(created, TimeSpan.Zero), completedAt,
+        // An entry without a step it names (none is written without one) says what its status implies.
+        var step = RunNames.TryParseStep(Get("step"), out var named) ? named : RunRecord.Ended(status) ? RunStep.Done : RunStep.Queued;
+        return new RunIndexEntry(run, graph, kind, status, step, new DateTimeOffset(created, TimeSpan.Zero), completedAt,
             Get("notified") == "true", Get("backup"),
             long.TryParse(Get("bytes"), CultureInfo.InvariantCulture, out var bytes) ? bytes : 0,
             int.TryParse(Get("files"), CultureInfo.InvariantCulture, out var files) ? files : 0,

@@ -28,12 +28,8 @@ public enum RunFileStatus
 public sealed class RunRecord
 {
     public string Id { get; set; } = "";
-    /// <summary>
-    /// <c>backup</c>, <c>restore</c> (CSE engine), <c>import</c> (GES backup from OBS), <c>restore-from-copy</c>
-    /// (a verified copy uploaded from Azure to OBS, then imported into a GES graph) or <c>restore-drill</c>
-    /// (a scheduled restore-from-copy of a graph's newest verified copy into its drill target).
-    /// </summary>
-    public string Kind { get; set; } = "backup";
+    /// <summary>What the run does (stored as <c>backup</c>, <c>restore</c>, <c>import</c>, <c>restore-from-copy</c> or <c>restore-drill</c>).</summary>
+    public RunKind Kind { get; set; } = RunKind.Backup;
 
     /// <summary>Restore drills: the graph the copy is imported into (<see cref="GraphId"/> is the graph whose copy is proven).</summary>
     public string? TargetGraphId { get; set; }
@@ -73,8 +69,8 @@ public sealed class RunRecord
 
     public RunStatus Status { get; set; } = RunStatus.Queued;
 
-    /// <summary>What the run is doing now: one of <see cref="RunSteps"/>.</summary>
-    public string Step { get; set; } = RunSteps.Queued;
+    /// <summary>What the run is doing now.</summary>
+    public RunStep Step { get; set; } = RunStep.Queued;
 
     public string? JobId { get; set; }
     public string? BackupId { get; set; }
@@ -144,12 +140,134 @@ public sealed class RunRecord
         return true;
     }
 
-    public void Fail(DateTimeOffset now, string step, string reason, RunStatus status = RunStatus.Failed)
+    /// <summary>Ends the run <paramref name="status"/> (failed unless told), recording why and at which step.</summary>
+    public void Fail(DateTimeOffset now, RunStep step, string reason, RunStatus status = RunStatus.Failed) => Fail(now, step.Name(), reason, status);
+
+    /// <summary>
+    /// Ends the run failed, the error naming <paramref name="where"/> it happened: a step's name, or the queue
+    /// function whose message ran out of deliveries.
+    /// </summary>
+    public void Fail(DateTimeOffset now, string where, string reason, RunStatus status = RunStatus.Failed)
     {
         Status = status;
-        Step = RunSteps.Done;
+        Step = RunStep.Done;
         CompletedAt = now;
-        Errors.Add(new RunError(now, step, reason));
+        UpdatedAt = now;
+        Errors.Add(new RunError(now, where, reason));
+    }
+
+    /// <summary>Ends the run succeeded.</summary>
+    public void Succeed(DateTimeOffset now)
+    {
+        Status = RunStatus.Succeeded;
+        Step = RunStep.Done;
+        CompletedAt = now;
+        UpdatedAt = now;
+    }
+
+    /// <summary>Poll <paramref name="attempt"/> is the one the run waits for: not a stale duplicate, not early, the run not ended.</summary>
+    public bool IsCurrentPoll(int attempt) => !IsFinished && PollCount == attempt;
+
+    /// <summary>Counts poll <paramref name="attempt"/> as done; false (nothing changes) unless it is the one the run waits for.</summary>
+    public bool CountPoll(int attempt, DateTimeOffset now)
+    {
+        if (PollCount != attempt)
+        {
+            return false;
+        }
+
+        PollCount++;
+        UpdatedAt = now;
+        return true;
+    }
+
+    /// <summary>The long-running job (add-backup, import, engine restore) is known: the run follows it at <paramref name="step"/>.</summary>
+    public void RecordJob(string jobId, RunStep step, DateTimeOffset now)
+    {
+        JobId = jobId;
+        SubmittedAt ??= now;
+        Status = RunStatus.Running;
+        Step = step;
+        UpdatedAt = now;
+    }
+
+    /// <summary>The GES backup this run copies (or follows), as GES lists it.</summary>
+    public void RecordBackup(RunBackupInfo backup, string? graphName)
+    {
+        BackupId = backup.Id;
+        Backup = backup;
+        GraphName ??= graphName;
+    }
+
+    /// <summary>Another run copies this run's backup: this one follows it.</summary>
+    public void Follow(string leaderId, DateTimeOffset now)
+    {
+        FollowsRunId = leaderId;
+        Step = RunStep.Following;
+        UpdatedAt = now;
+    }
+
+    /// <summary>The run this one followed has ended: this one ends the same way, with its files.</summary>
+    public void EndAs(RunRecord leader, DateTimeOffset now)
+    {
+        Files = leader.Files;
+        Status = leader.Status;
+        Step = RunStep.Done;
+        CompletedAt = now;
+        UpdatedAt = now;
+        if (leader.Status != RunStatus.Succeeded)
+        {
+            Errors.Add(new RunError(now, RunStep.Following.Name(), $"run {leader.Id}, which copied backup {BackupId}, ended {leader.Status}"));
+        }
+    }
+
+    /// <summary>The backup's files are listed (kept as they are on a redelivery): the copies begin.</summary>
+    public void StartCopying(IEnumerable<RunFile> files, DateTimeOffset now)
+    {
+        if (Files.Count == 0)
+        {
+            Files = [.. files];
+        }
+
+        Step = RunStep.Copying;
+        UpdatedAt = now;
+    }
+
+    /// <summary>
+    /// File <paramref name="name"/> could not be copied or uploaded. <paramref name="endRun"/>: the run fails
+    /// with it (a restore needs every file); else the run goes on and ends by its files.
+    /// </summary>
+    public bool FailFile(string name, RunStep step, string reason, DateTimeOffset now, bool endRun)
+    {
+        var file = FileNamed(name);
+        if (IsFinished || (!endRun && file.IsEnded))
+        {
+            return false;
+        }
+
+        file.Status = RunFileStatus.Failed;
+        file.Error = reason;
+        if (endRun)
+        {
+            Fail(now, step, $"{name}: {reason}");
+        }
+        else
+        {
+            Errors.Add(new RunError(now, step.Name(), $"{name}: {reason}"));
+            UpdatedAt = now;
+        }
+
+        return true;
+    }
+
+    /// <summary>Every file has ended: the run ends succeeded, partially failed or failed by how many were copied.</summary>
+    public void FinishByFiles(DateTimeOffset now)
+    {
+        var copied = Files.Count(f => f.Status == RunFileStatus.Completed);
+        Status = copied == Files.Count ? RunStatus.Succeeded : copied == 0 ? RunStatus.Failed : RunStatus.PartiallyFailed;
+        Step = RunStep.Done;
+        CompletedAt = now;
+        UpdatedAt = now;
     }
 }
 
@@ -182,6 +300,77 @@ public sealed class RunFile
     public DateTimeOffset? StartedAt { get; set; }
     public DateTimeOffset? CompletedAt { get; set; }
     public string? Error { get; set; }
+
+    /// <summary>Completed or failed: nothing more happens to it.</summary>
+    [JsonIgnore]
+    public bool IsEnded => Status is RunFileStatus.Completed or RunFileStatus.Failed;
+
+    /// <summary>
+    /// A slice ended at <paramref name="offset"/>: the file is copying. Returns the bytes it adds to what was
+    /// counted (0 for a redelivered slice, so nothing is counted twice); null when the file has ended.
+    /// </summary>
+    public long? Progress(long offset, long? size, DateTimeOffset startedAt)
+    {
+        if (IsEnded)
+        {
+            return null;
+        }
+
+        var added = Math.Max(0, offset - BytesCopied);
+        Status = RunFileStatus.Copying;
+        Size = size ?? Size;
+        BytesCopied = Math.Max(BytesCopied, offset);
+        Slices++;
+        StartedAt ??= startedAt;
+        return added;
+    }
+
+    /// <summary>
+    /// The file is all there and checked: its hashes and what they rest on. Returns the bytes it adds to what
+    /// was counted; null when it had already completed.
+    /// </summary>
+    public long? Complete(long size, string? md5, string? sha256, string? verification, DateTimeOffset startedAt, DateTimeOffset now)
+    {
+        if (Status == RunFileStatus.Completed)
+        {
+            return null;
+        }
+
+        var added = Math.Max(0, size - BytesCopied);
+        Status = RunFileStatus.Completed;
+        Size = size;
+        BytesCopied = size;
+        Md5 = md5 ?? Md5;
+        Sha256 = sha256 ?? Sha256;
+        Verification = verification ?? Verification;
+        Slices++;
+        StartedAt ??= startedAt;
+        CompletedAt = now;
+        Error = null;
+        return added;
+    }
+
+    /// <summary>
+    /// The bytes received were not the source's: the file is copied again from scratch as copy
+    /// <paramref name="attempt"/> + 1. False when it ended or that copy was already counted.
+    /// </summary>
+    public bool CopyAgain(int attempt, string? reason)
+    {
+        if (IsEnded || ContentRetries > attempt)
+        {
+            return false;
+        }
+
+        Status = RunFileStatus.Copying;
+        BytesCopied = 0;
+        ContentRetries = attempt + 1;
+        Error = reason;
+        return true;
+    }
 }
 
+/// <summary>
+/// Something that went wrong in a run. <paramref name="Step"/> is the <see cref="RunStep"/>'s name, or the
+/// queue function whose message ran out of deliveries (a free label: records keep what they were written with).
+/// </summary>
 public sealed record RunError(DateTimeOffset Time, string Step, string Reason);

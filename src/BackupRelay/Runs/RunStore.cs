@@ -25,7 +25,7 @@ public interface IRunObserver
 /// Run records in blob storage, changed only with ETag conditions: concurrent updates never lose each other.
 /// Listings read the <see cref="RunIndex"/>, so they cost what they return, not the history.
 /// </summary>
-public sealed class RunStore(BlobContainerClient container, IRunObserver? observer = null)
+public sealed class RunStore(BlobContainerClient container, IRunObserver? observer = null) : IRunRecords
 {
     internal const int MaxAttempts = 50;
 
@@ -112,19 +112,8 @@ public sealed class RunStore(BlobContainerClient container, IRunObserver? observ
         throw new RequestFailedException(412, $"Run {runId} kept changing under {MaxAttempts} update attempts.", "ConditionNotMet", null);
     }
 
-    /// <summary>Fails the run with a reason unless it has already ended.</summary>
-    public Task<RunRecord> FailAsync(string runId, DateTimeOffset now, string step, string reason, CancellationToken cancellationToken = default) =>
-        UpdateAsync(runId, r =>
-        {
-            if (r.IsFinished)
-            {
-                return false;
-            }
-
-            r.Fail(now, step, reason);
-            r.UpdatedAt = now;
-            return true;
-        }, cancellationToken);
+    public Task<string> ClaimCopyAsync(string backupId, string runId, CancellationToken cancellationToken = default) =>
+        CopyClaims.ClaimAsync(this, backupId, runId, cancellationToken);
 
     /// <summary>
     /// Queues the notification of an ended run and marks the run, so that <see cref="RunHousekeeping.SweepNotificationsAsync"/>

@@ -52,7 +52,7 @@ public static class BackupRelayTelemetry
         }
 
         activity.SetTag(RunId, run.Id);
-        activity.SetTag(RunKind, run.Kind);
+        activity.SetTag(RunKind, run.Kind.Name());
         activity.SetTag(GraphId, run.GraphId);
         if (run.BackupId is not null)
         {
@@ -167,20 +167,20 @@ public sealed class BackupRelayMetrics
     }
 
     public void RunStarted(RunRecord run) =>
-        _runsStarted.Add(1, Tag(BackupRelayTelemetry.RunKind, run.Kind), Tag(BackupRelayTelemetry.GraphId, run.GraphId), Tag("backuprelay.run.trigger", run.Trigger));
+        _runsStarted.Add(1, Tag(BackupRelayTelemetry.RunKind, run.Kind.Name()), Tag(BackupRelayTelemetry.GraphId, run.GraphId), Tag("backuprelay.run.trigger", run.Trigger));
 
     public void RunFinished(RunRecord run)
     {
         var outcome = Tag("backuprelay.run.outcome", run.Status.ToString());
-        if (run.Kind == RunIndexEntry.DrillKind)
+        if (run.Kind == Runs.RunKind.RestoreDrill)
         {
             _drills.Add(1, Tag(BackupRelayTelemetry.GraphId, run.GraphId), outcome);
         }
 
-        _runsFinished.Add(1, Tag(BackupRelayTelemetry.RunKind, run.Kind), Tag(BackupRelayTelemetry.GraphId, run.GraphId), outcome);
+        _runsFinished.Add(1, Tag(BackupRelayTelemetry.RunKind, run.Kind.Name()), Tag(BackupRelayTelemetry.GraphId, run.GraphId), outcome);
         if (run.CompletedAt is { } end)
         {
-            _runDuration.Record((end - run.CreatedAt).TotalSeconds, Tag(BackupRelayTelemetry.RunKind, run.Kind), Tag(BackupRelayTelemetry.GraphId, run.GraphId), outcome);
+            _runDuration.Record((end - run.CreatedAt).TotalSeconds, Tag(BackupRelayTelemetry.RunKind, run.Kind.Name()), Tag(BackupRelayTelemetry.GraphId, run.GraphId), outcome);
         }
     }
 

@@ -235,7 +235,7 @@ public sealed class HttpApiTests : PipelineHarness
         Assert.Equal("CSE.00400002", conflict["upstreamCode"]!.GetValue<string>());
         var run = await WaitAsync(accepted, HttpStatusCode.OK);
         Assert.Equal(RunStatus.Succeeded, run.Status);
-        Assert.Equal("restore", run.Kind);
+        Assert.Equal(RunKind.EngineRestore, run.Kind);
         Assert.Equal(DemoSeed.EngineId, run.EngineId);
         Assert.StartsWith("relay-", State.Restores[0].Name, StringComparison.Ordinal);
     }
@@ -359,7 +359,7 @@ public sealed class HttpApiTests : PipelineHarness
 
         using var accepted = await Api.SendAsync(Request(HttpMethod.Post, $"/api/graphs/{GraphA}/backups/import", $$"""{"import_path":"{{path}}"}"""));
         var run = await WaitAsync(accepted, HttpStatusCode.OK);
-        Assert.Equal("import", run.Kind);
+        Assert.Equal(RunKind.Import, run.Kind);
         Assert.Equal("import-bucket/graphs/orders/", run.ImportPath);
         Assert.Equal("import", State.Backups.Single(b => b.Id == run.BackupId).BackupMethod);
     }

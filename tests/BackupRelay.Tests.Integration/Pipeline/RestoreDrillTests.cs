@@ -74,7 +74,7 @@ public sealed class RestoreDrillTests : RestoreHarness
         Assert.True(response.Result.Status == Microsoft.Azure.Functions.Worker.Grpc.Messages.StatusResult.Types.Status.Success, response.Result.Exception?.Message);
     }
 
-    private async Task<List<RunRecord>> DrillRunsAsync() => [.. (await Runs.ListAsync(GraphA)).Where(r => r.Kind == RunIndexEntry.DrillKind)];
+    private async Task<List<RunRecord>> DrillRunsAsync() => [.. (await Runs.ListAsync(GraphA)).Where(r => r.Kind == RunKind.RestoreDrill)];
 
     private async Task<RunRecord> DrillAsync()
     {

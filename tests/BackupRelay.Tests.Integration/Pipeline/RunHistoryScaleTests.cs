@@ -45,8 +45,8 @@ public sealed class RunHistoryScaleTests : PipelineHarness
         var failed = day % 7 == 3;
         return new RunRecord
         {
-            Id = $"sch-{k:D7}", GraphId = Graph(k % GraphCount), Kind = "backup", CreatedAt = created, UpdatedAt = created.AddMinutes(20),
-            CompletedAt = created.AddMinutes(20), Status = failed ? RunStatus.Failed : RunStatus.Succeeded, Step = failed ? "polling" : "done",
+            Id = $"sch-{k:D7}", GraphId = Graph(k % GraphCount), Kind = RunKind.Backup, CreatedAt = created, UpdatedAt = created.AddMinutes(20),
+            CompletedAt = created.AddMinutes(20), Status = failed ? RunStatus.Failed : RunStatus.Succeeded, Step = failed ? RunStep.BackingUp : RunStep.Done,
             BackupId = $"b-{k:D7}", NotificationQueued = true,
             Files = [new RunFile { Name = "vertices.zip", Size = 4096, BytesCopied = 4096, Status = RunFileStatus.Completed }],
         };

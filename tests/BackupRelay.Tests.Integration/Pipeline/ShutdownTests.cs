@@ -23,7 +23,7 @@ public sealed class ShutdownTests : PipelineHarness
         await Services.GetRequiredService<WorkQueues>().SendStartAsync(new StartBackupMessage(1, "http-shutdown", GraphA, "http", null, "n"));
         // In flight in the worker, not just sent to it: the run has reached its GES call.
         var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (LocalHost.InFlight(FunctionNames.StartBackup) == 0 || await Runs.GetAsync("http-shutdown") is not { Step: "starting" })
+        while (LocalHost.InFlight(FunctionNames.StartBackup) == 0 || await Runs.GetAsync("http-shutdown") is not { Step: BackupRelay.Runs.RunStep.Starting })
         {
             Assert.True(DateTime.UtcNow < deadline, "StartBackup never reached GES");
             await Task.Delay(20);

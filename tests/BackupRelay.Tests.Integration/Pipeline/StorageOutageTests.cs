@@ -34,7 +34,7 @@ public sealed class StorageOutageTests : PipelineHarness
         }
 
         async Task<bool> AllCopiesInFlightAsync() =>
-            (await Runs.ListAsync()).Count(r => r.Step == "copying") == 2
+            (await Runs.ListAsync()).Count(r => r.Step == RunStep.Copying) == 2
             && (await copies.GetPropertiesAsync()).Value.ApproximateMessagesCount > 0
             && (await copies.PeekMessagesAsync()).Value.Length == 0;
 

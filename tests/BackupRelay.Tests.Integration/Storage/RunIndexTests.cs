@@ -36,8 +36,8 @@ public sealed class RunIndexTests : StorageHarness
                 var created = Start.AddDays(day).AddMinutes(graph[^1] - 'a');
                 var run = new RunRecord
                 {
-                    Id = $"run-{graph}-{day:D4}", GraphId = graph, Kind = "backup", CreatedAt = created, UpdatedAt = created,
-                    Status = RunStatus.Running, Step = "copying", BackupId = $"b-{graph}-{day}",
+                    Id = $"run-{graph}-{day:D4}", GraphId = graph, Kind = RunKind.Backup, CreatedAt = created, UpdatedAt = created,
+                    Status = RunStatus.Running, Step = RunStep.Copying, BackupId = $"b-{graph}-{day}",
                     Files = [new RunFile { Name = "f.zip", Size = 100 + day, BytesCopied = 100 + day }],
                 };
                 runs.Add(run);
@@ -53,7 +53,7 @@ public sealed class RunIndexTests : StorageHarness
                 await store.UpdateAsync(run.Id, r =>
                 {
                     r.Status = day % 7 == 3 ? RunStatus.Failed : RunStatus.Succeeded;
-                    r.Step = day % 7 == 3 ? "polling" : "done";
+                    r.Step = day % 7 == 3 ? RunStep.BackingUp : RunStep.Done;
                     r.CompletedAt = r.CreatedAt.AddMinutes(30);
                     return true;
                 }, ct);
@@ -99,7 +99,7 @@ public sealed class RunIndexTests : StorageHarness
         Assert.Equal(1, _counter.RecordReads);
         Assert.Equal(1, _counter.Listings);
         var verified = history[1];
-        Assert.Equal((RunStatus.Succeeded, "done", "b-g-a-98", 198L, 1), (verified.Status, verified.Step, verified.BackupId, verified.Bytes, verified.Files));
+        Assert.Equal((RunStatus.Succeeded, RunStep.Done, "b-g-a-98", 198L, 1), (verified.Status, verified.Step, verified.BackupId, verified.Bytes, verified.Files));
     }
 
     [Fact]
@@ -139,7 +139,7 @@ public sealed class RunIndexTests : StorageHarness
         var blob = container.GetBlobClient("runs/run-g-a-0001.json");
         var run = JsonSerializer.Deserialize((await blob.DownloadContentAsync()).Value.Content.ToMemory().Span, BackupRelayJson.Default.RunRecord)!;
         run.Status = RunStatus.Succeeded;
-        run.Step = "done";
+        run.Step = RunStep.Done;
         run.CompletedAt = run.CreatedAt.AddHours(1);
         await blob.UploadAsync(BinaryData.FromBytes(JsonSerializer.SerializeToUtf8Bytes(run, BackupRelayJson.Default.RunRecord)), overwrite: true);
 
@@ -159,7 +159,7 @@ public sealed class RunIndexTests : StorageHarness
         var (_, container) = await StoreAsync(name);
         foreach (var i in Enumerable.Range(0, 5))
         {
-            var run = new RunRecord { Id = $"old-{i}", GraphId = "g-old", CreatedAt = Start.AddDays(i), UpdatedAt = Start.AddDays(i), Status = RunStatus.Succeeded, CompletedAt = Start.AddDays(i).AddHours(1), Step = "done" };
+            var run = new RunRecord { Id = $"old-{i}", GraphId = "g-old", CreatedAt = Start.AddDays(i), UpdatedAt = Start.AddDays(i), Status = RunStatus.Succeeded, CompletedAt = Start.AddDays(i).AddHours(1), Step = RunStep.Done };
             await container.GetBlobClient($"runs/{run.Id}.json").UploadAsync(BinaryData.FromBytes(JsonSerializer.SerializeToUtf8Bytes(run, BackupRelayJson.Default.RunRecord)));
         }
 
@@ -183,7 +183,7 @@ public sealed class RunIndexTests : StorageHarness
         await store.CreateAsync(new RunRecord { Id = "stuck", GraphId = "g-a", CreatedAt = Start.AddHours(1), UpdatedAt = Start.AddHours(1), Status = RunStatus.Running });
 
         // Nor does the record of a graph's newest verified copy, however old: a restore checks the copy against it.
-        await store.CreateAsync(new RunRecord { Id = "only-copy", GraphId = "g-quiet", Kind = "backup", CreatedAt = Start, UpdatedAt = Start, Status = RunStatus.Running });
+        await store.CreateAsync(new RunRecord { Id = "only-copy", GraphId = "g-quiet", Kind = RunKind.Backup, CreatedAt = Start, UpdatedAt = Start, Status = RunStatus.Running });
         await store.UpdateAsync("only-copy", r =>
         {
             r.Status = RunStatus.Succeeded;

@@ -12,7 +12,7 @@ public sealed class RestoreProofTests
     private static readonly DrillOptions Weekly = new() { Schedule = "0 0 4 * * 0", TargetGraphId = "g1-drills" };
 
     private static RunIndexEntry Drill(string id, RunStatus status, DateTimeOffset created, DateTimeOffset? completed, DateTimeOffset? copyMade = null, string graph = Graph) =>
-        new(id, graph, RunIndexEntry.DrillKind, status, completed is null ? "uploading" : "done", created, completed, false, "b-" + id, 100, 2, CopyMadeAt: copyMade);
+        new(id, graph, RunKind.RestoreDrill, status, completed is null ? RunStep.Uploading : RunStep.Done, created, completed, false, "b-" + id, 100, 2, CopyMadeAt: copyMade);
 
     private static GraphRestoreProof Evaluate(DateTimeOffset since, params RunIndexEntry[] runs) => RestoreProof.Evaluate(Graph, Weekly, since, runs, Now);
 

@@ -20,7 +20,7 @@ public sealed class GraphFreshnessTests
     private GraphStatus Evaluate(DateTimeOffset firstSeen, params RunRecord[] runs) =>
         GraphFreshness.Evaluate(Graph, "orders", Daily, Schedule, Threshold, firstSeen, runs, _clock.GetUtcNow());
 
-    private static RunRecord Run(string id, RunStatus status, DateTimeOffset created, DateTimeOffset? completed = null, string kind = "backup", string graph = Graph) => new()
+    private static RunRecord Run(string id, RunStatus status, DateTimeOffset created, DateTimeOffset? completed = null, RunKind kind = RunKind.Backup, string graph = Graph) => new()
     {
         Id = id,
         Kind = kind,
@@ -93,10 +93,10 @@ public sealed class GraphFreshnessTests
     {
         var old = _clock.GetUtcNow().AddDays(-5);
         var hung = Run("hung", RunStatus.Running, _clock.GetUtcNow().AddHours(-40));
-        hung.Step = "backing-up";
+        hung.Step = RunStep.BackingUp;
         var status = Evaluate(_clock.GetUtcNow().AddDays(-30), Run("old", RunStatus.Succeeded, old, old.AddMinutes(10)), hung);
         Assert.Equal(FreshnessState.Stale, status.State);
-        Assert.Equal("backing-up", status.LastRun!.Step);
+        Assert.Equal(RunStep.BackingUp, status.LastRun!.Step);
     }
 
     [Fact]
@@ -117,8 +117,8 @@ public sealed class GraphFreshnessTests
         var done = _clock.GetUtcNow().AddHours(-1);
         var status = Evaluate(_clock.GetUtcNow().AddDays(-30),
             Run("other", RunStatus.Succeeded, done, done, graph: "g2"),
-            Run("import", RunStatus.Succeeded, done, done, kind: "import"),
-            Run("restore", RunStatus.Succeeded, done, done, kind: "restore"));
+            Run("import", RunStatus.Succeeded, done, done, kind: RunKind.Import),
+            Run("restore", RunStatus.Succeeded, done, done, kind: RunKind.EngineRestore));
         Assert.Equal(FreshnessState.Stale, status.State);
         Assert.Null(status.LastRun);
     }

@@ -1,0 +1,201 @@
+namespace BackupRelay.Copying;
+
+/// <summary>
+/// The commit: the destination's block list committed with the file's hashes, verified against the source's
+/// own checksum (or a second read) before anything looks complete.
+/// </summary>
+public sealed partial class FileCopier
+{
+    private async Task<CopyResult> CommitAsync(ICopyDestination destination, CopyState state, CancellationToken cancellationToken)
+    {
+        var path = state.Request.DestinationPath;
+        var size = state.Size!.Value;
+        var ids = new List<string>();
+        for (long offset = 0; offset < size; offset += state.BlockSize)
+        {
+            ids.Add(BlockIds.For(state.BlockSize, offset, state.Request.Generation));
+        }
+
+        var metadata = new Dictionary<string, string>(state.Request.Metadata ?? new Dictionary<string, string>(), StringComparer.OrdinalIgnoreCase);
+        if (state.Hashes is { } hashes && hashes.Length == size)
+        {
+            var (md5, sha256) = hashes.Finish();
+            var parts = hashes.Multipart;
+            var partSize = hashes.MatchedPartSize();
+            hashes.Dispose();
+            CheckSourceMd5(state, md5);
+            CheckSourceMultipart(parts, partSize);
+            var verification = metadata[CopyMetadata.Verification] = await VerifyAgainstSourceAsync(state, md5, partSize is not null, cancellationToken);
+            await destination.CommitAsync(path, ids, new CommitInfo(size, md5, sha256, true, metadata), cancellationToken);
+            LogCompleted(path, destination, size, verification, recomputed: false);
+            return new CopyResult(CopyOutcome.Completed, size, Convert.ToHexStringLower(md5), Convert.ToHexStringLower(sha256), null, null, state.Statistics(),
+                Verification: verification);
+        }
+
+        // The hash state of earlier slices is not here: commit unverified, hash what was committed, then verify.
+        if (destination.WriteOnce)
+        {
+            throw new InvalidOperationException($"{path}: no hash state to commit with in write-once {destination.Description}; the copy is retried.");
+        }
+
+        // A duplicate delivery of this file (a redelivered slice beside its continuation) may have finished the
+        // copy meanwhile: committing unverified over its verified file would mark a finished copy unverified.
+        if (await destination.GetCommittedAsync(path, cancellationToken) is { Verified: true } done && done.Length == size)
+        {
+            return AlreadyComplete(destination, path, done, state.Statistics());
+        }
+
+        state.HashesRecomputed = true;
+        await destination.CommitAsync(path, ids, new CommitInfo(size, null, null, false, metadata), cancellationToken);
+        (byte[] Md5, byte[] Sha256, long Length, long? MultipartPartSize) read;
+        var multipart = state.NewMultipartCheck();
+        await using (var stream = await destination.OpenReadAsync(path, cancellationToken))
+        {
+            read = await FileHashes.OfStreamAsync(stream, multipart, cancellationToken);
+        }
+
+        try
+        {
+            if (read.Length != size)
+            {
+                throw new CopyFailedException($"The committed file has {read.Length} bytes; the source has {size}.", contentMismatch: true);
+            }
+
+            CheckSourceMd5(state, read.Md5);
+            CheckSourceMultipart(multipart, read.MultipartPartSize);
+            metadata[CopyMetadata.Verification] = await VerifyAgainstSourceAsync(state, read.Md5, read.MultipartPartSize is not null, cancellationToken);
+        }
+        catch (CopyFailedException)
+        {
+            try
+            {
+                await destination.DeleteAsync(path, cancellationToken);
+            }
+            catch (Azure.RequestFailedException ex) when (ex.Status is 403 or 409)
+            {
+                // The identity may not delete (write-only role, immutability): the file stays marked unverified.
+                Log.CopyFailed(logger, path, destination.Description, $"the unverified file could not be deleted ({BackupRelay.Storage.StorageErrors.Describe(ex)}); it stays marked unverified");
+            }
+
+            throw;
+        }
+
+        await destination.MarkVerifiedAsync(path, read.Md5, read.Sha256, metadata, cancellationToken);
+        LogCompleted(path, destination, size, metadata[CopyMetadata.Verification], recomputed: true);
+        return new CopyResult(CopyOutcome.Completed, size, Convert.ToHexStringLower(read.Md5), Convert.ToHexStringLower(read.Sha256), null, null, state.Statistics(),
+            Verification: metadata[CopyMetadata.Verification]);
+    }
+
+    /// <summary>The file is committed and verified already (an earlier or a duplicate delivery): its result as stored.</summary>
+    private CopyResult AlreadyComplete(ICopyDestination destination, string path, CommittedFile committed, CopyStatistics statistics)
+    {
+        Log.AlreadyComplete(logger, path, destination.Description);
+        return new CopyResult(CopyOutcome.Completed, committed.Length, committed.Md5Hex, committed.Sha256Hex, null, null, statistics,
+            Verification: committed.Verification);
+    }
+
+    private void LogCompleted(string path, ICopyDestination destination, long size, string verification, bool recomputed)
+    {
+        if (verification == Verification.ReceivedOnly)
+        {
+            Log.CompletedUnverified(logger, path, destination.Description, size);
+        }
+        else
+        {
+            Log.Completed(logger, path, destination.Description, size, recomputed);
+        }
+    }
+
+    /// <summary>
+    /// What the copy can say beyond its own hashes: the source's declared MD5 was matched (checked
+    /// already), or — opted in, for a source that declares none — a second full read hashes the same.
+    /// </summary>
+    private async Task<string> VerifyAgainstSourceAsync(CopyState state, byte[] md5, bool multipartMatched, CancellationToken cancellationToken)
+    {
+        if (state.SourceMd5Hex is not null)
+        {
+            return Verification.SourceMd5;
+        }
+
+        if (multipartMatched)
+        {
+            return Verification.SourceMultipartMd5;
+        }
+
+        if (state.Size == 0)
+        {
+            return Verification.EmptySource;
+        }
+
+        if (!options.Value.VerifyBySecondRead)
+        {
+            return Verification.ReceivedOnly;
+        }
+
+        var again = await SecondReadMd5Async(state, cancellationToken);
+        if (!again.AsSpan().SequenceEqual(md5))
+        {
+            throw new CopyFailedException(
+                $"A second read of the source hashes to MD5 {Convert.ToHexStringLower(again)}, the bytes copied to {Convert.ToHexStringLower(md5)}.",
+                contentMismatch: true);
+        }
+
+        return Verification.SecondRead;
+    }
+
+    /// <summary>The MD5 of the whole source, read once more (a fresh link after a failure, a bounded number of times).</summary>
+    private async Task<byte[]> SecondReadMd5Async(CopyState state, CancellationToken cancellationToken)
+    {
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(1 << 20);
+        try
+        {
+            for (var attempt = 1; ; attempt++)
+            {
+                try
+                {
+                    using var response = await download.GetAsync(state.Link, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+                    if (!response.IsSuccessStatusCode)
+                    {
+                        throw new SourceFailedException($"The source answered HTTP {(int)response.StatusCode} to the second read.");
+                    }
+
+                    using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.MD5);
+                    await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken);
+                    int read;
+                    while ((read = await stream.ReadAsync(buffer, cancellationToken)) > 0)
+                    {
+                        hash.AppendData(buffer, 0, read);
+                    }
+
+                    return hash.GetHashAndReset();
+                }
+                catch (Exception ex) when (ex is SourceFailedException or HttpRequestException or IOException && attempt < options.Value.MaxSourceAttempts)
+                {
+                    await RefreshLinkAsync(state, cancellationToken);
+                }
+            }
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>The source's multipart ETag, when it was checked (hashed from byte 0), must be matched by one of the part sizes that fit.</summary>
+    private static void CheckSourceMultipart(MultipartEtagCheck? check, long? partSize)
+    {
+        if (check is not null && partSize is null)
+        {
+            throw new CopyFailedException($"Multipart ETag mismatch: the source declares {check.Digest}-{check.Parts}; the bytes received give another " +
+                $"for every part size that fits ({string.Join(", ", check.Candidates.Select(p => $"{p} B"))}).", contentMismatch: true);
+        }
+    }
+
+    private static void CheckSourceMd5(CopyState state, byte[] md5)
+    {
+        if (state.SourceMd5Hex is { } expected && !string.Equals(expected, Convert.ToHexStringLower(md5), StringComparison.OrdinalIgnoreCase))
+        {
+            throw new CopyFailedException($"MD5 mismatch: the source declares {expected}, the bytes received hash to {Convert.ToHexStringLower(md5)}.", contentMismatch: true);
+        }
+    }
+}
