@@ -68,6 +68,7 @@ public static class BackupRelayServiceCollectionExtensions
         services.AddSingleton<NumberedPolls>();
         services.AddSingleton<SubmitOnce>();
         services.AddSingleton<RunHousekeeping>();
+        services.AddHostedService<RunHousekeepingService>();
         services.AddValidatedOptions<Notifications.NotifyOptions, Notifications.NotifyOptionsValidator>(configuration, Notifications.NotifyOptions.SectionName);
         services.AddSingleton<Notifications.RunEvents>();
         services.AddSingleton<IQueueFunction, Notifications.NotifyHandler>();
@@ -126,7 +127,7 @@ public static class BackupRelayServiceCollectionExtensions
         return services;
     }
 
-    /// <summary>Freshness and restore proof of every configured graph, computed each minute (and retention of old runs).</summary>
+    /// <summary>Freshness and restore proof of every configured graph, computed each minute.</summary>
     public static IServiceCollection AddGraphStatus(this IServiceCollection services)
     {
         services.AddSingleton<Freshness.GraphStatusService>();

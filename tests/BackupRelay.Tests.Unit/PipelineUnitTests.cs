@@ -29,6 +29,17 @@ public sealed class PipelineUnitTests
     }
 
     [Fact]
+    public void A_required_backup_setting_left_empty_is_refused_naming_it()
+    {
+        var options = new BackupOptions { Schedule = "" };
+        options.Graphs.Add(new GraphOptions { GraphId = "" });
+        var failures = new BackupOptionsValidator().Validate(null, options).Failures!.ToList();
+        Assert.Contains("Backup__Schedule is required.", failures);
+        Assert.Contains("Backup__Graphs__0__GraphId is required.", failures);
+        Assert.Equal(2, failures.Count);
+    }
+
+    [Fact]
     public void Bad_backup_settings_name_the_setting()
     {
         var options = new BackupOptions { Schedule = "every day", PollInitialDelay = TimeSpan.Zero };

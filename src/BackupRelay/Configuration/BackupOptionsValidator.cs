@@ -11,9 +11,13 @@ public sealed class BackupOptionsValidator : IValidateOptions<BackupOptions>
     public ValidateOptionsResult Validate(string? name, BackupOptions options)
     {
         var failures = new List<string>();
+        SettingAnnotations.Validate(options, "Backup__", failures); // [Required] and the like, worded with the setting's name
         try
         {
-            ScheduleBackupsHandler.Parse(options.Schedule);
+            if (!string.IsNullOrEmpty(options.Schedule))
+            {
+                ScheduleBackupsHandler.Parse(options.Schedule);
+            }
         }
         catch (Exception ex) when (ex is NCrontab.CrontabException or FormatException or ArgumentException)
         {
@@ -27,7 +31,8 @@ public sealed class BackupOptionsValidator : IValidateOptions<BackupOptions>
 
         for (var i = 0; i < options.Graphs.Count; i++)
         {
-            if (!HuaweiCloudIds.IsValidId(options.Graphs[i].GraphId))
+            SettingAnnotations.Validate(options.Graphs[i], $"Backup__Graphs__{i}__", failures);
+            if (!string.IsNullOrEmpty(options.Graphs[i].GraphId) && !HuaweiCloudIds.IsValidId(options.Graphs[i].GraphId))
             {
                 failures.Add($"Backup__Graphs__{i}__GraphId must be a GES graph id (letters, digits, '-', '_', '.', '~').");
             }
