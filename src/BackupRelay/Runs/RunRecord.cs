@@ -240,7 +240,7 @@ public sealed class RunRecord
     public bool FailFile(string name, RunStep step, string reason, DateTimeOffset now, bool endRun)
     {
         var file = FileNamed(name);
-        if (IsFinished || (!endRun && file.IsEnded))
+        if (endRun ? IsFinished : file.IsEnded)
         {
             return false;
         }
