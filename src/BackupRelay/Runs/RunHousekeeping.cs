@@ -53,23 +53,30 @@ public sealed class RunHousekeeping(RunStore runs)
         var keep = (await runs.Index.SummariesAsync(cancellationToken)).Values.Select(s => s.VerifiedCopy?.RunId).OfType<string>().ToHashSet(StringComparer.Ordinal);
         var lastDay = cutoff.UtcDateTime.ToString("yyyyMMdd", System.Globalization.CultureInfo.InvariantCulture);
         var deleted = 0;
-        await foreach (var day in runs.Index.DaysAsync(cancellationToken))
+        foreach (var day in await runs.Index.DaysWithRunsAsync(cancellationToken))
         {
             if (string.CompareOrdinal(day, lastDay) > 0)
             {
                 break;
             }
 
+            var kept = 0;
             await foreach (var entry in runs.Index.OfDayAsync(day, cancellationToken))
             {
                 if (entry.CreatedAt >= cutoff || !entry.IsFinished || keep.Contains(entry.RunId))
                 {
+                    kept++;
                     continue;
                 }
 
                 await runs.Container.GetBlobClient(RunStore.BlobName(entry.RunId)).DeleteIfExistsAsync(cancellationToken: cancellationToken);
                 await runs.Index.DeleteAsync(entry, cancellationToken);
                 deleted++;
+            }
+
+            if (kept == 0)
+            {
+                await runs.Index.UnmarkDayAsync(day, cancellationToken);
             }
         }
 

@@ -6,36 +6,17 @@ using Azure.Storage.Blobs.Models;
 namespace BackupRelay.Runs;
 
 /// <summary>
-/// One run as its index entries describe it (blob metadata, no record read). A finished run's entry is
-/// final; an unfinished one's step and status are read from the record.
-/// </summary>
-/// <param name="Listed">The entry's blob name and ETag when it came from a listing (a repair writes it only if unchanged since).</param>
-public sealed record RunIndexEntry(string RunId, string GraphId, RunKind Kind, RunStatus Status, RunStep Step, DateTimeOffset CreatedAt,
-    DateTimeOffset? CompletedAt, bool Notified, string? BackupId, long Bytes, int Files, (string Name, Azure.ETag ETag)? Listed = null,
-    DateTimeOffset? CopyMadeAt = null)
-{
-    public bool IsFinished => RunRecord.Ended(Status);
-
-    /// <summary>A backup run that ended with every file copied and verified: what makes a graph fresh.</summary>
-    public bool IsVerifiedCopy => Kind == RunKind.Backup && Status == RunStatus.Succeeded && CompletedAt is not null;
-
-    /// <summary>A restore drill that passed: the copy came back byte-exact and GES imported it.</summary>
-    public bool IsPassedDrill => Kind == RunKind.RestoreDrill && Status == RunStatus.Succeeded && CompletedAt is not null;
-
-    public static RunIndexEntry Of(RunRecord run) =>
-        new(run.Id, run.GraphId, run.Kind, run.Status, run.Step, run.CreatedAt, run.CompletedAt, run.NotificationQueued, run.BackupId,
-            run.Files.Sum(f => f.Size ?? f.BytesCopied), run.Files.Count, CopyMadeAt: run.CopyMadeAt);
-}
-
-/// <summary>
 /// Listings of run records that cost what they return, not the whole history: empty blobs beside the
 /// records, named so that a prefix listing returns them newest first, each carrying the run's graph,
 /// kind, status and times in its metadata.
 /// <list type="bullet">
-/// <item><c>index/all/{inverted ticks}-{run}</c>: every run, newest first (<c>GET /api/runs</c>).</item>
 /// <item><c>index/graph/{graph}/{inverted ticks}-{run}</c>: one graph's runs, newest first (freshness,
 /// <c>GET /api/graphs</c>, <c>?graphId=</c>).</item>
-/// <item><c>index/day/{yyyyMMdd}/{run}</c>: runs by the day they were created (retention deletes whole days).</item>
+/// <item><c>index/day/{yyyyMMdd}/{run}</c>: runs by the day they were created: <c>GET /api/runs</c> reads the
+/// newest days first (each day's entries sorted by creation), and retention deletes whole days.</item>
+/// <item><c>index/days/{yyyyMMdd}</c>: one empty blob per day that has runs, so the days are one small listing
+/// (at most the retention's days) rather than a listing of every entry. A listing costs what its prefix holds
+/// in Azurite (it sorts every match before paging), so no listing here spans the whole history.</item>
 /// <item><c>index/latest/{graph}</c>: each graph's newest backup run and newest verified copy, so the
 /// freshness of every graph is one read per graph by name, whatever the history (<see cref="GraphSummary"/>).</item>
 /// </list>
@@ -46,7 +27,9 @@ public sealed record RunIndexEntry(string RunId, string GraphId, RunKind Kind, R
 /// </summary>
 public sealed class RunIndex(BlobContainerClient container)
 {
+    /// <summary>Entries an earlier version wrote for every run (newest first); deleted with their run, no longer written or read.</summary>
     private const string AllPrefix = "index/all/";
+    private const string DaysPrefix = "index/days/";
     private const string GraphPrefix = "index/graph/";
     private const string DayPrefix = "index/day/";
     private const string LatestPrefix = "index/latest/";
@@ -54,6 +37,11 @@ public sealed class RunIndex(BlobContainerClient container)
 
     /// <summary>Present once every record written before the index existed has its entries.</summary>
     private const string BuiltMarker = "index/.built-v1";
+
+    /// <summary>Present once every day with entries has its <c>index/days/</c> marker (indexes built before the markers get them once).</summary>
+    private const string DaysMarker = "index/.built-v2-days";
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _markedDays = new(StringComparer.Ordinal);
 
     private static string Inverted(DateTimeOffset at) => (DateTimeOffset.MaxValue.UtcTicks - at.UtcTicks).ToString("D19", CultureInfo.InvariantCulture);
 
@@ -77,16 +65,19 @@ public sealed class RunIndex(BlobContainerClient container)
         }
     }
 
-    /// <summary>The blob names of a run's three entries: every run's listing, its graph's, its day's.</summary>
+    /// <summary>The blob names of a run's entries: its graph's listing and its day's.</summary>
     private static string[] EntryNames(RunIndexEntry entry) =>
-        [AllName(entry.RunId, entry.CreatedAt), GraphName(entry.GraphId, entry.RunId, entry.CreatedAt), DayName(entry.RunId, entry.CreatedAt)];
+        [GraphName(entry.GraphId, entry.RunId, entry.CreatedAt), DayName(entry.RunId, entry.CreatedAt)];
+
+    private static string Day(DateTimeOffset at) => at.UtcDateTime.ToString("yyyyMMdd", CultureInfo.InvariantCulture);
 
     /// <summary>Writes <paramref name="entry"/> under <paramref name="names"/>: replacing them, or only where none exists.</summary>
-    private Task WriteEntriesAsync(RunIndexEntry entry, IEnumerable<string> names, bool onlyIfAbsent, CancellationToken cancellationToken)
+    private async Task WriteEntriesAsync(RunIndexEntry entry, IEnumerable<string> names, bool onlyIfAbsent, CancellationToken cancellationToken)
     {
+        await MarkDayAsync(Day(entry.CreatedAt), cancellationToken);
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-        Put(metadata, "", entry);
-        return Task.WhenAll(names.Select(async name =>
+        RunIndexMetadata.Put(metadata, "", entry);
+        await Task.WhenAll(names.Select(async name =>
         {
             try
             {
@@ -142,7 +133,7 @@ public sealed class RunIndex(BlobContainerClient container)
             {
                 if (slot is not null)
                 {
-                    Put(metadata, prefix, slot);
+                    RunIndexMetadata.Put(metadata, prefix, slot);
                 }
             }
 
@@ -204,7 +195,8 @@ public sealed class RunIndex(BlobContainerClient container)
 
     private static GraphSummary Summary(string graphId, IDictionary<string, string>? metadata) => metadata is null
         ? new(graphId, null, null)
-        : new(graphId, Parse(metadata, "l_"), Parse(metadata, "v_"), Parse(metadata, "d_"), Parse(metadata, "f_"), Parse(metadata, "p_"));
+        : new(graphId, RunIndexMetadata.Parse(metadata, "l_"), RunIndexMetadata.Parse(metadata, "v_"), RunIndexMetadata.Parse(metadata, "d_"),
+            RunIndexMetadata.Parse(metadata, "f_"), RunIndexMetadata.Parse(metadata, "p_"));
 
     /// <summary>
     /// Rewrites the entries when the record says something else than the listed <paramref name="entry"/> (a crash
@@ -220,7 +212,7 @@ public sealed class RunIndex(BlobContainerClient container)
         }
 
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-        Put(metadata, "", current);
+        RunIndexMetadata.Put(metadata, "", current);
         try
         {
             await container.GetBlobClient(listed.Name).UploadAsync(BinaryData.Empty,
@@ -248,12 +240,71 @@ public sealed class RunIndex(BlobContainerClient container)
         before.Status != after.Status || before.CompletedAt != after.CompletedAt || before.Notified != after.Notified
         || (after.IsFinished && (before.Step != after.Step || before.Bytes != after.Bytes || before.Files != after.Files || before.BackupId != after.BackupId));
 
+    /// <summary>Writes the marker of a day that has runs, once per day and process (write-if-absent: safe to repeat).</summary>
+    private async Task MarkDayAsync(string day, CancellationToken cancellationToken)
+    {
+        if (_markedDays.ContainsKey(day))
+        {
+            return;
+        }
+
+        try
+        {
+            await container.GetBlobClient(DaysPrefix + day).UploadAsync(BinaryData.Empty,
+                new BlobUploadOptions { Conditions = new BlobRequestConditions { IfNoneMatch = Azure.ETag.All } }, cancellationToken);
+        }
+        catch (Azure.RequestFailedException ex) when (ex.Status is 409 or 412)
+        {
+            // Marked already.
+        }
+
+        _markedDays[day] = true;
+    }
+
+    /// <summary>The days (<c>yyyyMMdd</c>) that have runs, oldest first: one listing of the day markers.</summary>
+    public async Task<List<string>> DaysWithRunsAsync(CancellationToken cancellationToken = default)
+    {
+        var days = new List<string>();
+        await foreach (var item in container.GetBlobsAsync(BlobTraits.None, BlobStates.None, DaysPrefix, cancellationToken))
+        {
+            days.Add(item.Name[DaysPrefix.Length..]);
+        }
+
+        return days;
+    }
+
+    /// <summary>A day retention emptied: its marker goes, so listings no longer visit it.</summary>
+    public async Task UnmarkDayAsync(string day, CancellationToken cancellationToken = default)
+    {
+        _markedDays.TryRemove(day, out _);
+        await container.GetBlobClient(DaysPrefix + day).DeleteIfExistsAsync(cancellationToken: cancellationToken);
+    }
+
+    /// <summary>Every run newest first: the newest days first, each day's entries sorted by creation (then run id).</summary>
+    private async IAsyncEnumerable<RunIndexEntry> EveryRunNewestFirstAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var days = await DaysWithRunsAsync(cancellationToken);
+        for (var i = days.Count - 1; i >= 0; i--)
+        {
+            var entries = new List<RunIndexEntry>();
+            await foreach (var entry in OfDayAsync(days[i], cancellationToken))
+            {
+                entries.Add(entry);
+            }
+
+            foreach (var entry in entries.OrderByDescending(e => e.CreatedAt).ThenBy(e => e.RunId, StringComparer.Ordinal))
+            {
+                yield return entry;
+            }
+        }
+    }
+
     /// <summary>
     /// Entries newest first: every run's, or one graph's, listed <paramref name="pageSize"/> at a time (a reader
     /// that wants the newest few does not pay for a 5,000-entry page).
     /// </summary>
     public IAsyncEnumerable<RunIndexEntry> NewestFirstAsync(string? graphId, int pageSize = 5000, CancellationToken cancellationToken = default) =>
-        EntriesAsync(graphId is null ? AllPrefix : $"{GraphPrefix}{graphId}/", pageSize, cancellationToken);
+        graphId is null ? EveryRunNewestFirstAsync(cancellationToken) : EntriesAsync($"{GraphPrefix}{graphId}/", pageSize, cancellationToken);
 
     /// <summary>The entries under <paramref name="prefix"/>, in name order, <paramref name="pageSize"/> per listing.</summary>
     private async IAsyncEnumerable<RunIndexEntry> EntriesAsync(string prefix, int pageSize, [EnumeratorCancellation] CancellationToken cancellationToken)
@@ -263,7 +314,7 @@ public sealed class RunIndex(BlobContainerClient container)
         {
             foreach (var item in page.Values)
             {
-                if (item.Metadata is { } metadata && Parse(metadata, "") is { } entry)
+                if (item.Metadata is { } metadata && RunIndexMetadata.Parse(metadata, "") is { } entry)
                 {
                     yield return entry with { Listed = (item.Name, item.Properties.ETag!.Value) };
                 }
@@ -290,7 +341,7 @@ public sealed class RunIndex(BlobContainerClient container)
     /// <summary>Removes the run's entries (the day entry last, so a retention pass cut short finds the run again).</summary>
     public async Task DeleteAsync(RunIndexEntry entry, CancellationToken cancellationToken = default)
     {
-        foreach (var name in EntryNames(entry))
+        foreach (var name in EntryNames(entry).Prepend(AllName(entry.RunId, entry.CreatedAt)))
         {
             await container.GetBlobClient(name).DeleteIfExistsAsync(cancellationToken: cancellationToken);
         }
@@ -299,63 +350,28 @@ public sealed class RunIndex(BlobContainerClient container)
     public async Task<bool> IsBuiltAsync(CancellationToken cancellationToken = default) =>
         (await container.GetBlobClient(BuiltMarker).ExistsAsync(cancellationToken)).Value;
 
-    public Task MarkBuiltAsync(CancellationToken cancellationToken = default) =>
-        container.GetBlobClient(BuiltMarker).UploadAsync(BinaryData.FromString("every run record has its index entries\n"), overwrite: true, cancellationToken);
-
-    /// <summary>Writes <paramref name="entry"/> into blob metadata under <paramref name="prefix"/> (ASCII names and values only).</summary>
-    private static void Put(Dictionary<string, string> metadata, string prefix, RunIndexEntry entry)
+    public async Task MarkBuiltAsync(CancellationToken cancellationToken = default)
     {
-        metadata[prefix + "run"] = entry.RunId;
-        metadata[prefix + "graph"] = entry.GraphId;
-        metadata[prefix + "kind"] = entry.Kind.Name();
-        metadata[prefix + "status"] = entry.Status.ToString();
-        metadata[prefix + "created"] = entry.CreatedAt.UtcTicks.ToString(CultureInfo.InvariantCulture);
-        metadata[prefix + "notified"] = entry.Notified ? "true" : "false";
-        metadata[prefix + "step"] = entry.Step.Name();
-        metadata[prefix + "bytes"] = entry.Bytes.ToString(CultureInfo.InvariantCulture);
-        metadata[prefix + "files"] = entry.Files.ToString(CultureInfo.InvariantCulture);
-        if (entry.CompletedAt is { } completed)
-        {
-            metadata[prefix + "completed"] = completed.UtcTicks.ToString(CultureInfo.InvariantCulture);
-        }
-
-        if (entry.BackupId is { } backupId)
-        {
-            metadata[prefix + "backup"] = backupId;
-        }
-
-        if (entry.CopyMadeAt is { } copyMade)
-        {
-            metadata[prefix + "copymade"] = copyMade.UtcTicks.ToString(CultureInfo.InvariantCulture);
-        }
+        await container.GetBlobClient(BuiltMarker).UploadAsync(BinaryData.FromString("every run record has its index entries\n"), overwrite: true, cancellationToken);
+        await container.GetBlobClient(DaysMarker).UploadAsync(BinaryData.FromString("every day with runs has its marker\n"), overwrite: true, cancellationToken);
     }
 
-    private static RunIndexEntry? Parse(IDictionary<string, string> m, string prefix)
+    /// <summary>
+    /// An index built before the day markers gets them once: one listing of the days its entries name (every entry
+    /// matches it, so it is done once, not per request).
+    /// </summary>
+    public async Task MarkDaysOnceAsync(CancellationToken cancellationToken = default)
     {
-        string? Get(string name) => m.TryGetValue(prefix + name, out var value) ? value : null;
-        if (Get("run") is not { } run || Get("graph") is not { } graph || !RunNames.TryParseKind(Get("kind"), out var kind)
-            || !Enum.TryParse<RunStatus>(Get("status"), out var status)
-            || !long.TryParse(Get("created"), CultureInfo.InvariantCulture, out var created))
+        if ((await container.GetBlobClient(DaysMarker).ExistsAsync(cancellationToken)).Value)
         {
-            return null;
+            return;
         }
 
-        DateTimeOffset? completedAt = long.TryParse(Get("completed"), CultureInfo.InvariantCulture, out var completed)
-            ? new DateTimeOffset(completed, TimeSpan.Zero)
-            : null;
-        // An entry without a step it names (none is written without one) says what its status implies.
-        var step = RunNames.TryParseStep(Get("step"), out var named) ? named : RunRecord.Ended(status) ? RunStep.Done : RunStep.Queued;
-        return new RunIndexEntry(run, graph, kind, status, step, new DateTimeOffset(created, TimeSpan.Zero), completedAt,
-            Get("notified") == "true", Get("backup"),
-            long.TryParse(Get("bytes"), CultureInfo.InvariantCulture, out var bytes) ? bytes : 0,
-            int.TryParse(Get("files"), CultureInfo.InvariantCulture, out var files) ? files : 0,
-            CopyMadeAt: long.TryParse(Get("copymade"), CultureInfo.InvariantCulture, out var copyMade) ? new DateTimeOffset(copyMade, TimeSpan.Zero) : null);
+        await foreach (var day in DaysAsync(cancellationToken))
+        {
+            await MarkDayAsync(day, cancellationToken);
+        }
+
+        await container.GetBlobClient(DaysMarker).UploadAsync(BinaryData.FromString("every day with runs has its marker\n"), overwrite: true, cancellationToken);
     }
 }
-
-/// <summary>
-/// A graph's newest backup run and newest verified copy, and its newest, newest finished and newest passed
-/// restore drill, as the index keeps them.
-/// </summary>
-public sealed record GraphSummary(string GraphId, RunIndexEntry? LastRun, RunIndexEntry? VerifiedCopy, RunIndexEntry? LastDrill = null,
-    RunIndexEntry? LastFinishedDrill = null, RunIndexEntry? PassedDrill = null);

@@ -309,6 +309,7 @@ public sealed class RunStore(BlobContainerClient container, IRunObserver? observ
     {
         if (await _index.IsBuiltAsync())
         {
+            await _index.MarkDaysOnceAsync();
             return;
         }
 

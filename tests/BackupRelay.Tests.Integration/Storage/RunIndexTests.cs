@@ -75,7 +75,10 @@ public sealed class RunIndexTests : StorageHarness
         var newest = await store.ListAsync(limit: 10);
         Assert.Equal(all.OrderByDescending(r => r.CreatedAt).Take(10).Select(r => r.Id), newest.Select(r => r.Id));
         Assert.Equal(10, _counter.RecordReads);
-        Assert.Equal(1, _counter.Listings);
+
+        // One listing of the days that have runs, then one per day read, newest first: three runs a day, so four
+        // days for ten runs. No listing spans the history.
+        Assert.Equal(5, _counter.Listings);
 
         _counter.Reset();
         var failed = await store.ListAsync("g-b", RunStatus.Failed, limit: 3);
@@ -174,6 +177,31 @@ public sealed class RunIndexTests : StorageHarness
     }
 
     [Fact]
+    public async Task An_index_built_before_the_day_markers_gets_them_once_and_lists_every_run()
+    {
+        var name = UniqueName("runs");
+        var (store, container) = await StoreAsync(name);
+        var all = await HistoryAsync(store, 6);
+
+        // As an earlier version left it: entries by day, no day markers, no marker saying they were written.
+        await foreach (var blob in container.GetBlobsAsync(Azure.Storage.Blobs.Models.BlobTraits.None, Azure.Storage.Blobs.Models.BlobStates.None, "index/days/", CancellationToken.None))
+        {
+            await container.DeleteBlobAsync(blob.Name);
+        }
+
+        await container.DeleteBlobAsync("index/.built-v2-days");
+        var (upgraded, _) = await StoreAsync(name);
+        Assert.Equal(all.OrderByDescending(r => r.CreatedAt).Select(r => r.Id), (await upgraded.ListAsync(limit: 100)).Select(r => r.Id));
+        var days = new List<string>();
+        await foreach (var blob in container.GetBlobsAsync(Azure.Storage.Blobs.Models.BlobTraits.None, Azure.Storage.Blobs.Models.BlobStates.None, "index/days/", CancellationToken.None))
+        {
+            days.Add(blob.Name);
+        }
+
+        Assert.Equal(6, days.Count);
+    }
+
+    [Fact]
     public async Task Retention_deletes_finished_runs_older_than_the_cutoff_with_their_entries_and_keeps_the_rest()
     {
         var (store, container) = await StoreAsync();
@@ -206,6 +234,12 @@ public sealed class RunIndexTests : StorageHarness
         }
 
         Assert.DoesNotContain(names, n => n.EndsWith("-run-g-a-0000", StringComparison.Ordinal) || n.EndsWith("/run-g-a-0000", StringComparison.Ordinal));
+
+        // A day emptied loses its marker (listings no longer visit it); a day with a run kept keeps it.
+        static string Marker(DateTimeOffset day) => "index/days/" + day.UtcDateTime.ToString("yyyyMMdd", System.Globalization.CultureInfo.InvariantCulture);
+        Assert.DoesNotContain(Marker(Start.AddDays(1)), names);
+        Assert.Contains(Marker(Start), names);
+        Assert.Contains(Marker(Start.AddDays(10)), names);
         Assert.Equal(0, await new RunHousekeeping(store).DeleteOlderThanAsync(Start.AddDays(10)));
     }
 
