@@ -18,7 +18,7 @@ rm -f "${TMPDIR:-/tmp}/backuprelay-runs-scale.txt"
 status=0
 RUNS_BENCH_RECORDS="$records" RUNS_BENCH_GRAPHS="$graphs" dotnet test tests/BackupRelay.Tests.Integration -c Release --no-build \
   --filter "FullyQualifiedName~RunHistoryScaleTests" >"$log" 2>&1 || status=$?
-grep -E "^\s+Failed |Error Message" -A3 "$log" | head -n 20 || true
+grep -E "^\s+Failed |Error Message|Stack Trace" -A8 "$log" | head -n 60 || true
 cat "${TMPDIR:-/tmp}/backuprelay-runs-scale.txt" 2>/dev/null || echo "no figures: the run failed before the end"
 rm -f "$log"
 exit "$status"

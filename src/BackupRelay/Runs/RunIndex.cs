@@ -41,7 +41,7 @@ public sealed class RunIndex(BlobContainerClient container)
     /// <summary>Present once every day with entries has its <c>index/days/</c> marker (indexes built before the markers get them once).</summary>
     private const string DaysMarker = "index/.built-v2-days";
 
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _markedDays = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Lazy<Task>> _markedDays = new(StringComparer.Ordinal);
 
     private static string Inverted(DateTimeOffset at) => (DateTimeOffset.MaxValue.UtcTicks - at.UtcTicks).ToString("D19", CultureInfo.InvariantCulture);
 
@@ -240,25 +240,23 @@ public sealed class RunIndex(BlobContainerClient container)
         before.Status != after.Status || before.CompletedAt != after.CompletedAt || before.Notified != after.Notified
         || (after.IsFinished && (before.Step != after.Step || before.Bytes != after.Bytes || before.Files != after.Files || before.BackupId != after.BackupId));
 
-    /// <summary>Writes the marker of a day that has runs, once per day and process (write-if-absent: safe to repeat).</summary>
+    /// <summary>
+    /// Writes the marker of a day that has runs, once per day and process: the writers of one day share one
+    /// request. An empty blob written over itself, so repeating it (another process, a retry) changes nothing.
+    /// </summary>
     private async Task MarkDayAsync(string day, CancellationToken cancellationToken)
     {
-        if (_markedDays.ContainsKey(day))
-        {
-            return;
-        }
-
+        var marking = _markedDays.GetOrAdd(day, d => new Lazy<Task>(() => container.GetBlobClient(DaysPrefix + d).UploadAsync(BinaryData.Empty, overwrite: true)));
         try
         {
-            await container.GetBlobClient(DaysPrefix + day).UploadAsync(BinaryData.Empty,
-                new BlobUploadOptions { Conditions = new BlobRequestConditions { IfNoneMatch = Azure.ETag.All } }, cancellationToken);
+            await marking.Value.WaitAsync(cancellationToken);
         }
-        catch (Azure.RequestFailedException ex) when (ex.Status is 409 or 412)
+        catch (Exception) when (!cancellationToken.IsCancellationRequested)
         {
-            // Marked already.
+            // Failed: the next writer of the day tries again.
+            _markedDays.TryRemove(new KeyValuePair<string, Lazy<Task>>(day, marking));
+            throw;
         }
-
-        _markedDays[day] = true;
     }
 
     /// <summary>The days (<c>yyyyMMdd</c>) that have runs, oldest first: one listing of the day markers.</summary>
