@@ -79,7 +79,7 @@ public sealed partial class PollBackupJobHandler(
     private async Task<GesBackup?> FindBackupAsync(RunRecord run, CancellationToken cancellationToken)
     {
         var backups = await ges.ListAllBackupsAsync(run.GraphId, cancellationToken);
-        var since = (run.SubmittedAt ?? run.CreatedAt) - options.Value.ClockSkewAllowance;
+        var since = (run.FirstClaimAt ?? run.SubmittedAt ?? run.CreatedAt) - options.Value.ClockSkewAllowance;
         return run.BackupId is { } known
             ? backups.FirstOrDefault(b => b.Id == known)
             : backups.Where(b => b.BackupMethod == "manual" && b.Status == "success" && b.StartedAt >= since)

@@ -90,6 +90,12 @@ public sealed class RunRecord
     /// <summary>The start message that claimed the right to call add-backup (its nonce); duplicates stand aside.</summary>
     public string? SubmitClaim { get; set; }
 
+    /// <summary>
+    /// The first claim's time: a job this run submitted started after it, however many claims came since (each
+    /// claim moves <see cref="SubmittedAt"/>, the lease's clock, forward).
+    /// </summary>
+    public DateTimeOffset? FirstClaimAt { get; set; }
+
     public DateTimeOffset? CompletedAt { get; set; }
     public DateTimeOffset? Deadline { get; set; }
     public int PollCount { get; set; }
@@ -121,8 +127,8 @@ public sealed class RunRecord
     /// Claims the right to submit this run's long-running job (add-backup, import) for the message
     /// <paramref name="nonce"/>: refused once a job is recorded or the run ended, and while another
     /// message's claim is younger than <paramref name="lease"/>; the claimant's own redelivery, or anyone
-    /// after the lease, takes over. <paramref name="previous"/> is the earlier claim's time (null: none),
-    /// so the new claimant can look for a job the earlier attempt started.
+    /// after the lease, takes over. <paramref name="previous"/> is the first earlier claim's time (null: none),
+    /// so the new claimant can look for a job any earlier attempt started.
     /// </summary>
     public bool TryClaimSubmission(string nonce, DateTimeOffset now, TimeSpan lease, out DateTimeOffset? previous)
     {
@@ -133,7 +139,9 @@ public sealed class RunRecord
             return false;
         }
 
-        previous = SubmittedAt;
+        // A job an earlier claim submitted started after the first claim: later claims must look back that far.
+        previous = SubmittedAt is null ? null : FirstClaimAt ?? SubmittedAt;
+        FirstClaimAt ??= SubmittedAt ?? now;
         SubmitClaim = nonce;
         SubmittedAt = now;
         UpdatedAt = now;

@@ -202,8 +202,20 @@ public sealed class FanOutTests(ITestOutputHelper output) : IAsyncLifetime
         for (var i = 0; i < Graphs; i++)
         {
             var graph = GraphId(i);
-            var backup = Assert.Single(state.Backups, b => b.GraphId == graph);
             var run = all.Single(r => r.GraphId == graph);
+            var backups = state.Backups.Where(b => b.GraphId == graph).ToList();
+            if (backups.Count != 1)
+            {
+                // Everything that says how a second backup was started: the GES calls, the run, what each instance logged of it.
+                var calls = state.RecordedRequests().Where(r => r.Path.Contains($"/graphs/{graph}", StringComparison.Ordinal) && !r.Path.Contains("/jobs/", StringComparison.Ordinal))
+                    .Select(r => $"{r.Time:HH:mm:ss.fff} {r.Method} {r.Path} {r.Status}");
+                var lines = _hosts.SelectMany((h, n) => h.Tail(int.MaxValue).Split('\n').Where(l => l.Contains(run.Id, StringComparison.Ordinal)).Select(l => $"[{n}] {l}"));
+                Assert.Fail($"graph {graph}: {backups.Count} GES backups ({string.Join(", ", backups.Select(b => $"{b.Id} started {b.StartTime:HH:mm:ss.fff} {b.Status}"))}); " +
+                    $"run {run.Id}: job {run.JobId}, backup {run.BackupId}, submitted {run.SubmittedAt:HH:mm:ss.fff}, claim {run.SubmitClaim}\n" +
+                    $"GES calls:\n{string.Join("\n", calls)}\nlogs:\n{string.Join("\n", lines)}");
+            }
+
+            var backup = backups[0];
             Assert.Equal(backup.Id, run.BackupId);
             foreach (var file in backup.Files)
             {

@@ -76,6 +76,26 @@ public sealed class SubmitOnceTests : HandlerFixture
     }
 
     [Fact]
+    public async Task Every_later_claim_looks_back_to_the_first_claim_however_many_died_in_between()
+    {
+        Uploaded();
+        var firstClaim = Clock.GetUtcNow();
+        for (var attempt = 0; attempt < 2; attempt++)
+        {
+            // A claimant that submitted a job, then died before recording it; its message comes back minutes later.
+            await Assert.ThrowsAsync<InvalidOperationException>(() => Submit.SubmitAsync(new JobSubmission("rfc-1", "n1", TimeSpan.FromMinutes(2),
+                RunStep.Importing, RunStep.Importing, (_, _) => throw new InvalidOperationException("died after submitting"), (_, _) => Task.CompletedTask),
+                CancellationToken.None));
+            Clock.Advance(TimeSpan.FromMinutes(3));
+        }
+
+        await SubmitAsync("n1", new JobStart.Started("job-1"));
+
+        // Not the second claim's time: a job the first claimant started would be missed, and submitted twice.
+        Assert.Equal([firstClaim], _starts);
+    }
+
+    [Fact]
     public async Task Once_the_job_is_recorded_no_delivery_submits_again()
     {
         Uploaded();
