@@ -68,7 +68,6 @@ public sealed partial class StartBackupHandler(
             (previousClaim, ct) => StartJobAsync(run.Id, start.GraphId, graph, previousClaim, ct),
             SendFirstPollAsync,
             OnClaim: r => r.GraphName = graph.Name,
-            OnJob: r => r.GraphName ??= graph.Name,
             OnDuplicate: () => Log.Duplicate(logger, run.Id)), cancellationToken);
     }
 

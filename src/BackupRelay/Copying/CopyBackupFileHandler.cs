@@ -98,7 +98,7 @@ public sealed partial class CopyBackupFileHandler(
             case CopyOutcome.Continue:
                 var offset = result.Continuation!.Offset;
                 // Counted once per slice: a redelivered slice that adds nothing is not counted again.
-                if (await RecordFileAsync(run.Id, copy.File, f => f.Progress(offset, result.Length, startedAt), cancellationToken) > 0)
+                if (await runs.UpdateFileAsync(run.Id, copy.File, f => f.Progress(offset, result.Length, startedAt), time.GetUtcNow(), cancellationToken) > 0)
                 {
                     metrics.SliceCopied(run.GraphId, offset - sliceStart, time.GetUtcNow() - startedAt);
                 }
@@ -108,8 +108,9 @@ public sealed partial class CopyBackupFileHandler(
                 return;
 
             case CopyOutcome.Completed:
-                if (await RecordFileAsync(run.Id, copy.File,
-                    f => f.Complete(result.Length, result.Md5Hex, result.Sha256Hex, result.Verification, startedAt, time.GetUtcNow()), cancellationToken) is not null)
+                if (await runs.UpdateFileAsync(run.Id, copy.File,
+                    f => f.Complete(result.Length, result.Md5Hex, result.Sha256Hex, result.Verification, startedAt, time.GetUtcNow()), time.GetUtcNow(),
+                    cancellationToken) is not null)
                 {
                     metrics.SliceCopied(run.GraphId, result.Length - sliceStart, time.GetUtcNow() - startedAt);
                 }
@@ -119,7 +120,7 @@ public sealed partial class CopyBackupFileHandler(
 
             case CopyOutcome.Failed when result.ContentMismatch && copy.Attempt + 1 < copyOptions.Value.MaxContentAttempts:
                 // The bytes were not the source's: copy the file again from scratch, under new block ids.
-                await runs.UpdateAsync(run.Id, r => r.FileNamed(copy.File).CopyAgain(copy.Attempt, result.FailureReason) && Touch(r), cancellationToken);
+                await runs.UpdateFileAsync(run.Id, copy.File, f => f.CopyAgain(copy.Attempt, result.FailureReason) ? 0 : null, time.GetUtcNow(), cancellationToken);
                 await queues.SendCopyAsync(copy with { Continuation = null, Attempt = copy.Attempt + 1 }, cancellationToken);
                 Log.CopyAgain(logger, run.Id, copy.File, copy.Attempt + 2, copyOptions.Value.MaxContentAttempts, result.FailureReason ?? "");
                 return;
@@ -144,20 +145,6 @@ public sealed partial class CopyBackupFileHandler(
         {
             Log.FileDone(logger, runId, file, result.Length, result.Verification ?? "");
         }
-    }
-
-    private bool Touch(RunRecord run)
-    {
-        run.UpdatedAt = time.GetUtcNow();
-        return true;
-    }
-
-    /// <summary>Writes a slice's progress on the file's record; returns what the change returned (null: the file had ended, nothing written).</summary>
-    private async Task<long?> RecordFileAsync(string runId, string fileName, Func<RunFile, long?> change, CancellationToken cancellationToken)
-    {
-        long? added = null;
-        await runs.UpdateAsync(runId, r => (added = change(r.FileNamed(fileName))) is not null && Touch(r), cancellationToken);
-        return added;
     }
 
     /// <summary><c>&lt;graph name&gt;/&lt;backup id&gt;/&lt;file&gt;</c>.</summary>

@@ -103,16 +103,9 @@ public sealed partial class UploadToObsHandler(
     /// <summary>Writes a slice's progress on the file's record; the bytes it adds (none for a redelivery) go to the throughput metric.</summary>
     private async Task RecordFileAsync(RunRecord run, string fileName, DateTimeOffset startedAt, Func<RunFile, long?> change, CancellationToken cancellationToken)
     {
-        long? added = null;
-        await runs.UpdateAsync(run.Id, r =>
+        if (await runs.UpdateFileAsync(run.Id, fileName, change, time.GetUtcNow(), cancellationToken) is > 0 and var added)
         {
-            added = change(r.FileNamed(fileName));
-            r.UpdatedAt = time.GetUtcNow();
-            return added is not null;
-        }, cancellationToken);
-        if (added > 0)
-        {
-            metrics.SliceCopied(run.GraphId, added.Value, time.GetUtcNow() - startedAt);
+            metrics.SliceCopied(run.GraphId, added, time.GetUtcNow() - startedAt);
         }
     }
 
@@ -156,12 +149,15 @@ public sealed partial class UploadToObsHandler(
     {
         var (bucket, prefix) = SplitObsPath(run.ImportPath!);
         var listed = (await obs.ListAsync(bucket, prefix, cancellationToken)).ToDictionary(o => o.Key, StringComparer.Ordinal);
-        return run.Files
-            .Where(f => !listed.TryGetValue(prefix + f.Name, out var found) || found.Length != f.Size)
-            .Select(f => listed.GetValueOrDefault(prefix + f.Name) is { } found
-                ? $"{f.Name}: OBS lists {found.Length} bytes under {run.ImportPath} just before the import; the copy has {f.Size}"
-                : $"{f.Name}: OBS lists no such object under {run.ImportPath} just before the import; the copy has {f.Size}")
-            .FirstOrDefault();
+        foreach (var f in run.Files)
+        {
+            if (!listed.TryGetValue(prefix + f.Name, out var found) || found.Length != f.Size)
+            {
+                return $"{f.Name}: OBS lists {(found is null ? "no such object" : $"{found.Length} bytes")} under {run.ImportPath} just before the import; the copy has {f.Size}";
+            }
+        }
+
+        return null;
     }
 
     /// <summary>Adopts the import an earlier claim started (after a crash), else asks GES to import the path; a busy graph is asked again later.</summary>

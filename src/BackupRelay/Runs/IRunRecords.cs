@@ -25,6 +25,23 @@ public interface IRunRecords
 /// <summary>The changes every handler makes the same way.</summary>
 public static class RunRecordsExtensions
 {
+    /// <summary>
+    /// Applies <paramref name="change"/> to the stored record's file <paramref name="fileName"/> and returns what it
+    /// returned (the <see cref="RunFile"/> transitions return the bytes they add); null: the change refused, nothing written.
+    /// </summary>
+    public static async Task<long?> UpdateFileAsync(this IRunRecords runs, string runId, string fileName, Func<RunFile, long?> change, DateTimeOffset now,
+        CancellationToken cancellationToken = default)
+    {
+        long? result = null;
+        await runs.UpdateAsync(runId, r =>
+        {
+            result = change(r.FileNamed(fileName));
+            r.UpdatedAt = now;
+            return result is not null;
+        }, cancellationToken);
+        return result;
+    }
+
     /// <summary>Fails the run at <paramref name="step"/> with a reason unless it has already ended.</summary>
     public static Task<RunRecord> FailAsync(this IRunRecords runs, string runId, DateTimeOffset now, RunStep step, string reason,
         CancellationToken cancellationToken = default) =>

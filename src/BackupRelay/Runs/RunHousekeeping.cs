@@ -51,7 +51,7 @@ public sealed class RunHousekeeping(RunStore runs)
 
         // Each graph's newest verified copy keeps its record however old: a restore checks a copy against it.
         var keep = (await runs.Index.SummariesAsync(cancellationToken)).Values.Select(s => s.VerifiedCopy?.RunId).OfType<string>().ToHashSet(StringComparer.Ordinal);
-        var lastDay = cutoff.UtcDateTime.ToString("yyyyMMdd", System.Globalization.CultureInfo.InvariantCulture);
+        var lastDay = RunIndex.Day(cutoff);
         var deleted = 0;
         foreach (var day in await runs.Index.DaysWithRunsAsync(cancellationToken))
         {

@@ -49,7 +49,7 @@ public sealed class RunIndex(BlobContainerClient container)
 
     private static string GraphName(string graphId, string runId, DateTimeOffset createdAt) => $"{GraphPrefix}{graphId}/{Inverted(createdAt)}-{runId}";
 
-    private static string DayName(string runId, DateTimeOffset createdAt) => $"{DayPrefix}{createdAt.UtcDateTime:yyyyMMdd}/{runId}";
+    private static string DayName(string runId, DateTimeOffset createdAt) => $"{DayPrefix}{Day(createdAt)}/{runId}";
 
     /// <summary>Writes (or rewrites) the run's entries, and its graph's summary where it is newer. Safe to repeat.</summary>
     public Task WriteAsync(RunRecord run, CancellationToken cancellationToken = default) => WriteAsync(run, summarise: true, cancellationToken);
@@ -69,7 +69,8 @@ public sealed class RunIndex(BlobContainerClient container)
     private static string[] EntryNames(RunIndexEntry entry) =>
         [GraphName(entry.GraphId, entry.RunId, entry.CreatedAt), DayName(entry.RunId, entry.CreatedAt)];
 
-    private static string Day(DateTimeOffset at) => at.UtcDateTime.ToString("yyyyMMdd", CultureInfo.InvariantCulture);
+    /// <summary>The UTC day of <paramref name="at"/> as the index names days (<c>yyyyMMdd</c>).</summary>
+    internal static string Day(DateTimeOffset at) => at.UtcDateTime.ToString("yyyyMMdd", CultureInfo.InvariantCulture);
 
     /// <summary>Writes <paramref name="entry"/> under <paramref name="names"/>: replacing them, or only where none exists.</summary>
     private async Task WriteEntriesAsync(RunIndexEntry entry, IEnumerable<string> names, bool onlyIfAbsent, CancellationToken cancellationToken)
@@ -251,9 +252,9 @@ public sealed class RunIndex(BlobContainerClient container)
         {
             await marking.Value.WaitAsync(cancellationToken);
         }
-        catch (Exception) when (!cancellationToken.IsCancellationRequested)
+        catch (Exception) when (marking.Value.IsFaulted || marking.Value.IsCanceled)
         {
-            // Failed: the next writer of the day tries again.
+            // The shared request failed (not merely this writer's wait): the next writer of the day tries again.
             _markedDays.TryRemove(new KeyValuePair<string, Lazy<Task>>(day, marking));
             throw;
         }
@@ -351,8 +352,11 @@ public sealed class RunIndex(BlobContainerClient container)
     public async Task MarkBuiltAsync(CancellationToken cancellationToken = default)
     {
         await container.GetBlobClient(BuiltMarker).UploadAsync(BinaryData.FromString("every run record has its index entries\n"), overwrite: true, cancellationToken);
-        await container.GetBlobClient(DaysMarker).UploadAsync(BinaryData.FromString("every day with runs has its marker\n"), overwrite: true, cancellationToken);
+        await MarkDaysMarkedAsync(cancellationToken);
     }
+
+    private Task MarkDaysMarkedAsync(CancellationToken cancellationToken) =>
+        container.GetBlobClient(DaysMarker).UploadAsync(BinaryData.FromString("every day with runs has its marker\n"), overwrite: true, cancellationToken);
 
     /// <summary>
     /// An index built before the day markers gets them once: one listing of the days its entries name (every entry
@@ -370,6 +374,6 @@ public sealed class RunIndex(BlobContainerClient container)
             await MarkDayAsync(day, cancellationToken);
         }
 
-        await container.GetBlobClient(DaysMarker).UploadAsync(BinaryData.FromString("every day with runs has its marker\n"), overwrite: true, cancellationToken);
+        await MarkDaysMarkedAsync(cancellationToken);
     }
 }

@@ -157,17 +157,17 @@ public sealed class RunRecord
     /// </summary>
     public void Fail(DateTimeOffset now, string where, string reason, RunStatus status = RunStatus.Failed)
     {
-        Status = status;
-        Step = RunStep.Done;
-        CompletedAt = now;
-        UpdatedAt = now;
+        End(status, now);
         Errors.Add(new RunError(now, where, reason));
     }
 
     /// <summary>Ends the run succeeded.</summary>
-    public void Succeed(DateTimeOffset now)
+    public void Succeed(DateTimeOffset now) => End(RunStatus.Succeeded, now);
+
+    /// <summary>Every way a run ends comes here: its final status, step done, the time.</summary>
+    private void End(RunStatus status, DateTimeOffset now)
     {
-        Status = RunStatus.Succeeded;
+        Status = status;
         Step = RunStep.Done;
         CompletedAt = now;
         UpdatedAt = now;
@@ -219,10 +219,7 @@ public sealed class RunRecord
     public void EndAs(RunRecord leader, DateTimeOffset now)
     {
         Files = leader.Files;
-        Status = leader.Status;
-        Step = RunStep.Done;
-        CompletedAt = now;
-        UpdatedAt = now;
+        End(leader.Status, now);
         if (leader.Status != RunStatus.Succeeded)
         {
             Errors.Add(new RunError(now, RunStep.Following.Name(), $"run {leader.Id}, which copied backup {BackupId}, ended {leader.Status}"));
@@ -272,10 +269,7 @@ public sealed class RunRecord
     public void FinishByFiles(DateTimeOffset now)
     {
         var copied = Files.Count(f => f.Status == RunFileStatus.Completed);
-        Status = copied == Files.Count ? RunStatus.Succeeded : copied == 0 ? RunStatus.Failed : RunStatus.PartiallyFailed;
-        Step = RunStep.Done;
-        CompletedAt = now;
-        UpdatedAt = now;
+        End(copied == Files.Count ? RunStatus.Succeeded : copied == 0 ? RunStatus.Failed : RunStatus.PartiallyFailed, now);
     }
 }
 
