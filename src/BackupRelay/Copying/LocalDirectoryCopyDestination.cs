@@ -9,7 +9,7 @@ namespace BackupRelay.Copying;
 /// <c>file.partial</c> and journalled in <c>file.partial.blocks</c>; commit writes the hashes to
 /// <c>file.backuprelay.json</c> and renames the data into place.
 /// </summary>
-public sealed class LocalDirectoryCopyDestination : ICopyDestination
+public sealed class LocalDirectoryCopyDestination : ICopyDestination, IRandomAccessStaging
 {
     private const string PartialSuffix = ".partial";
     private const string JournalSuffix = ".partial.blocks";
@@ -100,24 +100,60 @@ public sealed class LocalDirectoryCopyDestination : ICopyDestination
             throw new IOException($"Block {blockId} of {path} does not match its MD5.");
         }
 
+        await using var staging = await OpenStagingAsync(path, cancellationToken);
+        await staging.WriteAsync(offset, data, cancellationToken);
+        await staging.MarkStagedAsync(blockId, data.Length, cancellationToken);
+    }
+
+    public Task<IStagingFile> OpenStagingAsync(string path, CancellationToken cancellationToken = default)
+    {
         var file = FullPath(path);
         Directory.CreateDirectory(Path.GetDirectoryName(file)!);
-        using (var handle = File.OpenHandle(file + PartialSuffix, FileMode.OpenOrCreate, FileAccess.Write, FileShare.ReadWrite))
+        var handle = File.OpenHandle(file + PartialSuffix, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite);
+        return Task.FromResult<IStagingFile>(new StagingFile(handle, file + JournalSuffix, _journalLocks.GetOrAdd(file, _ => new SemaphoreSlim(1, 1))));
+    }
+
+    /// <summary>
+    /// The partial file, written in place, and its journal. A block is journalled only once its bytes are written:
+    /// a journalled block is a staged block. They reach the disk (fsync) once, at commit; a killed process loses
+    /// nothing the page cache holds.
+    /// </summary>
+    private sealed class StagingFile(Microsoft.Win32.SafeHandles.SafeFileHandle handle, string journal, SemaphoreSlim journalGate) : IStagingFile
+    {
+        public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default) =>
+            RandomAccess.WriteAsync(handle, data, offset, cancellationToken);
+
+        public async ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
-            await RandomAccess.WriteAsync(handle, data, offset, cancellationToken);
+            for (var filled = 0; filled < buffer.Length;)
+            {
+                var read = await RandomAccess.ReadAsync(handle, buffer[filled..], offset + filled, cancellationToken);
+                if (read == 0)
+                {
+                    throw new IOException($"The partial file ends at {offset + filled}; {offset + buffer.Length} bytes were written.");
+                }
+
+                filled += read;
+            }
         }
 
-        // Journalled only once its bytes are written: a journalled block is a staged block. They reach
-        // the disk (fsync) once, at commit; a killed process loses nothing the page cache holds.
-        var gate = _journalLocks.GetOrAdd(file, _ => new SemaphoreSlim(1, 1));
-        await gate.WaitAsync(cancellationToken);
-        try
+        public async Task MarkStagedAsync(string blockId, int length, CancellationToken cancellationToken = default)
         {
-            await File.AppendAllTextAsync(file + JournalSuffix, $"{blockId}\t{data.Length.ToString(CultureInfo.InvariantCulture)}\n", cancellationToken);
+            await journalGate.WaitAsync(cancellationToken);
+            try
+            {
+                await File.AppendAllTextAsync(journal, $"{blockId}\t{length.ToString(CultureInfo.InvariantCulture)}\n", cancellationToken);
+            }
+            finally
+            {
+                journalGate.Release();
+            }
         }
-        finally
+
+        public ValueTask DisposeAsync()
         {
-            gate.Release();
+            handle.Dispose();
+            return ValueTask.CompletedTask;
         }
     }
 

@@ -68,7 +68,10 @@ public sealed class FileCopierTests : CopyHarness
         var resumed = await Copier().CopyAsync(destination, Request(file));
         await AssertCopiedAsync(destination, file, resumed);
         Assert.Equal(6, resumed.Statistics.BlocksUploaded);
-        Assert.True(resumed.Statistics.HashesRecomputed);
+
+        // A block blob's staged blocks cannot be read before the commit: its hashes are made from the committed
+        // file. A local directory's partial file can be: the staged blocks are read back and hashed before it.
+        Assert.Equal(kind == DestinationKind.Blob, resumed.Statistics.HashesRecomputed);
         Assert.Equal(file.Size - (Block * 4), resumed.Statistics.BytesFromSource);
     }
 

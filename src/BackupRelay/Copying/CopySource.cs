@@ -1,17 +1,27 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text.RegularExpressions;
+using Microsoft.Extensions.Logging;
 
 namespace BackupRelay.Copying;
 
 /// <summary>
-/// The source: ranged GETs of the download link, refreshed when it expires or fails, retried with backoff, and
-/// the checksums the source declares (a plain MD5 ETag or Content-MD5, a multipart ETag).
+/// The source of one copy: GETs and ranged GETs of the download link, the link refreshed when it expires or
+/// fails (one refresh at a time, every range switching to the new link), retried a bounded number of times, and
+/// the size and checksums the source declares (a plain MD5 ETag or Content-MD5, a multipart ETag), which must not
+/// change during the copy.
 /// </summary>
-public sealed partial class FileCopier
+internal sealed partial class CopySource(HttpClient download, CopyState state, CopyOptions options, ILogger logger)
 {
+    private readonly SemaphoreSlim _refresh = new(1);
+
+    public CopyOptions Options => options;
+
+    /// <summary>The link every request uses now.</summary>
+    public Uri Link => state.Link;
+
     /// <summary>Opens <c>bytes=offset-(offset+length-1)</c>; the answer must be that range of a file of the known size.</summary>
-    private async Task<SourceStream> OpenRangeAsync(CopyState state, Uri link, long offset, int length, CancellationToken cancellationToken)
+    public async Task<SourceStream> OpenRangeAsync(Uri link, long offset, long length, CancellationToken cancellationToken)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, link);
         request.Headers.Range = new RangeHeaderValue(offset, offset + length - 1);
@@ -33,8 +43,8 @@ public sealed partial class FileCopier
                 throw new CopyFailedException($"The source answered the range at {offset} with Content-Range '{range}'; the file has {state.Size} bytes.");
             }
 
-            _ = SameSourceMd5(state, response);
-            _ = SameMultipartEtag(state, response);
+            _ = SameSourceMd5(response);
+            _ = SameMultipartEtag(response);
             return new SourceStream(response, await response.Content.ReadAsStreamAsync(cancellationToken));
         }
         catch
@@ -44,66 +54,57 @@ public sealed partial class FileCopier
         }
     }
 
-    /// <summary>The link every range uses; one refresh at a time, and only if no other range already replaced the link that failed.</summary>
-    private sealed class LinkKeeper(CopyState state)
+    /// <summary>Replaces <paramref name="failed"/> with a fresh link, unless another request already did.</summary>
+    public async Task RefreshAsync(Uri failed, CancellationToken cancellationToken)
     {
-        private readonly SemaphoreSlim _refresh = new(1);
-        private volatile Uri _current = state.Link;
-
-        public Uri Current => _current;
-
-        public async Task RefreshAsync(Uri failed, CancellationToken cancellationToken)
+        await _refresh.WaitAsync(cancellationToken);
+        try
         {
-            await _refresh.WaitAsync(cancellationToken);
-            try
+            if (state.Link == failed)
             {
-                if (_current == failed)
-                {
-                    _current = await state.Request.RefreshLinkAsync(cancellationToken);
-                    state.Link = _current;
-                }
+                state.Link = await state.Request.RefreshLinkAsync(cancellationToken);
             }
-            finally
-            {
-                _refresh.Release();
-            }
+        }
+        finally
+        {
+            _refresh.Release();
         }
     }
 
+    /// <summary>Replaces the link with a fresh one (one stream, or a destination fetching from it: whatever failed was the current link).</summary>
+    public Task RefreshAsync(CancellationToken cancellationToken) => RefreshAsync(state.Link, cancellationToken);
+
     /// <summary>Opens the source at the current offset, refreshing the link after failures, a bounded number of times.</summary>
-    private async Task<SourceStream?> OpenWithRetriesAsync(CopyState state, CancellationToken cancellationToken, long? boundedLength = null)
+    public async Task<SourceStream?> OpenWithRetriesAsync(CancellationToken cancellationToken, long? boundedLength = null)
     {
         while (true)
         {
             try
             {
-                return await OpenAsync(state, cancellationToken, boundedLength);
+                return await OpenAsync(cancellationToken, boundedLength);
             }
             catch (SourceFailedException ex)
             {
-                await RecoverAsync(state, ex, cancellationToken);
+                await RecoverAsync(ex, cancellationToken);
             }
         }
     }
 
-    private async Task RecoverAsync(CopyState state, Exception failure, CancellationToken cancellationToken)
+    private async Task RecoverAsync(Exception failure, CancellationToken cancellationToken)
     {
         state.ConsecutiveSourceFailures++;
         state.SourceRestarts++;
-        if (state.ConsecutiveSourceFailures >= options.Value.MaxSourceAttempts)
+        if (state.ConsecutiveSourceFailures >= options.MaxSourceAttempts)
         {
             throw new CopyFailedException($"The source failed {state.ConsecutiveSourceFailures} times in a row at offset {state.Offset}: {failure.Message}");
         }
 
-        Log.SourceRestart(logger, state.Request.DestinationPath, state.Offset, failure.Message);
-        await RefreshLinkAsync(state, cancellationToken);
+        CopyLog.SourceRestart(logger, state.Request.DestinationPath, state.Offset, failure.Message);
+        await RefreshAsync(cancellationToken);
     }
 
-    private static async Task RefreshLinkAsync(CopyState state, CancellationToken cancellationToken) =>
-        state.Link = await state.Request.RefreshLinkAsync(cancellationToken);
-
     /// <summary>Fills <paramref name="block"/> from the source, reopening it at the block's start after a drop.</summary>
-    private async Task<SourceStream?> ReadBlockAsync(CopyState state, SourceStream? source, Memory<byte> block, CancellationToken cancellationToken)
+    public async Task<SourceStream?> ReadBlockAsync(SourceStream? source, Memory<byte> block, CancellationToken cancellationToken)
     {
         while (true)
         {
@@ -134,10 +135,10 @@ public sealed partial class FileCopier
             {
                 source?.Dispose();
                 source = null;
-                await RecoverAsync(state, ex, cancellationToken);
+                await RecoverAsync(ex, cancellationToken);
                 try
                 {
-                    source = await OpenAsync(state, cancellationToken);
+                    source = await OpenAsync(cancellationToken);
                 }
                 catch (SourceFailedException)
                 {
@@ -147,8 +148,100 @@ public sealed partial class FileCopier
         }
     }
 
+    /// <summary>
+    /// Fills <paramref name="block"/> with the bytes at <paramref name="offset"/>, from <paramref name="opened"/> (an answer
+    /// already covering them) or its own <c>Range</c> request, retried alone after a drop, a short read or an error answer,
+    /// at most <c>Copy__MaxSourceAttempts</c> times, a failed link refreshed once for every range.
+    /// </summary>
+    public async Task FetchBlockAsync(long offset, Memory<byte> block, SourceStream? opened, CancellationToken cancellationToken)
+    {
+        for (var failures = 0; ;)
+        {
+            var link = Link;
+            var source = opened;
+            opened = null;
+            try
+            {
+                source ??= await OpenRangeAsync(link, offset, block.Length, cancellationToken);
+                var read = await source.Stream.ReadAtLeastAsync(block, block.Length, throwOnEndOfStream: false, cancellationToken);
+                if (read < block.Length)
+                {
+                    throw new SourceFailedException($"The range at {offset} ended after {read} of {block.Length} bytes.");
+                }
+
+                Interlocked.Add(ref state.BytesFromSource, read);
+                return;
+            }
+            catch (Exception ex) when (IsRetriable(ex) && !cancellationToken.IsCancellationRequested)
+            {
+                await FailedAtAsync(offset, ++failures, ex, link, cancellationToken);
+            }
+            finally
+            {
+                source?.Dispose();
+            }
+        }
+    }
+
+    /// <summary>A failure worth another request: the source failed, the connection dropped, the request could not be sent.</summary>
+    public static bool IsRetriable(Exception ex) => ex is SourceFailedException or IOException or HttpRequestException;
+
+    /// <summary>
+    /// Counts the <paramref name="failures"/>-th failure in a row of the request at <paramref name="offset"/> on
+    /// <paramref name="link"/>: the copy fails past <c>Copy__MaxSourceAttempts</c>; otherwise the link is refreshed.
+    /// </summary>
+    public async Task FailedAtAsync(long offset, int failures, Exception failure, Uri link, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref state.SourceRestarts);
+        if (failures >= options.MaxSourceAttempts)
+        {
+            throw new CopyFailedException($"The source failed {failures} times in a row at offset {offset}: {failure.Message}");
+        }
+
+        CopyLog.SourceRestart(logger, state.Request.DestinationPath, offset, failure.Message);
+        await RefreshAsync(link, cancellationToken);
+    }
+
+    /// <summary>The MD5 of the whole source, read once more (a fresh link after a failure, a bounded number of times).</summary>
+    public async Task<byte[]> SecondReadMd5Async(CancellationToken cancellationToken)
+    {
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(1 << 20);
+        try
+        {
+            for (var attempt = 1; ; attempt++)
+            {
+                try
+                {
+                    using var response = await download.GetAsync(Link, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+                    if (!response.IsSuccessStatusCode)
+                    {
+                        throw new SourceFailedException($"The source answered HTTP {(int)response.StatusCode} to the second read.");
+                    }
+
+                    using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.MD5);
+                    await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken);
+                    int read;
+                    while ((read = await stream.ReadAsync(buffer, cancellationToken)) > 0)
+                    {
+                        hash.AppendData(buffer, 0, read);
+                    }
+
+                    return hash.GetHashAndReset();
+                }
+                catch (Exception ex) when (IsRetriable(ex) && attempt < options.MaxSourceAttempts)
+                {
+                    await RefreshAsync(cancellationToken);
+                }
+            }
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
     /// <param name="boundedLength">Ask for this many bytes only (a probe); null: from the offset to the end.</param>
-    private async Task<SourceStream?> OpenAsync(CopyState state, CancellationToken cancellationToken, long? boundedLength = null)
+    private async Task<SourceStream?> OpenAsync(CancellationToken cancellationToken, long? boundedLength = null)
     {
         var offset = state.Offset;
         using var request = new HttpRequestMessage(HttpMethod.Get, state.Link);
@@ -169,7 +262,7 @@ public sealed partial class FileCopier
             if (status == 416 && (state.Size == offset || (state.Size is null && offset == 0 && response.Content.Headers.ContentRange?.Length == 0)))
             {
                 // Nothing left to read: the end of the file, or an empty file asked for its first block.
-                state.SetSize(0, options.Value);
+                state.SetSize(0, options);
                 state.StreamEnd = -1;
                 response.Dispose();
                 return null;
@@ -212,14 +305,14 @@ public sealed partial class FileCopier
                 throw new CopyFailedException($"The source now has {total} bytes; it had {known} when the copy started.");
             }
 
-            state.SourceMd5Hex ??= SameSourceMd5(state, response);
-            state.SourceMultipartEtag ??= SameMultipartEtag(state, response);
-            state.SetSize(total, options.Value);
+            state.SourceMd5Hex ??= SameSourceMd5(response);
+            state.SourceMultipartEtag ??= SameMultipartEtag(response);
+            state.SetSize(total, options);
             if (state.Offset != offset && state.Offset < total)
             {
                 // Knowing the size moved the start (the staged blocks were of an unusable size): start again there.
                 response.Dispose();
-                return await OpenAsync(state, cancellationToken, state.RangeIgnored ? null : boundedLength);
+                return await OpenAsync(cancellationToken, state.RangeIgnored ? null : boundedLength);
             }
 
             state.StreamEnd = end;
@@ -261,7 +354,7 @@ public sealed partial class FileCopier
     }
 
     /// <summary>The MD5 this answer declares (null: none), which must be the one the copy started with.</summary>
-    private static string? SameSourceMd5(CopyState state, HttpResponseMessage response)
+    private string? SameSourceMd5(HttpResponseMessage response)
     {
         var md5 = SourceMd5(response);
         if (state.SourceMd5Hex is { } previous && md5 is not null && !string.Equals(previous, md5, StringComparison.OrdinalIgnoreCase))
@@ -273,7 +366,7 @@ public sealed partial class FileCopier
     }
 
     /// <summary>The source's multipart ETag (null: none), which must be the one the copy started with.</summary>
-    private static string? SameMultipartEtag(CopyState state, HttpResponseMessage response)
+    private string? SameMultipartEtag(HttpResponseMessage response)
     {
         var etag = response.Headers.ETag?.Tag?.Trim('"');
         if (!MultipartEtagCheck.IsMultipart(etag))
@@ -304,16 +397,19 @@ public sealed partial class FileCopier
     [GeneratedRegex(@"^[0-9a-fA-F]{32}\z")]
     private static partial Regex PlainMd5();
 
-    private sealed class SourceStream(HttpResponseMessage response, Stream stream) : IDisposable
-    {
-        public Stream Stream { get; } = stream;
-
-        public void Dispose()
-        {
-            Stream.Dispose();
-            response.Dispose();
-        }
-    }
-
-    private sealed class SourceFailedException(string message) : Exception(message);
 }
+
+/// <summary>An open answer of the source: its body, disposed with the response.</summary>
+internal sealed class SourceStream(HttpResponseMessage response, Stream stream) : IDisposable
+{
+    public Stream Stream { get; } = stream;
+
+    public void Dispose()
+    {
+        Stream.Dispose();
+        response.Dispose();
+    }
+}
+
+/// <summary>The source failed in a way worth trying again (a fresh link, a later attempt).</summary>
+internal sealed class SourceFailedException(string message) : Exception(message);

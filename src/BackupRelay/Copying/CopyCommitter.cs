@@ -1,12 +1,15 @@
+using Microsoft.Extensions.Logging;
+
 namespace BackupRelay.Copying;
 
 /// <summary>
-/// The commit: the destination's block list committed with the file's hashes, verified against the source's
-/// own checksum (or a second read) before anything looks complete.
+/// The destination's commit: the block list committed with the file's hashes, verified against the source's
+/// own checksum (or a second read) before anything looks complete; when the hashes of earlier slices are not in
+/// this process, the committed file is hashed back and verified, and deleted if it does not match.
 /// </summary>
-public sealed partial class FileCopier
+internal sealed class CopyCommitter(CopyOptions options, ILogger logger)
 {
-    private async Task<CopyResult> CommitAsync(ICopyDestination destination, CopyState state, CancellationToken cancellationToken)
+    public async Task<CopyResult> CommitAsync(ICopyDestination destination, CopyState state, CopySource source, CancellationToken cancellationToken)
     {
         var path = state.Request.DestinationPath;
         var size = state.Size!.Value;
@@ -25,7 +28,7 @@ public sealed partial class FileCopier
             hashes.Dispose();
             CheckSourceMd5(state, md5);
             CheckSourceMultipart(parts, partSize);
-            var verification = metadata[CopyMetadata.Verification] = await VerifyAgainstSourceAsync(state, md5, partSize is not null, cancellationToken);
+            var verification = metadata[CopyMetadata.Verification] = await VerifyAgainstSourceAsync(state, source, md5, partSize is not null, cancellationToken);
             await destination.CommitAsync(path, ids, new CommitInfo(size, md5, sha256, true, metadata), cancellationToken);
             LogCompleted(path, destination, size, verification, recomputed: false);
             return new CopyResult(CopyOutcome.Completed, size, Convert.ToHexStringLower(md5), Convert.ToHexStringLower(sha256), null, null, state.Statistics(),
@@ -63,7 +66,7 @@ public sealed partial class FileCopier
 
             CheckSourceMd5(state, read.Md5);
             CheckSourceMultipart(multipart, read.MultipartPartSize);
-            metadata[CopyMetadata.Verification] = await VerifyAgainstSourceAsync(state, read.Md5, read.MultipartPartSize is not null, cancellationToken);
+            metadata[CopyMetadata.Verification] = await VerifyAgainstSourceAsync(state, source, read.Md5, read.MultipartPartSize is not null, cancellationToken);
         }
         catch (CopyFailedException)
         {
@@ -74,7 +77,7 @@ public sealed partial class FileCopier
             catch (Azure.RequestFailedException ex) when (ex.Status is 403 or 409)
             {
                 // The identity may not delete (write-only role, immutability): the file stays marked unverified.
-                Log.CopyFailed(logger, path, destination.Description, $"the unverified file could not be deleted ({BackupRelay.Storage.StorageErrors.Describe(ex)}); it stays marked unverified");
+                CopyLog.CopyFailed(logger, path, destination.Description, $"the unverified file could not be deleted ({BackupRelay.Storage.StorageErrors.Describe(ex)}); it stays marked unverified");
             }
 
             throw;
@@ -87,9 +90,9 @@ public sealed partial class FileCopier
     }
 
     /// <summary>The file is committed and verified already (an earlier or a duplicate delivery): its result as stored.</summary>
-    private CopyResult AlreadyComplete(ICopyDestination destination, string path, CommittedFile committed, CopyStatistics statistics)
+    public CopyResult AlreadyComplete(ICopyDestination destination, string path, CommittedFile committed, CopyStatistics statistics)
     {
-        Log.AlreadyComplete(logger, path, destination.Description);
+        CopyLog.AlreadyComplete(logger, path, destination.Description);
         return new CopyResult(CopyOutcome.Completed, committed.Length, committed.Md5Hex, committed.Sha256Hex, null, null, statistics,
             Verification: committed.Verification);
     }
@@ -98,11 +101,11 @@ public sealed partial class FileCopier
     {
         if (verification == Verification.ReceivedOnly)
         {
-            Log.CompletedUnverified(logger, path, destination.Description, size);
+            CopyLog.CompletedUnverified(logger, path, destination.Description, size);
         }
         else
         {
-            Log.Completed(logger, path, destination.Description, size, recomputed);
+            CopyLog.Completed(logger, path, destination.Description, size, recomputed);
         }
     }
 
@@ -110,7 +113,7 @@ public sealed partial class FileCopier
     /// What the copy can say beyond its own hashes: the source's declared MD5 was matched (checked
     /// already), or — opted in, for a source that declares none — a second full read hashes the same.
     /// </summary>
-    private async Task<string> VerifyAgainstSourceAsync(CopyState state, byte[] md5, bool multipartMatched, CancellationToken cancellationToken)
+    private async Task<string> VerifyAgainstSourceAsync(CopyState state, CopySource source, byte[] md5, bool multipartMatched, CancellationToken cancellationToken)
     {
         if (state.SourceMd5Hex is not null)
         {
@@ -127,12 +130,12 @@ public sealed partial class FileCopier
             return Verification.EmptySource;
         }
 
-        if (!options.Value.VerifyBySecondRead)
+        if (!options.VerifyBySecondRead)
         {
             return Verification.ReceivedOnly;
         }
 
-        var again = await SecondReadMd5Async(state, cancellationToken);
+        var again = await source.SecondReadMd5Async(cancellationToken);
         if (!again.AsSpan().SequenceEqual(md5))
         {
             throw new CopyFailedException(
@@ -141,44 +144,6 @@ public sealed partial class FileCopier
         }
 
         return Verification.SecondRead;
-    }
-
-    /// <summary>The MD5 of the whole source, read once more (a fresh link after a failure, a bounded number of times).</summary>
-    private async Task<byte[]> SecondReadMd5Async(CopyState state, CancellationToken cancellationToken)
-    {
-        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(1 << 20);
-        try
-        {
-            for (var attempt = 1; ; attempt++)
-            {
-                try
-                {
-                    using var response = await download.GetAsync(state.Link, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
-                    if (!response.IsSuccessStatusCode)
-                    {
-                        throw new SourceFailedException($"The source answered HTTP {(int)response.StatusCode} to the second read.");
-                    }
-
-                    using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.MD5);
-                    await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken);
-                    int read;
-                    while ((read = await stream.ReadAsync(buffer, cancellationToken)) > 0)
-                    {
-                        hash.AppendData(buffer, 0, read);
-                    }
-
-                    return hash.GetHashAndReset();
-                }
-                catch (Exception ex) when (ex is SourceFailedException or HttpRequestException or IOException && attempt < options.Value.MaxSourceAttempts)
-                {
-                    await RefreshLinkAsync(state, cancellationToken);
-                }
-            }
-        }
-        finally
-        {
-            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
-        }
     }
 
     /// <summary>The source's multipart ETag, when it was checked (hashed from byte 0), must be matched by one of the part sizes that fit.</summary>

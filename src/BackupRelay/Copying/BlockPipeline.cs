@@ -1,0 +1,131 @@
+namespace BackupRelay.Copying;
+
+/// <summary>
+/// Blocks of one file on their way to a destination, in file order: each holds a buffer from the process-wide
+/// budget from before it is filled until it is both hashed (MD5 and SHA-256 in file order, behind every earlier
+/// block) and sent (at most <c>maxSends</c> at once); the first failure stops the rest. Memory stays within the
+/// budget however slow one block is, because buffers are rented in file order and each is freed by its own work.
+/// Used by the copy into block stores (one stream, or a ranged request per block) and by the upload to OBS.
+/// </summary>
+internal sealed class BlockPipeline : IDisposable
+{
+    private readonly CopyBufferBudget _budget;
+    private readonly FileHashes? _hashes;
+    private readonly SemaphoreSlim _sends;
+    private readonly CancellationTokenSource _failed;
+    private readonly List<Task> _blocks = [];
+    private Task _hashing = Task.CompletedTask;
+    private Exception? _error;
+
+    /// <param name="hashes">The file's hashes so far (null: this slice does not hash).</param>
+    public BlockPipeline(CopyBufferBudget budget, FileHashes? hashes, int maxSends, CancellationToken cancellationToken)
+    {
+        (_budget, _hashes) = (budget, hashes);
+        _sends = new SemaphoreSlim(maxSends);
+        _failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+    }
+
+    /// <summary>Cancelled when a block failed (or the caller cancelled).</summary>
+    public CancellationToken Token => _failed.Token;
+
+    public bool Stopped => _failed.IsCancellationRequested;
+
+    /// <summary>The first failure of a block; rethrow it once <see cref="DrainAsync"/> returned.</summary>
+    public Exception? Error => Volatile.Read(ref _error);
+
+    /// <summary>A buffer for the next block, once the budget has room (call in file order).</summary>
+    public ValueTask<CopyBufferBudget.Lease> RentAsync(int length) => _budget.RentAsync(length, _failed.Token);
+
+    /// <summary>
+    /// The next block of the file, in <paramref name="lease"/>'s first <paramref name="length"/> bytes once
+    /// <paramref name="filled"/> ends: hashed after the blocks before it, then sent with <paramref name="send"/> (null:
+    /// the destination has it already); the buffer goes back to the budget after both.
+    /// </summary>
+    public void Add(CopyBufferBudget.Lease lease, int length, Task filled, Func<ReadOnlyMemory<byte>, CancellationToken, Task>? send)
+    {
+        var data = lease.Buffer.AsMemory(0, length);
+        var previous = _hashing;
+        var hashes = _hashes;
+        _hashing = Task.Run(async () =>
+        {
+            await previous;
+            await filled;
+            hashes?.AppendParallel(data);
+        }, CancellationToken.None);
+        _blocks.Add(CompleteAsync(lease, data, filled, _hashing, send));
+    }
+
+    private async Task CompleteAsync(CopyBufferBudget.Lease lease, ReadOnlyMemory<byte> data, Task filled, Task hashed,
+        Func<ReadOnlyMemory<byte>, CancellationToken, Task>? send)
+    {
+        try
+        {
+            await filled;
+            if (send is not null)
+            {
+                await _sends.WaitAsync(_failed.Token);
+                try
+                {
+                    await send(data, _failed.Token);
+                }
+                finally
+                {
+                    _sends.Release();
+                }
+            }
+
+            await hashed;
+        }
+        catch (Exception ex)
+        {
+            Fail(ex);
+        }
+        finally
+        {
+            lease.Dispose();
+        }
+    }
+
+    /// <summary>Keeps the first failure and stops the other blocks (a stop caused by it is not a failure of its own).</summary>
+    public void Fail(Exception failure)
+    {
+        if (failure is OperationCanceledException && _failed.IsCancellationRequested)
+        {
+            return;
+        }
+
+        if (Interlocked.CompareExchange(ref _error, failure, null) is null)
+        {
+            _failed.Cancel();
+        }
+    }
+
+    /// <summary>Waits for every block added (their failures are in <see cref="Error"/>); throws only a cancellation by the caller.</summary>
+    public async Task DrainAsync()
+    {
+        await Task.WhenAll(_blocks);
+        try
+        {
+            await _hashing;
+        }
+        catch when (Error is not null)
+        {
+            // A block that was never filled is never hashed; its failure is the one reported.
+        }
+    }
+
+    /// <summary>Rethrows the first failure, if any.</summary>
+    public void ThrowIfFailed()
+    {
+        if (Error is { } error)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
+        }
+    }
+
+    public void Dispose()
+    {
+        _sends.Dispose();
+        _failed.Dispose();
+    }
+}

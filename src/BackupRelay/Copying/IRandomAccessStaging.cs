@@ -1,0 +1,24 @@
+namespace BackupRelay.Copying;
+
+/// <summary>
+/// A destination that takes a file's bytes at any offset before its commit and reads back what it holds (a local
+/// directory: the partial file). A copy into it writes each connection's bytes where they land and hashes them
+/// back in file order, so no buffer waits in memory for the bytes before it.
+/// </summary>
+public interface IRandomAccessStaging
+{
+    /// <summary>Opens the partial file of <paramref name="path"/> (created if missing) for one copy, which holds the path's lock.</summary>
+    Task<IStagingFile> OpenStagingAsync(string path, CancellationToken cancellationToken = default);
+}
+
+/// <summary>One copy's partial file: written at any offset, read back, blocks recorded as staged once whole.</summary>
+public interface IStagingFile : IAsyncDisposable
+{
+    ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default);
+
+    /// <summary>Fills <paramref name="buffer"/> from <paramref name="offset"/> (bytes that were written: a short read is an error).</summary>
+    ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken cancellationToken = default);
+
+    /// <summary>Records a block whose bytes are all written: from now on <see cref="ICopyDestination.GetStagedBlocksAsync"/> lists it.</summary>
+    Task MarkStagedAsync(string blockId, int length, CancellationToken cancellationToken = default);
+}
