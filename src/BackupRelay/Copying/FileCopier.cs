@@ -110,7 +110,6 @@ public sealed class FileCopier(
             probe.Dispose();
             probe = null;
         }
-
         try
         {
             await using var file = await staging.OpenStagingAsync(state.Request.DestinationPath, cancellationToken);
@@ -289,7 +288,6 @@ public sealed class FileCopier(
             CopyLog.SliceDone(logger, state.Request.DestinationPath, state.Offset, state.Size.Value);
             return Continue(state);
         }
-
         return await Committer.CommitAsync(destination, state, source, cancellationToken);
     }
 

@@ -21,4 +21,7 @@ public interface IStagingFile : IAsyncDisposable
 
     /// <summary>Records a block whose bytes are all written: from now on <see cref="ICopyDestination.GetStagedBlocksAsync"/> lists it.</summary>
     Task MarkStagedAsync(string blockId, int length, CancellationToken cancellationToken = default);
+
+    /// <summary>Starts writing the range to durable storage without waiting (the commit makes the file durable; this spreads the work).</summary>
+    void StartWriteBack(long offset, int length);
 }

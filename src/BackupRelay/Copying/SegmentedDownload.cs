@@ -25,11 +25,11 @@ internal sealed class SegmentedDownload
     /// <summary>Bytes each connection reads and writes at a time.</summary>
     internal const int ChunkBytes = 1024 * 1024;
 
-    /// <summary>A request's transfer is at least this many times its wait for the first byte (about 90 % busy).</summary>
-    private const double TransferPerWait = 8;
+    /// <summary>A request's transfer is at least this many times its wait for the first byte (a connection about 94 % busy).</summary>
+    private const double TransferPerWait = 16;
 
     /// <summary>Segment length before any request was timed, and the most blocks one request asks for.</summary>
-    private const int InitialSegmentBlocks = 2;
+    private const int InitialSegmentBlocks = 4;
     private const int MaxSegmentBlocks = 64;
 
     private readonly CopyState _state;
@@ -49,6 +49,7 @@ internal sealed class SegmentedDownload
     private readonly CancellationTokenSource _stop;
     private readonly int _stagedAtStart;
     private int _running;
+    private int _firstWave;
     private Exception? _error;
 
     public SegmentedDownload(CopyState state, CopySource source, IStagingFile staging, CopyBufferBudget budget, int connections, TimeProvider time,
@@ -233,6 +234,7 @@ internal sealed class SegmentedDownload
                 failures = 0;
                 Interlocked.Add(ref _state.BytesFromSource, length);
                 await _staging.MarkStagedAsync(Id(block), length, _stop.Token);
+                _staging.StartWriteBack(offset, length);
                 Interlocked.Increment(ref _state.BlocksUploaded);
                 lock (_sync)
                 {
@@ -280,6 +282,14 @@ internal sealed class SegmentedDownload
             if (_unassigned.First is { } run)
             {
                 var take = Math.Min(SegmentBlocks(), run.Value.End - run.Value.Start);
+                if (_firstWave < _connections)
+                {
+                    // The connections start together: segments of equal length would end together, and the hashes
+                    // would wait for all of them at once, every round. The first round's lengths step up instead
+                    // (1/N, 2/N … of a segment), so segments end one after another from then on.
+                    take = Math.Max(1, (int)Math.Ceiling(take * (++_firstWave) / (double)_connections));
+                }
+
                 segment = new Segment { Next = run.Value.Start, End = run.Value.Start + take };
                 run.Value.Start += take;
                 if (run.Value.Start == run.Value.End)

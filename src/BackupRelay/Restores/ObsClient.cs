@@ -92,17 +92,18 @@ public sealed class ObsClient : IDisposable
             return (await _s3.InitiateMultipartUploadAsync(request, cancellationToken)).UploadId;
         });
 
-    public Task<string> UploadPartAsync(string bucket, string key, string uploadId, int partNumber, byte[] buffer, int length, byte[] md5,
+    public Task<string> UploadPartAsync(string bucket, string key, string uploadId, int partNumber, ReadOnlyMemory<byte> data, byte[] md5,
         CancellationToken cancellationToken) => CallAsync("UploadPart", async () =>
     {
+        var part = System.Runtime.InteropServices.MemoryMarshal.TryGetArray(data, out var array) ? array : new ArraySegment<byte>(data.ToArray());
         var response = await _s3.UploadPartAsync(new UploadPartRequest
         {
             BucketName = bucket,
             Key = key,
             UploadId = uploadId,
             PartNumber = partNumber,
-            InputStream = new MemoryStream(buffer, 0, length, writable: false),
-            PartSize = length,
+            InputStream = new MemoryStream(part.Array!, part.Offset, part.Count, writable: false),
+            PartSize = part.Count,
             MD5Digest = Convert.ToBase64String(md5),
             UseChunkEncoding = false,
             DisablePayloadSigning = _https,

@@ -120,16 +120,13 @@ public sealed partial class ObsUploader(
         var acknowledged = progress.Parts.ToDictionary(p => p.Number);
         var session = new PartSession(request, progress);
         var started = time.GetTimestamp();
-        using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        using var concurrency = new SemaphoreSlim(settings.MaxConcurrency);
-        var uploads = new List<Task>();
-        var hashing = Task.CompletedTask;
         var skipped = 0;
         var queuedBytes = 0L;
+        using var pipeline = new BlockPipeline(budget, hashes, settings.MaxConcurrency, cancellationToken);
         try
         {
             await using var stream = await source.OpenReadAsync(request.SourcePath, offset, cancellationToken);
-            while (offset < request.Size && !failed.IsCancellationRequested)
+            while (offset < request.Size && !pipeline.Stopped)
             {
                 if (offset > request.Offset && SliceExhausted(queuedBytes, started))
                 {
@@ -138,11 +135,11 @@ public sealed partial class ObsUploader(
 
                 var length = (int)Math.Min(partSize, request.Size - offset);
                 var number = (int)(offset / partSize) + 1;
-                var lease = await budget.RentAsync(length, failed.Token);
+                var lease = await pipeline.RentAsync(length);
                 int read;
                 try
                 {
-                    read = await stream.ReadAtLeastAsync(lease.Buffer.AsMemory(0, length), length, throwOnEndOfStream: false, failed.Token);
+                    read = await stream.ReadAtLeastAsync(lease.Buffer.AsMemory(0, length), length, throwOnEndOfStream: false, pipeline.Token);
                 }
                 catch
                 {
@@ -156,26 +153,21 @@ public sealed partial class ObsUploader(
                     throw new UploadMismatchException($"the copy in Azure ends at byte {offset + read}; its manifest says {request.Size}");
                 }
 
-                var data = lease.Buffer.AsMemory(0, length);
-                var previous = hashing;
-                hashing = Task.Run(async () =>
-                {
-                    await previous;
-                    hashes.AppendParallel(data);
-                }, CancellationToken.None);
-                var partMd5 = MD5.HashData(data.Span);
+                // A part OBS acknowledged is read again (to be hashed) and checked against its recorded MD5, not sent again.
+                var partMd5 = MD5.HashData(lease.Buffer.AsSpan(0, length));
                 offset += length;
-                if (acknowledged.TryGetValue(number, out var done) && done.Length == length
-                    && string.Equals(done.Md5Hex, Convert.ToHexStringLower(partMd5), StringComparison.OrdinalIgnoreCase))
+                var sent = acknowledged.TryGetValue(number, out var done) && done.Length == length
+                    && string.Equals(done.Md5Hex, Convert.ToHexStringLower(partMd5), StringComparison.OrdinalIgnoreCase);
+                if (sent)
                 {
                     skipped++;
-                    uploads.Add(lease.DisposeAfterAsync(hashing));
-                    continue;
+                }
+                else
+                {
+                    queuedBytes += length;
                 }
 
-                await concurrency.WaitAsync(failed.Token);
-                queuedBytes += length;
-                uploads.Add(SendPartAsync(session, number, lease, length, partMd5, hashing, concurrency, failed));
+                pipeline.Add(lease, length, Task.CompletedTask, sent ? null : (data, token) => SendPartAsync(session, number, data, partMd5, token));
             }
 
             if (offset == request.Size && await stream.ReadAsync(new byte[1], cancellationToken) > 0)
@@ -183,25 +175,25 @@ public sealed partial class ObsUploader(
                 throw new UploadMismatchException($"the copy in Azure is longer than the {request.Size} bytes its manifest says");
             }
         }
-        catch (OperationCanceledException) when (session.Error is not null && !cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (pipeline.Error is not null && !cancellationToken.IsCancellationRequested)
         {
-            // A part failed while this loop waited for a buffer or a slot: that failure is thrown below.
+            // A part failed while this loop waited for a buffer: that failure is thrown below.
         }
         catch (UploadMismatchException ex)
         {
-            await DrainAsync(uploads, hashing, failed);
+            await pipeline.DrainAsync();
             hashes.Dispose();
             return await AbandonAsync(request, progress, ex.Message, cancellationToken);
         }
         catch
         {
-            await DrainAsync(uploads, hashing, failed);
+            await pipeline.DrainAsync();
             hashes.Dispose();
             throw;
         }
 
-        await DrainAsync(uploads, hashing, failed);
-        if (session.Error is { } error)
+        await pipeline.DrainAsync();
+        if (pipeline.Error is { } error)
         {
             hashes.Dispose();
             if (error is ObsException { IsNoSuchUpload: true })
@@ -210,7 +202,7 @@ public sealed partial class ObsUploader(
                 await progressStore.DeleteAsync(request.RunId, request.File, cancellationToken);
             }
 
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
+            pipeline.ThrowIfFailed();
         }
 
         cancellationToken.ThrowIfCancellationRequested();
@@ -269,43 +261,11 @@ public sealed partial class ObsUploader(
         return (copy.SliceMaxBytes > 0 && bytesSent >= copy.SliceMaxBytes) || time.GetElapsedTime(started) >= copy.SliceMaxDuration;
     }
 
-    private async Task SendPartAsync(PartSession session, int number, CopyBufferBudget.Lease lease, int length, byte[] md5, Task hashing,
-        SemaphoreSlim concurrency, CancellationTokenSource failed)
+    private async Task SendPartAsync(PartSession session, int number, ReadOnlyMemory<byte> data, byte[] md5, CancellationToken cancellationToken)
     {
-        try
-        {
-            var request = session.Request;
-            var etag = await obs.UploadPartAsync(request.Bucket, request.Key, session.Progress.UploadId, number, lease.Buffer, length, md5, failed.Token);
-            await session.AcknowledgeAsync(new UploadedPart(number, length, etag, Convert.ToHexStringLower(md5)), progressStore, failed.Token);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException || !failed.IsCancellationRequested)
-        {
-            session.Fail(ex);
-            await failed.CancelAsync();
-        }
-        catch (OperationCanceledException)
-        {
-            // Another part failed first.
-        }
-        finally
-        {
-            concurrency.Release();
-            await lease.DisposeAfterAsync(hashing);
-        }
-    }
-
-    private static async Task DrainAsync(List<Task> uploads, Task hashing, CancellationTokenSource failed)
-    {
-        try
-        {
-            await Task.WhenAll(uploads);
-        }
-        catch when (failed.IsCancellationRequested)
-        {
-            // The first failure is kept by the session.
-        }
-
-        await hashing;
+        var request = session.Request;
+        var etag = await obs.UploadPartAsync(request.Bucket, request.Key, session.Progress.UploadId, number, data, md5, cancellationToken);
+        await session.AcknowledgeAsync(new UploadedPart(number, data.Length, etag, Convert.ToHexStringLower(md5)), progressStore, cancellationToken);
     }
 
     /// <summary>The copy does not match its manifest: nothing becomes an object, the upload is aborted.</summary>
@@ -349,15 +309,10 @@ public sealed partial class ObsUploader(
     {
         private readonly SemaphoreSlim _save = new(1);
         private int _sent;
-        private Exception? _error;
 
         public UploadRequest Request { get; } = request;
         public UploadProgress Progress { get; } = progress;
         public int Sent => Volatile.Read(ref _sent);
-        public Exception? Error => Volatile.Read(ref _error);
-
-        public void Fail(Exception ex) => Interlocked.CompareExchange(ref _error, ex, null);
-
         public async Task AcknowledgeAsync(UploadedPart part, UploadProgressStore store, CancellationToken cancellationToken)
         {
             await _save.WaitAsync(cancellationToken);
