@@ -1,25 +1,33 @@
 #!/usr/bin/env bash
-# Copy benchmark: one large file from the emulator's OBS endpoint to (a) Azurite and (b) a local
-# directory, with BackupRelay's copy engine and with `rclone copyurl`, plus `curl -o /dev/null` as
-# the source's limit. Then the same from a WAN-shaped source (16 MB/s per connection, 80 ms to the
-# first byte, as one stream across clouds), beside a parallel ranged downloader (aria2c -x 8 -s 8),
-# BackupRelay at 1, 4, 8 and 16 download connections; the hash floor (MD5 + SHA-256 of the same
-# number of bytes from memory); and one 8 GiB copy to show the peak RSS stays flat.
-# Every tool runs in its own process under GNU time (wall, CPU, peak RSS) in the same run, so the
-# ratios hold on a noisy machine.
-#   bash build/benchmark.sh [size-in-MiB, default 1024]     (SHAPED=0 skips the shaped part, BIG_MIB=0 the 8 GiB copy)
+# Copy benchmark (docs/benchmarks.md, "Long-haul copies"). One large file served by the Huawei Cloud emulator's OBS
+# endpoint, every tool in its own process under GNU time (wall, CPU, peak RSS), all in one run so the ratios hold
+# on a noisy machine:
+#  1. unshaped: curl -o /dev/null (the source's limit), BackupRelay and aria2c -x 16 into a local directory,
+#     BackupRelay and rclone into Azurite; the floors of a verified durable copy measured beside them: MD5 +
+#     SHA-256 of the same bytes from memory (and with the multipart ETag's part MD5s), and dd conv=fdatasync of
+#     the same size (making that many bytes durable on this disk);
+#  2. a grid of WAN profiles (per-connection rate x time to first byte, set on the emulator): BackupRelay at its
+#     default (16 connections) and at 8, beside aria2c -x 16 -s 16 and -x 8 -s 8, into a local directory, and
+#     BackupRelay into Azurite;
+#  3. one 8 GiB copy (peak RSS and CPU must not grow with the file) and 24 copies of 256 MiB at once in one
+#     process (the isolated worker runs batchSize + newBatchThreshold messages at once).
+#   bash build/benchmark.sh [size-in-MiB, default 1024]
+#   RATES="4 16 32" (MB/s per connection) TTFBS="50 150 300" (ms) change the grid; GRID=0 skips it, BIG_MIB=0 the
+#   8 GiB copy, MANY=0 the 24 copies.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 size_mib="${1:-1024}"
 size=$((size_mib * 1024 * 1024))
+rates="${RATES:-4 16 32}"
+ttfbs="${TTFBS:-50 150 300}"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
 need=()
 command -v rclone >/dev/null || need+=(rclone)
 [ -x /usr/bin/time ] || need+=(time)
 command -v curl >/dev/null || need+=(curl)
-[ "${SHAPED:-1}" = 0 ] || command -v aria2c >/dev/null || need+=(aria2)
+command -v aria2c >/dev/null || need+=(aria2)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]} (Debian packages)"
   apt-get update -qq >/dev/null && apt-get install -y -qq "${need[@]}" >/dev/null
@@ -35,7 +43,12 @@ trap cleanup EXIT
 source build/bench-source.sh
 big_mib="${BIG_MIB:-8192}"
 big=$((big_mib * 1024 * 1024))
-bench_emulator "$work" "$size" "$([ "$big" -gt 0 ] && echo "$big")"
+many=24
+many_bytes=$((256 * 1024 * 1024))
+# Files: [0] the benchmark file, [1] the 8 GiB one (or 1 byte), [2..25] the 256 MiB ones.
+extra="$([ "$big" -gt 0 ] && echo "$big" || echo 1)"
+for _ in $(seq 1 $many); do extra="$extra,$many_bytes"; done
+bench_emulator "$work" "$size" "$extra"
 blob_port="$(free_port)"; queue_port="$(free_port)"; table_port="$(free_port)"
 bin=src/BackupRelay.DevTools/bin/Release/net10.0
 node node_modules/azurite/dist/src/azurite.js --silent --inMemoryPersistence --disableTelemetry \
@@ -49,16 +62,19 @@ done
 
 read -r file link < <(dotnet "$bin/BackupRelay.DevTools.dll" link --emulator "http://127.0.0.1:$emu_port/" --graph "$graph" --backup "$backup")
 read -r want_md5 want_sha < <(dotnet "$bin/BackupRelay.DevTools.dll" hashes --backup "$backup" --file "$file" --size "$size")
+# The emulator computes a large file's multipart ETag on its first request: not inside anyone's measurement.
+curl -s -o /dev/null -I "$link"
 key="Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 conn="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=$key;BlobEndpoint=http://127.0.0.1:$blob_port/devstoreaccount1"
 # rclone 1.60 reaches an emulator on any port through an account SAS URL.
 sas="$(dotnet "$bin/BackupRelay.DevTools.dll" sas)"
 rclone_azure=":azureblob,sas_url='http://127.0.0.1:$blob_port/devstoreaccount1?$sas':"
 
-# measure NAME command...: wall seconds, user+sys CPU seconds, peak RSS KiB
+# measure NAME command...: wall seconds, user+sys CPU seconds, peak RSS KiB into $work/NAME.time; one line into $work/summary
 measure() {
   local name="$1"; shift
-  /usr/bin/time -f "%e %U %S %M" -o "$work/$name.time" "$@" >"$work/$name.out" 2>"$work/$name.err" || { echo "$name failed:"; cat "$work/$name.err"; exit 1; }
+  /usr/bin/time -f "%e %U %S %M" -o "$work/$name.time" "$@" >"$work/$name.out" 2>"$work/$name.err" || { echo "$name failed:"; cat "$work/$name.out" "$work/$name.err"; exit 1; }
+  echo "$name $(cat "$work/$name.time")" >> "$work/summary"
 }
 
 # verified RUN...: each BackupRelay run printed a complete copy with the expected length and hashes
@@ -71,99 +87,115 @@ verified() {
   done
 }
 
-# table WIDTH RUN...: MB/s, CPU s/GB and peak RSS of each run; each also goes into $work/summary
-table() {
-  local width="$1" run wall user sys rss; shift
-  printf "%-${width}s %10s %12s %12s\n" "run" "MB/s" "CPU s/GB" "peak RSS MB"
-  for run in "$@"; do
-    read -r wall user sys rss < "$work/$run.time"
-    awk -v n="$run" -v w="$wall" -v u="$user" -v s="$sys" -v r="$rss" -v b="$size" -v width="$width" \
-      'BEGIN { printf "%-" width "s %10.1f %12.2f %12.1f\n", n, b/1e6/w, (u+s)/(b/1e9), r/1024 }'
-    echo "$run $wall $user $sys $rss" >> "$work/summary"
-  done
+# br NAME DEST [args]: BackupRelay's copy engine; DEST is "local" or "azurite"
+br() {
+  local name="$1" dest="$2"; shift 2
+  if [ "$dest" = local ]; then
+    mkdir -p "$work/d-$name"
+    measure "$name" dotnet "$bin/BackupRelay.DevTools.dll" copy --link "$link" --local "$work/d-$name" --path bench.bin "$@"
+    rm -rf "$work/d-$name"
+  else
+    measure "$name" dotnet "$bin/BackupRelay.DevTools.dll" copy --link "$link" --blob "$conn" --container "c-${name//[^a-z0-9]/}" --path bench.bin "$@"
+  fi
+  verified "$name"
 }
 
+# aria NAME CONNECTIONS: aria2c -x N -s N into a local directory
+aria() {
+  mkdir -p "$work/d-$1"
+  measure "$1" aria2c --quiet=true -x "$2" -s "$2" -k 1M --file-allocation=none -d "$work/d-$1" -o bench.bin "$link"
+  rm -rf "$work/d-$1"
+}
+
+# The value of a column of the summary: col RUN FIELD (2 wall, 3 user, 4 sys, 5 rss)
+col() { awk -v r="$1" -v f="$2" '$1==r {print $f}' "$work/summary"; }
+mbps() { awk -v w="$(col "$1" 2)" -v b="${2:-$size}" 'BEGIN { printf "%.1f", b/1e6/w }'; }
+cpu_per_gb() { awk -v u="$(col "$1" 3)" -v s="$(col "$1" 4)" -v b="${2:-$size}" 'BEGIN { printf "%.2f", (u+s)/(b/1e9) }'; }
+rss_mb() { awk -v r="$(col "$1" 5)" 'BEGIN { printf "%.0f", r/1024 }'; }
+ratio() { awk -v a="$(col "$2" 2)" -v b="$(col "$1" 2)" 'BEGIN { printf "%.2f", a/b }'; }   # ratio RUN PEER: PEER's wall / RUN's wall
+
+shape() {
+  local shaped
+  shaped="$(python3 -c 'import json,sys; s=json.loads(sys.argv[1]); s["obsBytesPerSecondPerConnection"]=int(sys.argv[2]); s["obsTimeToFirstByteMs"]=int(sys.argv[3]); print(json.dumps(s))' "$settings" "$1" "$2")"
+  curl -s -o /dev/null -X PUT -H 'Content-Type: application/json' -d "$shaped" "http://127.0.0.1:$emu_port/_emulator/settings"
+}
+settings="$(curl -s "http://127.0.0.1:$emu_port/_emulator/settings")"
+
+echo "Copy benchmark: ${size_mib} MiB from the emulator's OBS endpoint; $(nproc) cores; $(date -u +%Y-%m-%dT%H:%MZ)"
+
+# 1. Unshaped, and the floors.
 measure curl curl -s -o /dev/null "$link"
 measure hash-floor dotnet "$bin/BackupRelay.DevTools.dll" hashfloor --size-mib "$size_mib"
-mkdir -p "$work/local-br" "$work/local-rclone"
-measure backuprelay-local dotnet "$bin/BackupRelay.DevTools.dll" copy --link "$link" --local "$work/local-br" --path bench.bin
-rm -rf "$work/local-br"
-measure rclone-local rclone copyurl "$link" "$work/local-rclone/bench.bin"
-rm -rf "$work/local-rclone"
-measure backuprelay-azurite dotnet "$bin/BackupRelay.DevTools.dll" copy --link "$link" --blob "$conn" --container bench-br --path bench.bin
-rclone mkdir "${rclone_azure}bench-rclone" 2>/dev/null || true
-measure rclone-azurite rclone copyurl "$link" "${rclone_azure}bench-rclone/bench.bin"
-
-verified backuprelay-local backuprelay-azurite
-
+measure durable-write dd if=/dev/zero of="$work/dd.bin" bs=1M count="$size_mib" conv=fdatasync
+rm -f "$work/dd.bin"
+br backuprelay-local local
+aria aria2c-x16-local 16
+br backuprelay-azurite azurite
+rclone mkdir "${rclone_azure}c-rclone" 2>/dev/null || true
+measure rclone-azurite rclone copyurl "$link" "${rclone_azure}c-rclone/bench.bin"
+read -r floor floor_parts _ < "$work/hash-floor.out"
+durable="$(cpu_per_gb durable-write)"
+br_cpu="$(cpu_per_gb backuprelay-local)"
 echo
-echo "Copy benchmark: ${size_mib} MiB from the emulator's OBS endpoint; $(nproc) cores; $(date -u +%Y-%m-%dT%H:%MZ)"
-table 22 curl backuprelay-local rclone-local backuprelay-azurite rclone-azurite
-floor="$(awk '{print $1}' "$work/hash-floor.out")"
-printf "%-22s %10s %12.2f   (MD5 + SHA-256 of the same bytes from memory, CPU only)\n" hash-floor "" "$floor"
-awk -v b="$size" '
-  { wall[$1]=$2; user[$1]=$3; sys[$1]=$4; rss[$1]=$5 }
-  END {
-    printf "\nBackupRelay → Azurite vs rclone → Azurite: throughput x%.2f, peak RSS x%.2f\n", wall["rclone-azurite"]/wall["backuprelay-azurite"], rss["backuprelay-azurite"]/rss["rclone-azurite"]
-    printf "BackupRelay → local dir vs the source limit (curl): %.0f%%\n", 100*wall["curl"]/wall["backuprelay-local"]
-    printf "BackupRelay → local dir vs rclone → local dir: throughput x%.2f, peak RSS x%.2f\n", wall["rclone-local"]/wall["backuprelay-local"], rss["backuprelay-local"]/rss["rclone-local"]
-    printf "BackupRelay peak RSS: local %.0f MB, Azurite %.0f MB (target < 200 MB)\n", rss["backuprelay-local"]/1024, rss["backuprelay-azurite"]/1024
-    cpu = (user["backuprelay-local"] + sys["backuprelay-local"]) / (b/1e9)
-    printf "BackupRelay → local dir CPU: %.2f s/GB = x%.2f the hash floor (target <= x1.5)\n", cpu, cpu/floor
-  }' floor="$floor" "$work/summary"
+printf "%-22s %10s %12s %12s\n" run "MB/s" "CPU s/GB" "peak RSS MB"
+for run in curl backuprelay-local aria2c-x16-local backuprelay-azurite rclone-azurite durable-write; do
+  printf "%-22s %10s %12s %12s\n" "$run" "$(mbps "$run")" "$(cpu_per_gb "$run")" "$(rss_mb "$run")"
+done
+printf "%-22s %10s %12s   (MD5 + SHA-256 from memory; %s with the part MD5s a multipart ETag needs)\n" hash-floor "" "$floor" "$floor_parts"
+awk -v br="$br_cpu" -v f="$floor" -v fp="$floor_parts" -v d="$durable" -v c="$(col curl 2)" -v w="$(col backuprelay-local 2)" 'BEGIN {
+  printf "\nBackupRelay -> local dir: %.0f%% of curl (target >= 50%%)\n", 100*c/w
+  printf "CPU: %.2f s/GB = x%.2f the hash floor (target <= x1.5); x%.2f the floor this source needs (with part MD5s); x%.2f (part MD5s + making the bytes durable, dd)\n", br, br/f, br/fp, br/(fp+d)
+}'
+echo "BackupRelay -> Azurite x$(ratio backuprelay-azurite rclone-azurite) of rclone -> Azurite; Azurite's bound here: $(mbps backuprelay-azurite) MB/s unshaped"
 
-big_copy() {
-  [ "$big" -gt 0 ] || return 0
-  # One 8 GiB file, unshaped, into a local directory: the peak RSS must not grow with the file.
-  local big_link
+# 2. The grid.
+if [ "${GRID:-1}" != 0 ]; then
+  echo
+  echo "WAN profiles (${size_mib} MiB; MB/s, and ratios to the peer measured just before, same profile):"
+  printf "%-14s %9s %9s %7s %9s %9s %7s %10s %7s\n" "profile" "BR(16)" "aria-x16" "ratio" "BR(8)" "aria-x8" "ratio" "BR->Azurite" "ratio"
+  for rate in $rates; do
+    for ttfb in $ttfbs; do
+      shape "$((rate * 1000000))" "$ttfb"
+      p="g${rate}-${ttfb}"
+      aria "$p-aria16" 16
+      br "$p-br" local
+      aria "$p-aria8" 8
+      br "$p-br8" local --connections 8
+      br "$p-az" azurite
+      printf "%-14s %9s %9s %7s %9s %9s %7s %10s %7s\n" "${rate}MB/s ${ttfb}ms" "$(mbps "$p-br")" "$(mbps "$p-aria16")" "x$(ratio "$p-br" "$p-aria16")" \
+        "$(mbps "$p-br8")" "$(mbps "$p-aria8")" "x$(ratio "$p-br8" "$p-aria8")" "$(mbps "$p-az")" "x$(ratio "$p-az" "$p-aria16")"
+    done
+  done
+  shape 0 0
+  echo "(BR(16) is the default; BR->Azurite ratio is to aria2c -x 16 into a local directory; the CPU s/GB and RSS of every run are in the summary below)"
+fi
+
+# 3. 8 GiB, and 24 copies at once.
+if [ "$big" -gt 0 ]; then
   read -r _ big_link < <(dotnet "$bin/BackupRelay.DevTools.dll" link --emulator "http://127.0.0.1:$emu_port/" --graph "$graph" --backup "$backup" --index 1)
+  curl -s -o /dev/null -I "$big_link"
   mkdir -p "$work/big"
   measure backuprelay-local-8g dotnet "$bin/BackupRelay.DevTools.dll" copy --link "$big_link" --local "$work/big" --path big.bin
   rm -rf "$work/big"
   read -r outcome length _ < "$work/backuprelay-local-8g.out"
   [ "$outcome" = Completed ] && [ "$length" = "$big" ] || { echo "the 8 GiB copy failed: $(cat "$work/backuprelay-local-8g.out")"; exit 1; }
-  read -r wall user sys rss < "$work/backuprelay-local-8g.time"
   echo
-  awk -v w="$wall" -v u="$user" -v s="$sys" -v r="$rss" -v b="$big" -v m="$big_mib" -v r1="$(awk '$1=="backuprelay-local"{print $5}' "$work/summary")" \
-    'BEGIN { printf "%d MiB → local dir: %.1f MB/s, %.2f CPU s/GB, peak RSS %.1f MB (x%.2f the %s MiB copy'"'"'s; target < 200 MB)\n", m, b/1e6/w, (u+s)/(b/1e9), r/1024, r/r1, "'"$size_mib"'" }'
-}
-
-if [ "${SHAPED:-1}" = 0 ]; then big_copy; exit 0; fi
-
-# The same file from a WAN-shaped source: every download connection capped, a wait before the first byte.
-per_connection=16000000
-settings="$(curl -s "http://127.0.0.1:$emu_port/_emulator/settings")"
-shaped="$(python3 -c 'import json,sys; s=json.loads(sys.argv[1]); s["obsBytesPerSecondPerConnection"]=int(sys.argv[2]); s["obsTimeToFirstByteMs"]=80; print(json.dumps(s))' "$settings" "$per_connection")"
-curl -s -o /dev/null -X PUT -H 'Content-Type: application/json' -d "$shaped" "http://127.0.0.1:$emu_port/_emulator/settings"
-mkdir -p "$work/s-br" "$work/s-rclone" "$work/s-aria"
-measure shaped-backuprelay-local dotnet "$bin/BackupRelay.DevTools.dll" copy --link "$link" --local "$work/s-br" --path bench.bin
-rm -rf "$work/s-br"
-for c in 1 4 8; do
-  mkdir -p "$work/s-br$c"
-  measure "shaped-backuprelay-local-c$c" dotnet "$bin/BackupRelay.DevTools.dll" copy --link "$link" --local "$work/s-br$c" --path bench.bin --connections "$c"
-  rm -rf "$work/s-br$c"
-done
-measure shaped-rclone-local rclone copyurl "$link" "$work/s-rclone/bench.bin"
-rm -rf "$work/s-rclone"
-measure shaped-aria2c-local aria2c --quiet=true -x 8 -s 8 -k 1M --file-allocation=none -d "$work/s-aria" -o bench.bin "$link"
-rm -rf "$work/s-aria"
-measure shaped-aria2c-x16-local aria2c --quiet=true -x 16 -s 16 -k 1M --file-allocation=none -d "$work/s-aria" -o bench.bin "$link"
-rm -rf "$work/s-aria"
-measure shaped-backuprelay-azurite dotnet "$bin/BackupRelay.DevTools.dll" copy --link "$link" --blob "$conn" --container bench-sbr --path bench.bin
-rclone mkdir "${rclone_azure}bench-srclone" 2>/dev/null || true
-measure shaped-rclone-azurite rclone copyurl "$link" "${rclone_azure}bench-srclone/bench.bin"
-verified shaped-backuprelay-local shaped-backuprelay-azurite shaped-backuprelay-local-c1 shaped-backuprelay-local-c4 shaped-backuprelay-local-c8
+  echo "${big_mib} MiB -> local dir: $(mbps backuprelay-local-8g "$big") MB/s, $(cpu_per_gb backuprelay-local-8g "$big") CPU s/GB (x$(awk -v a="$(cpu_per_gb backuprelay-local-8g "$big")" -v f="$floor" 'BEGIN{printf "%.2f", a/f}') the hash floor), peak RSS $(rss_mb backuprelay-local-8g) MB (target < 200 MB)"
+fi
+if [ "${MANY:-1}" != 0 ]; then
+  for i in $(seq 2 $((many + 1))); do
+    read -r _ l < <(dotnet "$bin/BackupRelay.DevTools.dll" link --emulator "http://127.0.0.1:$emu_port/" --graph "$graph" --backup "$backup" --index "$i")
+    curl -s -o /dev/null -I "$l"
+  done
+  mkdir -p "$work/many"
+  measure backuprelay-many dotnet "$bin/BackupRelay.DevTools.dll" copy-many --emulator "http://127.0.0.1:$emu_port/" --graph "$graph" --backup "$backup" \
+    --from 2 --count "$many" --local "$work/many"
+  rm -rf "$work/many"
+  read -r done_count _ < "$work/backuprelay-many.out"
+  [ "$done_count" = "$many" ] || { echo "the $many copies did not all complete: $(cat "$work/backuprelay-many.out")"; exit 1; }
+  echo "$many x 256 MiB at once in one process -> local dir: $(mbps backuprelay-many $((many * many_bytes))) MB/s together, peak RSS $(rss_mb backuprelay-many) MB (target < 200 MB)"
+fi
 
 echo
-echo "Shaped source: $((per_connection / 1000000)) MB/s per connection, 80 ms to the first byte"
-table 30 shaped-backuprelay-local shaped-rclone-local shaped-aria2c-local shaped-backuprelay-azurite shaped-rclone-azurite \
-  shaped-backuprelay-local-c1 shaped-backuprelay-local-c4 shaped-backuprelay-local-c8 shaped-aria2c-x16-local
-awk '
-  { wall[$1]=$2 }
-  END {
-    printf "\nShaped, local dir: BackupRelay (16 connections) x%.2f of rclone copyurl, x%.2f of aria2c -x 8, x%.2f of aria2c -x 16 (targets: >= x4 and >= x1.0)\n", wall["shaped-rclone-local"]/wall["shaped-backuprelay-local"], wall["shaped-aria2c-local"]/wall["shaped-backuprelay-local"], wall["shaped-aria2c-x16-local"]/wall["shaped-backuprelay-local"]
-    printf "At 8 connections each: BackupRelay x%.2f of aria2c -x 8\n", wall["shaped-aria2c-local"]/wall["shaped-backuprelay-local-c8"]
-    printf "Shaped, Azurite: BackupRelay x%.2f of rclone copyurl (target: >= x3)\n", wall["shaped-rclone-azurite"]/wall["shaped-backuprelay-azurite"]
-  }' "$work/summary"
-curl -s -o /dev/null -X PUT -H 'Content-Type: application/json' -d "$settings" "http://127.0.0.1:$emu_port/_emulator/settings"
-big_copy
+echo "summary (run wall-s user-s sys-s peak-RSS-KiB):"
+cat "$work/summary"
