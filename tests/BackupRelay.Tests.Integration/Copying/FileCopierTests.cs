@@ -379,19 +379,100 @@ public sealed class FileCopierTests : CopyHarness
     }
 
     [Theory]
-    [InlineData(DestinationKind.Blob, 1, Block * 3)]
-    [InlineData(DestinationKind.Blob, 3, (Block * 7) + 1)]
-    [InlineData(DestinationKind.Local, 8, (Block * 9) - 1)]
-    [InlineData(DestinationKind.Local, 32, Block * 2)]
-    public async Task Parallel_ranges_copy_byte_exact_at_block_boundaries_one_request_per_block(DestinationKind kind, int connections, long size)
+    [InlineData(1, Block * 3)]
+    [InlineData(3, (Block * 7) + 1)]
+    [InlineData(8, (Block * 9) - 1)]
+    [InlineData(32, Block * 2)]
+    public async Task Parallel_ranges_into_a_block_store_copy_byte_exact_at_block_boundaries_one_request_per_block(int connections, long size)
     {
         var file = await BackupFileAsync(size);
-        var destination = await DestinationAsync(kind);
+        var destination = await DestinationAsync(DestinationKind.Blob);
         var result = await Copier(o => o.DownloadConnections = connections).CopyAsync(destination, Request(file));
         await AssertCopiedAsync(destination, file, result);
         Assert.Equal(file.Size, result.Statistics.BytesFromSource);
         var blocks = (int)((size + Block - 1) / Block);
         Assert.Equal(connections == 1 ? 1 : blocks, await ObsGetsAsync(file));
+    }
+
+    [Theory]
+    [InlineData(2, (Block * 9) - 1)]
+    [InlineData(8, (Block * 40) + 5)]
+    [InlineData(32, Block * 2)]
+    [InlineData(4, Block * 200)]
+    public async Task Long_ranges_into_a_local_directory_are_byte_exact_with_fewer_requests_than_blocks(int connections, long size)
+    {
+        var file = await BackupFileAsync(size);
+        var destination = await DestinationAsync(DestinationKind.Local);
+        var result = await Copier(o => o.DownloadConnections = connections).CopyAsync(destination, Request(file));
+        await AssertCopiedAsync(destination, file, result);
+        Assert.Equal(file.Size, result.Statistics.BytesFromSource);
+        var blocks = (int)((size + Block - 1) / Block);
+        Assert.Equal(blocks, result.Statistics.BlocksUploaded);
+
+        // Each connection asks for a segment of several blocks (the probe asks for one): fewer requests than blocks.
+        var gets = await ObsGetsAsync(file);
+        Assert.True(blocks <= 2 ? gets <= blocks : gets < blocks, $"{gets} requests for {blocks} blocks");
+        Assert.False(File.Exists(((LocalDirectoryCopyDestination)destination).FullPath(PathOf(file)) + ".partial"));
+    }
+
+    [Fact]
+    public async Task A_range_dropped_mid_segment_is_asked_again_from_its_block_and_the_copy_is_byte_exact()
+    {
+        var file = await BackupFileAsync(Block * 30);
+        var destination = await DestinationAsync(DestinationKind.Local);
+
+        // Two answers break after a block and a half: the blocks before the break stay; the broken one is asked for again.
+        State.Faults.Add(new FaultSpec { Method = "GET", Path = "/obs/*", Kind = "drop", AfterBytes = Block + (Block / 2), Count = 2 });
+        var result = await Copier(o => o.DownloadConnections = 4).CopyAsync(destination, Request(file));
+        await AssertCopiedAsync(destination, file, result);
+        Assert.Equal(2, result.Statistics.SourceRestarts);
+        Assert.Equal(file.Size, result.Statistics.BytesFromSource);
+        Assert.Equal(30, result.Statistics.BlocksUploaded);
+    }
+
+    [Fact]
+    public async Task A_slow_range_into_a_local_directory_holds_one_chunk_per_connection_whatever_arrives_behind_it()
+    {
+        var budget = new CopyBufferBudget(Block * 64L);
+        var file = await BackupFileAsync(Block * 80);
+        var destination = await DestinationAsync(DestinationKind.Local);
+
+        // The probe and the first segment answer 1.5 s late; the other connections' bytes land on disk meanwhile, not in memory.
+        State.Faults.Add(new FaultSpec { Method = "GET", Path = "/obs/*", Kind = "latency", DelayMs = 1500, Count = 2 });
+        var result = await Copier(o => o.DownloadConnections = 8, budget).CopyAsync(destination, Request(file));
+        await AssertCopiedAsync(destination, file, result);
+
+        // Memory: one chunk per connection (a chunk is at most a block) and one block being hashed.
+        Assert.True(budget.PeakInUseBytes <= (8 * Block) + Block, $"peak {budget.PeakInUseBytes}");
+        Assert.Equal(0, budget.InUseBytes);
+    }
+
+    [Fact]
+    public async Task A_kill_during_long_ranges_into_a_local_directory_resumes_reading_its_staged_blocks_back()
+    {
+        var file = await BackupFileAsync(Block * 60);
+        var destination = await DestinationAsync(DestinationKind.Local);
+        State.Faults.Add(new FaultSpec { Path = "/obs/*", Kind = "latency", DelayMs = 0 });
+        using (var kill = new CancellationTokenSource())
+        {
+            var copy = Copier(o => o.DownloadConnections = 6).CopyAsync(destination, Request(file), kill.Token);
+            while ((await destination.GetStagedBlocksAsync(PathOf(file))).Count < 10)
+            {
+                await Task.Delay(2);
+            }
+
+            await kill.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => copy);
+        }
+
+        // A new process: no hash state, no continuation; the staged blocks are hashed from the partial file, not downloaded.
+        var staged = (await destination.GetStagedBlocksAsync(PathOf(file))).Count;
+        var resumed = await Copier(o => o.DownloadConnections = 6).CopyAsync(destination, Request(file));
+        await AssertCopiedAsync(destination, file, resumed);
+        Assert.False(resumed.Statistics.HashesRecomputed);
+        Assert.Equal(60 - staged, resumed.Statistics.BlocksUploaded);
+        Assert.Equal(staged, resumed.Statistics.BlocksSkipped);
+        Assert.Equal(file.Size - (staged * (long)Block), resumed.Statistics.BytesFromSource);
     }
 
     [Fact]
@@ -447,11 +528,11 @@ public sealed class FileCopierTests : CopyHarness
     }
 
     [Fact]
-    public async Task A_deliberately_slow_range_never_takes_the_copy_over_its_memory_budget()
+    public async Task A_deliberately_slow_range_never_takes_a_copy_into_a_block_store_over_its_memory_budget()
     {
         var budget = new CopyBufferBudget(Block * 6L);
         var file = await BackupFileAsync(Block * 40);
-        var destination = await DestinationAsync(DestinationKind.Local);
+        var destination = await DestinationAsync(DestinationKind.Blob);
 
         // The probe and the range after it answer 1.5 s late; the other ranges arrive and wait for the hashes behind it.
         State.Faults.Add(new FaultSpec { Method = "GET", Path = "/obs/*", Kind = "latency", DelayMs = 1500, Count = 2 });
