@@ -398,18 +398,3 @@ internal sealed partial class CopySource(HttpClient download, CopyState state, C
     private static partial Regex PlainMd5();
 
 }
-
-/// <summary>An open answer of the source: its body, disposed with the response.</summary>
-internal sealed class SourceStream(HttpResponseMessage response, Stream stream) : IDisposable
-{
-    public Stream Stream { get; } = stream;
-
-    public void Dispose()
-    {
-        Stream.Dispose();
-        response.Dispose();
-    }
-}
-
-/// <summary>The source failed in a way worth trying again (a fresh link, a later attempt).</summary>
-internal sealed class SourceFailedException(string message) : Exception(message);

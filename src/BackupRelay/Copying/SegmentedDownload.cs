@@ -9,10 +9,8 @@ namespace BackupRelay.Copying;
 /// order by reading the staged blocks back as the prefix that landed grows. So a block never waits in memory for the
 /// blocks before it, and a connection pays its time to first byte once per segment, not once per block.
 /// <para>
-/// Segments are sized from what the connections observe (time to first byte × rate, so the wait is a small share of
-/// a request), never beyond a fair share of what is left, and handed out lowest offset first so the hashes follow
-/// close behind. A connection that runs out of work takes the second half of the largest remainder (the connection
-/// that had it stops early). Memory: one chunk buffer per connection and one block for hashing, from the budget.
+/// Which blocks each request covers is the <see cref="SegmentPlan"/>'s. Memory: one chunk buffer per connection and
+/// one block for hashing, from the budget.
 /// </para>
 /// <para>
 /// A range that fails is asked for again from its block (the link refreshed once for everyone, at most
@@ -25,13 +23,6 @@ internal sealed class SegmentedDownload
     /// <summary>Bytes each connection reads and writes at a time.</summary>
     internal const int ChunkBytes = 1024 * 1024;
 
-    /// <summary>A request's transfer is at least this many times its wait for the first byte (a connection about 94 % busy).</summary>
-    private const double TransferPerWait = 16;
-
-    /// <summary>Segment length before any request was timed, and the most blocks one request asks for.</summary>
-    private const int InitialSegmentBlocks = 4;
-    private const int MaxSegmentBlocks = 64;
-
     private readonly CopyState _state;
     private readonly CopySource _source;
     private readonly IStagingFile _staging;
@@ -41,15 +32,12 @@ internal sealed class SegmentedDownload
     private readonly long _size;
     private readonly int _blockSize;
     private readonly bool[] _landed;
-    private readonly LinkedList<Run> _unassigned = new();
-    private readonly List<Segment> _active = [];
-    private readonly Observed _observed = new();
+    private readonly SegmentPlan _plan;
     private readonly SemaphoreSlim _landing = new(0);
     private readonly object _sync = new();
     private readonly CancellationTokenSource _stop;
     private readonly int _stagedAtStart;
     private int _running;
-    private int _firstWave;
     private Exception? _error;
 
     public SegmentedDownload(CopyState state, CopySource source, IStagingFile staging, CopyBufferBudget budget, int connections, TimeProvider time,
@@ -60,6 +48,7 @@ internal sealed class SegmentedDownload
         _blockSize = state.BlockSize;
         _landed = new bool[(int)((_size + _blockSize - 1) / _blockSize)];
         _stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        _plan = new SegmentPlan(connections, () => _stop.IsCancellationRequested || _state.SliceExhausted(_time));
 
         // A slice limited in bytes covers the file from its offset on, in file order, as far as the limit goes.
         var options = source.Options;
@@ -75,14 +64,7 @@ internal sealed class SegmentedDownload
                 continue;
             }
 
-            if (_unassigned.Last?.Value is { } last && last.End == block)
-            {
-                last.End++;
-            }
-            else
-            {
-                _unassigned.AddLast(new Run { Start = block, End = block + 1 });
-            }
+            _plan.AddMissing(block);
         }
     }
 
@@ -96,7 +78,7 @@ internal sealed class SegmentedDownload
         var workers = new List<Task>();
         try
         {
-            var first = probe is null ? null : TakeProbeSegment((int)(probeOffset / _blockSize));
+            var first = probe is null ? null : _plan.Take((int)(probeOffset / _blockSize));
             if (first is null)
             {
                 probe?.Dispose();
@@ -106,7 +88,7 @@ internal sealed class SegmentedDownload
             _running = _connections;
             for (var i = 0; i < _connections; i++)
             {
-                var (opened, segment, block) = i == 0 && first is { } probed ? (probe, probed.Segment, probed.Block) : ((SourceStream?)null, (Segment?)null, -1);
+                var (opened, segment, block) = i == 0 && first is { } probed ? (probe, probed.Segment, probed.Block) : ((SourceStream?)null, (SegmentPlan.Segment?)null, -1);
                 workers.Add(Task.Run(() => WorkAsync(opened, segment, block), CancellationToken.None));
             }
 
@@ -133,32 +115,8 @@ internal sealed class SegmentedDownload
 
     private int Length(int block) => (int)Math.Min(_blockSize, _size - ((long)block * _blockSize));
 
-    /// <summary>The probe's block as a one-block segment of its own, claimed (null when that block is staged already or beyond the slice).</summary>
-    private (Segment Segment, int Block)? TakeProbeSegment(int block)
-    {
-        lock (_sync)
-        {
-            for (var run = _unassigned.First; run is not null; run = run.Next)
-            {
-                if (run.Value.Start == block)
-                {
-                    run.Value.Start++;
-                    if (run.Value.Start == run.Value.End)
-                    {
-                        _unassigned.Remove(run);
-                    }
-
-                    var segment = Activate(new Segment { Next = block, End = block + 1 });
-                    return (segment, ClaimLocked(segment));
-                }
-            }
-
-            return null;
-        }
-    }
-
     /// <summary>One connection: the segment given (the probe's), then the next ones until none is left.</summary>
-    private async Task WorkAsync(SourceStream? opened, Segment? segment, int block)
+    private async Task WorkAsync(SourceStream? opened, SegmentPlan.Segment? segment, int block)
     {
         CopyBufferBudget.Lease? chunk = null;
         try
@@ -166,14 +124,14 @@ internal sealed class SegmentedDownload
             chunk = await _budget.RentAsync(Math.Min(ChunkBytes, _blockSize), _stop.Token);
             if (segment is null)
             {
-                (segment, block) = Next();
+                (segment, block) = _plan.Next(_blockSize);
             }
 
             while (segment is not null)
             {
                 await StreamSegmentAsync(segment, block, opened, chunk.Buffer);
                 opened = null;
-                (segment, block) = Next();
+                (segment, block) = _plan.Next(_blockSize);
             }
         }
         catch (Exception ex)
@@ -190,7 +148,7 @@ internal sealed class SegmentedDownload
     }
 
     /// <summary>Streams <paramref name="segment"/> from <paramref name="block"/> on, one request while it holds, block by block.</summary>
-    private async Task StreamSegmentAsync(Segment segment, int block, SourceStream? stream, byte[] chunk)
+    private async Task StreamSegmentAsync(SegmentPlan.Segment segment, int block, SourceStream? stream, byte[] chunk)
     {
         var streamAt = stream is null ? -1 : (long)block * _blockSize;
         try
@@ -206,21 +164,17 @@ internal sealed class SegmentedDownload
                     {
                         stream?.Dispose();
                         stream = null;
-                        long end;
-                        lock (_sync)
-                        {
-                            end = Math.Min((long)segment.End * _blockSize, _size);
-                        }
+                        var end = Math.Min((long)_plan.EndOf(segment) * _blockSize, _size);
 
                         var asked = _time.GetTimestamp();
                         stream = await _source.OpenRangeAsync(link, offset, end - offset, _stop.Token);
-                        _observed.FirstByte(_time.GetElapsedTime(asked));
+                        _plan.FirstByte(_time.GetElapsedTime(asked));
                         streamAt = offset;
                     }
 
                     var reading = _time.GetTimestamp();
                     await CopyBlockAsync(stream, offset, length, chunk);
-                    _observed.Transfer(length, _time.GetElapsedTime(reading));
+                    _plan.Transfer(length, _time.GetElapsedTime(reading));
                     streamAt += length;
                 }
                 catch (Exception ex) when (CopySource.IsRetriable(ex) && !_stop.IsCancellationRequested)
@@ -242,7 +196,7 @@ internal sealed class SegmentedDownload
                 }
 
                 _landing.Release();
-                block = Claim(segment);
+                block = _plan.Claim(segment);
             }
         }
         finally
@@ -266,91 +220,6 @@ internal sealed class SegmentedDownload
             await _staging.WriteAsync(offset + done, chunk.AsMemory(0, want), _stop.Token);
             done += want;
         }
-    }
-
-    /// <summary>The next segment, its first block claimed: the lowest unassigned run first, else half of the largest remainder.</summary>
-    private (Segment? Segment, int Block) Next()
-    {
-        lock (_sync)
-        {
-            if (_stop.IsCancellationRequested || _state.SliceExhausted(_time))
-            {
-                return (null, -1);
-            }
-
-            Segment segment;
-            if (_unassigned.First is { } run)
-            {
-                var take = Math.Min(SegmentBlocks(), run.Value.End - run.Value.Start);
-                if (_firstWave < _connections)
-                {
-                    // The connections start together: segments of equal length would end together, and the hashes
-                    // would wait for all of them at once, every round. The first round's lengths step up instead
-                    // (1/N, 2/N … of a segment), so segments end one after another from then on.
-                    take = Math.Max(1, (int)Math.Ceiling(take * (++_firstWave) / (double)_connections));
-                }
-
-                segment = new Segment { Next = run.Value.Start, End = run.Value.Start + take };
-                run.Value.Start += take;
-                if (run.Value.Start == run.Value.End)
-                {
-                    _unassigned.Remove(run);
-                }
-            }
-            else if (_active.MaxBy(s => s.End - s.Next) is { } largest && largest.End - largest.Next >= 2)
-            {
-                var middle = largest.Next + ((largest.End - largest.Next) / 2);
-                segment = new Segment { Next = middle, End = largest.End };
-                largest.End = middle;
-            }
-            else
-            {
-                return (null, -1);
-            }
-
-            Activate(segment);
-            return (segment, ClaimLocked(segment));
-        }
-    }
-
-    private Segment Activate(Segment segment)
-    {
-        _active.Add(segment);
-        return segment;
-    }
-
-    /// <summary>The segment's next block, claimed by its connection; -1 when the segment is done (or cut), the slice ended or the copy failed.</summary>
-    private int Claim(Segment segment)
-    {
-        lock (_sync)
-        {
-            return _stop.IsCancellationRequested || _state.SliceExhausted(_time) ? Retire(segment) : ClaimLocked(segment);
-        }
-    }
-
-    private int ClaimLocked(Segment segment)
-    {
-        if (segment.Next >= segment.End)
-        {
-            return Retire(segment);
-        }
-
-        return segment.Next++;
-    }
-
-    private int Retire(Segment segment)
-    {
-        _active.Remove(segment);
-        return -1;
-    }
-
-    /// <summary>Blocks for the next request: long enough that its wait is a small share, at most a fair share of what is unassigned.</summary>
-    private int SegmentBlocks()
-    {
-        var unassigned = _unassigned.Sum(r => r.End - r.Start);
-        var fair = (unassigned + _connections - 1) / _connections;
-        var wanted = _observed.BytesWorthAWait(TransferPerWait) is { } bytes ? (int)Math.Ceiling(bytes / _blockSize) : InitialSegmentBlocks;
-        return Math.Clamp(Math.Min(wanted, fair), 1, MaxSegmentBlocks);
     }
 
     /// <summary>MD5 and SHA-256 (and the multipart check) in file order, each block read back once it and those before it landed.</summary>
@@ -402,54 +271,6 @@ internal sealed class SegmentedDownload
         if (Interlocked.CompareExchange(ref _error, failure, null) is null)
         {
             _stop.Cancel();
-        }
-    }
-
-    private sealed class Run
-    {
-        public int Start;
-        public int End;
-    }
-
-    /// <summary>A connection's share: blocks [Next, End), Next claimed one by one; End moves down when another connection takes half.</summary>
-    private sealed class Segment
-    {
-        public int Next;
-        public int End;
-    }
-
-    /// <summary>Time to first byte and per-connection rate the requests observed (moving averages).</summary>
-    private sealed class Observed
-    {
-        private readonly object _sync = new();
-        private double? _firstByteSeconds;
-        private double? _bytesPerSecond;
-
-        public void FirstByte(TimeSpan wait) => Update(ref _firstByteSeconds, wait.TotalSeconds);
-
-        public void Transfer(long bytes, TimeSpan took)
-        {
-            if (took > TimeSpan.Zero)
-            {
-                Update(ref _bytesPerSecond, bytes / took.TotalSeconds);
-            }
-        }
-
-        /// <summary>Bytes a request should carry for its transfer to last <paramref name="factor"/> times its wait; null before both were observed.</summary>
-        public double? BytesWorthAWait(double factor)
-        {
-            lock (_sync)
-            {
-                return _firstByteSeconds * _bytesPerSecond * factor;
-            }
-        }
-
-        private void Update(ref double? average, double sample)
-        {
-            lock (_sync)
-            {
-                average = average is { } previous ? (0.7 * previous) + (0.3 * sample) : sample;
-            }
         }
     }
 }
