@@ -79,7 +79,12 @@ public sealed class BlobCopyDestination(BlobContainerClient container, bool writ
     {
         // BinaryData's stream reads the memory in place (no copy) and seeks, so the SDK can retry the block.
         using var content = BinaryData.FromBytes(data).ToStream();
-        await Blob(path).StageBlockAsync(blockId, content, new BlockBlobStageBlockOptions
+        await StageBlockFromStreamAsync(path, blockId, offset, content, md5, cancellationToken);
+    }
+
+    /// <summary>The SDK streams the block from <paramref name="data"/> (seeking back to retry): no copy of it in memory.</summary>
+    public async Task StageBlockFromStreamAsync(string path, string blockId, long offset, Stream data, byte[]? md5, CancellationToken cancellationToken = default) =>
+        await Blob(path).StageBlockAsync(blockId, data, new BlockBlobStageBlockOptions
         {
             TransferValidation = md5 is null ? null : new UploadTransferValidationOptions
             {
@@ -87,7 +92,6 @@ public sealed class BlobCopyDestination(BlobContainerClient container, bool writ
                 PrecalculatedChecksum = md5,
             },
         }, cancellationToken);
-    }
 
     public Task StageBlockFromUrlAsync(string path, string blockId, Uri source, long offset, long length, CancellationToken cancellationToken = default) =>
         Blob(path).StageBlockFromUriAsync(source, blockId, new StageBlockFromUriOptions { SourceRange = new HttpRange(offset, length) }, cancellationToken);

@@ -30,6 +30,16 @@ public sealed class CopyOptions
     [Range(1, 32)]
     public int DownloadConnections { get; set; } = 16;
 
+    /// <summary>
+    /// Into a block store (Blob), the connections' long ranges land in a temporary spool file, uploaded block by block
+    /// and hashed back from it (on Linux its bytes leave the disk once uploaded and hashed). False: one ranged request per
+    /// block, each held in memory until hashed and uploaded (bounded by the budget, no disk).
+    /// </summary>
+    public bool Spool { get; set; } = true;
+
+    /// <summary>Where spool files go (empty: the system's temporary directory).</summary>
+    public string? SpoolDirectory { get; set; }
+
     /// <summary>Blocks of one file uploaded at once.</summary>
     [Range(1, 64)]
     public int MaxConcurrency { get; set; } = 4;

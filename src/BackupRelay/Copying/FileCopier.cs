@@ -10,10 +10,10 @@ namespace BackupRelay.Copying;
 /// complete. This class picks the way for the destination and the source; the parts are their own types:
 /// <list type="bullet">
 /// <item><see cref="CopySource"/>: the link, ranged requests, retries and refreshes, the checksums the source declares;</item>
-/// <item><see cref="SegmentedDownload"/>: long ranges over several connections into a destination that takes bytes at
-/// any offset (a local directory), hashed back in order;</item>
-/// <item><see cref="BlockPipeline"/>: blocks in file order under the budget, hashed in order and sent in parallel, for
-/// block stores (Blob: one stream, or a ranged request per block), shared with the upload to OBS;</item>
+/// <item><see cref="SegmentedDownload"/> and <see cref="SegmentPlan"/>: long ranges over several connections, written where
+/// they land (a local directory's partial file, or a <see cref="BlockSpool"/> in front of Blob) and hashed back in order;</item>
+/// <item><see cref="BlockPipeline"/>: blocks in file order under the budget, hashed in order and sent in parallel (one
+/// stream; a ranged request per block into Blob when <c>Copy__Spool=false</c>), shared with the upload to OBS;</item>
 /// <item><see cref="CopyCommitter"/>: the commit and its verification.</item>
 /// </list>
 /// </summary>
@@ -75,9 +75,9 @@ public sealed class FileCopier(
         // the source's MD5, and whether the source honours Range (206) or ignores it (200, the whole file).
         var parallel = settings.DownloadConnections > 1;
         var probe = await source.OpenWithRetriesAsync(cancellationToken, parallel ? (state.BlockSize > 0 ? state.BlockSize : settings.BlockSizeBytes) : null);
-        if (parallel && !state.RangeIgnored && destination is IRandomAccessStaging staging)
+        if (parallel && !state.RangeIgnored && (destination is IRandomAccessStaging || settings.Spool))
         {
-            return await SegmentedAsync(destination, staging, state, source, probe, cancellationToken);
+            return await SegmentedAsync(destination, state, source, probe, cancellationToken);
         }
 
         if (parallel && !state.RangeIgnored && state.Size - state.Offset > state.BlockSize)
@@ -95,26 +95,34 @@ public sealed class FileCopier(
         return await OneStreamAsync(destination, state, source, probe, cancellationToken);
     }
 
-    /// <summary>Long ranges over several connections, written where they land and hashed back in order (<see cref="SegmentedDownload"/>).</summary>
-    private async Task<CopyResult> SegmentedAsync(ICopyDestination destination, IRandomAccessStaging staging, CopyState state, CopySource source,
-        SourceStream? probe, CancellationToken cancellationToken)
+    /// <summary>
+    /// Long ranges over several connections, written where they land and hashed back in order (<see cref="SegmentedDownload"/>):
+    /// into the destination's partial file, or a <see cref="BlockSpool"/> in front of a block store.
+    /// </summary>
+    private async Task<CopyResult> SegmentedAsync(ICopyDestination destination, CopyState state, CopySource source, SourceStream? probe,
+        CancellationToken cancellationToken)
     {
-        // Hashes run from the state this process kept where the previous slice ended, or from byte 0: the blocks
-        // staged before the offset are read back from the partial file, not downloaded again.
+        // Hashes run from the state this process kept where the previous slice ended, or from byte 0: a partial file's
+        // blocks staged before the offset are read back; a block store's cannot be, so without the state its copy is
+        // hashed back after the commit (as the other ways do).
+        var random = destination as IRandomAccessStaging;
         var kept = state.Offset > 0 ? hashStates.TryTake(state.Request.CopyId, state.Offset) : null;
         var hashFrom = kept is null ? 0 : state.Offset;
-        state.Hashes = kept ?? new FileHashes(state.NewMultipartCheck());
+        state.Hashes = kept ?? (state.Offset == 0 || random is not null ? new FileHashes(state.NewMultipartCheck()) : null);
         var probeOffset = state.Offset;
         if (probe is not null && state.StreamEnd != probeOffset + Math.Min(state.BlockSize, state.Size!.Value - probeOffset) - 1)
         {
             probe.Dispose();
             probe = null;
         }
+
         try
         {
-            await using var file = await staging.OpenStagingAsync(state.Request.DestinationPath, cancellationToken);
-            await new SegmentedDownload(state, source, file, budget, options.Value.DownloadConnections, time, cancellationToken)
-                .RunAsync(hashFrom, probe, probeOffset, cancellationToken);
+            await using var file = random is not null
+                ? await random.OpenStagingAsync(state.Request.DestinationPath, cancellationToken)
+                : BlockSpool.Create(destination, state, options.Value, cancellationToken);
+            await new SegmentedDownload(state, source, file, budget, options.Value.DownloadConnections, time, hashFrom, cancellationToken)
+                .RunAsync(probe, probeOffset, cancellationToken);
         }
         catch
         {

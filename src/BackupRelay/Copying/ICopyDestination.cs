@@ -37,6 +37,14 @@ public interface ICopyDestination
 
     Task StageBlockAsync(string path, string blockId, long offset, ReadOnlyMemory<byte> data, byte[]? md5, CancellationToken cancellationToken = default);
 
+    /// <summary>Stages a block from a seekable stream of exactly its bytes (read again from the start to retry); by default read into memory first.</summary>
+    async Task StageBlockFromStreamAsync(string path, string blockId, long offset, Stream data, byte[]? md5, CancellationToken cancellationToken = default)
+    {
+        var bytes = new byte[data.Length];
+        await data.ReadExactlyAsync(bytes, cancellationToken);
+        await StageBlockAsync(path, blockId, offset, bytes, md5, cancellationToken);
+    }
+
     Task StageBlockFromUrlAsync(string path, string blockId, Uri source, long offset, long length, CancellationToken cancellationToken = default);
 
     Task CommitAsync(string path, IReadOnlyList<string> blockIds, CommitInfo info, CancellationToken cancellationToken = default);

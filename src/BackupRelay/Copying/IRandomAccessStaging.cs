@@ -11,16 +11,31 @@ public interface IRandomAccessStaging
     Task<IStagingFile> OpenStagingAsync(string path, CancellationToken cancellationToken = default);
 }
 
-/// <summary>One copy's partial file: written at any offset, read back, blocks recorded as staged once whole.</summary>
+/// <summary>
+/// One copy's bytes before the commit: written at any offset, read back, blocks recorded as staged once whole — a local
+/// directory's partial file, or a <see cref="BlockSpool"/> in front of a block store.
+/// </summary>
 public interface IStagingFile : IAsyncDisposable
 {
+    /// <summary>Blocks staged before this copy opened the file can be read back (a partial file can; a spool holds only this copy's bytes).</summary>
+    bool HoldsStagedBlocks { get; }
+
     ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default);
 
     /// <summary>Fills <paramref name="buffer"/> from <paramref name="offset"/> (bytes that were written: a short read is an error).</summary>
     ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken cancellationToken = default);
 
-    /// <summary>Records a block whose bytes are all written: from now on <see cref="ICopyDestination.GetStagedBlocksAsync"/> lists it.</summary>
-    Task MarkStagedAsync(string blockId, int length, CancellationToken cancellationToken = default);
+    /// <summary>
+    /// Stages a block whose bytes are all written: <see cref="ICopyDestination.GetStagedBlocksAsync"/> lists it once this
+    /// and <see cref="CompleteAsync"/> returned. False: an earlier attempt staged it already.
+    /// </summary>
+    Task<bool> MarkStagedAsync(string blockId, long offset, int length, CancellationToken cancellationToken = default);
+
+    /// <summary>The copy has hashed these bytes: it reads them no more.</summary>
+    void Hashed(long offset, int length);
+
+    /// <summary>Waits until every block marked staged is at the destination; throws the first failure.</summary>
+    Task CompleteAsync(CancellationToken cancellationToken = default);
 
     /// <summary>Starts writing the range to durable storage without waiting (the commit makes the file durable; this spreads the work).</summary>
     void StartWriteBack(long offset, int length);

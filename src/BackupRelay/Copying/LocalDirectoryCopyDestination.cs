@@ -102,7 +102,7 @@ public sealed partial class LocalDirectoryCopyDestination : ICopyDestination, IR
 
         await using var staging = await OpenStagingAsync(path, cancellationToken);
         await staging.WriteAsync(offset, data, cancellationToken);
-        await staging.MarkStagedAsync(blockId, data.Length, cancellationToken);
+        await staging.MarkStagedAsync(blockId, offset, data.Length, cancellationToken);
     }
 
     public Task<IStagingFile> OpenStagingAsync(string path, CancellationToken cancellationToken = default)
@@ -122,6 +122,15 @@ public sealed partial class LocalDirectoryCopyDestination : ICopyDestination, IR
     /// </summary>
     private sealed class StagingFile(Microsoft.Win32.SafeHandles.SafeFileHandle handle, string journal, SemaphoreSlim journalGate) : IStagingFile
     {
+        public bool HoldsStagedBlocks => true;
+
+        public void Hashed(long offset, int length)
+        {
+            // The partial file is the copy itself: nothing to let go.
+        }
+
+        public Task CompleteAsync(CancellationToken cancellationToken = default) => Task.CompletedTask;
+
         public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default) =>
             RandomAccess.WriteAsync(handle, data, offset, cancellationToken);
 
@@ -139,7 +148,7 @@ public sealed partial class LocalDirectoryCopyDestination : ICopyDestination, IR
             }
         }
 
-        public async Task MarkStagedAsync(string blockId, int length, CancellationToken cancellationToken = default)
+        public async Task<bool> MarkStagedAsync(string blockId, long offset, int length, CancellationToken cancellationToken = default)
         {
             await journalGate.WaitAsync(cancellationToken);
             try
@@ -150,6 +159,8 @@ public sealed partial class LocalDirectoryCopyDestination : ICopyDestination, IR
             {
                 journalGate.Release();
             }
+
+            return true;
         }
 
         public void StartWriteBack(long offset, int length)

@@ -37,12 +37,15 @@ internal sealed class SegmentedDownload
     private readonly object _sync = new();
     private readonly CancellationTokenSource _stop;
     private readonly int _stagedAtStart;
+    private readonly long _hashFrom;
     private int _running;
     private Exception? _error;
 
+    /// <param name="hashFrom">A block boundary the state's hashes end at (0 for fresh ones); no hashes: the commit hashes the file back.</param>
     public SegmentedDownload(CopyState state, CopySource source, IStagingFile staging, CopyBufferBudget budget, int connections, TimeProvider time,
-        CancellationToken cancellationToken)
+        long hashFrom, CancellationToken cancellationToken)
     {
+        _hashFrom = hashFrom;
         (_state, _source, _staging, _budget, _connections, _time) = (state, source, staging, budget, connections, time);
         _size = state.Size!.Value;
         _blockSize = state.BlockSize;
@@ -57,7 +60,10 @@ internal sealed class SegmentedDownload
             : (int)Math.Min(_landed.Length, (state.Offset + options.SliceMaxBytes + _blockSize - 1) / _blockSize);
         for (var block = 0; block < sliceEnd; block++)
         {
-            _landed[block] = state.Staged.TryGetValue(Id(block), out var staged) && staged == Length(block);
+            // A block staged earlier counts as here when its bytes can be read back or are not to be hashed; otherwise
+            // it is downloaded again for the hashes (and not staged again).
+            var hashed = state.Hashes is null || (long)block * _blockSize < hashFrom;
+            _landed[block] = state.Staged.TryGetValue(Id(block), out var staged) && staged == Length(block) && (hashed || staging.HoldsStagedBlocks);
             if (_landed[block])
             {
                 _stagedAtStart++;
@@ -69,13 +75,16 @@ internal sealed class SegmentedDownload
     }
 
     /// <summary>
-    /// Downloads what is missing, hashing from <paramref name="hashFrom"/> (a block boundary the state's hashes end at);
-    /// <paramref name="probe"/>, when given, is an open answer for the block at <paramref name="probeOffset"/>. Returns when
-    /// the file is staged and hashed or the slice ended (the state's offset is the hash cursor); throws the first failure.
+    /// Downloads what is missing; <paramref name="probe"/>, when given, is an open answer for the block at
+    /// <paramref name="probeOffset"/>. Returns when the file is staged and hashed or the slice ended (the state's offset
+    /// is the hash cursor, every block before it at the destination); throws the first failure.
     /// </summary>
-    public async Task RunAsync(long hashFrom, SourceStream? probe, long probeOffset, CancellationToken cancellationToken)
+    public async Task RunAsync(SourceStream? probe, long probeOffset, CancellationToken cancellationToken)
     {
         var workers = new List<Task>();
+
+        // The hashes' buffer first: the connections' chunks, which they keep to the end, cannot keep it waiting.
+        using var hashBuffer = _state.Hashes is null ? null : await _budget.RentAsync(_blockSize, cancellationToken);
         try
         {
             var first = probe is null ? null : _plan.Take((int)(probeOffset / _blockSize));
@@ -93,9 +102,17 @@ internal sealed class SegmentedDownload
             }
 
             probe = null;
-            var hashing = Task.Run(() => HashAsync(hashFrom), CancellationToken.None);
+            var hashing = Task.Run(() => HashAsync(hashBuffer), CancellationToken.None);
             await Task.WhenAll(workers);
             await hashing;
+            try
+            {
+                await _staging.CompleteAsync(cancellationToken);
+            }
+            catch (Exception ex)
+            {
+                Fail(ex);
+            }
         }
         finally
         {
@@ -187,9 +204,16 @@ internal sealed class SegmentedDownload
 
                 failures = 0;
                 Interlocked.Add(ref _state.BytesFromSource, length);
-                await _staging.MarkStagedAsync(Id(block), length, _stop.Token);
-                _staging.StartWriteBack(offset, length);
-                Interlocked.Increment(ref _state.BlocksUploaded);
+                if (await _staging.MarkStagedAsync(Id(block), offset, length, _stop.Token))
+                {
+                    _staging.StartWriteBack(offset, length);
+                    Interlocked.Increment(ref _state.BlocksUploaded);
+                }
+                else
+                {
+                    Interlocked.Increment(ref _state.BlocksSkipped);
+                }
+
                 lock (_sync)
                 {
                     _landed[block] = true;
@@ -222,13 +246,16 @@ internal sealed class SegmentedDownload
         }
     }
 
-    /// <summary>MD5 and SHA-256 (and the multipart check) in file order, each block read back once it and those before it landed.</summary>
-    private async Task HashAsync(long hashFrom)
+    /// <summary>
+    /// MD5 and SHA-256 (and the multipart check) in file order, each block read back once it and those before it landed;
+    /// without hashes, the cursor only follows the blocks that landed.
+    /// </summary>
+    private async Task HashAsync(CopyBufferBudget.Lease? buffer)
     {
-        using var buffer = await _budget.RentAsync(_blockSize, _stop.Token);
+        var hashes = _state.Hashes;
         try
         {
-            for (var block = (int)(hashFrom / _blockSize); block < _landed.Length; block++)
+            for (var block = (int)(_hashFrom / _blockSize); block < _landed.Length; block++)
             {
                 while (!IsLanded(block))
                 {
@@ -240,10 +267,16 @@ internal sealed class SegmentedDownload
                     await _landing.WaitAsync(_stop.Token);
                 }
 
-                var data = buffer.Buffer.AsMemory(0, Length(block));
-                await _staging.ReadAsync((long)block * _blockSize, data, _stop.Token);
-                _state.Hashes!.AppendParallel(data);
-                _state.HashedTo(((long)block * _blockSize) + data.Length);
+                var offset = (long)block * _blockSize;
+                if (buffer is not null)
+                {
+                    var data = buffer.Buffer.AsMemory(0, Length(block));
+                    await _staging.ReadAsync(offset, data, _stop.Token);
+                    hashes!.AppendParallel(data);
+                }
+
+                _staging.Hashed(offset, Length(block));
+                _state.HashedTo(offset + Length(block));
             }
         }
         catch (Exception ex)

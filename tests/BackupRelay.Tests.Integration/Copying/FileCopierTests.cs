@@ -383,11 +383,11 @@ public sealed class FileCopierTests : CopyHarness
     [InlineData(3, (Block * 7) + 1)]
     [InlineData(8, (Block * 9) - 1)]
     [InlineData(32, Block * 2)]
-    public async Task Parallel_ranges_into_a_block_store_copy_byte_exact_at_block_boundaries_one_request_per_block(int connections, long size)
+    public async Task Without_a_spool_parallel_ranges_into_a_block_store_copy_byte_exact_one_request_per_block(int connections, long size)
     {
         var file = await BackupFileAsync(size);
         var destination = await DestinationAsync(DestinationKind.Blob);
-        var result = await Copier(o => o.DownloadConnections = connections).CopyAsync(destination, Request(file));
+        var result = await Copier(o => (o.DownloadConnections, o.Spool) = (connections, false)).CopyAsync(destination, Request(file));
         await AssertCopiedAsync(destination, file, result);
         Assert.Equal(file.Size, result.Statistics.BytesFromSource);
         var blocks = (int)((size + Block - 1) / Block);
@@ -413,6 +413,31 @@ public sealed class FileCopierTests : CopyHarness
         var gets = await ObsGetsAsync(file);
         Assert.True(blocks <= 2 ? gets <= blocks : gets < blocks, $"{gets} requests for {blocks} blocks");
         Assert.False(File.Exists(((LocalDirectoryCopyDestination)destination).FullPath(PathOf(file)) + ".partial"));
+    }
+
+    [Theory]
+    [InlineData(4, (Block * 40) + 5)]
+    [InlineData(16, Block * 3)]
+    public async Task Long_ranges_into_a_block_store_go_through_a_spool_that_is_gone_after_the_copy(int connections, long size)
+    {
+        var file = await BackupFileAsync(size);
+        var destination = await DestinationAsync(DestinationKind.Blob);
+        var spool = Directory.CreateTempSubdirectory("backuprelay-spool-").FullName;
+        try
+        {
+            var result = await Copier(o => (o.DownloadConnections, o.SpoolDirectory) = (connections, spool)).CopyAsync(destination, Request(file));
+            await AssertCopiedAsync(destination, file, result);
+            var blocks = (int)((size + Block - 1) / Block);
+            Assert.Equal(blocks, result.Statistics.BlocksUploaded);
+            Assert.False(result.Statistics.HashesRecomputed);
+            var gets = await ObsGetsAsync(file);
+            Assert.True(blocks <= 3 ? gets <= blocks : gets < blocks, $"{gets} requests for {blocks} blocks");
+            Assert.Empty(Directory.EnumerateFileSystemEntries(spool));
+        }
+        finally
+        {
+            Directory.Delete(spool, true);
+        }
     }
 
     [Fact]
@@ -485,12 +510,12 @@ public sealed class FileCopierTests : CopyHarness
     }
 
     [Fact]
-    public async Task A_range_that_fails_mid_way_is_retried_alone()
+    public async Task Without_a_spool_a_range_that_fails_mid_way_is_retried_alone()
     {
         var file = await BackupFileAsync(Block * 10);
         var destination = await DestinationAsync(DestinationKind.Blob);
         State.Faults.Add(new FaultSpec { Method = "GET", Path = "/obs/*", Kind = "drop", AfterBytes = 1000, Count = 2 });
-        var result = await Copier(o => o.DownloadConnections = 4).CopyAsync(destination, Request(file));
+        var result = await Copier(o => (o.DownloadConnections, o.Spool) = (4, false)).CopyAsync(destination, Request(file));
         await AssertCopiedAsync(destination, file, result);
         Assert.Equal(2, result.Statistics.SourceRestarts);
         Assert.Equal(10 + 2, await ObsGetsAsync(file));
@@ -528,7 +553,7 @@ public sealed class FileCopierTests : CopyHarness
     }
 
     [Fact]
-    public async Task A_deliberately_slow_range_never_takes_a_copy_into_a_block_store_over_its_memory_budget()
+    public async Task Without_a_spool_a_deliberately_slow_range_never_takes_a_copy_into_a_block_store_over_its_memory_budget()
     {
         var budget = new CopyBufferBudget(Block * 6L);
         var file = await BackupFileAsync(Block * 40);
@@ -536,7 +561,7 @@ public sealed class FileCopierTests : CopyHarness
 
         // The probe and the range after it answer 1.5 s late; the other ranges arrive and wait for the hashes behind it.
         State.Faults.Add(new FaultSpec { Method = "GET", Path = "/obs/*", Kind = "latency", DelayMs = 1500, Count = 2 });
-        var result = await Copier(o => (o.DownloadConnections, o.MaxConcurrency) = (8, 4), budget).CopyAsync(destination, Request(file));
+        var result = await Copier(o => (o.DownloadConnections, o.MaxConcurrency, o.Spool) = (8, 4, false), budget).CopyAsync(destination, Request(file));
         await AssertCopiedAsync(destination, file, result);
         Assert.True(budget.PeakInUseBytes <= budget.CapacityBytes, $"peak {budget.PeakInUseBytes} over {budget.CapacityBytes}");
         Assert.True(budget.PeakInUseBytes >= budget.CapacityBytes - Block, $"peak {budget.PeakInUseBytes}: the ranges behind the slow one should have filled the budget");

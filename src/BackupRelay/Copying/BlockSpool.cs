@@ -1,0 +1,218 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using Microsoft.Win32.SafeHandles;
+
+namespace BackupRelay.Copying;
+
+/// <summary>
+/// Random access in front of a block store (Blob), so a copy into it can use long ranges too: the connections write
+/// into a temporary file (<c>Copy__SpoolDirectory</c>, deleted when the copy ends), each block is uploaded from it
+/// once whole (at most <c>Copy__MaxConcurrency</c> at once, streamed from the file: no buffer waits on the budget, which
+/// the connections' chunks hold), and the hashes read it back in file order. On Linux a block's bytes are given back to the disk (a hole punched) once it is both
+/// uploaded and hashed, so the spool holds only what is in flight, not the file. A block an earlier attempt staged
+/// is downloaded again only when the hashes need its bytes, and never uploaded again.
+/// </summary>
+internal sealed partial class BlockSpool : IStagingFile
+{
+    private const int Uploaded = 1;
+    private const int HashedFlag = 2;
+
+    private readonly ICopyDestination _destination;
+    private readonly CopyState _state;
+    private readonly CopyOptions _options;
+    private readonly SafeFileHandle _handle;
+    private readonly SemaphoreSlim _uploads;
+    private readonly CancellationTokenSource _failed;
+    private readonly List<Task> _pending = [];
+    private readonly ConcurrentDictionary<long, int> _blocks = new();
+    private Exception? _error;
+
+    private BlockSpool(ICopyDestination destination, CopyState state, CopyOptions options, SafeFileHandle handle, CancellationToken cancellationToken)
+    {
+        (_destination, _state, _options, _handle) = (destination, state, options, handle);
+        _uploads = new SemaphoreSlim(options.MaxConcurrency);
+        _failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+    }
+
+    public static BlockSpool Create(ICopyDestination destination, CopyState state, CopyOptions options, CancellationToken cancellationToken)
+    {
+        var directory = string.IsNullOrEmpty(options.SpoolDirectory) ? Path.GetTempPath() : options.SpoolDirectory;
+        Directory.CreateDirectory(directory);
+        var path = Path.Combine(directory, $"backuprelay-{Guid.NewGuid():N}.spool");
+        var handle = File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, FileOptions.DeleteOnClose);
+        return new BlockSpool(destination, state, options, handle, cancellationToken);
+    }
+
+    public bool HoldsStagedBlocks => false;
+
+    public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default) =>
+        RandomAccess.WriteAsync(_handle, data, offset, cancellationToken);
+
+    public async ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        for (var filled = 0; filled < buffer.Length;)
+        {
+            var read = await RandomAccess.ReadAsync(_handle, buffer[filled..], offset + filled, cancellationToken);
+            if (read == 0)
+            {
+                throw new IOException($"The spool ends at {offset + filled}; {offset + buffer.Length} bytes were written.");
+            }
+
+            filled += read;
+        }
+    }
+
+    /// <summary>Queues the block's upload (waiting while <c>Copy__MaxConcurrency</c> uploads run); false when it was staged before.</summary>
+    public async Task<bool> MarkStagedAsync(string blockId, long offset, int length, CancellationToken cancellationToken = default)
+    {
+        if (Volatile.Read(ref _error) is { } failed)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failed);
+        }
+
+        if (_state.Staged.TryGetValue(blockId, out var staged) && staged == length)
+        {
+            Done(offset, length, Uploaded);
+            return false;
+        }
+
+        await _uploads.WaitAsync(cancellationToken);
+        lock (_pending)
+        {
+            _pending.Add(UploadAsync(blockId, offset, length));
+        }
+
+        return true;
+    }
+
+    private async Task UploadAsync(string blockId, long offset, int length)
+    {
+        try
+        {
+            await using var data = new Region(_handle, offset, length);
+            var md5 = _options.BlockContentMd5 ? await MD5.HashDataAsync(data, _failed.Token) : null;
+            data.Position = 0;
+            await _destination.StageBlockFromStreamAsync(_state.Request.DestinationPath, blockId, offset, data, md5, _failed.Token);
+            Done(offset, length, Uploaded);
+        }
+        catch (Exception ex)
+        {
+            if (!(ex is OperationCanceledException && _failed.IsCancellationRequested) && Interlocked.CompareExchange(ref _error, ex, null) is null)
+            {
+                await _failed.CancelAsync();
+            }
+        }
+        finally
+        {
+            _uploads.Release();
+        }
+    }
+
+    public void Hashed(long offset, int length) => Done(offset, length, HashedFlag);
+
+    /// <summary>Once a block is uploaded and hashed (or needs no hashing: <see cref="Release"/>), its bytes leave the disk.</summary>
+    private void Done(long offset, int length, int flag)
+    {
+        var hashes = _state.Hashes is not null;
+        if (_blocks.AddOrUpdate(offset, flag, (_, flags) => flags | flag) is var flags && (flags == (Uploaded | HashedFlag) || (!hashes && flags == Uploaded)))
+        {
+            _blocks.TryRemove(offset, out _);
+            Release(offset, length);
+        }
+    }
+
+    private void Release(long offset, int length)
+    {
+        if (OperatingSystem.IsLinux())
+        {
+            // Best effort: a hole not punched only keeps the bytes on disk until the spool is deleted.
+            _ = Fallocate(_handle, FallocPunchHole | FallocKeepSize, offset, length);
+        }
+    }
+
+    public async Task CompleteAsync(CancellationToken cancellationToken = default)
+    {
+        Task[] pending;
+        lock (_pending)
+        {
+            pending = [.. _pending];
+        }
+
+        await Task.WhenAll(pending).WaitAsync(cancellationToken);
+        if (Volatile.Read(ref _error) is { } failed)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failed);
+        }
+    }
+
+    public void StartWriteBack(long offset, int length)
+    {
+        // A spool is never made durable: it is deleted when the copy ends.
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _failed.CancelAsync();
+        Task[] pending;
+        lock (_pending)
+        {
+            pending = [.. _pending];
+        }
+
+        await Task.WhenAll(pending);
+        _handle.Dispose();
+        _failed.Dispose();
+        _uploads.Dispose();
+    }
+
+    /// <summary>A block's bytes in the spool as a read-only, seekable stream (the SDK seeks back to retry).</summary>
+    private sealed class Region(SafeFileHandle handle, long start, long length) : Stream
+    {
+        public override bool CanRead => true;
+        public override bool CanSeek => true;
+        public override bool CanWrite => false;
+        public override long Length => length;
+        public override long Position { get; set; }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            var read = RandomAccess.Read(handle, buffer[..(int)Math.Min(buffer.Length, length - Position)], start + Position);
+            Position += read;
+            return read;
+        }
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            var read = await RandomAccess.ReadAsync(handle, buffer[..(int)Math.Min(buffer.Length, length - Position)], start + Position, cancellationToken);
+            Position += read;
+            return read;
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override long Seek(long offset, SeekOrigin origin) => Position = origin switch
+        {
+            SeekOrigin.Begin => offset,
+            SeekOrigin.Current => Position + offset,
+            _ => length + offset,
+        };
+
+        public override void Flush()
+        {
+        }
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+
+    private const int FallocKeepSize = 1;
+    private const int FallocPunchHole = 2;
+
+    // No .NET API gives a file range back to the disk while keeping the file's size.
+    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "fallocate", SetLastError = true)]
+    private static partial int Fallocate(SafeFileHandle handle, int mode, long offset, long length);
+}
