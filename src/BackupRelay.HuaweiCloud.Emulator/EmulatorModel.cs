@@ -129,4 +129,5 @@ public sealed class IssuedToken
     public required DateTimeOffset ExpiresAt { get; init; }
 }
 
-public sealed record RecordedRequest(DateTimeOffset Time, string Method, string Path, int Status);
+/// <param name="BodyBytes">Bytes of the answer's body written (an OBS download's, cut short when the reader went away).</param>
+public sealed record RecordedRequest(DateTimeOffset Time, string Method, string Path, int Status, long BodyBytes = 0);

@@ -36,10 +36,14 @@ internal static class Faults
             {
                 state.Ended(context.Request.Method, path);
                 state.Record(new RecordedRequest(state.Now, context.Request.Method, path,
-                    context.RequestAborted.IsCancellationRequested && !context.Response.HasStarted ? 0 : context.Response.StatusCode));
+                    context.RequestAborted.IsCancellationRequested && !context.Response.HasStarted ? 0 : context.Response.StatusCode,
+                    context.Items.TryGetValue(BodyBytesItem, out var bytes) && bytes is long written ? written : 0));
             }
         });
     }
+
+    /// <summary>Where a download counts the bytes of its body it wrote (for <see cref="RecordedRequest.BodyBytes"/>).</summary>
+    public const string BodyBytesItem = "emulator.body-bytes";
 
     private static async Task RunAsync(HttpContext context, RequestDelegate next, EmulatorState state, string path)
     {

@@ -154,6 +154,7 @@ internal static class ObsEndpoints
 
                 await response.Body.WriteAsync(buffer.AsMemory(0, count), context.RequestAborted);
                 sent += count;
+                context.Items[Faults.BodyBytesItem] = sent;
             }
 
             if (drop is not null)

@@ -39,7 +39,15 @@ internal sealed partial class BlockSpool : IStagingFile
         var directory = string.IsNullOrEmpty(options.SpoolDirectory) ? Path.GetTempPath() : options.SpoolDirectory;
         Directory.CreateDirectory(directory);
         var path = Path.Combine(directory, $"backuprelay-{Guid.NewGuid():N}.spool");
-        var handle = File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, FileOptions.DeleteOnClose);
+        // Gone however the process ends: on Linux unlinked at once (the open handle keeps it until the process lets
+        // go, a kill included); on Windows deleted when the last handle closes.
+        var handle = File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None,
+            OperatingSystem.IsWindows() ? FileOptions.DeleteOnClose : FileOptions.None);
+        if (!OperatingSystem.IsWindows())
+        {
+            File.Delete(path);
+        }
+
         return new BlockSpool(destination, state, options, handle, cancellationToken);
     }
 
@@ -183,12 +191,8 @@ internal sealed partial class BlockSpool : IStagingFile
             return read;
         }
 
-        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            var read = await RandomAccess.ReadAsync(handle, buffer[..(int)Math.Min(buffer.Length, length - Position)], start + Position, cancellationToken);
-            Position += read;
-            return read;
-        }
+        // The block was just written: its bytes are in the page cache, and a synchronous read of them is cheaper than a hop to the thread pool.
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => ValueTask.FromResult(Read(buffer.Span));
 
         public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
             ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
