@@ -9,8 +9,9 @@ namespace BackupRelay.Copying;
 /// order by reading the staged blocks back as the prefix that landed grows. So a block never waits in memory for the
 /// blocks before it, and a connection pays its time to first byte once per segment, not once per block.
 /// <para>
-/// Which blocks each request covers is the <see cref="SegmentPlan"/>'s. Memory: one chunk buffer per connection and
-/// one block for hashing, from the budget.
+/// Which blocks each request covers is the <see cref="SegmentPlan"/>'s. Memory: one chunk per connection and one block for
+/// hashing, taken from the budget in one piece before anything starts and held to the end — a copy never holds part of its
+/// memory while waiting for the rest, so copies sharing the budget wait their turn instead of blocking each other.
 /// </para>
 /// <para>
 /// A range that fails is asked for again from its block (the link refreshed once for everyone, at most
@@ -83,8 +84,9 @@ internal sealed class SegmentedDownload
     {
         var workers = new List<Task>();
 
-        // The hashes' buffer first: the connections' chunks, which they keep to the end, cannot keep it waiting.
-        using var hashBuffer = _state.Hashes is null ? null : await _budget.RentAsync(_blockSize, cancellationToken);
+        var chunkBytes = Math.Min(ChunkBytes, _blockSize);
+        var hashBytes = _state.Hashes is null ? 0 : _blockSize;
+        using var memory = await _budget.RentAsync(hashBytes + (_connections * chunkBytes), cancellationToken);
         try
         {
             var first = probe is null ? null : _plan.Take((int)(probeOffset / _blockSize));
@@ -98,11 +100,12 @@ internal sealed class SegmentedDownload
             for (var i = 0; i < _connections; i++)
             {
                 var (opened, segment, block) = i == 0 && first is { } probed ? (probe, probed.Segment, probed.Block) : ((SourceStream?)null, (SegmentPlan.Segment?)null, -1);
-                workers.Add(Task.Run(() => WorkAsync(opened, segment, block), CancellationToken.None));
+                var chunk = memory.Buffer.AsMemory(hashBytes + (i * chunkBytes), chunkBytes);
+                workers.Add(Task.Run(() => WorkAsync(opened, segment, block, chunk), CancellationToken.None));
             }
 
             probe = null;
-            var hashing = Task.Run(() => HashAsync(hashBuffer), CancellationToken.None);
+            var hashing = Task.Run(() => HashAsync(memory.Buffer.AsMemory(0, hashBytes)), CancellationToken.None);
             await Task.WhenAll(workers);
             await hashing;
             try
@@ -133,12 +136,10 @@ internal sealed class SegmentedDownload
     private int Length(int block) => (int)Math.Min(_blockSize, _size - ((long)block * _blockSize));
 
     /// <summary>One connection: the segment given (the probe's), then the next ones until none is left.</summary>
-    private async Task WorkAsync(SourceStream? opened, SegmentPlan.Segment? segment, int block)
+    private async Task WorkAsync(SourceStream? opened, SegmentPlan.Segment? segment, int block, Memory<byte> chunk)
     {
-        CopyBufferBudget.Lease? chunk = null;
         try
         {
-            chunk = await _budget.RentAsync(Math.Min(ChunkBytes, _blockSize), _stop.Token);
             if (segment is null)
             {
                 (segment, block) = _plan.Next(_blockSize);
@@ -146,7 +147,7 @@ internal sealed class SegmentedDownload
 
             while (segment is not null)
             {
-                await StreamSegmentAsync(segment, block, opened, chunk.Buffer);
+                await StreamSegmentAsync(segment, block, opened, chunk);
                 opened = null;
                 (segment, block) = _plan.Next(_blockSize);
             }
@@ -158,14 +159,13 @@ internal sealed class SegmentedDownload
         finally
         {
             opened?.Dispose();
-            chunk?.Dispose();
             Interlocked.Decrement(ref _running);
             _landing.Release();
         }
     }
 
     /// <summary>Streams <paramref name="segment"/> from <paramref name="block"/> on, one request while it holds, block by block.</summary>
-    private async Task StreamSegmentAsync(SegmentPlan.Segment segment, int block, SourceStream? stream, byte[] chunk)
+    private async Task StreamSegmentAsync(SegmentPlan.Segment segment, int block, SourceStream? stream, Memory<byte> chunk)
     {
         var streamAt = stream is null ? -1 : (long)block * _blockSize;
         try
@@ -230,18 +230,18 @@ internal sealed class SegmentedDownload
         }
     }
 
-    private async Task CopyBlockAsync(SourceStream stream, long offset, int length, byte[] chunk)
+    private async Task CopyBlockAsync(SourceStream stream, long offset, int length, Memory<byte> chunk)
     {
         for (var done = 0; done < length;)
         {
             var want = Math.Min(chunk.Length, length - done);
-            var read = await stream.Stream.ReadAtLeastAsync(chunk.AsMemory(0, want), want, throwOnEndOfStream: false, _stop.Token);
+            var read = await stream.Stream.ReadAtLeastAsync(chunk[..want], want, throwOnEndOfStream: false, _stop.Token);
             if (read < want)
             {
                 throw new SourceFailedException($"The range at {offset} ended after {done + read} of {length} bytes.");
             }
 
-            await _staging.WriteAsync(offset + done, chunk.AsMemory(0, want), _stop.Token);
+            await _staging.WriteAsync(offset + done, chunk[..want], _stop.Token);
             done += want;
         }
     }
@@ -250,7 +250,7 @@ internal sealed class SegmentedDownload
     /// MD5 and SHA-256 (and the multipart check) in file order, each block read back once it and those before it landed;
     /// without hashes, the cursor only follows the blocks that landed.
     /// </summary>
-    private async Task HashAsync(CopyBufferBudget.Lease? buffer)
+    private async Task HashAsync(Memory<byte> buffer)
     {
         var hashes = _state.Hashes;
         try
@@ -268,11 +268,11 @@ internal sealed class SegmentedDownload
                 }
 
                 var offset = (long)block * _blockSize;
-                if (buffer is not null)
+                if (hashes is not null)
                 {
-                    var data = buffer.Buffer.AsMemory(0, Length(block));
+                    var data = buffer[..Length(block)];
                     await _staging.ReadAsync(offset, data, _stop.Token);
-                    hashes!.AppendParallel(data);
+                    hashes.AppendParallel(data);
                 }
 
                 _staging.Hashed(offset, Length(block));

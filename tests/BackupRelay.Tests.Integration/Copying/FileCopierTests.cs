@@ -351,6 +351,27 @@ public sealed class FileCopierTests : CopyHarness
         Assert.Equal(0, budget.InUseBytes);
     }
 
+    [Theory]
+    [InlineData(DestinationKind.Local)]
+    [InlineData(DestinationKind.Blob)]
+    public async Task Many_long_range_copies_started_at_once_on_a_small_budget_take_turns_instead_of_blocking_each_other(DestinationKind kind)
+    {
+        // Each copy wants 5 blocks (one to hash, a chunk for each of 4 connections); together they want 60 of 8. A copy
+        // that held part of its memory while waiting for the rest could leave every copy waiting on the others.
+        var budget = new CopyBufferBudget(Block * 8L);
+        var files = await Task.WhenAll(Enumerable.Range(0, 12).Select(_ => BackupFileAsync(Block * 12)));
+        var destination = await DestinationAsync(kind);
+        var copier = Copier(o => o.DownloadConnections = 4, budget: budget);
+        var results = await Task.WhenAll(files.Select(f => copier.CopyAsync(destination, Request(f)))).WaitAsync(TimeSpan.FromSeconds(90));
+        for (var i = 0; i < files.Length; i++)
+        {
+            await AssertCopiedAsync(destination, files[i], results[i]);
+        }
+
+        Assert.True(budget.PeakInUseBytes <= budget.CapacityBytes, $"peak {budget.PeakInUseBytes}");
+        Assert.Equal(0, budget.InUseBytes);
+    }
+
     [Fact]
     public async Task Server_side_mode_copies_from_a_source_the_service_can_reach_and_verifies()
     {
