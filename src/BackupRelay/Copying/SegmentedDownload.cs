@@ -83,12 +83,12 @@ internal sealed class SegmentedDownload
     public async Task RunAsync(SourceStream? probe, long probeOffset, CancellationToken cancellationToken)
     {
         var workers = new List<Task>();
-
         var chunkBytes = Math.Min(ChunkBytes, _blockSize);
         var hashBytes = _state.Hashes is null ? 0 : _blockSize;
-        using var memory = await _budget.RentAsync(hashBytes + (_connections * chunkBytes), cancellationToken);
+        CopyBufferBudget.Lease? memory = null;
         try
         {
+            memory = await _budget.RentAsync(hashBytes + (_connections * chunkBytes), cancellationToken);
             var first = probe is null ? null : _plan.Take((int)(probeOffset / _blockSize));
             if (first is null)
             {
@@ -120,6 +120,7 @@ internal sealed class SegmentedDownload
         finally
         {
             probe?.Dispose();
+            memory?.Dispose();
             _stop.Dispose();
         }
 
