@@ -12,29 +12,28 @@ internal sealed class BlockPipeline : IDisposable
     private readonly CopyBufferBudget _budget;
     private readonly FileHashes? _hashes;
     private readonly SemaphoreSlim _sends;
-    private readonly CancellationTokenSource _failed;
+    private readonly FirstFailure _failure;
     private readonly List<Task> _blocks = [];
     private Task _hashing = Task.CompletedTask;
-    private Exception? _error;
 
     /// <param name="hashes">The file's hashes so far (null: this slice does not hash).</param>
     public BlockPipeline(CopyBufferBudget budget, FileHashes? hashes, int maxSends, CancellationToken cancellationToken)
     {
         (_budget, _hashes) = (budget, hashes);
         _sends = new SemaphoreSlim(maxSends);
-        _failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        _failure = new FirstFailure(cancellationToken);
     }
 
     /// <summary>Cancelled when a block failed (or the caller cancelled).</summary>
-    public CancellationToken Token => _failed.Token;
+    public CancellationToken Token => _failure.Token;
 
-    public bool Stopped => _failed.IsCancellationRequested;
+    public bool Stopped => _failure.Stopped;
 
     /// <summary>The first failure of a block; rethrow it once <see cref="DrainAsync"/> returned.</summary>
-    public Exception? Error => Volatile.Read(ref _error);
+    public Exception? Error => _failure.Error;
 
     /// <summary>A buffer for the next block, once the budget has room (call in file order).</summary>
-    public ValueTask<CopyBufferBudget.Lease> RentAsync(int length) => _budget.RentAsync(length, _failed.Token);
+    public ValueTask<CopyBufferBudget.Lease> RentAsync(int length) => _budget.RentAsync(length, _failure.Token);
 
     /// <summary>
     /// The next block of the file, in <paramref name="lease"/>'s first <paramref name="length"/> bytes once
@@ -63,10 +62,10 @@ internal sealed class BlockPipeline : IDisposable
             await filled;
             if (send is not null)
             {
-                await _sends.WaitAsync(_failed.Token);
+                await _sends.WaitAsync(_failure.Token);
                 try
                 {
-                    await send(data, _failed.Token);
+                    await send(data, _failure.Token);
                 }
                 finally
                 {
@@ -87,18 +86,7 @@ internal sealed class BlockPipeline : IDisposable
     }
 
     /// <summary>Keeps the first failure and stops the other blocks (a stop caused by it is not a failure of its own).</summary>
-    public void Fail(Exception failure)
-    {
-        if (failure is OperationCanceledException && _failed.IsCancellationRequested)
-        {
-            return;
-        }
-
-        if (Interlocked.CompareExchange(ref _error, failure, null) is null)
-        {
-            _failed.Cancel();
-        }
-    }
+    public void Fail(Exception failure) => _failure.Fail(failure);
 
     /// <summary>Waits for every block added (their failures are in <see cref="Error"/>); throws only a cancellation by the caller.</summary>
     public async Task DrainAsync()
@@ -115,17 +103,11 @@ internal sealed class BlockPipeline : IDisposable
     }
 
     /// <summary>Rethrows the first failure, if any.</summary>
-    public void ThrowIfFailed()
-    {
-        if (Error is { } error)
-        {
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
-        }
-    }
+    public void ThrowIfFailed() => _failure.ThrowIfFailed();
 
     public void Dispose()
     {
         _sends.Dispose();
-        _failed.Dispose();
+        _failure.Dispose();
     }
 }

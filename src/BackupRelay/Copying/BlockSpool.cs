@@ -22,16 +22,15 @@ internal sealed partial class BlockSpool : IStagingFile
     private readonly CopyOptions _options;
     private readonly SafeFileHandle _handle;
     private readonly SemaphoreSlim _uploads;
-    private readonly CancellationTokenSource _failed;
+    private readonly FirstFailure _failure;
     private readonly List<Task> _pending = [];
     private readonly ConcurrentDictionary<long, int> _blocks = new();
-    private Exception? _error;
 
     private BlockSpool(ICopyDestination destination, CopyState state, CopyOptions options, SafeFileHandle handle, CancellationToken cancellationToken)
     {
         (_destination, _state, _options, _handle) = (destination, state, options, handle);
         _uploads = new SemaphoreSlim(options.MaxConcurrency);
-        _failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        _failure = new FirstFailure(cancellationToken);
     }
 
     public static BlockSpool Create(ICopyDestination destination, CopyState state, CopyOptions options, CancellationToken cancellationToken)
@@ -56,27 +55,13 @@ internal sealed partial class BlockSpool : IStagingFile
     public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default) =>
         RandomAccess.WriteAsync(_handle, data, offset, cancellationToken);
 
-    public async ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken cancellationToken = default)
-    {
-        for (var filled = 0; filled < buffer.Length;)
-        {
-            var read = await RandomAccess.ReadAsync(_handle, buffer[filled..], offset + filled, cancellationToken);
-            if (read == 0)
-            {
-                throw new IOException($"The spool ends at {offset + filled}; {offset + buffer.Length} bytes were written.");
-            }
-
-            filled += read;
-        }
-    }
+    public ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+        StagingReads.ReadExactlyAsync(_handle, offset, buffer, "spool", cancellationToken);
 
     /// <summary>Queues the block's upload (waiting while <c>Copy__MaxConcurrency</c> uploads run); false when it was staged before.</summary>
     public async Task<bool> MarkStagedAsync(string blockId, long offset, int length, CancellationToken cancellationToken = default)
     {
-        if (Volatile.Read(ref _error) is { } failed)
-        {
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failed);
-        }
+        _failure.ThrowIfFailed();
 
         if (_state.Staged.TryGetValue(blockId, out var staged) && staged == length)
         {
@@ -98,17 +83,14 @@ internal sealed partial class BlockSpool : IStagingFile
         try
         {
             await using var data = new Region(_handle, offset, length);
-            var md5 = _options.BlockContentMd5 ? await MD5.HashDataAsync(data, _failed.Token) : null;
+            var md5 = _options.BlockContentMd5 ? await MD5.HashDataAsync(data, _failure.Token) : null;
             data.Position = 0;
-            await _destination.StageBlockFromStreamAsync(_state.Request.DestinationPath, blockId, offset, data, md5, _failed.Token);
+            await _destination.StageBlockFromStreamAsync(_state.Request.DestinationPath, blockId, offset, data, md5, _failure.Token);
             Done(offset, length, Uploaded);
         }
         catch (Exception ex)
         {
-            if (!(ex is OperationCanceledException && _failed.IsCancellationRequested) && Interlocked.CompareExchange(ref _error, ex, null) is null)
-            {
-                await _failed.CancelAsync();
-            }
+            _failure.Fail(ex);
         }
         finally
         {
@@ -118,11 +100,13 @@ internal sealed partial class BlockSpool : IStagingFile
 
     public void Hashed(long offset, int length) => Done(offset, length, HashedFlag);
 
-    /// <summary>Once a block is uploaded and hashed (or needs no hashing: <see cref="Release"/>), its bytes leave the disk.</summary>
+    /// <summary>
+    /// Once a block is uploaded and the hash cursor has passed it (it passes every block, hashes or none), its bytes
+    /// leave the disk.
+    /// </summary>
     private void Done(long offset, int length, int flag)
     {
-        var hashes = _state.Hashes is not null;
-        if (_blocks.AddOrUpdate(offset, flag, (_, flags) => flags | flag) is var flags && (flags == (Uploaded | HashedFlag) || (!hashes && flags == Uploaded)))
+        if (_blocks.AddOrUpdate(offset, flag, (_, flags) => flags | flag) == (Uploaded | HashedFlag))
         {
             _blocks.TryRemove(offset, out _);
             Release(offset, length);
@@ -147,10 +131,7 @@ internal sealed partial class BlockSpool : IStagingFile
         }
 
         await Task.WhenAll(pending).WaitAsync(cancellationToken);
-        if (Volatile.Read(ref _error) is { } failed)
-        {
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failed);
-        }
+        _failure.ThrowIfFailed();
     }
 
     public void StartWriteBack(long offset, int length)
@@ -160,7 +141,7 @@ internal sealed partial class BlockSpool : IStagingFile
 
     public async ValueTask DisposeAsync()
     {
-        await _failed.CancelAsync();
+        _failure.Stop();
         Task[] pending;
         lock (_pending)
         {
@@ -169,7 +150,7 @@ internal sealed partial class BlockSpool : IStagingFile
 
         await Task.WhenAll(pending);
         _handle.Dispose();
-        _failed.Dispose();
+        _failure.Dispose();
         _uploads.Dispose();
     }
 

@@ -90,18 +90,9 @@ internal sealed partial class CopySource(HttpClient download, CopyState state, C
         }
     }
 
-    private async Task RecoverAsync(Exception failure, CancellationToken cancellationToken)
-    {
-        state.ConsecutiveSourceFailures++;
-        state.SourceRestarts++;
-        if (state.ConsecutiveSourceFailures >= options.MaxSourceAttempts)
-        {
-            throw new CopyFailedException($"The source failed {state.ConsecutiveSourceFailures} times in a row at offset {state.Offset}: {failure.Message}");
-        }
-
-        CopyLog.SourceRestart(logger, state.Request.DestinationPath, state.Offset, failure.Message);
-        await RefreshAsync(cancellationToken);
-    }
+    /// <summary>The one stream failed at the current offset: counted as one more failure in a row there (see <see cref="FailedAtAsync"/>).</summary>
+    private Task RecoverAsync(Exception failure, CancellationToken cancellationToken) =>
+        FailedAtAsync(state.Offset, ++state.ConsecutiveSourceFailures, failure, state.Link, cancellationToken);
 
     /// <summary>Fills <paramref name="block"/> from the source, reopening it at the block's start after a drop.</summary>
     public async Task<SourceStream?> ReadBlockAsync(SourceStream? source, Memory<byte> block, CancellationToken cancellationToken)
@@ -131,7 +122,7 @@ internal sealed partial class CopySource(HttpClient download, CopyState state, C
                 state.ConsecutiveSourceFailures = 0;
                 return source;
             }
-            catch (Exception ex) when (ex is SourceFailedException or IOException or HttpRequestException && !cancellationToken.IsCancellationRequested)
+            catch (Exception ex) when (IsRetriable(ex) && !cancellationToken.IsCancellationRequested)
             {
                 source?.Dispose();
                 source = null;

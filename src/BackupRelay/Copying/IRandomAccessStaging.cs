@@ -40,3 +40,23 @@ public interface IStagingFile : IAsyncDisposable
     /// <summary>Starts writing the range to durable storage without waiting (the commit makes the file durable; this spreads the work).</summary>
     void StartWriteBack(long offset, int length);
 }
+
+/// <summary>Reads of the files staging keeps (a partial file, a spool).</summary>
+internal static class StagingReads
+{
+    /// <summary>Fills <paramref name="buffer"/> from <paramref name="offset"/> of <paramref name="file"/>; a short read is an error naming <paramref name="what"/>.</summary>
+    public static async ValueTask ReadExactlyAsync(Microsoft.Win32.SafeHandles.SafeFileHandle file, long offset, Memory<byte> buffer, string what,
+        CancellationToken cancellationToken)
+    {
+        for (var filled = 0; filled < buffer.Length;)
+        {
+            var read = await RandomAccess.ReadAsync(file, buffer[filled..], offset + filled, cancellationToken);
+            if (read == 0)
+            {
+                throw new IOException($"The {what} ends at {offset + filled}; {offset + buffer.Length} bytes were written.");
+            }
+
+            filled += read;
+        }
+    }
+}

@@ -134,19 +134,8 @@ public sealed partial class LocalDirectoryCopyDestination : ICopyDestination, IR
         public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default) =>
             RandomAccess.WriteAsync(handle, data, offset, cancellationToken);
 
-        public async ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            for (var filled = 0; filled < buffer.Length;)
-            {
-                var read = await RandomAccess.ReadAsync(handle, buffer[filled..], offset + filled, cancellationToken);
-                if (read == 0)
-                {
-                    throw new IOException($"The partial file ends at {offset + filled}; {offset + buffer.Length} bytes were written.");
-                }
-
-                filled += read;
-            }
-        }
+        public ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+            StagingReads.ReadExactlyAsync(handle, offset, buffer, "partial file", cancellationToken);
 
         public async Task<bool> MarkStagedAsync(string blockId, long offset, int length, CancellationToken cancellationToken = default)
         {

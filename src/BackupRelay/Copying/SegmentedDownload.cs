@@ -1,5 +1,3 @@
-using System.Runtime.ExceptionServices;
-
 namespace BackupRelay.Copying;
 
 /// <summary>
@@ -36,11 +34,10 @@ internal sealed class SegmentedDownload
     private readonly SegmentPlan _plan;
     private readonly SemaphoreSlim _landing = new(0);
     private readonly object _sync = new();
-    private readonly CancellationTokenSource _stop;
+    private readonly FirstFailure _failure;
     private readonly int _stagedAtStart;
     private readonly long _hashFrom;
     private int _running;
-    private Exception? _error;
 
     /// <param name="hashFrom">A block boundary the state's hashes end at (0 for fresh ones); no hashes: the commit hashes the file back.</param>
     public SegmentedDownload(CopyState state, CopySource source, IStagingFile staging, CopyBufferBudget budget, int connections, TimeProvider time,
@@ -51,8 +48,8 @@ internal sealed class SegmentedDownload
         _size = state.Size!.Value;
         _blockSize = state.BlockSize;
         _landed = new bool[(int)((_size + _blockSize - 1) / _blockSize)];
-        _stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        _plan = new SegmentPlan(connections, () => _stop.IsCancellationRequested || _state.SliceExhausted(_time));
+        _failure = new FirstFailure(cancellationToken);
+        _plan = new SegmentPlan(connections, () => _failure.Stopped || _state.SliceExhausted(_time));
 
         // A slice limited in bytes covers the file from its offset on, in file order, as far as the limit goes.
         var options = source.Options;
@@ -114,22 +111,19 @@ internal sealed class SegmentedDownload
             }
             catch (Exception ex)
             {
-                Fail(ex);
+                _failure.Fail(ex);
             }
         }
         finally
         {
             probe?.Dispose();
             memory?.Dispose();
-            _stop.Dispose();
+            _failure.Dispose();
         }
 
         _state.BlocksSkipped += _stagedAtStart;
         cancellationToken.ThrowIfCancellationRequested();
-        if (_error is { } error)
-        {
-            ExceptionDispatchInfo.Throw(error);
-        }
+        _failure.ThrowIfFailed();
     }
 
     private string Id(int block) => BlockIds.For(_blockSize, (long)block * _blockSize, _state.Request.Generation);
@@ -155,7 +149,7 @@ internal sealed class SegmentedDownload
         }
         catch (Exception ex)
         {
-            Fail(ex);
+            _failure.Fail(ex);
         }
         finally
         {
@@ -185,7 +179,7 @@ internal sealed class SegmentedDownload
                         var end = Math.Min((long)_plan.EndOf(segment) * _blockSize, _size);
 
                         var asked = _time.GetTimestamp();
-                        stream = await _source.OpenRangeAsync(link, offset, end - offset, _stop.Token);
+                        stream = await _source.OpenRangeAsync(link, offset, end - offset, _failure.Token);
                         _plan.FirstByte(_time.GetElapsedTime(asked));
                         streamAt = offset;
                     }
@@ -195,17 +189,17 @@ internal sealed class SegmentedDownload
                     _plan.Transfer(length, _time.GetElapsedTime(reading));
                     streamAt += length;
                 }
-                catch (Exception ex) when (CopySource.IsRetriable(ex) && !_stop.IsCancellationRequested)
+                catch (Exception ex) when (CopySource.IsRetriable(ex) && !_failure.Stopped)
                 {
                     stream?.Dispose();
                     stream = null;
-                    await _source.FailedAtAsync(offset, ++failures, ex, link, _stop.Token);
+                    await _source.FailedAtAsync(offset, ++failures, ex, link, _failure.Token);
                     continue;
                 }
 
                 failures = 0;
                 Interlocked.Add(ref _state.BytesFromSource, length);
-                if (await _staging.MarkStagedAsync(Id(block), offset, length, _stop.Token))
+                if (await _staging.MarkStagedAsync(Id(block), offset, length, _failure.Token))
                 {
                     _staging.StartWriteBack(offset, length);
                     Interlocked.Increment(ref _state.BlocksUploaded);
@@ -236,13 +230,13 @@ internal sealed class SegmentedDownload
         for (var done = 0; done < length;)
         {
             var want = Math.Min(chunk.Length, length - done);
-            var read = await stream.Stream.ReadAtLeastAsync(chunk[..want], want, throwOnEndOfStream: false, _stop.Token);
+            var read = await stream.Stream.ReadAtLeastAsync(chunk[..want], want, throwOnEndOfStream: false, _failure.Token);
             if (read < want)
             {
                 throw new SourceFailedException($"The range at {offset} ended after {done + read} of {length} bytes.");
             }
 
-            await _staging.WriteAsync(offset + done, chunk[..want], _stop.Token);
+            await _staging.WriteAsync(offset + done, chunk[..want], _failure.Token);
             done += want;
         }
     }
@@ -265,14 +259,14 @@ internal sealed class SegmentedDownload
                         return;
                     }
 
-                    await _landing.WaitAsync(_stop.Token);
+                    await _landing.WaitAsync(_failure.Token);
                 }
 
                 var offset = (long)block * _blockSize;
                 if (hashes is not null)
                 {
                     var data = buffer[..Length(block)];
-                    await _staging.ReadAsync(offset, data, _stop.Token);
+                    await _staging.ReadAsync(offset, data, _failure.Token);
                     hashes.AppendParallel(data);
                 }
 
@@ -282,7 +276,7 @@ internal sealed class SegmentedDownload
         }
         catch (Exception ex)
         {
-            Fail(ex);
+            _failure.Fail(ex);
         }
     }
 
@@ -291,20 +285,6 @@ internal sealed class SegmentedDownload
         lock (_sync)
         {
             return _landed[block];
-        }
-    }
-
-    /// <summary>Keeps the first failure and stops every connection (a stop caused by it is not a failure of its own).</summary>
-    private void Fail(Exception failure)
-    {
-        if (failure is OperationCanceledException && _stop.IsCancellationRequested)
-        {
-            return;
-        }
-
-        if (Interlocked.CompareExchange(ref _error, failure, null) is null)
-        {
-            _stop.Cancel();
         }
     }
 }

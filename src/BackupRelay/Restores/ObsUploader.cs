@@ -313,6 +313,7 @@ public sealed partial class ObsUploader(
         public UploadRequest Request { get; } = request;
         public UploadProgress Progress { get; } = progress;
         public int Sent => Volatile.Read(ref _sent);
+
         public async Task AcknowledgeAsync(UploadedPart part, UploadProgressStore store, CancellationToken cancellationToken)
         {
             await _save.WaitAsync(cancellationToken);

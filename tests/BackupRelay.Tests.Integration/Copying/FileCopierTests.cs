@@ -210,17 +210,7 @@ public sealed class FileCopierTests : CopyHarness
         var file = await BackupFileAsync(Block * 40);
         var destination = await DestinationAsync(DestinationKind.Blob);
         State.Faults.Add(new FaultSpec { Path = "/obs/*", Kind = "latency", DelayMs = 0 });
-        using var cancel = new CancellationTokenSource();
-        var copier = Copier(o => o.MaxConcurrency = 1);
-        var copy = copier.CopyAsync(destination, Request(file), cancel.Token);
-        while ((await destination.GetStagedBlocksAsync(PathOf(file))).Count < 5)
-        {
-            await Task.Delay(5);
-        }
-
-        await cancel.CancelAsync();
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => copy);
-        var staged = (await destination.GetStagedBlocksAsync(PathOf(file))).Count;
+        var staged = await CancelOnceStagedAsync(Copier(o => o.MaxConcurrency = 1), destination, file, 5);
         var resumed = await Copier().CopyAsync(destination, Request(file));
         await AssertCopiedAsync(destination, file, resumed);
 
@@ -499,20 +489,9 @@ public sealed class FileCopierTests : CopyHarness
         var file = await BackupFileAsync(Block * 60);
         var destination = await DestinationAsync(DestinationKind.Local);
         State.Faults.Add(new FaultSpec { Path = "/obs/*", Kind = "latency", DelayMs = 0 });
-        using (var kill = new CancellationTokenSource())
-        {
-            var copy = Copier(o => o.DownloadConnections = 6).CopyAsync(destination, Request(file), kill.Token);
-            while ((await destination.GetStagedBlocksAsync(PathOf(file))).Count < 10)
-            {
-                await Task.Delay(2);
-            }
-
-            await kill.CancelAsync();
-            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => copy);
-        }
+        var staged = await CancelOnceStagedAsync(Copier(o => o.DownloadConnections = 6), destination, file, 10);
 
         // A new process: no hash state, no continuation; the staged blocks are hashed from the partial file, not downloaded.
-        var staged = (await destination.GetStagedBlocksAsync(PathOf(file))).Count;
         var resumed = await Copier(o => o.DownloadConnections = 6).CopyAsync(destination, Request(file));
         await AssertCopiedAsync(destination, file, resumed);
         Assert.False(resumed.Statistics.HashesRecomputed);
@@ -594,22 +573,28 @@ public sealed class FileCopierTests : CopyHarness
     {
         var file = await BackupFileAsync(Block * 30);
         var destination = await DestinationAsync(DestinationKind.Blob);
-        using (var kill = new CancellationTokenSource())
-        {
-            var copy = Copier(o => o.DownloadConnections = 4).CopyAsync(destination, Request(file), kill.Token);
-            while ((await destination.GetStagedBlocksAsync(PathOf(file))).Count < 8)
-            {
-                await Task.Delay(5);
-            }
-
-            await kill.CancelAsync();
-            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => copy);
-        }
-
-        var staged = (await destination.GetStagedBlocksAsync(PathOf(file))).Count;
+        var staged = await CancelOnceStagedAsync(Copier(o => o.DownloadConnections = 4), destination, file, 8);
         var resumed = await Copier(o => o.DownloadConnections = 4).CopyAsync(destination, Request(file));
         await AssertCopiedAsync(destination, file, resumed);
         Assert.InRange(resumed.Statistics.BlocksUploaded, 30 - staged - 4, 30 - staged);
+    }
+
+    /// <summary>
+    /// Starts a copy and cancels it (a kill, as the copier sees one) once at least <paramref name="blocks"/> blocks are
+    /// staged; returns how many were staged when it had ended.
+    /// </summary>
+    private async Task<int> CancelOnceStagedAsync(FileCopier copier, ICopyDestination destination, SourceFile file, int blocks)
+    {
+        using var kill = new CancellationTokenSource();
+        var copy = copier.CopyAsync(destination, Request(file), kill.Token);
+        while ((await destination.GetStagedBlocksAsync(PathOf(file))).Count < blocks)
+        {
+            await Task.Delay(2);
+        }
+
+        await kill.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => copy);
+        return (await destination.GetStagedBlocksAsync(PathOf(file))).Count;
     }
 
     /// <summary>Runs an action once, when the n-th request goes out.</summary>
