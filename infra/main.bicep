@@ -478,6 +478,17 @@ var alertRules = [
     threshold: 0
   }
   {
+    key: 'unverified'
+    title: 'BackupRelay: a graph\'s newest copy is not verified'
+    description: 'A configured graph\'s newest copy could not be checked against its source (received-only) and no verified copy is newer (backuprelay.graph.unverified = 1).'
+    severity: 1
+    frequency: 'PT15M'
+    window: 'PT30M'
+    query: 'AppMetrics | where Name == "backuprelay.graph.unverified" | extend graph = tostring(Properties["backuprelay.graph.id"]) | summarize unverified = max(Max) by graph | where unverified >= 1'
+    operator: 'GreaterThan'
+    threshold: 0
+  }
+  {
     key: 'restore-unproven'
     title: 'BackupRelay: a graph\'s restore is unproven'
     description: 'A drilled graph\'s last restore drill failed, or none passed within its threshold (backuprelay.graph.restore_unproven = 1).'

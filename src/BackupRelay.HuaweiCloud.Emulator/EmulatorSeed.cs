@@ -168,6 +168,12 @@ public sealed class EmulatorSettings
     /// <summary>False: large files get an opaque <c>"…-N"</c> ETag that is not an MD5 of anything (a store whose ETag cannot be checked).</summary>
     public bool MultipartEtagsFromContent { get; set; } = true;
 
+    /// <summary>
+    /// Set (<c>kms</c>, <c>AES256</c>): backup files are served as OBS serves objects stored with server-side
+    /// encryption: <c>x-obs-server-side-encryption</c> names it, and the ETag (32 hex digits) is not the MD5 of the bytes.
+    /// </summary>
+    public string? ServerSideEncryption { get; set; }
+
     /// <summary>Allowed skew of <c>X-Sdk-Date</c> in minutes.</summary>
     public int SignatureSkewMinutes { get; set; } = 15;
 

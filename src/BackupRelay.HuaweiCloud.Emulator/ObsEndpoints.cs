@@ -119,6 +119,10 @@ internal static class ObsEndpoints
         response.ContentLength = length;
         response.Headers.AcceptRanges = "bytes";
         response.Headers.ETag = ETag(state, backupId, file, key);
+        if (state.Settings.ServerSideEncryption is { Length: > 0 } sse)
+        {
+            response.Headers["x-obs-server-side-encryption"] = sse;
+        }
         if (partial)
         {
             response.Headers.ContentRange = $"bytes {start}-{end}/{file.Size}";
@@ -227,6 +231,12 @@ internal static class ObsEndpoints
     /// <summary>The object's MD5 for a simple upload; for a large file the multipart ETag of its parts (or an opaque one, when so set).</summary>
     private static string ETag(EmulatorState state, string backupId, BackupFile file, string key)
     {
+        if (state.Settings.ServerSideEncryption is { Length: > 0 })
+        {
+            // Encrypted at rest: an ETag of an MD5's shape that is not the MD5 of the bytes served.
+            return $"\"{Convert.ToHexStringLower(MD5.HashData(Encoding.UTF8.GetBytes("sse:" + key + file.Size)))}\"";
+        }
+
         if (file.Size > state.Settings.SimpleUploadMaxBytes)
         {
             var partSize = state.Settings.MultipartPartSizeBytes;

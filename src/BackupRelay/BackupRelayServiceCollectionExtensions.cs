@@ -98,6 +98,8 @@ public static class BackupRelayServiceCollectionExtensions
             {
                 AutomaticDecompression = System.Net.DecompressionMethods.None,
                 PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+                // A link's bytes come from its own host or not at all (CopySource treats a redirect as a failed link).
+                AllowAutoRedirect = false,
             })
             .RemoveAllLoggers(); // download links are secrets: no request logging for this client
         services.AddSingleton(sp => new FileCopier(

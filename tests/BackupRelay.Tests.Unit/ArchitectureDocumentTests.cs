@@ -76,7 +76,7 @@ public sealed partial class ArchitectureDocumentTests
     {
         Assert.All(Enum.GetValues<RunStep>(), s => Assert.Contains($"`{s.Name()}`", Document, StringComparison.Ordinal));
         Assert.All(Enum.GetValues<RunKind>(), k => Assert.Contains($"`{k.Name()}`", Document, StringComparison.Ordinal));
-        var runTypes = typeof(RunRecord).Assembly.GetTypes().Where(t => t.Namespace == typeof(RunRecord).Namespace).Select(t => t.Name).ToHashSet();
+        var runTypes = new[] { typeof(RunRecord).Assembly, typeof(RunStore).Assembly }.SelectMany(a => a.GetTypes()).Where(t => t.Namespace == typeof(RunRecord).Namespace).Select(t => t.Name).ToHashSet();
         foreach (var named in new[] { "NumberedPolls", "SubmitOnce", "IRunRecords", "CopyClaims", "RunHousekeeping", "RunRecord", "RunFile" })
         {
             Assert.Contains($"`{named}`", Document, StringComparison.Ordinal);

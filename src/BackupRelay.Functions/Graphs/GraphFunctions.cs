@@ -10,10 +10,10 @@ public sealed class GraphFunctions(GraphStatusService graphs)
     /// <summary><c>GET /api/graphs</c>.</summary>
     [Function("ListGraphs")]
     public Task<IResult> ListGraphsAsync([HttpTrigger(AuthorizationLevel.Function, "get", Route = "graphs")] HttpRequest request) =>
-        GraphEndpoints.ListAsync(graphs);
+        GraphEndpoints.ListAsync(graphs, request.HttpContext.RequestAborted);
 
     /// <summary><c>GET /api/graphs/{graphId}</c>.</summary>
     [Function("GetGraph")]
     public Task<IResult> GetGraphAsync([HttpTrigger(AuthorizationLevel.Function, "get", Route = "graphs/{graphId}")] HttpRequest request, string graphId) =>
-        GraphEndpoints.GetAsync(graphId, graphs);
+        GraphEndpoints.GetAsync(graphId, graphs, request.HttpContext.RequestAborted);
 }

@@ -43,15 +43,7 @@ public static class BackupNowEndpoint
         // same key sends again. StartBackup creates the record itself when it comes first.
         await queues.SendStartAsync(new StartBackupMessage(MessageParser.CurrentVersion, runId, graphId, "http", null, Guid.NewGuid().ToString("N")), context.RequestAborted);
         var now = time.GetUtcNow();
-        var (run, _) = await runs.CreateAsync(new RunRecord
-        {
-            Id = runId,
-            GraphId = graphId,
-            Trigger = "http",
-            CreatedAt = now,
-            UpdatedAt = now,
-            Deadline = now + (backup.Value.Find(graphId)!.JobDeadline ?? backup.Value.JobDeadline),
-        }, context.RequestAborted);
+        var (run, _) = await runs.CreateAsync(RunRecord.NewBackup(runId, graphId, "http", null, now, backup.Value.Find(graphId)!.JobDeadline ?? backup.Value.JobDeadline), context.RequestAborted);
         return HttpApi.Accepted(context, run);
     }
 }

@@ -1,4 +1,5 @@
 using BackupRelay.Configuration;
+using BackupRelay.Copying;
 using BackupRelay.HuaweiCloud;
 using BackupRelay.HuaweiCloud.Ges;
 using BackupRelay.Messaging;
@@ -94,6 +95,12 @@ public sealed partial class PollBackupJobHandler(
     /// </summary>
     private async Task<HandlerResult> CopyOrFollowAsync(RunRecord run, GesBackup backup, int attempt, CancellationToken cancellationToken)
     {
+        // Names from GES are data: one that cannot name a folder or a claim never reaches storage.
+        if (!CopyPaths.IsSafeSegment(backup.Id))
+        {
+            return await FailAsync(run.Id, $"GES reported backup id '{CopyPaths.Printable(backup.Id)}', which cannot name a folder in the destination", cancellationToken);
+        }
+
         var info = new RunBackupInfo(backup.Id, backup.Name, backup.BackupMethod, backup.Status, backup.Size,
             backup.StartedAt, backup.EndedAt, backup.Duration, backup.DataStoreVersion, backup.Arch);
         var owner = await runs.ClaimCopyAsync(backup.Id, run.Id, cancellationToken);
@@ -109,10 +116,16 @@ public sealed partial class PollBackupJobHandler(
         }
 
         var files = await ges.GetDownloadLinksAsync(run.GraphId, backup.Id, cancellationToken);
+        if (files.Files.FirstOrDefault(f => !CopyPaths.IsSafeSegment(f.Name) || f.Name == CopyBackupFileHandler.ManifestName) is { } unsafeName)
+        {
+            return await FailAsync(run.Id, $"GES listed a file named '{CopyPaths.Printable(unsafeName.Name)}' in backup {backup.Id}, which cannot name a file in the destination",
+                cancellationToken);
+        }
+
         var (stored, current) = await polls.RecordAsync(run.Id, attempt, r =>
         {
             r.RecordBackup(info, backup.GraphName);
-            r.StartCopying(files.Files.Select(f => new RunFile { Name = f.Name, SizeKb = f.Size }), time.GetUtcNow());
+            r.StartCopying(files.Files.Select(f => RunFile.Listed(f.Name, f.Size)), time.GetUtcNow());
         }, cancellationToken);
         if (!current)
         {

@@ -67,7 +67,7 @@ public sealed partial class StartBackupHandler(
             RunStep.Starting, RunStep.BackingUp,
             (previousClaim, ct) => StartJobAsync(run.Id, start.GraphId, graph, previousClaim, ct),
             SendFirstPollAsync,
-            OnClaim: r => r.GraphName = graph.Name,
+            OnClaim: r => r.NameGraph(graph.Name),
             OnDuplicate: () => Log.Duplicate(logger, run.Id)), cancellationToken);
     }
 
@@ -75,16 +75,7 @@ public sealed partial class StartBackupHandler(
     private async Task<RunRecord> CreateRunAsync(StartBackupMessage start, GraphOptions? graph, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
-        var (run, _) = await runs.CreateAsync(new RunRecord
-        {
-            Id = start.RunId,
-            GraphId = start.GraphId,
-            Trigger = start.Trigger,
-            ScheduledAt = start.ScheduledAt,
-            CreatedAt = now,
-            UpdatedAt = now,
-            Deadline = now + (graph?.JobDeadline ?? options.Value.JobDeadline),
-        }, cancellationToken);
+        var (run, _) = await runs.CreateAsync(RunRecord.NewBackup(start.RunId, start.GraphId, start.Trigger, start.ScheduledAt, now, graph?.JobDeadline ?? options.Value.JobDeadline), cancellationToken);
         Telemetry.BackupRelayTelemetry.TagRun(run);
         return run;
     }

@@ -42,10 +42,11 @@ public sealed class BackupOptions
     public TimeSpan PollDelay(int attempt) =>
         TimeSpan.FromTicks(Math.Min(PollMaxDelay.Ticks, PollInitialDelay.Ticks * (1L << Math.Clamp(attempt, 0, 30))));
     /// <summary>
-    /// The graph's folder in the destination — the one rule for writing copies and for finding them again:
-    /// its configured <c>Name</c>, else its GES name, else its id.
+    /// The graph's folder in the destination — the one rule for writing copies and for finding them again
+    /// (<see cref="Copying.CopyPaths.Folder"/>): its configured <c>Name</c>, else its GES name when that is a safe
+    /// path segment, else its id.
     /// </summary>
-    public string CopyFolder(string graphId, string? gesName) => Find(graphId)?.Name ?? (string.IsNullOrEmpty(gesName) ? graphId : gesName);
+    public string CopyFolder(string graphId, string? gesName) => Copying.CopyPaths.Folder(this, graphId, gesName);
 
 
     public GraphOptions? Find(string graphId) => Graphs.FirstOrDefault(g => string.Equals(g.GraphId, graphId, StringComparison.Ordinal));

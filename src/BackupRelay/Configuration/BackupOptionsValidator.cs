@@ -44,9 +44,9 @@ public sealed class BackupOptionsValidator : IValidateOptions<BackupOptions>
 
             CheckDrill(options, i, failures);
 
-            if (options.Graphs[i].Name is { } folder && (folder.Length == 0 || folder.Contains('/') || folder.Contains('\\') || folder is "." or ".."))
+            if (options.Graphs[i].Name is { } folder && !Copying.CopyPaths.IsSafeSegment(folder))
             {
-                failures.Add($"Backup__Graphs__{i}__Name must be a single folder name.");
+                failures.Add($"Backup__Graphs__{i}__Name must be a single folder name: 1-128 of A-Z a-z 0-9 . _ ~ -, starting with a letter or digit.");
             }
         }
 

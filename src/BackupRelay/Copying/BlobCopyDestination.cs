@@ -33,7 +33,7 @@ public sealed class BlobCopyDestination(BlobContainerClient container, bool writ
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 
-    private BlockBlobClient Blob(string path) => container.GetBlockBlobClient(path);
+    private BlockBlobClient Blob(string path) => container.GetBlockBlobClient(CopyPaths.Checked(path));
 
     public async Task<CommittedFile?> GetCommittedAsync(string path, CancellationToken cancellationToken = default)
     {
@@ -145,7 +145,7 @@ public sealed class BlobCopyDestination(BlobContainerClient container, bool writ
         Blob(path).DeleteIfExistsAsync(DeleteSnapshotsOption.IncludeSnapshots, cancellationToken: cancellationToken);
 
     public async Task WriteSmallFileAsync(string path, ReadOnlyMemory<byte> content, string contentType, CancellationToken cancellationToken = default) =>
-        await container.GetBlobClient(path).UploadAsync(BinaryData.FromBytes(content), new BlobUploadOptions
+        await container.GetBlobClient(CopyPaths.Checked(path)).UploadAsync(BinaryData.FromBytes(content), new BlobUploadOptions
         {
             HttpHeaders = new BlobHttpHeaders { ContentType = contentType, ContentHash = System.Security.Cryptography.MD5.HashData(content.Span) },
             Conditions = writeOnce ? new BlobRequestConditions { IfNoneMatch = ETag.All } : null,

@@ -109,7 +109,7 @@ public sealed partial class CopyBackupFileHandler(
 
             case CopyOutcome.Completed:
                 if (await runs.UpdateFileAsync(run.Id, copy.File,
-                    f => f.Complete(result.Length, result.Md5Hex, result.Sha256Hex, result.Verification, startedAt, time.GetUtcNow()), time.GetUtcNow(),
+                    f => f.Complete(result.Length, result.Md5Hex, result.Sha256Hex, result.Verification, startedAt, time.GetUtcNow(), result.VerificationNote), time.GetUtcNow(),
                     cancellationToken) is not null)
                 {
                     metrics.SliceCopied(run.GraphId, result.Length - sliceStart, time.GetUtcNow() - startedAt);
@@ -148,7 +148,7 @@ public sealed partial class CopyBackupFileHandler(
     }
 
     /// <summary><c>&lt;graph name&gt;/&lt;backup id&gt;/&lt;file&gt;</c>.</summary>
-    public string FilePath(RunRecord run, string file) => $"{Folder(run)}/{run.BackupId}/{file}";
+    public string FilePath(RunRecord run, string file) => CopyPaths.File(Folder(run), run.BackupId!, file);
 
     private string Folder(RunRecord run) => options.Value.CopyFolder(run.GraphId, run.GraphName);
 
@@ -182,7 +182,7 @@ public sealed partial class CopyBackupFileHandler(
             span?.SetTag(Telemetry.BackupRelayTelemetry.BackupId, run.BackupId);
             var manifest = new BackupManifest(1, run.Id, run.GraphId, run.GraphName, run.Backup, run.JobId, run.CreatedAt, time.GetUtcNow(),
                 [.. run.Files.Select(f => new ManifestFile(f.Name, f.Size ?? 0, f.Md5!, f.Sha256!, f.StartedAt, f.CompletedAt, f.Slices, f.Verification))]);
-            var manifestPath = $"{Folder(run)}/{run.BackupId}/{ManifestName}";
+            var manifestPath = CopyPaths.File(Folder(run), run.BackupId!, ManifestName);
             if (!await SameManifestWrittenAsync(manifestPath, manifest, cancellationToken))
             {
                 await destination.WriteSmallFileAsync(manifestPath,

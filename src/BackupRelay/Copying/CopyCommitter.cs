@@ -32,7 +32,7 @@ internal sealed class CopyCommitter(CopyOptions options, ILogger logger)
             await destination.CommitAsync(path, ids, new CommitInfo(size, md5, sha256, true, metadata), cancellationToken);
             LogCompleted(path, destination, size, verification, recomputed: false);
             return new CopyResult(CopyOutcome.Completed, size, Convert.ToHexStringLower(md5), Convert.ToHexStringLower(sha256), null, null, state.Statistics(),
-                Verification: verification);
+                Verification: verification, VerificationNote: UncheckedBecause(state, verification));
         }
 
         // The hash state of earlier slices is not here: commit unverified, hash what was committed, then verify.
@@ -86,7 +86,7 @@ internal sealed class CopyCommitter(CopyOptions options, ILogger logger)
         await destination.MarkVerifiedAsync(path, read.Md5, read.Sha256, metadata, cancellationToken);
         LogCompleted(path, destination, size, metadata[CopyMetadata.Verification], recomputed: true);
         return new CopyResult(CopyOutcome.Completed, size, Convert.ToHexStringLower(read.Md5), Convert.ToHexStringLower(read.Sha256), null, null, state.Statistics(),
-            Verification: metadata[CopyMetadata.Verification]);
+            Verification: metadata[CopyMetadata.Verification], VerificationNote: UncheckedBecause(state, metadata[CopyMetadata.Verification]));
     }
 
     /// <summary>The file is committed and verified already (an earlier or a duplicate delivery): its result as stored.</summary>
@@ -96,6 +96,16 @@ internal sealed class CopyCommitter(CopyOptions options, ILogger logger)
         return new CopyResult(CopyOutcome.Completed, committed.Length, committed.Md5Hex, committed.Sha256Hex, null, null, statistics,
             Verification: committed.Verification);
     }
+
+    /// <summary>Why a file could not be checked against its source (null when it was): what its run record and its copy's level say.</summary>
+    private static string? UncheckedBecause(CopyState state, string verification) => verification switch
+    {
+        Verification.ReceivedOnly when state.SourceEncryption is { } sse =>
+            $"the source object is encrypted at rest ({sse}): its ETag is not an MD5 of its bytes, and it declared no other checksum",
+        Verification.ReceivedOnly => "the source declared no checksum",
+        Verification.SecondRead => "the source declared no checksum; a second full read of it hashed the same",
+        _ => null,
+    };
 
     private void LogCompleted(string path, ICopyDestination destination, long size, string verification, bool recomputed)
     {

@@ -35,7 +35,8 @@ public sealed record CopyResult(
     string? FailureReason,
     CopyStatistics Statistics,
     bool ContentMismatch = false,
-    string? Verification = null);
+    string? Verification = null,
+    string? VerificationNote = null);
 
 /// <summary>What one call did (for logs, run records and tests).</summary>
 public sealed record CopyStatistics(long BytesFromSource, int BlocksUploaded, int BlocksSkipped, int SourceRestarts,

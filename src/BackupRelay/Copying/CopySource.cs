@@ -203,7 +203,8 @@ internal sealed partial class CopySource(HttpClient download, CopyState state, C
             {
                 try
                 {
-                    using var response = await download.GetAsync(Link, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+                    using var request = new HttpRequestMessage(HttpMethod.Get, Link);
+                    using var response = await SendAsync(request, cancellationToken);
                     if (!response.IsSuccessStatusCode)
                     {
                         throw new SourceFailedException($"The source answered HTTP {(int)response.StatusCode} to the second read.");
@@ -296,6 +297,7 @@ internal sealed partial class CopySource(HttpClient download, CopyState state, C
                 throw new CopyFailedException($"The source now has {total} bytes; it had {known} when the copy started.");
             }
 
+            state.SourceEncryption ??= ServerSideEncryption(response);
             state.SourceMd5Hex ??= SameSourceMd5(response);
             state.SourceMultipartEtag ??= SameMultipartEtag(response);
             state.SetSize(total, options);
@@ -316,16 +318,34 @@ internal sealed partial class CopySource(HttpClient download, CopyState state, C
         }
     }
 
+    /// <summary>
+    /// Sends a request to the link. The answer must come from the link's own host: a redirect (answered, or followed
+    /// by a client that follows them) is a failed link — a fresh one is asked for — never a new source, whose
+    /// checksum the copy would otherwise be "verified" against.
+    /// </summary>
     private async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
+        var asked = request.RequestUri!;
+        HttpResponseMessage response;
         try
         {
-            return await download.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+            response = await download.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
         }
         catch (HttpRequestException ex)
         {
             throw new SourceFailedException($"The source could not be reached ({ex.HttpRequestError}).");
         }
+
+        var answered = response.RequestMessage?.RequestUri ?? asked;
+        var status = (int)response.StatusCode;
+        if (status is >= 300 and < 400 || Uri.Compare(asked, answered, UriComponents.SchemeAndServer, UriFormat.Unescaped, StringComparison.OrdinalIgnoreCase) != 0)
+        {
+            var to = response.Headers.Location is { IsAbsoluteUri: true } location ? location.Host : answered.Host;
+            response.Dispose();
+            throw new SourceFailedException($"The download link redirected (HTTP {status}) to {to}: a link is never followed off its host; asking for a fresh one.");
+        }
+
+        return response;
     }
 
     /// <summary>An answer worth asking again for (a fresh link, a later attempt): refused, throttled, failing, or not found.</summary>
@@ -359,7 +379,7 @@ internal sealed partial class CopySource(HttpClient download, CopyState state, C
     /// <summary>The source's multipart ETag (null: none), which must be the one the copy started with.</summary>
     private string? SameMultipartEtag(HttpResponseMessage response)
     {
-        var etag = response.Headers.ETag?.Tag?.Trim('"');
+        var etag = ServerSideEncryption(response) is null ? response.Headers.ETag?.Tag?.Trim('"') : null;
         if (!MultipartEtagCheck.IsMultipart(etag))
         {
             return null;
@@ -373,7 +393,10 @@ internal sealed partial class CopySource(HttpClient download, CopyState state, C
         return etag;
     }
 
-    /// <summary>The object's MD5 when the source declares one: Content-MD5, or an ETag that is a plain MD5 (not multipart "-N").</summary>
+    /// <summary>
+    /// The object's MD5 when the source declares one: Content-MD5, or an ETag that is a plain MD5 (not multipart "-N")
+    /// of an object not encrypted at rest (an encrypted object's ETag, whatever its shape, is not the MD5 of its bytes).
+    /// </summary>
     private static string? SourceMd5(HttpResponseMessage response)
     {
         if (response.StatusCode == HttpStatusCode.OK && response.Content.Headers.ContentMD5 is { Length: 16 } contentMd5)
@@ -381,8 +404,34 @@ internal sealed partial class CopySource(HttpClient download, CopyState state, C
             return Convert.ToHexStringLower(contentMd5);
         }
 
-        var etag = response.Headers.ETag?.Tag?.Trim('"');
+        var etag = ServerSideEncryption(response) is null ? response.Headers.ETag?.Tag?.Trim('"') : null;
         return etag is not null && PlainMd5().IsMatch(etag) ? etag.ToLowerInvariant() : null;
+    }
+
+    /// <summary>
+    /// How the object is encrypted at rest, when that makes its ETag something other than an MD5 of its bytes (null
+    /// otherwise): OBS says so for every server-side encryption (<c>x-obs-server-side-encryption</c>, or a customer key);
+    /// S3 for KMS and customer keys (its SSE-S3 ETag stays an MD5).
+    /// </summary>
+    internal static string? ServerSideEncryption(HttpResponseMessage response)
+    {
+        string? Header(string name) => response.Headers.TryGetValues(name, out var values) ? values.FirstOrDefault() : null;
+        if (Header("x-obs-server-side-encryption") is { Length: > 0 } obs)
+        {
+            return obs;
+        }
+
+        if (Header("x-obs-server-side-encryption-customer-algorithm") is { Length: > 0 } obsCustomer)
+        {
+            return $"customer key {obsCustomer}";
+        }
+
+        if (Header("x-amz-server-side-encryption-customer-algorithm") is { Length: > 0 } s3Customer)
+        {
+            return $"customer key {s3Customer}";
+        }
+
+        return Header("x-amz-server-side-encryption") is { } s3 && s3.StartsWith("aws:kms", StringComparison.OrdinalIgnoreCase) ? s3 : null;
     }
 
     [GeneratedRegex(@"^[0-9a-fA-F]{32}\z")]

@@ -42,6 +42,9 @@ internal sealed class CopyState
     public long Offset { get; private set; }
     public string? SourceMd5Hex { get; set; }
 
+    /// <summary>How the source object is encrypted at rest, when that keeps its ETag from being an MD5 of its bytes (null: not so).</summary>
+    public string? SourceEncryption { get; set; }
+
     /// <summary>The source's multipart ETag (<c>hex-N</c>), when it declares no plain MD5.</summary>
     public string? SourceMultipartEtag { get; set; }
 

@@ -29,7 +29,7 @@ public sealed partial class LocalDirectoryCopyDestination : ICopyDestination, IR
 
     public string FullPath(string path)
     {
-        var full = Path.GetFullPath(Path.Combine(_root, path));
+        var full = Path.GetFullPath(Path.Combine(_root, CopyPaths.Checked(path)));
         return full.StartsWith(_root + Path.DirectorySeparatorChar, StringComparison.Ordinal)
             ? full
             : throw new ArgumentException($"'{path}' leaves the destination directory.", nameof(path));

@@ -123,21 +123,7 @@ public sealed partial class DrillScheduler(RunStore runs, CopyRestores restores,
     private async Task<string> FailAsync(string runId, GraphOptions graph, RunIndexEntry copy, RunStep step, string reason, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
-        await runs.CreateAsync(new RunRecord
-        {
-            Id = runId,
-            Kind = RunKind.RestoreDrill,
-            Trigger = "schedule",
-            GraphId = graph.GraphId,
-            TargetGraphId = graph.Drill!.TargetGraphId,
-            BackupId = copy.BackupId,
-            CopyMadeAt = copy.CompletedAt,
-            Status = RunStatus.Running,
-            Step = step,
-            CreatedAt = now,
-            UpdatedAt = now,
-            ObsCleanedAt = now, // nothing was uploaded
-        }, cancellationToken);
+        await runs.CreateAsync(RunRecord.NewRefusedDrill(runId, graph.GraphId, graph.Drill!.TargetGraphId, copy.BackupId, copy.CompletedAt, step, now), cancellationToken);
         await runs.FailAsync(runId, now, step, reason, cancellationToken);
         Log.DrillRefused(logger, runId, graph.GraphId, reason);
         return runId;
@@ -176,16 +162,7 @@ public sealed partial class DrillScheduler(RunStore runs, CopyRestores restores,
             }
 
             var now = time.GetUtcNow();
-            await runs.UpdateAsync(runId, r =>
-            {
-                if (r.ObsCleanedAt is not null)
-                {
-                    return false;
-                }
-
-                r.ObsCleanedAt = now;
-                return true;
-            }, cancellationToken);
+            await runs.UpdateAsync(runId, r => r.ObsCleaned(now), cancellationToken);
             Log.CleanedUp(logger, runId, objects.Count, run.ImportPath);
             _cleaned[runId] = true;
             return true;

@@ -8,10 +8,11 @@ namespace BackupRelay.Freshness;
 public static class GraphEndpoints
 {
     /// <summary>Every configured graph: schedule, next occurrence, last run, last verified copy, freshness.</summary>
-    internal static async Task<IResult> ListAsync(GraphStatusService graphs) =>
-        Results.Json([.. await graphs.GetAsync()], BackupRelayJson.Default.ListGraphStatus);
+    /// <remarks>The statuses are computed once for every caller; a caller stops waiting when its request's bound runs out.</remarks>
+    internal static async Task<IResult> ListAsync(GraphStatusService graphs, CancellationToken cancellationToken) =>
+        Results.Json([.. await graphs.GetAsync().WaitAsync(cancellationToken)], BackupRelayJson.Default.ListGraphStatus);
 
-    internal static async Task<IResult> GetAsync(string graphId, GraphStatusService graphs)
+    internal static async Task<IResult> GetAsync(string graphId, GraphStatusService graphs, CancellationToken cancellationToken)
     {
         var errors = new Dictionary<string, string[]>();
         HttpApi.CheckId(graphId, "graphId", errors);
@@ -20,7 +21,7 @@ public static class GraphEndpoints
             return TypedResults.ValidationProblem(errors);
         }
 
-        return (await graphs.GetAsync()).FirstOrDefault(g => g.GraphId == graphId) is { } status
+        return (await graphs.GetAsync().WaitAsync(cancellationToken)).FirstOrDefault(g => g.GraphId == graphId) is { } status
             ? Results.Json(status, BackupRelayJson.Default.GraphStatus)
             : Results.Problem(statusCode: 404, title: "Graph not configured", detail: $"graphId {graphId} is not in Backup__Graphs.");
     }

@@ -48,6 +48,7 @@ public sealed partial class GraphStatusService
 
     private readonly ConcurrentDictionary<string, bool> _wasStale = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, bool> _wasUnproven = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, bool> _wasUnverified = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, string> _drillFailures = new(StringComparer.Ordinal);
 
     /// <summary>The current time (the gauges' ages).</summary>
@@ -118,6 +119,19 @@ public sealed partial class GraphStatusService
             }
 
             _wasStale[status.GraphId] = stale;
+
+            // A newer copy that is not verified: not fresh, whatever its age (logged, alerted and notified as stale is).
+            var unverified = status.UnverifiedCopy is not null;
+            if (unverified && !_wasUnverified.GetValueOrDefault(status.GraphId))
+            {
+                Log.TurnedUnverified(logger, status.GraphId, status.UnverifiedCopy!.RunId, status.UnverifiedCopy.Level.Name());
+                if (events is not null)
+                {
+                    await events.QueueUnverifiedAsync(status);
+                }
+            }
+
+            _wasUnverified[status.GraphId] = unverified;
         }
 
         return statuses;
@@ -184,5 +198,8 @@ public sealed partial class GraphStatusService
 
         [LoggerMessage(117, LogLevel.Error, "Graph {GraphId} is RestoreUnproven since {UnprovenSince}: {Reason}")]
         public static partial void TurnedUnproven(ILogger logger, string graphId, DateTimeOffset? unprovenSince, string reason);
+
+        [LoggerMessage(118, LogLevel.Error, "Graph {GraphId} is Unverified: its newest copy, run {RunId}, is {CopyLevel}, never checked against its source")]
+        public static partial void TurnedUnverified(ILogger logger, string graphId, string runId, string copyLevel);
     }
 }

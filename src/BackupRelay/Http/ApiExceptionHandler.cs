@@ -41,8 +41,23 @@ public sealed partial class ApiExceptionHandler(IProblemDetailsService problems,
         return await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = context, ProblemDetails = problem, Exception = exception });
     }
 
+    /// <summary>The route did not finish within <paramref name="bound"/> (storage or Huawei Cloud hung): 503 + Retry-After, logged.</summary>
+    public IResult TimedOut(HttpContext context, TimeSpan bound)
+    {
+        Log.TimedOut(logger, context.Request.Path, bound);
+        context.Response.Headers.RetryAfter = RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return TypedResults.Problem(
+            $"The request did not finish within {bound.TotalSeconds:0.#} s (Http__RequestTimeout): the app's storage or Huawei Cloud is not answering. " +
+            "Whatever it started is safe to ask for again.",
+            statusCode: StatusCodes.Status503ServiceUnavailable, title: "Not answered in time",
+            extensions: new Dictionary<string, object?> { ["traceId"] = context.TraceIdentifier });
+    }
+
     private static partial class Log
     {
+        [LoggerMessage(119, LogLevel.Warning, "{Path}: not finished within {Bound}; answered 503")]
+        public static partial void TimedOut(ILogger logger, string path, TimeSpan bound);
+
         [LoggerMessage(84, LogLevel.Warning, "{Path}: storage unavailable ({Reason}); answered 503")]
         public static partial void StorageUnavailable(ILogger logger, string path, string reason);
     }

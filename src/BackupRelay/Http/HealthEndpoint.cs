@@ -4,7 +4,7 @@ using Microsoft.AspNetCore.Http;
 
 namespace BackupRelay.Http;
 
-/// <summary><c>GET /api/health</c> (anonymous): 200 healthy, starting or degraded (stale or restore-unproven graphs named), 503 unhealthy.</summary>
+/// <summary><c>GET /api/health</c> (anonymous): 200 healthy, starting or degraded (stale, unverified or restore-unproven graphs named), 503 unhealthy.</summary>
 public static class HealthEndpoint
 {
     /// <summary>Storage and Huawei Cloud as last probed (shared, cached briefly; see <see cref="HealthProbe"/>).</summary>
@@ -27,10 +27,16 @@ public static class HealthEndpoint
 
         var stale = statuses?.Where(g => g.State == FreshnessState.Stale).Select(g => g.GraphId).ToList() ?? [];
         var unproven = statuses?.Where(g => g.RestoreUnproven).Select(g => g.GraphId).ToList() ?? [];
+        var unverified = statuses?.Where(g => g.UnverifiedCopy is not null).Select(g => g.GraphId).ToList() ?? [];
         var problems = new List<string>();
         if (stale.Count > 0)
         {
             problems.Add($"stale: {string.Join(", ", stale)}");
+        }
+
+        if (unverified.Count > 0)
+        {
+            problems.Add($"newest copy not verified: {string.Join(", ", unverified)}");
         }
 
         if (unproven.Count > 0)
@@ -47,6 +53,7 @@ public static class HealthEndpoint
             ["graphs"] = statuses is null ? "not evaluated yet" : problems.Count > 0 ? string.Join("; ", problems) : "ok",
             ["staleGraphs"] = stale,
             ["restoreUnprovenGraphs"] = unproven,
+            ["unverifiedGraphs"] = unverified,
             ["checkedAt"] = report.CheckedAt,
         };
         return Results.Json(body, statusCode: report.Healthy ? 200 : 503);

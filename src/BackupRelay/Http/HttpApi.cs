@@ -45,7 +45,7 @@ public static partial class HttpApi
     internal static IResult Accepted(HttpContext context, RunRecord run)
     {
         context.Response.Headers.RetryAfter = RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        return new AcceptedWithLocation($"/api/runs/{run.Id}", Results.Json(run, BackupRelayJson.Default.RunRecord, statusCode: 202));
+        return new AcceptedWithLocation($"/api/runs/{run.Id}", Results.Json(run, RunRecordJson.Default.RunRecord, statusCode: 202));
     }
 
     /// <summary>A Huawei Cloud failure as problem+json with the upstream code and message (never a secret).</summary>
@@ -139,6 +139,23 @@ public static partial class HttpApi
         {
             return (null, TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["body"] = [$"The body is not valid JSON: {ex.Message}"] }));
         }
+    }
+
+    /// <summary>An optional true/false field (absent or null: false); anything else is an error naming the field.</summary>
+    internal static bool OptionalBool(JsonElement? body, string field, Dictionary<string, string[]> errors)
+    {
+        if (body is not { } b || !b.TryGetProperty(field, out var value) || value.ValueKind == JsonValueKind.Null)
+        {
+            return false;
+        }
+
+        if (value.ValueKind is JsonValueKind.True or JsonValueKind.False)
+        {
+            return value.GetBoolean();
+        }
+
+        errors[field] = [$"{field} must be true or false."];
+        return false;
     }
 
     internal static string? OptionalString(JsonElement? body, string field, int maxLength, Dictionary<string, string[]> errors)

@@ -17,6 +17,12 @@ public sealed class HttpOptions
     /// <summary>Largest request body accepted.</summary>
     public int MaxBodyBytes { get; set; } = 64 * 1024;
 
+    /// <summary>
+    /// The longest any API route (health has its own, shorter bound) waits for storage and Huawei Cloud: past it the
+    /// request answers 503 with <c>Retry-After</c>. Work it started is idempotent, so asking again is safe.
+    /// </summary>
+    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>How long one probe of storage and Huawei Cloud answers every <c>GET /api/health</c> (anyone may call it).</summary>
     public TimeSpan HealthCacheDuration { get; set; } = TimeSpan.FromSeconds(15);
 }

@@ -62,8 +62,6 @@ public sealed record ManifestFile(string Name, long Size, string Md5, string Sha
 [JsonSerializable(typeof(NotifyMessage))]
 [JsonSerializable(typeof(PollOperationMessage))]
 [JsonSerializable(typeof(RestoreUploadMessage))]
-[JsonSerializable(typeof(RunRecord))]
-[JsonSerializable(typeof(List<RunRecord>))]
 [JsonSerializable(typeof(BackupManifest))]
 [JsonSerializable(typeof(BackupRelay.Freshness.GraphStatus))]
 [JsonSerializable(typeof(List<BackupRelay.Freshness.GraphStatus>))]

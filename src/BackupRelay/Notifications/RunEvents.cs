@@ -54,6 +54,14 @@ public sealed partial class RunEvents(BackupRelayMetrics metrics, WorkQueues que
                     ["createdAt"] = run.CreatedAt.ToString("O", CultureInfo.InvariantCulture),
                     ["completedAt"] = run.CompletedAt?.ToString("O", CultureInfo.InvariantCulture),
                     ["files"] = run.Files.Count,
+                    ["copy"] = run.Trust is { } trust
+                        ? new JsonObject
+                        {
+                            ["level"] = trust.Level.Name(),
+                            ["unchecked"] = new JsonArray([.. trust.Unchecked.Take(10).Select(u => (JsonNode)Cap(u))]),
+                            ["missing"] = new JsonArray([.. trust.Missing.Take(10).Select(m => (JsonNode)m)]),
+                        }
+                        : null,
                     ["bytes"] = run.Files.Sum(f => f.BytesCopied),
                     ["errors"] = new JsonArray([.. run.Errors.TakeLast(10).Select(e => (JsonNode)new JsonObject { ["step"] = e.Step, ["reason"] = Cap(e.Reason) })]),
                 },
@@ -91,6 +99,37 @@ public sealed partial class RunEvents(BackupRelayMetrics metrics, WorkQueues que
                 ["lastVerifiedCopyAt"] = graph.LastVerifiedCopy?.CompletedAt.ToString("O", CultureInfo.InvariantCulture),
                 ["lastRunId"] = graph.LastRun?.Id,
                 ["lastRunStatus"] = graph.LastRun?.Status.ToString(),
+            },
+        };
+        await queues.SendNotifyAsync(new NotifyMessage(MessageParser.CurrentVersion, eventId, body.ToJsonString()), null);
+    }
+
+    /// <summary>
+    /// <c>graph.unverified</c>: the graph's newest copy is not verified (never checked against its source). Event id:
+    /// graph and that copy's run, the same on every instance.
+    /// </summary>
+    public async Task QueueUnverifiedAsync(GraphStatus graph)
+    {
+        if (!options.Value.Enabled || graph.UnverifiedCopy is not { } copy)
+        {
+            return;
+        }
+
+        var eventId = $"unverified-{graph.GraphId}-{copy.RunId}";
+        var body = new JsonObject
+        {
+            ["id"] = eventId,
+            ["type"] = "graph.unverified",
+            ["time"] = time.GetUtcNow().ToString("O", CultureInfo.InvariantCulture),
+            ["graph"] = new JsonObject
+            {
+                ["graphId"] = graph.GraphId,
+                ["name"] = graph.Name,
+                ["runId"] = copy.RunId,
+                ["backupId"] = copy.BackupId,
+                ["copyLevel"] = copy.Level.Name(),
+                ["copiedAt"] = copy.CompletedAt.ToString("O", CultureInfo.InvariantCulture),
+                ["lastVerifiedCopyAt"] = graph.LastVerifiedCopy?.CompletedAt.ToString("O", CultureInfo.InvariantCulture),
             },
         };
         await queues.SendNotifyAsync(new NotifyMessage(MessageParser.CurrentVersion, eventId, body.ToJsonString()), null);

@@ -72,20 +72,8 @@ public sealed partial class PollOperationHandler(
     /// </summary>
     private void Record(RunRecord run, bool finished, string? failure, string? detail)
     {
-        switch (run.Kind)
-        {
-            case RunKind.EngineRestore:
-                run.RestoreStatus = detail ?? run.RestoreStatus;
-                break;
-            case RunKind.RestoreFromCopy or RunKind.RestoreDrill:
-                run.ImportedBackupId = detail ?? run.ImportedBackupId;
-                break;
-            default:
-                run.BackupId = detail ?? run.BackupId;
-                break;
-        }
-
         var now = time.GetUtcNow();
+        run.RecordOperationDetail(detail, now);
         if (finished && failure is null)
         {
             run.Succeed(now);

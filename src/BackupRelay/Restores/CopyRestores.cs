@@ -11,7 +11,7 @@ namespace BackupRelay.Restores;
 /// <param name="TargetGraphId">The graph GES imports into (a drill's target); null: <paramref name="GraphId"/>.</param>
 /// <param name="Folder">The copy's graph folder in the destination.</param>
 public sealed record CopyRestoreRequest(string RunId, RunKind Kind, string Trigger, string GraphId, string? TargetGraphId, string Folder, string BackupId,
-    string ObsPath, bool AcceptUnverified, string? RequestDigest = null, DateTimeOffset? CopyMadeAt = null);
+    string ObsPath, bool AcceptUnverified, string? RequestDigest = null, DateTimeOffset? CopyMadeAt = null, bool AcceptIncomplete = false);
 
 /// <summary>How a start ended: the run started, the copy refused (why), or another restore holds the target graph.</summary>
 public abstract record CopyRestoreStart
@@ -35,9 +35,11 @@ public sealed class CopyRestores(RunStore runs, WorkQueues queues, ICopyDestinat
     {
         var (manifest, refusal) = await CheckCopyAsync(destination, request.Folder, request.BackupId, request.AcceptUnverified, cancellationToken);
         var checkedAgainst = "manifest";
+        CopyLevel? level = null;
         if (refusal is null)
         {
-            (checkedAgainst, refusal) = await CheckAgainstRecordAsync(runs, manifest!, request.Folder, request.BackupId, request.AcceptUnverified, cancellationToken);
+            (checkedAgainst, level, refusal) = await CheckAgainstRecordAsync(runs, manifest!, request.Folder, request.BackupId, request.AcceptUnverified,
+                request.AcceptIncomplete, cancellationToken);
         }
 
         if (refusal is not null)
@@ -52,25 +54,9 @@ public sealed class CopyRestores(RunStore runs, WorkQueues queues, ICopyDestinat
         }
 
         var now = time.GetUtcNow();
-        var (run, _) = await runs.CreateAsync(new RunRecord
-        {
-            Id = request.RunId,
-            Kind = request.Kind,
-            Trigger = request.Trigger,
-            GraphId = request.GraphId,
-            TargetGraphId = request.TargetGraphId,
-            BackupId = request.BackupId,
-            SourceGraph = request.Folder,
-            ImportPath = request.ObsPath,
-            RequestDigest = request.RequestDigest,
-            CopyMadeAt = request.CopyMadeAt,
-            Backup = manifest!.Backup,
-            Status = RunStatus.Running,
-            Step = RunStep.Queued,
-            CreatedAt = now,
-            UpdatedAt = now,
-            Files = [.. manifest.Files.Select(f => new RunFile { Name = f.Name, Size = f.Size, Md5 = f.Md5, Sha256 = f.Sha256, Verification = checkedAgainst })],
-        }, cancellationToken);
+        var (run, _) = await runs.CreateAsync(RunRecord.NewCopyRestore(request.RunId, request.Kind, request.Trigger, request.GraphId, request.TargetGraphId,
+            request.BackupId, request.Folder, request.ObsPath, request.RequestDigest, request.CopyMadeAt, manifest!.Backup,
+            manifest.Files.Select(f => (f.Name, f.Size, f.Md5, f.Sha256)), checkedAgainst, level, now), cancellationToken);
         return new CopyRestoreStart.Started(await QueueUploadsAsync(run, cancellationToken));
     }
 
@@ -93,13 +79,7 @@ public sealed class CopyRestores(RunStore runs, WorkQueues queues, ICopyDestinat
 
         return await runs.UpdateAsync(run.Id, r =>
         {
-            if (r.Step != RunStep.Queued)
-            {
-                return false;
-            }
-
-            r.Step = RunStep.Uploading;
-            return true;
+            return r.UploadsQueued(time.GetUtcNow());
         }, cancellationToken);
     }
 
@@ -107,7 +87,7 @@ public sealed class CopyRestores(RunStore runs, WorkQueues queues, ICopyDestinat
     public static async Task<(BackupManifest? Manifest, string? Refusal)> CheckCopyAsync(ICopyDestination destination, string folder, string backupId,
         bool acceptUnverified, CancellationToken cancellationToken)
     {
-        var root = $"{folder}/{backupId}/";
+        var root = CopyPaths.Backup(folder, backupId) + "/";
         var content = await destination.ReadSmallFileAsync(root + CopyBackupFileHandler.ManifestName, cancellationToken);
         if (content is null)
         {
@@ -177,13 +157,18 @@ public sealed class CopyRestores(RunStore runs, WorkQueues queues, ICopyDestinat
 
     /// <summary>
     /// The manifest, a file in the destination, can be rewritten by whoever can write there; the record of the
-    /// run that made the copy is in the app's own storage (another account). A copy is restored only when its
-    /// manifest lists exactly the files, sizes and hashes that run recorded as copied — the restore's uploads
-    /// then check the bytes against those hashes. Returns what the check rested on (<c>run-record</c>, or
-    /// <c>manifest</c> when the request accepts a copy whose run record is gone) or why it is refused.
+    /// run that made the copy is in the app's own storage (another account). Only that record vouches for a copy:
+    /// a backup run of the manifest's graph and of this backup, ended, whose copied files are exactly the
+    /// manifest's (names, sizes, MD5 and SHA-256) — the restore's uploads then check the bytes against those
+    /// hashes. A restore's, a drill's, a failed or an unended run never vouches. The record's
+    /// <see cref="CopyTrust"/> is the level the copy proved: below <see cref="CopyLevel.Verified"/> it is refused
+    /// unless the request accepts that level (<paramref name="acceptUnverified"/> a received-only copy,
+    /// <paramref name="acceptIncomplete"/> an incomplete one); accepting a lower level never changes which record is
+    /// trusted. Returns what the check rested on (<c>run-record</c>, or <c>manifest</c> when the request accepts a
+    /// copy whose run record is gone), the level the copy proved (null: not known, no record), or why it is refused.
     /// </summary>
-    public static async Task<(string CheckedAgainst, string? Refusal)> CheckAgainstRecordAsync(RunStore runs, BackupManifest manifest, string folder,
-        string backupId, bool acceptUnverified, CancellationToken cancellationToken)
+    public static async Task<(string CheckedAgainst, CopyLevel? Level, string? Refusal)> CheckAgainstRecordAsync(IRunRecords runs, BackupManifest manifest,
+        string folder, string backupId, bool acceptUnverified, bool acceptIncomplete, CancellationToken cancellationToken)
     {
         RunRecord? made;
         try
@@ -195,24 +180,38 @@ public sealed class CopyRestores(RunStore runs, WorkQueues queues, ICopyDestinat
             made = null;
         }
 
+        var copy = $"{folder}/{backupId}";
         if (made is null)
         {
             return acceptUnverified
-                ? ("manifest", null)
-                : ("manifest", $"The manifest of {folder}/{backupId} names run {manifest.RunId} as the one that made the copy, and there is no readable record " +
+                ? ("manifest", null, null)
+                : ("manifest", null, $"The manifest of {copy} names run {manifest.RunId} as the one that made the copy, and there is no readable record " +
                     "of it (deleted after Backup__RunRetention, made by another deployment, or the manifest was edited): the copy cannot be checked " +
                     "against what was recorded when it was made. Send \"acceptUnverified\": true to restore it on the manifest's word.");
         }
 
-        var recorded = made.Files.Where(f => f.Status == RunFileStatus.Completed).ToDictionary(f => f.Name, StringComparer.Ordinal);
-        if (made.BackupId != backupId)
+        if (Vouches(made, manifest, backupId) is { } why)
         {
-            return ("run-record", $"The manifest of {folder}/{backupId} names run {made.Id}, which copied backup {made.BackupId}: the manifest was not written for this copy.");
+            return ("run-record", null, $"The manifest of {copy} names run {made.Id}, which cannot vouch for this copy: {why}.");
         }
 
+        var trust = made.Trust!;
+        if (trust.Level == CopyLevel.Incomplete && !acceptIncomplete)
+        {
+            return ("run-record", trust.Level, $"The copy {copy} is incomplete: run {made.Id} ended {made.Status} and did not copy " +
+                $"{(trust.Missing.Count == 0 ? "any file" : string.Join(", ", trust.Missing))}. Send \"acceptIncomplete\": true to restore the files it has.");
+        }
+
+        if (trust.Level == CopyLevel.ReceivedOnly && !acceptUnverified)
+        {
+            return ("run-record", trust.Level, $"The copy {copy} was never checked against its source ({trust.Summary}). " +
+                "Send \"acceptUnverified\": true to restore it anyway.");
+        }
+
+        var recorded = made.Files.Where(f => f.Status == RunFileStatus.Completed).ToDictionary(f => f.Name, StringComparer.Ordinal);
         if (recorded.Count != manifest.Files.Count)
         {
-            return ("run-record", $"The manifest of {folder}/{backupId} lists {manifest.Files.Count} files; run {made.Id} recorded {recorded.Count} copied. " +
+            return ("run-record", trust.Level, $"The manifest of {copy} lists {manifest.Files.Count} files; run {made.Id} recorded {recorded.Count} copied. " +
                 "The copy is not as it was made.");
         }
 
@@ -223,12 +222,20 @@ public sealed class CopyRestores(RunStore runs, WorkQueues queues, ICopyDestinat
                 || !string.Equals(at.Md5, file.Md5, StringComparison.OrdinalIgnoreCase)
                 || !string.Equals(at.Sha256, file.Sha256, StringComparison.OrdinalIgnoreCase))
             {
-                return ("run-record", $"{file.Name} in the manifest of {folder}/{backupId} does not match what run {made.Id} recorded when it made the copy " +
+                return ("run-record", trust.Level, $"{file.Name} in the manifest of {copy} does not match what run {made.Id} recorded when it made the copy " +
                     $"({(at is null ? "no such file copied" : $"{at.Size} bytes, SHA-256 {at.Sha256}")}): the copy was changed after it was made.");
             }
         }
 
-        return ("run-record", null);
+        return ("run-record", trust.Level, null);
     }
 
+    /// <summary>Why <paramref name="made"/> is not the run that made the copy <paramref name="manifest"/> describes, or null when it is.</summary>
+    private static string? Vouches(RunRecord made, BackupManifest manifest, string backupId) =>
+        made.Kind != RunKind.Backup ? $"it is a {made.Kind.Name()} run, and only the backup run that made a copy vouches for it"
+        : made.GraphId != manifest.GraphId ? $"it backed up graph {made.GraphId}, not {manifest.GraphId}"
+        : made.BackupId != backupId ? $"it copied backup {made.BackupId}, not {backupId}"
+        : !made.IsFinished ? "it has not ended"
+        : made.Status == RunStatus.Failed ? "it failed"
+        : null;
 }

@@ -45,28 +45,8 @@ public static class EngineRestoreEndpoint
             return HttpApi.Upstream(ex);
         }
 
-        var run = new RunRecord
-        {
-            Id = "rst-" + Guid.NewGuid().ToString("N"),
-            Kind = RunKind.EngineRestore,
-            Trigger = "http",
-            EngineId = engineId,
-            BackupId = backupId,
-            GraphId = "",
-            RestoreId = record.Id,
-            RestoreStatus = record.Status,
-            JobId = engine.LatestJobId,
-            Status = RunStatus.Running,
-            Step = RunStep.Restoring,
-            CreatedAt = now,
-            UpdatedAt = now,
-            SubmittedAt = now,
-            Deadline = now + backup.Value.JobDeadline,
-        };
-        if (run.JobId is null)
-        {
-            run.Fail(now, RunStep.Restoring, "CSE accepted the restore but reports no job to follow");
-        }
+        var run = RunRecord.NewEngineRestore("rst-" + Guid.NewGuid().ToString("N"), engineId, backupId, record.Id, record.Status, engine.LatestJobId,
+            now, backup.Value.JobDeadline);
 
         return await HttpApi.FollowAsync(context, run, runs, queues, backup.Value);
     }

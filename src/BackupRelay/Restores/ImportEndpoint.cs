@@ -50,21 +50,7 @@ public static class ImportEndpoint
         }
 
         var now = time.GetUtcNow();
-        var run = new RunRecord
-        {
-            Id = "imp-" + Guid.NewGuid().ToString("N"),
-            Kind = RunKind.Import,
-            Trigger = "http",
-            GraphId = graphId,
-            ImportPath = importPath,
-            JobId = job.JobId,
-            Status = RunStatus.Running,
-            Step = RunStep.Importing,
-            CreatedAt = now,
-            UpdatedAt = now,
-            SubmittedAt = now,
-            Deadline = now + backup.Value.JobDeadline,
-        };
+        var run = RunRecord.NewImport("imp-" + Guid.NewGuid().ToString("N"), graphId, importPath!, job.JobId, now, backup.Value.JobDeadline);
         return await HttpApi.FollowAsync(context, run, runs, queues, backup.Value);
     }
 }

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using BackupRelay.Configuration;
 using BackupRelay.Http;
 using BackupRelay.HuaweiCloud;
@@ -46,18 +45,8 @@ public static class RestoreFromCopyEndpoint
             HttpApi.CheckId(sourceGraph, "sourceGraph", errors);
         }
 
-        var acceptUnverified = false;
-        if (body is { } given && given.TryGetProperty("acceptUnverified", out var accept) && accept.ValueKind != JsonValueKind.Null)
-        {
-            if (accept.ValueKind is JsonValueKind.True or JsonValueKind.False)
-            {
-                acceptUnverified = accept.GetBoolean();
-            }
-            else
-            {
-                errors["acceptUnverified"] = ["acceptUnverified must be true or false."];
-            }
-        }
+        var acceptUnverified = HttpApi.OptionalBool(body, "acceptUnverified", errors);
+        var acceptIncomplete = HttpApi.OptionalBool(body, "acceptIncomplete", errors);
 
         var settings = obsOptions.Value;
         string? obsPath = null;
@@ -88,13 +77,13 @@ public static class RestoreFromCopyEndpoint
                 "(or HuaweiCloud__Auth__AccessKey/SecretKey) and Obs__Endpoint or HuaweiCloud__Region.", statusCode: 501, title: "Restores from a copy are not configured");
         }
 
-        var digest = RequestDigest(graphId, backupId, sourceGraph, obsPath, acceptUnverified);
+        var digest = RequestDigest(graphId, backupId, sourceGraph, obsPath, acceptUnverified, acceptIncomplete);
         var runId = HttpApi.RunId("rfc-", graphId, key);
         if (await runs.GetAsync(runId, context.RequestAborted) is { } existing)
         {
             if (key.Length > 0 && existing.RequestDigest is { } earlier && earlier != digest)
             {
-                return TypedResults.Problem($"Idempotency-Key {key} was used for run {existing.Id} with another request (backupId, sourceGraph or obsPath differ): " +
+                return TypedResults.Problem($"Idempotency-Key {key} was used for run {existing.Id} with another request (backupId, sourceGraph, obsPath or what it accepts differ): " +
                     "use a new key for a new restore.", statusCode: 422, title: "Idempotency-Key reused",
                     extensions: new Dictionary<string, object?> { ["field"] = "Idempotency-Key", ["runId"] = existing.Id });
             }
@@ -116,7 +105,7 @@ public static class RestoreFromCopyEndpoint
         var folder = sourceGraph ?? backup.Value.CopyFolder(graphId, target.Name);
         obsPath ??= $"{settings.Bucket}/{settings.Prefix}{folder}/{backupId}/";
         var start = await restores.StartAsync(new CopyRestoreRequest(runId, RunKind.RestoreFromCopy, "http", graphId, null, folder, backupId!, obsPath,
-            acceptUnverified, digest), context.RequestAborted);
+            acceptUnverified, digest, AcceptIncomplete: acceptIncomplete), context.RequestAborted);
         return start switch
         {
             CopyRestoreStart.Started started => HttpApi.Accepted(context, started.Run),
@@ -132,7 +121,8 @@ public static class RestoreFromCopyEndpoint
     }
 
     /// <summary>What a restore request asked for, as one digest (the fields as given, before defaults).</summary>
-    private static string RequestDigest(string graphId, string? backupId, string? sourceGraph, string? obsPath, bool acceptUnverified) =>
+    private static string RequestDigest(string graphId, string? backupId, string? sourceGraph, string? obsPath, bool acceptUnverified, bool acceptIncomplete) =>
         Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(
-            string.Join('\n', graphId, backupId ?? "", sourceGraph ?? "", obsPath ?? "", acceptUnverified ? "accept-unverified" : ""))));
+            string.Join('\n', new[] { graphId, backupId ?? "", sourceGraph ?? "", obsPath ?? "", acceptUnverified ? "accept-unverified" : "" }
+                .Concat(acceptIncomplete ? ["accept-incomplete"] : [])))));
 }

@@ -1,4 +1,5 @@
 using BackupRelay.Configuration;
+using BackupRelay.Copying;
 using BackupRelay.HuaweiCloud;
 using BackupRelay.HuaweiCloud.Ges;
 using BackupRelay.Messaging;
@@ -69,7 +70,7 @@ public sealed partial class UploadToObsHandler(
         UploadResult result;
         try
         {
-            result = await uploader.UploadAsync(new UploadRequest(run.Id, file.Name, $"{run.SourceGraph}/{run.BackupId}/{file.Name}", bucket, prefix + file.Name,
+            result = await uploader.UploadAsync(new UploadRequest(run.Id, file.Name, CopyPaths.File(run.SourceGraph!, run.BackupId!, file.Name), bucket, prefix + file.Name,
                 file.Size ?? 0, file.Md5!, file.Sha256!, upload.Offset,
                 new Dictionary<string, string> { ["backuprelay-run"] = run.Id, ["backuprelay-backup"] = run.BackupId! }), cancellationToken);
         }
@@ -137,8 +138,8 @@ public sealed partial class UploadToObsHandler(
             SendFirstPollAsync,
             OnJob: r =>
             {
-                r.GraphName ??= graphName;
-                r.Deadline = time.GetUtcNow() + options.Value.JobDeadline;
+                r.NameGraph(graphName);
+                r.ExtendDeadline(time.GetUtcNow() + options.Value.JobDeadline);
             },
             // Another delivery holds the claim; if it dies, this comes back after its lease.
             WhenHeld: HandlerResult.Retry($"another delivery is starting the import of run {run.Id}")), cancellationToken);

@@ -36,7 +36,7 @@ public static class RunRecordsExtensions
         await runs.UpdateAsync(runId, r =>
         {
             result = change(r.FileNamed(fileName));
-            r.UpdatedAt = now;
+            r.Touch(now);
             return result is not null;
         }, cancellationToken);
         return result;

@@ -64,7 +64,7 @@ public sealed class NumberedPolls(IRunRecords runs, TimeProvider time)
             }
 
             change(r);
-            r.UpdatedAt = time.GetUtcNow();
+            r.Touch(time.GetUtcNow());
             return true;
         }, cancellationToken);
         return (stored, stored.IsCurrentPoll(attempt));

@@ -1,6 +1,5 @@
 using BackupRelay.Http;
 using BackupRelay.HuaweiCloud;
-using BackupRelay.Messaging;
 using Microsoft.AspNetCore.Http;
 
 namespace BackupRelay.Runs;
@@ -38,7 +37,19 @@ public static class RunEndpoints
             return TypedResults.ValidationProblem(errors);
         }
 
-        var run = await runs.GetAsync(runId, context.RequestAborted);
+        RunRecord? run;
+        try
+        {
+            run = await runs.GetAsync(runId, context.RequestAborted);
+        }
+        catch (Exception ex) when (ex is System.Text.Json.JsonException or InvalidDataException)
+        {
+            // Named, not a bare 500: the record exists and cannot be read (edited by hand, cut short, or written by a newer version).
+            return TypedResults.Problem($"The record of run {runId} exists but cannot be read ({ex.GetType().Name}); it is left as it is for an operator to look at.",
+                statusCode: 500, title: "Run record unreadable", type: "https://backuprelay/problems/run-record-unreadable",
+                extensions: new Dictionary<string, object?> { ["runId"] = runId });
+        }
+
         if (run is null)
         {
             return TypedResults.Problem($"Run {runId} does not exist.", statusCode: 404, title: "Unknown run");
@@ -46,12 +57,12 @@ public static class RunEndpoints
 
         if (waitFlag != true)
         {
-            return Results.Json(run, BackupRelayJson.Default.RunRecord);
+            return Results.Json(run, RunRecordJson.Default.RunRecord);
         }
 
         return run.Status switch
         {
-            RunStatus.Succeeded => Results.Json(run, BackupRelayJson.Default.RunRecord),
+            RunStatus.Succeeded => Results.Json(run, RunRecordJson.Default.RunRecord),
             RunStatus.Failed or RunStatus.PartiallyFailed => TypedResults.Problem(
                 detail: string.Join("; ", run.Errors.Select(e => e.Reason)), statusCode: 500, title: $"Run {run.Status}",
                 type: "https://backuprelay/problems/run-failed",
@@ -101,6 +112,6 @@ public static class RunEndpoints
         }
 
         var list = await runs.ListAsync(graphId, filter, count ?? 50, context.RequestAborted);
-        return Results.Json(list, BackupRelayJson.Default.ListRunRecord);
+        return Results.Json(list, RunRecordJson.Default.ListRunRecord);
     }
 }

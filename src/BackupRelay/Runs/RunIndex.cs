@@ -117,7 +117,12 @@ public sealed class RunIndex(BlobContainerClient container)
             var (current, etag) = await ReadSummaryAsync(entry.GraphId, cancellationToken);
             var was = current ?? new GraphSummary(entry.GraphId, null, null);
             var next = entry.Kind == RunKind.Backup
-                ? was with { LastRun = Newest(was.LastRun, entry), VerifiedCopy = Best(was.VerifiedCopy, entry, entry.IsVerifiedCopy) }
+                ? was with
+                {
+                    LastRun = Newest(was.LastRun, entry),
+                    VerifiedCopy = Best(was.VerifiedCopy, entry, entry.IsVerifiedCopy),
+                    LastCopy = Best(was.LastCopy, entry, entry.IsCopy),
+                }
                 : was with
                 {
                     LastDrill = Newest(was.LastDrill, entry),
@@ -130,7 +135,7 @@ public sealed class RunIndex(BlobContainerClient container)
             }
 
             var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-            foreach (var (prefix, slot) in new[] { ("l_", next.LastRun), ("v_", next.VerifiedCopy), ("d_", next.LastDrill), ("f_", next.LastFinishedDrill), ("p_", next.PassedDrill) })
+            foreach (var (prefix, slot) in new[] { ("l_", next.LastRun), ("v_", next.VerifiedCopy), ("d_", next.LastDrill), ("f_", next.LastFinishedDrill), ("p_", next.PassedDrill), ("c_", next.LastCopy) })
             {
                 if (slot is not null)
                 {
@@ -197,7 +202,7 @@ public sealed class RunIndex(BlobContainerClient container)
     private static GraphSummary Summary(string graphId, IDictionary<string, string>? metadata) => metadata is null
         ? new(graphId, null, null)
         : new(graphId, RunIndexMetadata.Parse(metadata, "l_"), RunIndexMetadata.Parse(metadata, "v_"), RunIndexMetadata.Parse(metadata, "d_"),
-            RunIndexMetadata.Parse(metadata, "f_"), RunIndexMetadata.Parse(metadata, "p_"));
+            RunIndexMetadata.Parse(metadata, "f_"), RunIndexMetadata.Parse(metadata, "p_"), RunIndexMetadata.Parse(metadata, "c_"));
 
     /// <summary>
     /// Rewrites the entries when the record says something else than the listed <paramref name="entry"/> (a crash

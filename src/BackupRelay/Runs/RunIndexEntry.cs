@@ -9,27 +9,34 @@ namespace BackupRelay.Runs;
 /// <param name="Listed">The entry's blob name and ETag when it came from a listing (a repair writes it only if unchanged since).</param>
 public sealed record RunIndexEntry(string RunId, string GraphId, RunKind Kind, RunStatus Status, RunStep Step, DateTimeOffset CreatedAt,
     DateTimeOffset? CompletedAt, bool Notified, string? BackupId, long Bytes, int Files, (string Name, Azure.ETag ETag)? Listed = null,
-    DateTimeOffset? CopyMadeAt = null)
+    DateTimeOffset? CopyMadeAt = null, CopyLevel? Copy = null)
 {
     public bool IsFinished => RunRecord.Ended(Status);
 
-    /// <summary>A backup run that ended with every file copied and verified: what makes a graph fresh.</summary>
-    public bool IsVerifiedCopy => Kind == RunKind.Backup && Status == RunStatus.Succeeded && CompletedAt is not null;
+    /// <summary>
+    /// A backup run whose copy is <see cref="CopyLevel.Verified"/> (every file there and checked against its source,
+    /// the level its record decided): what makes a graph fresh, and the only copy a drill takes.
+    /// </summary>
+    public bool IsVerifiedCopy => IsCopy && Copy == CopyLevel.Verified;
+
+    /// <summary>A backup run that ended with every file copied, whatever its copy proves (<see cref="Copy"/>).</summary>
+    public bool IsCopy => Kind == RunKind.Backup && Status == RunStatus.Succeeded && CompletedAt is not null;
 
     /// <summary>A restore drill that passed: the copy came back byte-exact and GES imported it.</summary>
     public bool IsPassedDrill => Kind == RunKind.RestoreDrill && Status == RunStatus.Succeeded && CompletedAt is not null;
 
     public static RunIndexEntry Of(RunRecord run) =>
         new(run.Id, run.GraphId, run.Kind, run.Status, run.Step, run.CreatedAt, run.CompletedAt, run.NotificationQueued, run.BackupId,
-            run.Files.Sum(f => f.Size ?? f.BytesCopied), run.Files.Count, CopyMadeAt: run.CopyMadeAt);
+            run.Files.Sum(f => f.Size ?? f.BytesCopied), run.Files.Count, CopyMadeAt: run.CopyMadeAt,
+            Copy: run.Trust?.Level);
 }
 
 /// <summary>
-/// A graph's newest backup run and newest verified copy, and its newest, newest finished and newest passed
-/// restore drill, as the index keeps them.
+/// A graph's newest backup run, newest verified copy and newest copy of any level, and its newest, newest finished
+/// and newest passed restore drill, as the index keeps them.
 /// </summary>
 public sealed record GraphSummary(string GraphId, RunIndexEntry? LastRun, RunIndexEntry? VerifiedCopy, RunIndexEntry? LastDrill = null,
-    RunIndexEntry? LastFinishedDrill = null, RunIndexEntry? PassedDrill = null);
+    RunIndexEntry? LastFinishedDrill = null, RunIndexEntry? PassedDrill = null, RunIndexEntry? LastCopy = null);
 
 /// <summary>An index entry as blob metadata (ASCII names and values), under a prefix when one blob holds several (a graph summary).</summary>
 internal static class RunIndexMetadata
@@ -60,6 +67,11 @@ internal static class RunIndexMetadata
         {
             metadata[prefix + "copymade"] = copyMade.UtcTicks.ToString(CultureInfo.InvariantCulture);
         }
+
+        if (entry.Copy is { } copy)
+        {
+            metadata[prefix + "copy"] = copy.Name();
+        }
     }
 
     public static RunIndexEntry? Parse(IDictionary<string, string> m, string prefix)
@@ -81,6 +93,7 @@ internal static class RunIndexMetadata
             Get("notified") == "true", Get("backup"),
             long.TryParse(Get("bytes"), CultureInfo.InvariantCulture, out var bytes) ? bytes : 0,
             int.TryParse(Get("files"), CultureInfo.InvariantCulture, out var files) ? files : 0,
-            CopyMadeAt: long.TryParse(Get("copymade"), CultureInfo.InvariantCulture, out var copyMade) ? new DateTimeOffset(copyMade, TimeSpan.Zero) : null);
+            CopyMadeAt: long.TryParse(Get("copymade"), CultureInfo.InvariantCulture, out var copyMade) ? new DateTimeOffset(copyMade, TimeSpan.Zero) : null,
+            Copy: RunNames.TryParseCopyLevel(Get("copy"), out var copy) ? copy : null);
     }
 }

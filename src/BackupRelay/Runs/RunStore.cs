@@ -2,7 +2,6 @@ using System.Text.Json;
 using Azure;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
-using BackupRelay.Messaging;
 using BackupRelay.Storage;
 
 namespace BackupRelay.Runs;
@@ -51,12 +50,10 @@ public sealed class RunStore(BlobContainerClient container, IRunObserver? observ
     /// <summary>Creates the record unless one exists; returns the stored one and whether this call created it.</summary>
     public async Task<(RunRecord Record, bool Created)> CreateAsync(RunRecord record, CancellationToken cancellationToken = default)
     {
-        record.TraceId ??= System.Diagnostics.Activity.Current?.TraceId.ToHexString();
-
         // Records before the index existed are indexed in the background (new ones index themselves below).
         _ = EnsureIndexAsync(CancellationToken.None);
         var result = await BlobWrites.UploadAsync(container.GetBlobClient(BlobName(record.Id)),
-            BinaryData.FromBytes(JsonSerializer.SerializeToUtf8Bytes(record, BackupRelayJson.Default.RunRecord)),
+            BinaryData.FromBytes(JsonSerializer.SerializeToUtf8Bytes(record, RunRecordJson.Default.RunRecord)),
             Upload(BlobWrites.IfNotExists()), cancellationToken);
         if (result.Succeeded)
         {
@@ -88,7 +85,7 @@ public sealed class RunStore(BlobContainerClient container, IRunObserver? observ
             }
 
             var result = await BlobWrites.UploadAsync(container.GetBlobClient(BlobName(runId)),
-                BinaryData.FromBytes(JsonSerializer.SerializeToUtf8Bytes(current.Record, BackupRelayJson.Default.RunRecord)),
+                BinaryData.FromBytes(JsonSerializer.SerializeToUtf8Bytes(current.Record, RunRecordJson.Default.RunRecord)),
                 Upload(BlobWrites.IfMatch(current.ETag)), cancellationToken);
             if (result.Succeeded)
             {
@@ -126,17 +123,8 @@ public sealed class RunStore(BlobContainerClient container, IRunObserver? observ
             return;
         }
 
-        run.NotificationQueued = true;
-        await UpdateAsync(run.Id, r =>
-        {
-            if (r.NotificationQueued)
-            {
-                return false;
-            }
-
-            r.NotificationQueued = true;
-            return true;
-        }, CancellationToken.None);
+        run.MarkNotificationQueued();
+        await UpdateAsync(run.Id, r => r.MarkNotificationQueued(), CancellationToken.None);
     }
 
     /// <summary>
@@ -251,9 +239,17 @@ public sealed class RunStore(BlobContainerClient container, IRunObserver? observ
                 }
 
                 runs.Add(last);
-                // The verified copy, and the restore drills the summary keeps (each run once).
-                foreach (var entry in new[] { summary.VerifiedCopy, summary.LastDrill, summary.LastFinishedDrill, summary.PassedDrill })
+                // The copies, and the restore drills the summary keeps (each run once).
+                foreach (var kept in new[] { summary.VerifiedCopy, summary.LastCopy, summary.LastDrill, summary.LastFinishedDrill, summary.PassedDrill })
                 {
+                    var entry = kept;
+                    if (entry is { IsCopy: true, Copy: null } && await ReadForListingAsync(entry, ct) is { } made)
+                    {
+                        // Indexed before copies had a level: the record decides it (once: the summary takes the answer).
+                        entry = RunIndexEntry.Of(made);
+                        await _index.UpdateSummaryAsync(entry, ct);
+                    }
+
                     if (entry is not null && !runs.Exists(r => r.RunId == entry.RunId))
                     {
                         runs.Add(entry);
@@ -347,7 +343,7 @@ public sealed class RunStore(BlobContainerClient container, IRunObserver? observ
             return null;
         }
 
-        var record = JsonSerializer.Deserialize(blob.Content.ToMemory().Span, BackupRelayJson.Default.RunRecord)
+        var record = JsonSerializer.Deserialize(blob.Content.ToMemory().Span, RunRecordJson.Default.RunRecord)
             ?? throw new InvalidDataException($"Run record {runId} is empty.");
         return (record, blob.Details.ETag);
     }

@@ -54,14 +54,12 @@ public sealed class SubmitOnce(IRunRecords runs, TimeProvider time)
         DateTimeOffset? previousClaim = null;
         var claimed = await runs.UpdateAsync(submission.RunId, r =>
         {
-            if (!r.TryClaimSubmission(submission.Nonce, time.GetUtcNow(), submission.Lease, out var previous))
+            if (!r.TryClaimSubmission(submission.Nonce, submission.Step, time.GetUtcNow(), submission.Lease, out var previous))
             {
                 return false;
             }
 
             previousClaim = previous;
-            r.Status = RunStatus.Running;
-            r.Step = submission.Step;
             submission.OnClaim?.Invoke(r);
             return true;
         }, cancellationToken);
@@ -86,8 +84,7 @@ public sealed class SubmitOnce(IRunRecords runs, TimeProvider time)
                         return false;
                     }
 
-                    r.RecordJob(started.JobId, submission.JobStep, time.GetUtcNow());
-                    r.BackupId = started.BackupId ?? r.BackupId;
+                    r.RecordJob(started.JobId, submission.JobStep, time.GetUtcNow(), started.BackupId);
                     submission.OnJob?.Invoke(r);
                     return true;
                 }, cancellationToken);

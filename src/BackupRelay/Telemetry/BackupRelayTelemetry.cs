@@ -150,6 +150,8 @@ public sealed class BackupRelayMetrics
         meter.CreateObservableGauge("backuprelay.graph.last_proven_restore.age", () => Observe(graphs, s =>
             s.Restore.LastProvenRestore is { } proven ? (graphs.Now - proven.At).TotalSeconds : null), "s",
             "Seconds since each drilled graph's last passed restore drill (absent for a graph that never passed one).");
+        meter.CreateObservableGauge("backuprelay.graph.unverified", () => Observe(graphs, s => s.UnverifiedCopy is null ? 0 : 1), "{graph}",
+            "1 when the graph's newest copy is not verified (received-only) and no verified copy is newer, else 0.");
         meter.CreateObservableGauge("backuprelay.graph.stale", () => Observe(graphs, s => s.State == FreshnessState.Stale ? 1 : 0), "{graph}",
             "1 when the graph's newest verified copy is older than its freshness threshold (or it never had one for that long), else 0.");
     }

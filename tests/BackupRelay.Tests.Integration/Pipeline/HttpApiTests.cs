@@ -5,7 +5,6 @@ using System.Text.Json.Nodes;
 using BackupRelay.Configuration;
 using BackupRelay.Http;
 using BackupRelay.HuaweiCloud.Emulator;
-using BackupRelay.Messaging;
 using BackupRelay.Runs;
 
 namespace BackupRelay.Tests.Integration.Pipeline;
@@ -217,7 +216,7 @@ public sealed class HttpApiTests : PipelineHarness
                 Assert.Equal(final, response.StatusCode);
                 using var read = await Api.SendAsync(Request(HttpMethod.Get, location, sign: false));
                 Assert.Equal(HttpStatusCode.OK, read.StatusCode);
-                return JsonSerializer.Deserialize(await read.Content.ReadAsStringAsync(), BackupRelayJson.Default.RunRecord)!;
+                return JsonSerializer.Deserialize(await read.Content.ReadAsStringAsync(), RunRecordJson.Default.RunRecord)!;
             }
 
             await Task.Delay(100);

@@ -235,7 +235,7 @@ public abstract class PipelineHarness : IAsyncLifetime
             await Task.Delay(100);
         }
 
-        var state = string.Join("\n", (await Runs.ListAsync()).Select(r => JsonSerializer.Serialize(r, BackupRelayJson.Default.RunRecord)));
+        var state = string.Join("\n", (await Runs.ListAsync()).Select(r => JsonSerializer.Serialize(r, RunRecordJson.Default.RunRecord)));
         var warnings = Logs.Collector.GetSnapshot().Where(r => r.Level >= LogLevel.Warning).Select(r => $"{r.Level} {r.Category}: {r.Message}").TakeLast(40);
         throw new TimeoutException($"runs did not finish:\n{state}\nwarnings:\n{string.Join("\n", warnings)}\nlogs:\n{string.Join("\n", Logs.Lines().TakeLast(20))}");
     }

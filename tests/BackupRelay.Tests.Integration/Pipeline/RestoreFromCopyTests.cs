@@ -109,7 +109,7 @@ public abstract class RestoreHarness : PipelineHarness
             await Task.Delay(100);
         }
 
-        throw new TimeoutException($"run {runId} did not finish: {JsonSerializer.Serialize(await Runs.GetAsync(runId), BackupRelayJson.Default.RunRecord)}\n"
+        throw new TimeoutException($"run {runId} did not finish: {JsonSerializer.Serialize(await Runs.GetAsync(runId), RunRecordJson.Default.RunRecord)}\n"
             + string.Join("\n", Logs.Lines().TakeLast(30)));
     }
 
@@ -173,7 +173,7 @@ public sealed class RestoreFromCopyTests : RestoreHarness
         Assert.Single(State.Backups, b => b.GraphId == GraphB && b.BackupMethod == "import" && b.Id == run.ImportedBackupId);
 
         // No credential, signature or signed link in the logs or the run record.
-        var record = JsonSerializer.Serialize(run, BackupRelayJson.Default.RunRecord);
+        var record = JsonSerializer.Serialize(run, RunRecordJson.Default.RunRecord);
         foreach (var secret in new[] { DemoSeed.SecretKey, DemoSeed.Password, "Signature=", "Credential=", "X-Amz-Signature", "AccessKeyId=", Secret })
         {
             Assert.DoesNotContain(secret, Logs.All(), StringComparison.Ordinal);

@@ -7,7 +7,6 @@ using Azure.Core.Pipeline;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
 using BackupRelay.Configuration;
-using BackupRelay.Messaging;
 using BackupRelay.Runs;
 using BackupRelay.Storage;
 
@@ -74,7 +73,7 @@ public sealed class RunHistoryScaleTests : PipelineHarness
         {
             var run = Run(k);
             await container.GetBlobClient($"runs/{run.Id}.json").UploadAsync(
-                BinaryData.FromBytes(JsonSerializer.SerializeToUtf8Bytes(run, BackupRelayJson.Default.RunRecord)), overwrite: true, ct);
+                BinaryData.FromBytes(JsonSerializer.SerializeToUtf8Bytes(run, RunRecordJson.Default.RunRecord)), overwrite: true, ct);
             await index.WriteAsync(run, summarise: false, ct);
         });
 

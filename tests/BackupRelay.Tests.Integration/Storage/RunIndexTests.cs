@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using System.Text.Json;
 using Azure.Core.Pipeline;
 using Azure.Storage.Blobs;
-using BackupRelay.Messaging;
 using BackupRelay.Runs;
 using BackupRelay.Storage;
 
@@ -140,11 +139,11 @@ public sealed class RunIndexTests : StorageHarness
 
         // The record finished, but the process died before its index entries said so.
         var blob = container.GetBlobClient("runs/run-g-a-0001.json");
-        var run = JsonSerializer.Deserialize((await blob.DownloadContentAsync()).Value.Content.ToMemory().Span, BackupRelayJson.Default.RunRecord)!;
+        var run = JsonSerializer.Deserialize((await blob.DownloadContentAsync()).Value.Content.ToMemory().Span, RunRecordJson.Default.RunRecord)!;
         run.Status = RunStatus.Succeeded;
         run.Step = RunStep.Done;
         run.CompletedAt = run.CreatedAt.AddHours(1);
-        await blob.UploadAsync(BinaryData.FromBytes(JsonSerializer.SerializeToUtf8Bytes(run, BackupRelayJson.Default.RunRecord)), overwrite: true);
+        await blob.UploadAsync(BinaryData.FromBytes(JsonSerializer.SerializeToUtf8Bytes(run, RunRecordJson.Default.RunRecord)), overwrite: true);
 
         var history = await store.HistoryAsync("g-a", e => e.IsVerifiedCopy);
         Assert.Equal(RunStatus.Succeeded, history[0].Status);
@@ -163,7 +162,7 @@ public sealed class RunIndexTests : StorageHarness
         foreach (var i in Enumerable.Range(0, 5))
         {
             var run = new RunRecord { Id = $"old-{i}", GraphId = "g-old", CreatedAt = Start.AddDays(i), UpdatedAt = Start.AddDays(i), Status = RunStatus.Succeeded, CompletedAt = Start.AddDays(i).AddHours(1), Step = RunStep.Done };
-            await container.GetBlobClient($"runs/{run.Id}.json").UploadAsync(BinaryData.FromBytes(JsonSerializer.SerializeToUtf8Bytes(run, BackupRelayJson.Default.RunRecord)));
+            await container.GetBlobClient($"runs/{run.Id}.json").UploadAsync(BinaryData.FromBytes(JsonSerializer.SerializeToUtf8Bytes(run, RunRecordJson.Default.RunRecord)));
         }
 
         var (upgraded, _) = await StoreAsync(name);

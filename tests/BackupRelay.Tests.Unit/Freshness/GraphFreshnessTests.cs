@@ -1,3 +1,4 @@
+using BackupRelay.Copying;
 using BackupRelay.Freshness;
 using BackupRelay.Runs;
 using BackupRelay.Scheduling;
@@ -20,7 +21,9 @@ public sealed class GraphFreshnessTests
     private GraphStatus Evaluate(DateTimeOffset firstSeen, params RunRecord[] runs) =>
         GraphFreshness.Evaluate(Graph, "orders", Daily, Schedule, Threshold, firstSeen, runs, _clock.GetUtcNow());
 
-    private static RunRecord Run(string id, RunStatus status, DateTimeOffset created, DateTimeOffset? completed = null, RunKind kind = RunKind.Backup, string graph = Graph) => new()
+    /// <summary>A run as stored: a succeeded one has every file completed with <paramref name="verification"/>, a partially failed one lost its second file.</summary>
+    private static RunRecord Run(string id, RunStatus status, DateTimeOffset created, DateTimeOffset? completed = null, RunKind kind = RunKind.Backup, string graph = Graph,
+        string verification = Verification.SourceMd5) => new()
     {
         Id = id,
         Kind = kind,
@@ -29,8 +32,47 @@ public sealed class GraphFreshnessTests
         CreatedAt = created,
         CompletedAt = completed,
         BackupId = "b-" + id,
-        Files = [new RunFile { Name = "a.tar", Size = 100 }, new RunFile { Name = "b.tar", Size = 23 }],
+        Files =
+        [
+            new RunFile { Name = "a.tar", Size = 100, Status = status is RunStatus.Succeeded or RunStatus.PartiallyFailed ? RunFileStatus.Completed : RunFileStatus.Pending, Verification = verification },
+            new RunFile { Name = "b.tar", Size = 23, Status = status == RunStatus.Succeeded ? RunFileStatus.Completed : RunFileStatus.Failed, Verification = verification },
+        ],
     };
+
+    [Fact]
+    public void A_received_only_copy_never_makes_a_graph_fresh_and_says_why()
+    {
+        var done = _clock.GetUtcNow().AddHours(-2);
+        var status = Evaluate(_clock.GetUtcNow().AddHours(-5), Run("ro", RunStatus.Succeeded, done.AddMinutes(-10), done, verification: Verification.ReceivedOnly));
+        Assert.Equal(FreshnessState.Unverified, status.State);
+        Assert.Null(status.LastVerifiedCopy);
+        Assert.Equal(new GraphUnverifiedCopy("ro", "b-ro", done, CopyLevel.ReceivedOnly), status.UnverifiedCopy);
+    }
+
+    [Fact]
+    public void A_received_only_copy_newer_than_the_verified_one_turns_the_graph_unverified_until_a_verified_one_follows()
+    {
+        var verified = Run("v1", RunStatus.Succeeded, _clock.GetUtcNow().AddHours(-30), _clock.GetUtcNow().AddHours(-29));
+        var secondRead = Run("sr", RunStatus.Succeeded, _clock.GetUtcNow().AddHours(-6), _clock.GetUtcNow().AddHours(-5), verification: Verification.SecondRead);
+        var status = Evaluate(_clock.GetUtcNow().AddDays(-30), verified, secondRead);
+        Assert.Equal(FreshnessState.Unverified, status.State);
+        Assert.Equal("v1", status.LastVerifiedCopy!.RunId);
+        Assert.Equal("sr", status.UnverifiedCopy!.RunId);
+
+        var again = Run("v2", RunStatus.Succeeded, _clock.GetUtcNow().AddHours(-1), _clock.GetUtcNow().AddMinutes(-30));
+        status = Evaluate(_clock.GetUtcNow().AddDays(-30), verified, secondRead, again);
+        Assert.Equal(FreshnessState.Fresh, status.State);
+        Assert.Null(status.UnverifiedCopy);
+    }
+
+    [Fact]
+    public void A_multipart_and_an_empty_file_are_verified_against_their_source()
+    {
+        var done = _clock.GetUtcNow().AddHours(-2);
+        var run = Run("mp", RunStatus.Succeeded, done.AddMinutes(-10), done, verification: Verification.SourceMultipartMd5);
+        run.Files[1].Verification = Verification.EmptySource;
+        Assert.Equal(FreshnessState.Fresh, Evaluate(_clock.GetUtcNow().AddDays(-3), run).State);
+    }
 
     [Fact]
     public void The_default_threshold_is_twice_the_interval_plus_the_job_deadline()

@@ -22,7 +22,7 @@ public sealed class FakeRunRecords : IRunRecords
 
     public Action<RunRecord>? BeforeWrite { get; set; }
 
-    public void Put(RunRecord run) => _stored[run.Id] = JsonSerializer.Serialize(run, BackupRelayJson.Default.RunRecord);
+    public void Put(RunRecord run) => _stored[run.Id] = JsonSerializer.Serialize(run, RunRecordJson.Default.RunRecord);
 
     public RunRecord this[string runId] => Read(runId)!;
 
@@ -60,7 +60,7 @@ public sealed class FakeRunRecords : IRunRecords
         Task.FromResult(_copyClaims.GetOrAdd(backupId, runId));
 
     private RunRecord? Read(string runId) =>
-        _stored.TryGetValue(runId, out var json) ? JsonSerializer.Deserialize(json, BackupRelayJson.Default.RunRecord) : null;
+        _stored.TryGetValue(runId, out var json) ? JsonSerializer.Deserialize(json, RunRecordJson.Default.RunRecord) : null;
 }
 
 /// <summary>The messages a handler sent, with their delays.</summary>

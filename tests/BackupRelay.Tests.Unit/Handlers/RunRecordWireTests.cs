@@ -1,5 +1,4 @@
 using System.Text.Json;
-using BackupRelay.Messaging;
 using BackupRelay.Runs;
 
 namespace BackupRelay.Tests.Unit.Handlers;
@@ -16,14 +15,14 @@ public sealed class RunRecordWireTests
     public void A_record_written_by_the_previous_version_reads_and_writes_back_byte_for_byte(string file)
     {
         var stored = File.ReadAllText(Path.Combine(Folder, file));
-        var run = JsonSerializer.Deserialize(stored, BackupRelayJson.Default.RunRecord)!;
-        Assert.Equal(stored, JsonSerializer.Serialize(run, BackupRelayJson.Default.RunRecord));
+        var run = JsonSerializer.Deserialize(stored, RunRecordJson.Default.RunRecord)!;
+        Assert.Equal(stored, JsonSerializer.Serialize(run, RunRecordJson.Default.RunRecord));
     }
 
     [Fact]
     public void The_stored_records_name_every_kind_and_every_step()
     {
-        var runs = Directory.GetFiles(Folder, "*.json").Select(f => JsonSerializer.Deserialize(File.ReadAllText(f), BackupRelayJson.Default.RunRecord)!).ToList();
+        var runs = Directory.GetFiles(Folder, "*.json").Select(f => JsonSerializer.Deserialize(File.ReadAllText(f), RunRecordJson.Default.RunRecord)!).ToList();
         Assert.Equal(Enum.GetValues<RunKind>().Order(), runs.Select(r => r.Kind).Distinct().Order());
         var named = runs.Select(r => r.Step.Name()).Concat(runs.SelectMany(r => r.Errors).Select(e => e.Step)).ToHashSet();
         Assert.All(Enum.GetValues<RunStep>(), step => Assert.Contains(step.Name(), named));
@@ -51,6 +50,6 @@ public sealed class RunRecordWireTests
     [Fact]
     public void A_record_with_a_step_no_version_wrote_is_refused_not_misread()
     {
-        Assert.Throws<JsonException>(() => JsonSerializer.Deserialize("""{"id":"r","step":"polling"}""", BackupRelayJson.Default.RunRecord));
+        Assert.Throws<JsonException>(() => JsonSerializer.Deserialize("""{"id":"r","step":"polling"}""", RunRecordJson.Default.RunRecord));
     }
 }

@@ -53,7 +53,7 @@ public enum RunKind
 }
 
 /// <summary>
-/// The stored names of <see cref="RunStep"/> and <see cref="RunKind"/> outside JSON (index metadata, log
+/// The stored names of <see cref="RunStep"/>, <see cref="RunKind"/> and <see cref="CopyLevel"/> outside JSON (index metadata, log
 /// fields, telemetry tags, error records), read from the same attributes the JSON serialiser uses.
 /// </summary>
 public static class RunNames
@@ -62,6 +62,8 @@ public static class RunNames
     private static readonly FrozenDictionary<RunKind, string> Kinds = Names<RunKind>();
     private static readonly FrozenDictionary<string, RunStep> StepsByName = Steps.ToFrozenDictionary(p => p.Value, p => p.Key);
     private static readonly FrozenDictionary<string, RunKind> KindsByName = Kinds.ToFrozenDictionary(p => p.Value, p => p.Key);
+    private static readonly FrozenDictionary<CopyLevel, string> Levels = Names<CopyLevel>();
+    private static readonly FrozenDictionary<string, CopyLevel> LevelsByName = Levels.ToFrozenDictionary(p => p.Value, p => p.Key);
 
     public static string Name(this RunStep step) => Steps[step];
 
@@ -70,6 +72,10 @@ public static class RunNames
     public static bool TryParseStep(string? name, out RunStep step) => StepsByName.TryGetValue(name ?? "", out step);
 
     public static bool TryParseKind(string? name, out RunKind kind) => KindsByName.TryGetValue(name ?? "", out kind);
+
+    public static string Name(this CopyLevel level) => Levels[level];
+
+    public static bool TryParseCopyLevel(string? name, out CopyLevel level) => LevelsByName.TryGetValue(name ?? "", out level);
 
     private static FrozenDictionary<T, string> Names<T>() where T : struct, Enum =>
         Enum.GetValues<T>().ToFrozenDictionary(v => v,
