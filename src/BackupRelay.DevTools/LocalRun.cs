@@ -65,21 +65,24 @@ internal static class LocalRun
                 Console.WriteLine($"  error at {error.Step}: {error.Reason}");
             }
 
-            ok &= run.Status == RunStatus.Succeeded;
+            // What the copy proves, as the run record decided it (verified, received-only or incomplete).
+            Console.WriteLine($"  copy: {run.Trust?.Summary ?? "none"}");
+            ok &= run.Status == RunStatus.Succeeded && run.Trust?.IsVerified == true;
+            var folder = CopyPaths.Folder(new BackupRelay.Configuration.BackupOptions(), run.GraphId, run.GraphName);
             foreach (var file in run.Files)
             {
-                var path = $"{run.GraphName ?? run.GraphId}/{run.BackupId}/{file.Name}";
+                var path = CopyPaths.File(folder, run.BackupId!, file.Name);
                 var verified = await VerifyAsync(destination, path, run.BackupId!, file);
                 ok &= verified;
                 Console.WriteLine($"  {destination.Name}/{path}  {file.Size} bytes  md5 {file.Md5}  sha256 {file.Sha256}  {(verified ? $"verified ({file.Verification})" : "NOT VERIFIED")}");
             }
 
-            var manifest = destination.GetBlobClient($"{run.GraphName ?? run.GraphId}/{run.BackupId}/{CopyBackupFileHandler.ManifestName}");
+            var manifest = destination.GetBlobClient(CopyPaths.File(folder, run.BackupId!, CopyBackupFileHandler.ManifestName));
             if (await manifest.ExistsAsync())
             {
                 var content = (await manifest.DownloadContentAsync()).Value.Content;
                 var parsed = JsonSerializer.Deserialize(content.ToMemory().Span, BackupRelayJson.Default.BackupManifest)!;
-                Console.WriteLine($"  {destination.Name}/{run.GraphName ?? run.GraphId}/{run.BackupId}/{CopyBackupFileHandler.ManifestName}  ({parsed.Files.Count} files)");
+                Console.WriteLine($"  {destination.Name}/{CopyPaths.File(folder, run.BackupId!, CopyBackupFileHandler.ManifestName)}  ({parsed.Files.Count} files)");
             }
             else
             {

@@ -45,6 +45,24 @@ public sealed partial class Azurite : IAsyncDisposable
         }
     }
 
+    /// <summary>Storage hangs: every request, open or new, waits without an answer until <see cref="Thaw"/>.</summary>
+    public void Freeze()
+    {
+        foreach (var gate in _gates)
+        {
+            gate.Freeze();
+        }
+    }
+
+    /// <summary>A hung storage account answers again.</summary>
+    public void Thaw()
+    {
+        foreach (var gate in _gates)
+        {
+            gate.Thaw();
+        }
+    }
+
     /// <summary>Storage is back, with everything it had acknowledged.</summary>
     public void Restore()
     {

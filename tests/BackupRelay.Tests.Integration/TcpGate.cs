@@ -51,6 +51,12 @@ public sealed class TcpGate : IDisposable
     /// <summary>Listens again, on the same port.</summary>
     public void Reopen() => Command("open");
 
+    /// <summary>Carries no byte either way (open connections stay open, new ones are accepted and left waiting): a hung endpoint.</summary>
+    public void Freeze() => Command("freeze");
+
+    /// <summary>Carries bytes again, for the connections held meanwhile too.</summary>
+    public void Thaw() => Command("thaw");
+
     public void Dispose()
     {
         NodeServer.Kill(_process);

@@ -121,8 +121,11 @@ public sealed class FreshnessTests : PipelineHarness
         Assert.Contains(accepted, d => d.Event["type"]!.GetValue<string>() == "run.finished"
             && d.Event["run"]!["graphId"]!.GetValue<string>() == GraphA && d.Event["run"]!["status"]!.GetValue<string>() == "Failed"
             && d.Event["run"]!["errors"]!.ToJsonString().Contains("disk full", StringComparison.Ordinal));
+        // Each ended backup says what its copy proves: the succeeded one verified, the failed one incomplete.
         Assert.Contains(accepted, d => d.Event["type"]!.GetValue<string>() == "run.finished" && d.Event["run"]!["graphId"]!.GetValue<string>() == GraphB
-            && d.Event["run"]!["status"]!.GetValue<string>() == "Succeeded");
+            && d.Event["run"]!["status"]!.GetValue<string>() == "Succeeded" && d.Event["run"]!["copy"]!["level"]!.GetValue<string>() == "verified");
+        Assert.Contains(accepted, d => d.Event["type"]!.GetValue<string>() == "run.finished" && d.Event["run"]!["graphId"]!.GetValue<string>() == GraphA
+            && d.Event["run"]!["copy"]!["level"]!.GetValue<string>() == "incomplete");
         Assert.Contains(accepted, d => d.Event["type"]!.GetValue<string>() == "graph.stale" && d.Event["graph"]!["graphId"]!.GetValue<string>() == GraphA);
         var refused = delivered.First();
         Assert.Equal(500, refused.Status);

@@ -164,7 +164,8 @@ public sealed class HttpApiTests : PipelineHarness
             {
                 var problem = await ProblemAsync(response, HttpStatusCode.ServiceUnavailable);
                 Assert.Equal(TimeSpan.FromSeconds(ApiExceptionHandler.RetryAfterSeconds), response.Headers.RetryAfter!.Delta);
-                Assert.Equal("Storage unavailable", problem["title"]!.GetValue<string>());
+                // The SDK's retries against a refused connection, or the route's own bound (Http__RequestTimeout), ends it first.
+                Assert.Contains(problem["title"]!.GetValue<string>(), new[] { "Storage unavailable", "Not answered in time" });
                 Assert.DoesNotContain("AccountKey", problem.ToJsonString(), StringComparison.Ordinal);
             }
         }
@@ -565,5 +566,34 @@ public sealed class HttpApiTests : PipelineHarness
         using var response = await Api.SendAsync(Request(HttpMethod.Get, "/api/runs/" + new string('a', HttpApi.MaxUrlLength), sign: false));
         Assert.Equal(HttpStatusCode.RequestUriTooLong, response.StatusCode);
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+    }
+
+    [Fact]
+    public async Task Every_function_level_route_refuses_a_request_without_a_key_and_nothing_runs()
+    {
+        // Every HTTP function the published app declares at function level, from what the Functions host reads.
+        var metadata = JsonNode.Parse(File.ReadAllText(Path.Combine(WorkerApp.Directory, "functions.metadata")))!.AsArray();
+        var routes = metadata.Select(f => f!["bindings"]!.AsArray().Single(b => b!["type"]!.GetValue<string>().EndsWith("Trigger", StringComparison.Ordinal))!)
+            .Where(b => b["type"]!.GetValue<string>() == "httpTrigger" && b["authLevel"]?.GetValue<string>() == "Function")
+            .SelectMany(b => b["methods"]!.AsArray().Select(m => (Method: m!.GetValue<string>().ToUpperInvariant(), Route: b["route"]!.GetValue<string>())))
+            .ToList();
+        Assert.True(routes.Count >= 8, $"only {routes.Count} function-level routes found");
+        Assert.DoesNotContain(routes, r => r.Route == "health");
+
+        var backupsBefore = State.Backups.Count;
+        foreach (var (method, route) in routes)
+        {
+            var path = "/api/" + route.Replace("{graphId}", GraphA, StringComparison.Ordinal).Replace("{runId}", "some-run", StringComparison.Ordinal)
+                .Replace("{engineId}", DemoSeed.EngineId, StringComparison.Ordinal).Replace("{backupId}", DemoSeed.EngineBackupId, StringComparison.Ordinal);
+            Assert.DoesNotContain('{', path);
+            var body = method == "POST" ? """{"backupId":"0123456789abcdef","obsPath":"obs://bucket/p/","name":"x"}""" : null;
+            using var response = await Api.SendAsync(Request(new HttpMethod(method), path, body, sign: body is not null, key: null));
+            Assert.True(response.StatusCode == HttpStatusCode.Unauthorized, $"{method} {path} answered {(int)response.StatusCode} without a key");
+        }
+
+        Assert.Empty(State.Restores);
+        Assert.Equal(backupsBefore, State.Backups.Count);
+        Assert.Empty(await Runs.ListAsync());
+        Assert.DoesNotContain(State.RecordedRequests(), r => r.Method != "GET" && !r.Path.Contains("/auth/tokens", StringComparison.Ordinal));
     }
 }

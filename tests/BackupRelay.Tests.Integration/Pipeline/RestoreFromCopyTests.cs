@@ -270,6 +270,97 @@ public sealed class RestoreFromCopyTests : RestoreHarness
         Assert.Single(await Runs.ListAsync());
     }
 
+    /// <summary>Rewrites one file of the copy with bytes of the same length, and its metadata and the manifest to agree with them.</summary>
+    private async Task<JsonNode> ForgeSameLengthAsync(RunRecord copied, string runIdInManifest)
+    {
+        var backup = State.Backups.Single(b => b.Id == copied.BackupId);
+        var target = backup.Files.First(f => f.Size > 0);
+        var blob = Destination.GetBlobClient($"orders/{copied.BackupId}/{target.Name}");
+        var forged = (await blob.DownloadContentAsync()).Value.Content.ToArray();
+        forged[forged.Length / 2] ^= 0x01;
+        var md5 = System.Security.Cryptography.MD5.HashData(forged);
+        var sha = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(forged));
+        var metadata = (await blob.GetPropertiesAsync()).Value.Metadata;
+        metadata[CopyMetadata.Md5] = Convert.ToHexStringLower(md5);
+        metadata[CopyMetadata.Sha256] = sha;
+        await blob.UploadAsync(new BinaryData(forged), new BlobUploadOptions { Metadata = metadata, HttpHeaders = new BlobHttpHeaders { ContentHash = md5 } });
+        var manifestBlob = Destination.GetBlobClient($"orders/{copied.BackupId}/manifest.json");
+        var manifest = JsonNode.Parse((await manifestBlob.DownloadContentAsync()).Value.Content.ToString())!;
+        var entry = manifest["files"]!.AsArray().Single(f => f!["name"]!.GetValue<string>() == target.Name)!;
+        Assert.Equal(forged.Length, entry["size"]!.GetValue<long>());
+        entry["md5"] = Convert.ToHexStringLower(md5);
+        entry["sha256"] = sha;
+        manifest["runId"] = runIdInManifest;
+        await manifestBlob.UploadAsync(BinaryData.FromString(manifest.ToJsonString()), overwrite: true);
+        return manifest;
+    }
+
+    [Fact]
+    public async Task A_same_length_forgery_is_refused_against_the_run_that_made_the_copy()
+    {
+        var copied = await CopyOutAsync();
+        await ForgeSameLengthAsync(copied, copied.Id);
+        var (status, body) = await RestoreAsync(copied.BackupId!, "same-length", extra: ""","acceptUnverified":true""");
+        Assert.Equal(HttpStatusCode.Conflict, status);
+        Assert.Contains("the copy was changed after it was made", body["detail"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Empty(State.Obs.Writes());
+    }
+
+    [Fact]
+    public async Task A_restore_run_never_vouches_for_a_copy_even_one_that_recorded_its_forged_hashes()
+    {
+        var copied = await CopyOutAsync();
+
+        // The forger points the manifest at no record and restores "on the manifest's word": that restore's own
+        // record now holds the forged hashes, every file completed.
+        await ForgeSameLengthAsync(copied, "rfc-no-such-run");
+        var (status, body) = await RestoreAsync(copied.BackupId!, "launder", extra: ""","acceptUnverified":true""");
+        Assert.Equal(HttpStatusCode.Accepted, status);
+        var laundering = await WaitForRunAsync(body["id"]!.GetValue<string>());
+        Assert.All(laundering.Files, f => Assert.Equal(RunFileStatus.Completed, f.Status));
+
+        // Then points the manifest at that restore run: it is not the run that made the copy, whatever it accepts.
+        await ForgeSameLengthAsync(copied, laundering.Id);
+        foreach (var (key, extra) in new[] { ("plain", (string?)null), ("accepting", ""","acceptUnverified":true,"acceptIncomplete":true""") })
+        {
+            (status, body) = await RestoreAsync(copied.BackupId!, key, extra: extra);
+            Assert.Equal(HttpStatusCode.Conflict, status);
+            Assert.Contains($"names run {laundering.Id}, which cannot vouch for this copy: it is a restore-from-copy run", body["detail"]!.GetValue<string>(),
+                StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task An_incomplete_copy_is_refused_naming_what_is_missing_unless_the_request_accepts_it()
+    {
+        var copied = await CopyOutAsync();
+        var missing = copied.Files[^1].Name;
+
+        // The run that made the copy lost a file (as a source that went away mid-run leaves it), and a manifest of
+        // what it has sits in the destination.
+        var runsContainer = Storage.GetContainer(BackupRelay.Configuration.QueueNames.RunsContainer);
+        var record = (await Runs.GetAsync(copied.Id))!;
+        record.Files[^1].Status = RunFileStatus.Failed;
+        record.Status = RunStatus.PartiallyFailed;
+        record.Copy = CopyTrust.Decide(record);
+        await runsContainer.GetBlobClient($"runs/{copied.Id}.json").UploadAsync(BinaryData.FromBytes(JsonSerializer.SerializeToUtf8Bytes(record, RunRecordJson.Default.RunRecord)), overwrite: true);
+        var manifestBlob = Destination.GetBlobClient($"orders/{copied.BackupId}/manifest.json");
+        var manifest = JsonNode.Parse((await manifestBlob.DownloadContentAsync()).Value.Content.ToString())!;
+        var files = manifest["files"]!.AsArray();
+        files.Remove(files.Single(f => f!["name"]!.GetValue<string>() == missing));
+        await manifestBlob.UploadAsync(BinaryData.FromString(manifest.ToJsonString()), overwrite: true);
+
+        var (status, body) = await RestoreAsync(copied.BackupId!, "incomplete", extra: ""","acceptUnverified":true""");
+        Assert.Equal(HttpStatusCode.Conflict, status);
+        Assert.Contains($"is incomplete: run {copied.Id} ended PartiallyFailed and did not copy {missing}", body["detail"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Empty(State.Obs.Writes());
+
+        (status, body) = await RestoreAsync(copied.BackupId!, "incomplete-accepted", extra: ""","acceptIncomplete":true""");
+        Assert.Equal(HttpStatusCode.Accepted, status);
+        Assert.Equal("incomplete", body["restoredLevel"]!.GetValue<string>());
+        Assert.Equal(files.Count, body["files"]!.AsArray().Count);
+    }
+
     [Fact]
     public async Task A_copy_whose_run_record_is_gone_is_restored_on_the_manifests_word_only_when_the_request_accepts_it()
     {

@@ -7,6 +7,7 @@ using Azure.Core.Pipeline;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
 using BackupRelay.Configuration;
+using BackupRelay.Copying;
 using BackupRelay.Runs;
 using BackupRelay.Storage;
 
@@ -47,7 +48,7 @@ public sealed class RunHistoryScaleTests : PipelineHarness
             Id = $"sch-{k:D7}", GraphId = Graph(k % GraphCount), Kind = RunKind.Backup, CreatedAt = created, UpdatedAt = created.AddMinutes(20),
             CompletedAt = created.AddMinutes(20), Status = failed ? RunStatus.Failed : RunStatus.Succeeded, Step = failed ? RunStep.BackingUp : RunStep.Done,
             BackupId = $"b-{k:D7}", NotificationQueued = true,
-            Files = [new RunFile { Name = "vertices.zip", Size = 4096, BytesCopied = 4096, Status = RunFileStatus.Completed }],
+            Files = [new RunFile { Name = "vertices.zip", Size = 4096, BytesCopied = 4096, Status = RunFileStatus.Completed, Verification = Verification.SourceMd5 }],
         };
     }
 

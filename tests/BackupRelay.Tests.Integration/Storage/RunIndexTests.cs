@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Text.Json;
 using Azure.Core.Pipeline;
 using Azure.Storage.Blobs;
+using BackupRelay.Copying;
 using BackupRelay.Runs;
 using BackupRelay.Storage;
 
@@ -54,6 +55,13 @@ public sealed class RunIndexTests : StorageHarness
                     r.Status = day % 7 == 3 ? RunStatus.Failed : RunStatus.Succeeded;
                     r.Step = day % 7 == 3 ? RunStep.BackingUp : RunStep.Done;
                     r.CompletedAt = r.CreatedAt.AddMinutes(30);
+                    if (r.Status == RunStatus.Succeeded)
+                    {
+                        // Copied and checked against the source: a verified copy.
+                        r.Files[0].Status = RunFileStatus.Completed;
+                        r.Files[0].Verification = Verification.SourceMd5;
+                    }
+
                     return true;
                 }, ct);
             }
@@ -143,6 +151,8 @@ public sealed class RunIndexTests : StorageHarness
         run.Status = RunStatus.Succeeded;
         run.Step = RunStep.Done;
         run.CompletedAt = run.CreatedAt.AddHours(1);
+        run.Files[0].Status = RunFileStatus.Completed;
+        run.Files[0].Verification = Verification.SourceMd5;
         await blob.UploadAsync(BinaryData.FromBytes(JsonSerializer.SerializeToUtf8Bytes(run, RunRecordJson.Default.RunRecord)), overwrite: true);
 
         var history = await store.HistoryAsync("g-a", e => e.IsVerifiedCopy);
@@ -161,7 +171,12 @@ public sealed class RunIndexTests : StorageHarness
         var (_, container) = await StoreAsync(name);
         foreach (var i in Enumerable.Range(0, 5))
         {
-            var run = new RunRecord { Id = $"old-{i}", GraphId = "g-old", CreatedAt = Start.AddDays(i), UpdatedAt = Start.AddDays(i), Status = RunStatus.Succeeded, CompletedAt = Start.AddDays(i).AddHours(1), Step = RunStep.Done };
+            var run = new RunRecord
+            {
+                Id = $"old-{i}", GraphId = "g-old", CreatedAt = Start.AddDays(i), UpdatedAt = Start.AddDays(i), Status = RunStatus.Succeeded,
+                CompletedAt = Start.AddDays(i).AddHours(1), Step = RunStep.Done,
+                Files = [new RunFile { Name = "f.zip", Size = 10, BytesCopied = 10, Status = RunFileStatus.Completed, Verification = Verification.SourceMd5 }],
+            };
             await container.GetBlobClient($"runs/{run.Id}.json").UploadAsync(BinaryData.FromBytes(JsonSerializer.SerializeToUtf8Bytes(run, RunRecordJson.Default.RunRecord)));
         }
 
@@ -215,6 +230,7 @@ public sealed class RunIndexTests : StorageHarness
         {
             r.Status = RunStatus.Succeeded;
             r.CompletedAt = Start.AddHours(1);
+            r.Files = [new RunFile { Name = "f.zip", Size = 1, BytesCopied = 1, Status = RunFileStatus.Completed, Verification = Verification.SourceMd5 }];
             return true;
         });
 
