@@ -1,10 +1,6 @@
 using BackupRelay.Copying;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace BackupRelay.Tests.Integration.Copying;
 
@@ -22,16 +18,12 @@ public sealed class RedirectTests : CopyHarness
         var file = await BackupFileAsync((Block * 3) + 17);
         var other = await BackupFileAsync(file.Size);
         var redirects = 0;
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        await using var redirector = builder.Build();
-        redirector.MapGet("/{**path}", () =>
+        var (redirector, address) = await LoopbackServer.StartAsync(app => app.MapGet("/{**path}", () =>
         {
             Interlocked.Increment(ref redirects);
             return Results.Redirect(other.Link!.ToString());
-        });
-        await redirector.StartAsync();
-        var address = redirector.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        }));
+        await using var _ = redirector;
 
         var destination = await DestinationAsync(kind);
         var request = Request(file) with { SourceLink = new Uri($"{address}/backup/{file.Name}?Signature=x") };

@@ -196,6 +196,48 @@ public sealed class RestoreDrillTests : RestoreHarness
     }
 
     [Fact]
+    public async Task A_drill_takes_the_newest_verified_copy_never_a_newer_received_only_one_and_the_graph_says_unverified()
+    {
+        var verified = await CopyOutAsync();
+
+        // The source stops vouching for its bytes (objects encrypted at rest): the next copy is received-only.
+        State.Settings.ServerSideEncryption = "kms";
+        using (var response = await Api.SendAsync(new HttpRequestMessage(HttpMethod.Post, $"/api/graphs/{GraphA}/backups") { Headers = { { "x-functions-key", FunctionKey } } }))
+        {
+            Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        }
+
+        var receivedOnly = (await WaitForRunsAsync(2)).Single(r => r.Id != verified.Id);
+        Assert.Equal(CopyLevel.ReceivedOnly, receivedOnly.Copy!.Level);
+        State.Settings.ServerSideEncryption = null;
+
+        // The graph's summary is written just after the run record: give it its moment.
+        var graph = await GetAsync($"/api/graphs/{GraphA}");
+        for (var wait = Stopwatch.StartNew(); graph["state"]!.GetValue<string>() != "Unverified" && wait.Elapsed < TimeSpan.FromSeconds(10);)
+        {
+            await Task.Delay(100);
+            graph = await GetAsync($"/api/graphs/{GraphA}");
+        }
+
+        Assert.Equal("Unverified", graph["state"]!.GetValue<string>());
+        Assert.Equal(verified.Id, graph["lastVerifiedCopy"]!["runId"]!.GetValue<string>());
+        Assert.Equal(receivedOnly.Id, graph["unverifiedCopy"]!["runId"]!.GetValue<string>());
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (DateTime.UtcNow < deadline && !_events.Any(e => e["type"]!.GetValue<string>() == "graph.unverified"))
+        {
+            await Task.Delay(200);
+        }
+
+        var told = Assert.Single(_events, e => e["type"]!.GetValue<string>() == "graph.unverified");
+        Assert.Equal(receivedOnly.Id, told["graph"]!["runId"]!.GetValue<string>());
+        Assert.Equal("received-only", told["graph"]!["copyLevel"]!.GetValue<string>());
+
+        var drill = await DrillAsync();
+        Assert.Equal(verified.BackupId, drill.BackupId);
+        Assert.True(drill.Status == RunStatus.Succeeded, string.Join("; ", drill.Errors.Select(e => e.Reason)));
+    }
+
+    [Fact]
     public async Task A_copy_whose_bytes_were_changed_after_it_was_made_fails_the_drill_before_the_import()
     {
         var copied = await CopyOutAsync();
