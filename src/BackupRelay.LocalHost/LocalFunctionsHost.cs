@@ -33,7 +33,8 @@ public sealed partial class LocalFunctionsHost : IAsyncDisposable
         _options = options;
         _loggers = loggers;
         _logger = loggers.CreateLogger("BackupRelay.LocalHost");
-        HostJson = HostJson.Read(options.HostJsonPath ?? Path.Combine(options.AppDirectory, "host.json"));
+        // The app's host.json with the app settings that override it, as the runtime reads it (and the worker, from the same settings).
+        HostJson = HostJson.Read(Path.Combine(options.AppDirectory, "host.json"), options.Setting);
         WorkerAssembly = JsonNode.Parse(File.ReadAllText(Path.Combine(options.AppDirectory, "worker.config.json")))!["description"]!["defaultWorkerPath"]!.GetValue<string>();
     }
 

@@ -41,8 +41,12 @@ public sealed class LocalHostOptions
     /// <summary>How long the worker may take to connect and load its functions.</summary>
     public TimeSpan WorkerStartTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>Overrides host.json's path (tests use a copy with fast timings).</summary>
-    public string? HostJsonPath { get; init; }
+    /// <summary>
+    /// An app setting by name, <c>__</c> and <c>:</c> alike (<c>AzureFunctionsJobHost__functionTimeout</c> overrides
+    /// host.json, as in the runtime; tests set fast timings so).
+    /// </summary>
+    public string? Setting(string name) =>
+        Settings.TryGetValue(name, out var value) || Settings.TryGetValue(name.Replace("__", ":", StringComparison.Ordinal), out value) ? value : null;
 
     /// <summary>
     /// Fault injection for tests: asked with each answer the worker gives; true kills the worker and drops

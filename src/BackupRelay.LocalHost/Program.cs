@@ -5,7 +5,8 @@ using BackupRelay.LocalHost;
 // `func start` does. Usage:
 //   BackupRelay.LocalHost --app <published app folder> [--settings local.settings.json] [--port 7071]
 //                         [--host-key KEY] [--run-timers-on-startup]
-//                         [--host-json PATH] [--message-visibility hh:mm:ss]   (tests: fast timings, short leases)
+//                         [--message-visibility hh:mm:ss]   (tests: short leases)
+// host.json is the app folder's, overridden as in the runtime by AzureFunctionsJobHost__* settings (tests: fast timings).
 // Settings: the file's Values, then environment variables (which win), go to the worker as environment variables.
 var app = Arg("--app");
 var settingsFile = Arg("--settings");
@@ -48,7 +49,6 @@ var options = new LocalHostOptions
     HttpPort = int.Parse(Arg("--port") ?? "7071", System.Globalization.CultureInfo.InvariantCulture),
     HostKeys = [hostKey],
     TimersRunOnStartup = args.Contains("--run-timers-on-startup"),
-    HostJsonPath = Arg("--host-json"),
     MessageVisibility = Arg("--message-visibility") is { } visibility
         ? TimeSpan.Parse(visibility, System.Globalization.CultureInfo.InvariantCulture)
         : TimeSpan.FromMinutes(10),

@@ -165,6 +165,18 @@ public sealed class RunRecord
     [JsonInclude]
     public CopyTrust? Copy { get; internal set; }
 
+    /// <summary>
+    /// The run's job was found running in GES, not started by its own call (after a crash, a failed call, or GES.7002):
+    /// it can be a job another run of the graph started, and that run and this one then make one copy between them
+    /// (<see cref="FollowsRunId"/>, <see cref="JoinedBy"/>).
+    /// </summary>
+    [JsonInclude]
+    public bool? JobAdopted { get; internal set; }
+
+    /// <summary>Runs that met this run's GES backup and follow this run's copy of it instead of making their own.</summary>
+    [JsonInclude]
+    public List<string>? JoinedBy { get; internal set; }
+
     /// <summary>Restores from a copy: the least the copy was allowed to prove (what the request accepted), and what it proved.</summary>
     [JsonInclude]
     public CopyLevel? RestoredLevel { get; internal set; }
@@ -456,7 +468,8 @@ public sealed class RunRecord
     }
 
     /// <summary>The long-running job (add-backup, import, engine restore) is known: the run follows it at <paramref name="step"/>.</summary>
-    public void RecordJob(string jobId, RunStep step, DateTimeOffset now, string? backupId = null, DateTimeOffset? deadline = null)
+    /// <param name="adopted">The job was found running, not started by this run's own call (see <see cref="JobAdopted"/>).</param>
+    public void RecordJob(string jobId, RunStep step, DateTimeOffset now, string? backupId = null, DateTimeOffset? deadline = null, bool adopted = false)
     {
         if (IsFinished || (JobId is not null && JobId != jobId))
         {
@@ -464,6 +477,7 @@ public sealed class RunRecord
         }
 
         JobId = jobId;
+        JobAdopted = adopted ? true : JobAdopted;
         BackupId = backupId ?? BackupId;
         Deadline = deadline ?? Deadline;
         SubmittedAt ??= now;
@@ -491,6 +505,19 @@ public sealed class RunRecord
         FollowsRunId = leaderId;
         Step = RunStep.Following;
         UpdatedAt = now;
+    }
+
+    /// <summary>Run <paramref name="followerId"/> follows this run's copy of their one GES backup; false when already recorded.</summary>
+    public bool Joined(string followerId, DateTimeOffset now)
+    {
+        if (JoinedBy?.Contains(followerId, StringComparer.Ordinal) == true)
+        {
+            return false;
+        }
+
+        (JoinedBy ??= []).Add(followerId);
+        UpdatedAt = now;
+        return true;
     }
 
     /// <summary>The run this one followed has ended: this one ends the same way, with its files.</summary>

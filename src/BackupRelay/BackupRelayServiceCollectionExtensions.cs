@@ -36,8 +36,9 @@ public static class BackupRelayServiceCollectionExtensions
         services.AddGraphStatus();
         services.AddHttpApi(configuration);
 
-        // host.json's queue rules: the last-delivery rule needs maxDequeueCount.
-        services.TryAddSingleton(_ => HostQueueOptions.Load(HostQueueOptions.AppHostJson()));
+        // host.json as the runtime applies it (its AzureFunctionsJobHost__* app-setting overrides too): the
+        // last-delivery rule needs the maxDequeueCount the runtime's queue listener uses.
+        services.TryAddSingleton(_ => HostJson.Read(HostJson.AppHostJsonPath(), name => configuration[name.Replace("__", ":", StringComparison.Ordinal)]));
         services.AddSingleton<FunctionInvoker>();
         services.AddSingleton<StartupChecks>();
         services.AddHostedService(sp => sp.GetRequiredService<StartupChecks>());
@@ -83,6 +84,7 @@ public static class BackupRelayServiceCollectionExtensions
     public static IServiceCollection AddBackups(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddValidatedOptions<BackupOptions, BackupOptionsValidator>(configuration, BackupOptions.SectionName);
+        services.AddSingleton<IValidateOptions<BackupOptions>, QuietRunLimitValidator>();
         services.AddValidatedOptions<DestinationOptions, DestinationOptionsValidator>(configuration, DestinationOptions.SectionName);
         services.AddValidatedOptions<CopyOptions, CopyOptionsValidator>(configuration, CopyOptions.SectionName);
         services.AddSingleton<ICopyDestination>(sp => CreateDestination(sp, configuration));

@@ -63,7 +63,7 @@ public sealed class PipelineUnitTests
             root = Path.GetDirectoryName(root)!;
         }
 
-        var rules = HostQueueOptions.Load(Path.Combine(root, "host.json"));
+        var rules = HostJson.Read(Path.Combine(root, "host.json"), _ => null);
         Assert.Equal(16, rules.BatchSize);
         Assert.Equal(5, rules.MaxDequeueCount);
         Assert.Equal(TimeSpan.FromSeconds(30), rules.VisibilityTimeout);

@@ -111,6 +111,15 @@ public sealed partial class PollBackupJobHandler(
                 r.RecordBackup(info, backup.GraphName);
                 r.Follow(owner, time.GetUtcNow());
             }, cancellationToken);
+            // Both records say so: this one follows, the one that copies lists it among the runs that joined it.
+            try
+            {
+                await runs.UpdateAsync(owner, r => r.Joined(run.Id, time.GetUtcNow()), cancellationToken);
+            }
+            catch (RunNotFoundException)
+            {
+                // The copying run's record is gone (retention): this one still follows what it left.
+            }
             Log.Following(logger, run.Id, backup.Id, owner);
             return following ? await PollAgainAsync(run.Id, attempt, cancellationToken) : HandlerResult.Done;
         }

@@ -158,7 +158,7 @@ public sealed partial class StartBackupHandler(
             .Where(j => anyTime ? !j.IsTerminal : j.BeganAt is null || j.BeganAt >= earliest)
             .OrderByDescending(j => j.BeganAt ?? DateTimeOffset.MaxValue)
             .FirstOrDefault();
-        return job is null ? null : new JobStart.Started(job.JobId, backup.Id);
+        return job is null ? null : new JobStart.Started(job.JobId, backup.Id, Adopted: true);
     }
 
     private async Task<HandlerResult> FailAsync(string runId, string reason, CancellationToken cancellationToken)

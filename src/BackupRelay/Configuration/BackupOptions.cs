@@ -29,6 +29,14 @@ public sealed class BackupOptions
     /// </summary>
     public TimeSpan RunRetention { get; set; } = TimeSpan.FromDays(400);
 
+    /// <summary>
+    /// A run whose record has not changed for this long is failed by the run housekeeping, naming its step: no
+    /// message can still be working on it (it must exceed host.json's <c>maxDequeueCount</c> × (<c>functionTimeout</c> +
+    /// <c>visibilityTimeout</c>) + <see cref="PollMaxDelay"/>, checked at start-up), so nothing else would end it.
+    /// Also the longest a copy message may wait in a queue behind others; raise it for very long queues.
+    /// </summary>
+    public TimeSpan QuietRunLimit { get; set; } = TimeSpan.FromHours(6);
+
     /// <summary>How far before the submit time a backup's start may lie and still be this run's (clock skew).</summary>
     public TimeSpan ClockSkewAllowance { get; set; } = TimeSpan.FromMinutes(2);
 

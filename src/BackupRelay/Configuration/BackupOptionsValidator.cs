@@ -152,3 +152,25 @@ public sealed class CopyOptionsValidator : IValidateOptions<Copying.CopyOptions>
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 }
+
+/// <summary>
+/// <c>Backup__QuietRunLimit</c> against host.json as the runtime applies it: a run may be failed as quiet only once no
+/// delivery of its message can still be coming (every allowed delivery run to <c>functionTimeout</c>, with the
+/// visibility timeout between them, and the longest wait between two polls).
+/// </summary>
+public sealed class QuietRunLimitValidator(Hosting.HostJson hostJson) : IValidateOptions<BackupOptions>
+{
+    public ValidateOptionsResult Validate(string? name, BackupOptions options)
+    {
+        var least = MinimumFor(hostJson, options);
+        return options.QuietRunLimit >= least
+            ? ValidateOptionsResult.Success
+            : ValidateOptionsResult.Fail($"Backup__QuietRunLimit must be at least {least:c}: host.json's maxDequeueCount ({hostJson.MaxDequeueCount}) × " +
+                $"(functionTimeout {hostJson.FunctionTimeout:c} + visibilityTimeout {hostJson.VisibilityTimeout:c}) + Backup__PollMaxDelay ({options.PollMaxDelay:c}); " +
+                "a shorter limit could fail a run whose message is still being delivered.");
+    }
+
+    /// <summary>The longest a run's record can stay unchanged while one of its messages may still be delivered.</summary>
+    public static TimeSpan MinimumFor(Hosting.HostJson hostJson, BackupOptions options) =>
+        (hostJson.MaxDequeueCount * (hostJson.FunctionTimeout + hostJson.VisibilityTimeout)) + options.PollMaxDelay;
+}

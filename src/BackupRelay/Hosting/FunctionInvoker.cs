@@ -15,12 +15,10 @@ namespace BackupRelay.Hosting;
 /// not be delivered again (parked, or failing its last allowed delivery) fails its run, so no run
 /// waits forever on a message that is gone.
 /// </summary>
-public sealed partial class FunctionInvoker(IEnumerable<IQueueFunction> functions, WorkQueues queues, RunStore runs, HostQueueOptions limits,
+public sealed partial class FunctionInvoker(IEnumerable<IQueueFunction> functions, WorkQueues queues, RunStore runs, HostJson limits,
     TimeProvider time, ILogger<FunctionInvoker> logger, BackupRelayMetrics? metrics = null)
 {
     private readonly Dictionary<string, IQueueFunction> _functions = functions.ToDictionary(f => f.Name, StringComparer.Ordinal);
-
-    public IReadOnlyCollection<IQueueFunction> Functions => _functions.Values;
 
     /// <summary>
     /// One step of a run, as a span in the run's trace: the parent is the trace context the message
@@ -122,6 +120,16 @@ public sealed partial class FunctionInvoker(IEnumerable<IQueueFunction> function
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
+                // The runtime cancels at functionTimeout, on scale-in and on shutdown. On the message's last delivery
+                // that is its last failure: nothing will deliver it again, so its run fails now (the cancellation still
+                // ends the invocation, and the runtime moves the message to the poison queue).
+                if (dequeueCount >= limits.MaxDequeueCount)
+                {
+                    Log.LastDeliveryCancelled(logger, function.Name, dequeueCount);
+                    await FailRunAsync(function, runId,
+                        $"its {function.Name} message's last delivery ({dequeueCount} of {limits.MaxDequeueCount}) was cancelled (functionTimeout, scale-in or shutdown) and goes to {QueueNames.Poison(function.Queue)}");
+                }
+
                 throw;
             }
             catch (Exception ex)
@@ -176,14 +184,6 @@ public sealed partial class FunctionInvoker(IEnumerable<IQueueFunction> function
         }
     }
 
-    /// <summary>A message that failed its last allowed delivery: park it with the last reason.</summary>
-    public async Task ParkExhaustedAsync(IQueueFunction function, string? message, long dequeueCount, string? reason, CancellationToken cancellationToken)
-    {
-        var why = $"failed {dequeueCount} deliveries; last: {reason}";
-        await queues.ParkAsync(function.Queue, function.Name, why, message, cancellationToken);
-        Log.Parked(logger, function.Name, why);
-    }
-
     private static partial class Log
     {
         [LoggerMessage(60, LogLevel.Warning, "{Function} failed (delivery {DequeueCount}): {Error}: {Message}")]
@@ -200,6 +200,9 @@ public sealed partial class FunctionInvoker(IEnumerable<IQueueFunction> function
 
         [LoggerMessage(63, LogLevel.Error, "Run {RunId} failed: its {Function} message will not be delivered again")]
         public static partial void RunFailed(ILogger logger, string runId, string function);
+
+        [LoggerMessage(120, LogLevel.Error, "{Function}: its last allowed delivery ({DequeueCount}) was cancelled; the message goes to the poison queue")]
+        public static partial void LastDeliveryCancelled(ILogger logger, string function, long dequeueCount);
 
         [LoggerMessage(64, LogLevel.Warning, "Run {RunId} could not be marked failed ({Error}); it stays as it is")]
         public static partial void RunFailFailed(ILogger logger, string runId, string error);

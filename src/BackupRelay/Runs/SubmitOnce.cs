@@ -6,7 +6,8 @@ namespace BackupRelay.Runs;
 public abstract record JobStart
 {
     /// <summary>The job runs: submitted now, or adopted from an earlier attempt. <paramref name="BackupId"/>: the backup it makes, when told.</summary>
-    public sealed record Started(string JobId, string? BackupId = null) : JobStart;
+    /// <param name="Adopted">Found running, not started by this claim's own call: another run may follow the same job.</param>
+    public sealed record Started(string JobId, string? BackupId = null, bool Adopted = false) : JobStart;
 
     /// <summary>Huawei Cloud refused it for good: the run fails with the reason.</summary>
     public sealed record Refused(string Reason) : JobStart;
@@ -84,7 +85,7 @@ public sealed class SubmitOnce(IRunRecords runs, TimeProvider time)
                         return false;
                     }
 
-                    r.RecordJob(started.JobId, submission.JobStep, time.GetUtcNow(), started.BackupId);
+                    r.RecordJob(started.JobId, submission.JobStep, time.GetUtcNow(), started.BackupId, adopted: started.Adopted);
                     submission.OnJob?.Invoke(r);
                     return true;
                 }, cancellationToken);

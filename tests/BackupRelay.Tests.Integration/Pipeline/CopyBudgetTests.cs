@@ -1,5 +1,4 @@
 using System.Net;
-using BackupRelay.Hosting;
 using BackupRelay.HuaweiCloud.Emulator;
 using BackupRelay.Messaging;
 using BackupRelay.Tests.Integration.Otlp;
@@ -47,7 +46,7 @@ public sealed class CopyBudgetTests(ITestOutputHelper output) : PipelineHarness
         var run = Assert.Single(await WaitForRunsAsync(1, TimeSpan.FromSeconds(120)));
         await AssertCopiedAsync(run, "wide");
 
-        var rules = HostQueueOptions.Load(HostJsonPath);
+        var rules = HostJson;
         var atOnce = LocalHost.MaxInFlight(FunctionNames.CopyBackupFile);
         Assert.InRange(atOnce, rules.BatchSize, rules.BatchSize + rules.NewBatchThreshold);
 

@@ -49,11 +49,9 @@ public sealed class FanOutTests(ITestOutputHelper output) : IAsyncLifetime
         _azurite = await Azurite.StartBehindGatesAsync();
     }
 
-    private readonly string _hostJson = PipelineHarness.WriteHostJson();
-
     /// <summary>The host's switches: fast timings, 10 s leases (a killed instance's messages come back soon), the tick at start.</summary>
     private string[] Switches(bool schedules) =>
-        ["--host-json", _hostJson, "--message-visibility", "00:00:10", .. schedules ? (string[])["--run-timers-on-startup"] : []];
+        ["--message-visibility", "00:00:10", .. schedules ? (string[])["--run-timers-on-startup"] : []];
 
     private Dictionary<string, string> Settings()
     {
@@ -68,7 +66,7 @@ public sealed class FanOutTests(ITestOutputHelper output) : IAsyncLifetime
             ["Backup__PollMaxDelay"] = "00:00:04",
             ["Backup__StartInterval"] = "00:00:00.050",
             ["Http__HealthCacheDuration"] = "00:00:00",
-        })
+        }.Concat(PipelineHarness.TestTimings()))
         {
             settings[key] = value;
         }

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging.Testing;
 using System.Text.Json;
 using BackupRelay.Copying;
+using BackupRelay.Hosting;
 using BackupRelay.HuaweiCloud.Emulator;
 using BackupRelay.Messaging;
 using BackupRelay.Runs;
@@ -42,15 +43,22 @@ public abstract class PipelineHarness : IAsyncLifetime
     /// <summary>How long a received message stays hidden while its invocation runs (the runtime: 10 minutes).</summary>
     protected virtual TimeSpan MessageVisibility => TimeSpan.FromSeconds(20);
 
-    /// <summary>The host.json the local host reads: the repository's, with test timings.</summary>
-    protected string HostJsonPath => _hostJsonPath ??= WriteHostJson(EditHostJson);
+    /// <summary>
+    /// host.json as the runtime applies it for this test: the repository's, overridden by the test timings and a test's
+    /// own changes given as <c>AzureFunctionsJobHost__*</c> app settings — read the same way by the local host and the worker.
+    /// </summary>
+    protected HostJson HostJson => HostJson.Read(Path.Combine(Azurite.RepositoryRoot(), "host.json"),
+        name => HostJsonOverrides().TryGetValue(name, out var value) ? value : null);
 
-    private string? _hostJsonPath;
-
-    /// <summary>A test's own changes to host.json (after the test timings).</summary>
-    protected virtual void EditHostJson(System.Text.Json.Nodes.JsonNode hostJson)
+    /// <summary>The test timings (fast polling, quick retries) as the app settings that override host.json.</summary>
+    public static Dictionary<string, string> TestTimings() => new(StringComparer.OrdinalIgnoreCase)
     {
-    }
+        [HostJson.OverridePrefix + "extensions__queues__visibilityTimeout"] = "00:00:00.200",
+        [HostJson.OverridePrefix + "extensions__queues__maxPollingInterval"] = "00:00:00.200",
+    };
+
+    /// <summary>A test's own host.json overrides (<c>AzureFunctionsJobHost__functionTimeout</c> and the like), on top of the test timings.</summary>
+    protected virtual Dictionary<string, string> HostJsonOverrides() => TestTimings();
 
     protected virtual Dictionary<string, string?> ExtraSettings() => [];
 
@@ -119,18 +127,6 @@ public abstract class PipelineHarness : IAsyncLifetime
         return new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
     }
 
-    /// <summary>The repository's host.json with test timings (fast polling, quick retries).</summary>
-    internal static string WriteHostJson(Action<System.Text.Json.Nodes.JsonNode>? edit = null)
-    {
-        var path = Path.Combine(Path.GetTempPath(), $"backuprelay-host-{Guid.NewGuid():N}.json");
-        var host = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(Azurite.RepositoryRoot(), "host.json")))!;
-        host["extensions"]!["queues"]!["visibilityTimeout"] = "00:00:00.200";
-        host["extensions"]!["queues"]!["maxPollingInterval"] = "00:00:00.200";
-        edit?.Invoke(host);
-        File.WriteAllText(path, host.ToJsonString());
-        return path;
-    }
-
     private LocalFunctionsHost? _local;
     private ServiceProvider? _clientServices;
     private ILoggerFactory? _localLogs;
@@ -146,6 +142,11 @@ public abstract class PipelineHarness : IAsyncLifetime
     {
         var loggers = _localLogs = LoggerFactory.Create(b => b.AddProvider(Logs).SetMinimumLevel(LogLevel.Information));
         var settings = WorkerSettings(configuration);
+        foreach (var (name, value) in HostJsonOverrides())
+        {
+            settings[name] = value;
+        }
+
         _local = await LocalFunctionsHost.StartAsync(new LocalHostOptions
         {
             AppDirectory = WorkerApp.Directory,
@@ -154,7 +155,6 @@ public abstract class PipelineHarness : IAsyncLifetime
             MasterKey = Keys.MasterKey,
             HostKeys = [.. Keys.HostKeyValues],
             FunctionKeys = new Dictionary<string, string>(Keys.FunctionKeys, StringComparer.OrdinalIgnoreCase),
-            HostJsonPath = HostJsonPath,
             MinPollingInterval = TimeSpan.FromMilliseconds(50),
             MessageVisibility = MessageVisibility,
             KillWorkerBeforeAnswer = KillWorkerBeforeAnswer,

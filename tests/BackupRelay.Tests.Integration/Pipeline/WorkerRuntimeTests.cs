@@ -1,6 +1,5 @@
 using Azure.Storage.Queues;
 using BackupRelay.Configuration;
-using BackupRelay.Hosting;
 using BackupRelay.HuaweiCloud.Emulator;
 using BackupRelay.LocalHost;
 using BackupRelay.Messaging;
@@ -124,7 +123,7 @@ public sealed class WorkerRuntimeTests : PipelineHarness
 /// </summary>
 public sealed class FunctionTimeoutTests : PipelineHarness
 {
-    protected override void EditHostJson(System.Text.Json.Nodes.JsonNode hostJson) => hostJson["functionTimeout"] = "00:00:04";
+    protected override Dictionary<string, string> HostJsonOverrides() => new(TestTimings()) { [BackupRelay.Hosting.HostJson.OverridePrefix + "functionTimeout"] = "00:00:04" };
 
     [Fact]
     public async Task An_invocation_past_function_timeout_restarts_the_worker_and_the_backup_still_lands_verified()
@@ -174,7 +173,7 @@ public sealed class FunctionTimeoutTests : PipelineHarness
 /// </summary>
 public sealed class QueueConcurrencyTests : PipelineHarness
 {
-    private static readonly HostQueueOptions Rules = HostQueueOptions.Load(Path.Combine(Azurite.RepositoryRoot(), "host.json"));
+    private static readonly BackupRelay.Hosting.HostJson Rules = BackupRelay.Hosting.HostJson.Read(Path.Combine(Azurite.RepositoryRoot(), "host.json"), _ => null);
 
     /// <summary>
     /// First a batch whose graph-B half ends at once and whose graph-A half waits on GES, so the host fetches
