@@ -2,17 +2,25 @@
 # Builds the Azure Functions deployment package: the isolated worker app as `dotnet publish` writes it
 # (functions.metadata, worker.config.json, host.json, extensions.json and .azurefunctions/), zipped for
 # `az functionapp deployment source config-zip` / Flex one-deploy (runtime dotnet-isolated 10.0).
-#   bash build/package.sh [output.zip]   (default artifacts/backuprelay.zip)
+#   bash build/package.sh [output.zip] [--no-build]   (default artifacts/backuprelay.zip; --no-build packages the
+#   Release build already made, as the tests do right after build/test.sh built it)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-out="${1:-artifacts/backuprelay.zip}"
+out="artifacts/backuprelay.zip"
+build=()
+for arg in "$@"; do
+  case "$arg" in
+    --no-build) build=(--no-build) ;;
+    *) out="$arg" ;;
+  esac
+done
 case "$out" in /*) ;; *) out="$root/$out" ;; esac
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
 stage="$(mktemp -d)"
 trap 'rm -rf "$stage"' EXIT
-dotnet publish src/BackupRelay.Functions -c Release -o "$stage" -v quiet -nologo
+dotnet publish src/BackupRelay.Functions -c Release "${build[@]}" -o "$stage" -v quiet -nologo
 
 mkdir -p "$(dirname "$out")"
 rm -f "$out"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test BackupRelay has, on a fresh machine: installs the pinned Azurite (npm ci),
+# Runs every test BackupRelay has, on a fresh machine: installs the pinned Azurite and s3rver (npm ci, skipped
+# when node_modules was installed from this very package-lock.json),
 # restores and builds the solution, publishes the Functions app to artifacts/functions, runs the unit then the integration tests, and ends with
 # one line "N passed, M failed, K skipped" summed over all test assemblies.
 set -uo pipefail
@@ -10,8 +11,15 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPE
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 
+started=$SECONDS
 if [ -f package-lock.json ]; then
-  npm ci --no-audit --no-fund --loglevel=error || { echo "0 passed, 1 failed"; exit 1; }
+  lock="$(sha256sum package-lock.json | cut -d' ' -f1)"
+  if [ "$(cat node_modules/.installed-from-lock 2>/dev/null)" = "$lock" ]; then
+    echo "npm packages: installed from this package-lock.json already"
+  else
+    npm ci --no-audit --no-fund --loglevel=error || { echo "0 passed, 1 failed"; exit 1; }
+    echo "$lock" > node_modules/.installed-from-lock
+  fi
 fi
 
 build_log="$(mktemp)"
@@ -35,20 +43,34 @@ if ! dotnet publish src/BackupRelay.Functions -c Release --no-build -o artifacts
 fi
 
 status=0
+passed=0 failed=0 skipped=0
 for project in tests/BackupRelay.Tests.Unit tests/BackupRelay.Tests.Integration; do
   [ -d "$project" ] || continue
-  dotnet test "$project" -c Release --no-build 2>&1 | tee -a "$log" \
-    | grep -E -A3 '^\s+(Failed|Skipped) |^(Passed|Failed)!' | grep -v '^--$' || true
-  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+  echo "$(basename "$project"): running ($((SECONDS - started)) s since the start)"
+  # Each test's outcome is listed (normal verbosity): the run says how far it is every 25 tests, shows each
+  # failure with its message, and the counts below are of those lines.
+  : >"$log"
+  dotnet test "$project" -c Release --no-build --logger "console;verbosity=normal" 2>&1 | tee "$log" \
+    | awk -v t0="$(( $(date +%s) - (SECONDS - started) ))" '
+        function elapsed(  now) { "date +%s" | getline now; close("date +%s"); return now - t0 }
+        /^  (Passed|Failed|Skipped) [^ ]/ { n++; if (n % 25 == 0) { printf "  ... %d tests done (%d s)\n", n, elapsed(); fflush() } }
+        /^  (Failed|Skipped) [^ ]/ { show = 4 }
+        show > 0 { print; show--; fflush(); next }
+        /^Test Run (Successful|Failed|Aborted)/ { print; fflush() }'
+  code="${PIPESTATUS[0]}"
+  p=$(grep -cE '^  Passed [^ ]' "$log"); f=$(grep -cE '^  Failed [^ ]' "$log"); k=$(grep -cE '^  Skipped [^ ]' "$log")
+  echo "$(basename "$project"): $p passed, $f failed, $k skipped ($((SECONDS - started)) s since the start)"
+  if [ "$code" -ne 0 ]; then
+    status=1
+    [ "$f" -gt 0 ] || f=1 # the test run itself failed (a crashed test host): counted as a failure
+  fi
+  passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + k))
 done
 
-summary=$(grep -E '^(Passed|Failed)!' "$log" | sed -E 's/.*Failed: *([0-9]+), Passed: *([0-9]+), Skipped: *([0-9]+).*/\1 \2 \3/' \
-  | awk '{f+=$1; p+=$2; s+=$3} END {printf "%d %d %d", p, f, s}')
-read -r passed failed skipped <<<"$summary"
-if [ "${passed:-0}" -eq 0 ] && [ "${failed:-0}" -eq 0 ]; then
+if [ "$passed" -eq 0 ] && [ "$failed" -eq 0 ]; then
   failed=1
   status=1
 fi
-[ "${failed:-0}" -eq 0 ] || status=1
-echo "${passed:-0} passed, ${failed:-0} failed, ${skipped:-0} skipped"
+[ "$failed" -eq 0 ] || status=1
+echo "$passed passed, $failed failed, $skipped skipped"
 exit "$status"

@@ -22,13 +22,6 @@ public sealed class StorageClientSettings
     /// <summary>Longest wait for one network operation (headers, or one read of a streamed body).</summary>
     public TimeSpan NetworkTimeout { get; set; } = TimeSpan.FromSeconds(100);
 
-    /// <summary>
-    /// Called for a received message whose body is not base64. Without a handler the SDK throws
-    /// <see cref="FormatException"/> for the whole batch; with one, it hands the message here and
-    /// returns the rest of the batch.
-    /// </summary>
-    public Func<QueueMessageDecodingFailedEventArgs, Task>? OnUndecodableMessage { get; set; }
-
     /// <summary>Tests only: a scripted transport in place of the network.</summary>
     internal Azure.Core.Pipeline.HttpPipelineTransport? Transport { get; set; }
 
@@ -69,11 +62,6 @@ public sealed class StorageAccount
         {
             var options = new QueueClientOptions(StorageClientSettings.QueueVersion) { MessageEncoding = QueueMessageEncoding.Base64 };
             settings.Apply(options);
-            if (settings.OnUndecodableMessage is { } handler)
-            {
-                options.MessageDecodingFailed += args => handler(args);
-            }
-
             return connection.CreateQueueServiceClient(options);
         });
     }

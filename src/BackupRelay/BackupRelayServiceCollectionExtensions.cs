@@ -23,7 +23,7 @@ public static class BackupRelayServiceCollectionExtensions
 {
     public const string AppStorageSetting = "AzureWebJobsStorage";
 
-    /// <summary>Everything both hosts share, feature by feature: options, Huawei Cloud clients, storage, the functions.</summary>
+    /// <summary>Everything the app is, feature by feature: options, Huawei Cloud clients, storage, the functions.</summary>
     public static IServiceCollection AddBackupRelay(this IServiceCollection services, IConfiguration configuration,
         Action<OpenTelemetry.IOpenTelemetryBuilder>? telemetry = null)
     {
@@ -57,9 +57,8 @@ public static class BackupRelayServiceCollectionExtensions
     /// <summary>The app's storage: work queues, run records and their index, and the run events (metrics, notifications) they raise.</summary>
     public static IServiceCollection AddRunsAndQueues(this IServiceCollection services, IConfiguration configuration)
     {
-        services.AddSingleton(sp => new AppStorage(new StorageAccount(
-            StorageConnection.FromConfiguration(configuration, AppStorageSetting),
-            new StorageClientSettings { OnUndecodableMessage = args => sp.GetRequiredService<WorkQueues>().ParkUndecodableAsync(args) })));
+        // The app only sends to its queues (the Functions runtime receives): no decoding hook is needed.
+        services.AddSingleton(sp => new AppStorage(new StorageAccount(StorageConnection.FromConfiguration(configuration, AppStorageSetting))));
         services.AddSingleton(sp => new WorkQueues(sp.GetRequiredService<AppStorage>().Account, sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<BackupRelayMetrics>()));
         services.AddSingleton(sp => new RunStore(sp.GetRequiredService<AppStorage>().Account.GetContainer(QueueNames.RunsContainer),
@@ -145,7 +144,7 @@ public static class BackupRelayServiceCollectionExtensions
         services.AddOptions<BackupRelay.Http.HttpOptions>().Bind(configuration.GetSection(BackupRelay.Http.HttpOptions.SectionName));
 
         // The framework's per-request lines carry the full URL, a ?code= function key or a signed query
-        // included; they are quieted for both hosts (the app logs what it does, with ids only).
+        // included; they are quieted (the app logs what it does, with ids only).
         services.AddLogging(logging => logging
             .AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.Warning)
             .AddFilter("Microsoft.AspNetCore.Routing.EndpointMiddleware", LogLevel.Warning)

@@ -28,9 +28,6 @@ public sealed record CseRestoreRecord
 
     [JsonIgnore]
     public bool IsFailed => Status is "RecoveringDataFailed" or "RestartingServiceFailed";
-
-    [JsonIgnore]
-    public bool IsSucceeded => Status == "Success";
 }
 
 public sealed record CseRestoreRequest(string Name, [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Description);

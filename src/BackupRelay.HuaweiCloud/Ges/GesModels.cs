@@ -157,9 +157,6 @@ public sealed record GesGraph
 
     /// <summary>Status code as text: 200 running, 900 stopped, 903 being backed up, ...</summary>
     public string? Status { get; init; }
-
-    [JsonIgnore]
-    public bool IsRunning => Status == "200";
 }
 
 public sealed record ImportBackupRequest(string ImportPath);

@@ -13,16 +13,4 @@ public static class QueueNames
     public const string RunsContainer = "backuprelay-runs";
 
     public static string Poison(string queue) => queue + "-poison";
-
-    /// <summary>The queue function that reads <paramref name="queue"/>, for parking records.</summary>
-    public static string? FunctionFor(string queue) => queue switch
-    {
-        StartBackup => Messaging.FunctionNames.StartBackup,
-        PollBackupJob => Messaging.FunctionNames.PollBackupJob,
-        CopyBackupFile => Messaging.FunctionNames.CopyBackupFile,
-        PollOperation => Messaging.FunctionNames.PollOperation,
-        Notify => Messaging.FunctionNames.Notify,
-        UploadToObs => Messaging.FunctionNames.UploadToObs,
-        _ => null,
-    };
 }

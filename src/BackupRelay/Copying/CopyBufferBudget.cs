@@ -100,19 +100,6 @@ public sealed class CopyBufferBudget(long capacityBytes)
 
         public byte[] Buffer { get; } = buffer;
 
-        /// <summary>Returns the buffer once <paramref name="work"/> (the hashing that still reads it) has ended, however it ended.</summary>
-        public async Task DisposeAfterAsync(Task work)
-        {
-            try
-            {
-                await work;
-            }
-            finally
-            {
-                Dispose();
-            }
-        }
-
         public void Dispose()
         {
             if (Interlocked.Exchange(ref _disposed, 1) == 0)

@@ -64,7 +64,6 @@ internal sealed class CopyState
     public int BlocksSkipped;
     public bool HashesRecomputed { get; set; }
     public int BlocksUploaded;
-    public Exception? UploadError;
 
     /// <summary>Called once the source told its size: fixes the block size and the hash state.</summary>
     public void SetSize(long size, CopyOptions settings)

@@ -10,8 +10,8 @@ using Microsoft.Extensions.Logging;
 namespace BackupRelay.Hosting;
 
 /// <summary>
-/// Runs a queue function for either host: exceptions become "retry", parked messages go to the
-/// poison queue with their reason. Both hosts apply the delivery limit on top; a message that will
+/// Runs a queue function under the Functions runtime: exceptions become "retry", parked messages go to the
+/// poison queue with their reason. The runtime applies the delivery limit on top; a message that will
 /// not be delivered again (parked, or failing its last allowed delivery) fails its run, so no run
 /// waits forever on a message that is gone.
 /// </summary>
@@ -157,7 +157,7 @@ public sealed partial class FunctionInvoker(IEnumerable<IQueueFunction> function
         }
         else if (result.Outcome == HandlerOutcome.Retry)
         {
-            // The last allowed delivery: either host now moves the message to the poison queue.
+            // The last allowed delivery: the runtime now moves the message to the poison queue.
             Log.LastDeliveryFailed(logger, function.Name, dequeueCount, result.Reason ?? "");
             await FailRunAsync(function, runId, $"its {function.Name} message failed {dequeueCount} deliveries and goes to {QueueNames.Poison(function.Queue)}; last: {result.Reason}");
         }

@@ -78,24 +78,6 @@ public sealed class WorkQueues(StorageAccount account, TimeProvider time, Teleme
 
     private static int WireBytes(string text) => 4 * ((System.Text.Encoding.UTF8.GetByteCount(text) + 2) / 3);
 
-    /// <summary>
-    /// The SDK's hook for a received message whose body is not base64: park its raw text with the reason
-    /// and delete it, so it is neither retried forever nor lost, and the rest of its batch goes on.
-    /// </summary>
-    public async Task ParkUndecodableAsync(QueueMessageDecodingFailedEventArgs args)
-    {
-        if (args.ReceivedMessage is not { } message)
-        {
-            return; // a peek: nothing was received, nothing to move
-        }
-
-        var queue = args.Queue.Name;
-        var function = QueueNames.FunctionFor(queue) ?? queue;
-        await ParkAsync(queue, function, "the message body is not valid base64 (the Functions queue trigger's encoding)",
-            message.Body.ToString(), args.CancellationToken);
-        await args.Queue.DeleteMessageAsync(message.MessageId, message.PopReceipt, args.CancellationToken);
-    }
-
     public Task SendNotifyAsync(NotifyMessage message, TimeSpan? delay, CancellationToken cancellationToken = default) =>
         SendAsync(QueueNames.Notify, message, BackupRelayJson.Default.NotifyMessage, delay, cancellationToken);
 

@@ -12,7 +12,7 @@ using OpenTelemetry.Trace;
 namespace BackupRelay.Telemetry;
 
 /// <summary>
-/// OpenTelemetry for both hosts: BackupRelay's own spans and metrics, HTTP client spans (GES, CSE,
+/// OpenTelemetry for the app: BackupRelay's own spans and metrics, HTTP client spans (GES, CSE,
 /// IAM, OBS, storage) and HTTP server spans, and logs. Exporters are chosen by configuration: Azure
 /// Monitor when <c>APPLICATIONINSIGHTS_CONNECTION_STRING</c> is set (Entra ID through the managed
 /// identity named by <c>APPLICATIONINSIGHTS_AUTHENTICATION_STRING</c>), OTLP when

@@ -183,8 +183,12 @@ public abstract class ObsUploaderTests : IAsyncLifetime
             // A process killed after a few parts: its calls end mid-flight.
             var uploader = Uploader(new CopyOptions { SliceMaxBytes = 0 }, new CopyBufferBudget(Part * 2));
             var upload = uploader.UploadAsync(request, kill.Token);
+            var deadline = DateTime.UtcNow.AddSeconds(60);
             while ((await Progress.GetAsync(request.RunId, request.File, CancellationToken.None))?.Parts.Count is null or < 3)
             {
+                // An upload that ended (or stalled) before its third part is a failure of its own, never a wait forever.
+                Assert.False(upload.IsCompleted, $"the upload ended before its third part was recorded: {upload.Exception?.GetBaseException().Message ?? upload.Status.ToString()}");
+                Assert.True(DateTime.UtcNow < deadline, "three parts were not recorded within 60 s");
                 await Task.Delay(5);
             }
 
