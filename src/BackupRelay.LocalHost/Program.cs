@@ -68,6 +68,12 @@ catch (WorkerStartException ex)
     await Console.Error.WriteLineAsync($"BackupRelay.LocalHost: {ex.Message}");
     return ex.ExitCode > 0 ? ex.ExitCode.Value : 1;
 }
+catch (IOException ex) when (ex.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException)
+{
+    // One line, not the server's stack trace: the port is the newcomer's to change.
+    await Console.Error.WriteLineAsync($"BackupRelay.LocalHost: port {options.HttpPort} is in use by another program: stop it, or pass --port <free port> (0: any free one).");
+    return 4;
+}
 
 Console.WriteLine($"Functions ({host.Functions.Count}), HTTP at {host.HttpAddress} (host key in x-functions-key):");
 foreach (var function in host.Functions.Values.OrderBy(f => f.Name, StringComparer.Ordinal))
