@@ -30,7 +30,12 @@ dotnet build -c Release src/BackupRelay.DevTools -v quiet -nologo | grep -E " er
 
 work="$(mktemp -d)"
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+cleanup() {
+  # Said before the wait: the servers take a few seconds to stop, and their storage was in memory.
+  echo "stopping the local Functions host, the emulator and Azurite (in memory: the demo's runs and copies go with them)..."
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"
+  echo "stopped."
+}
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 emu_port="$(free_port)"; blob_port="$(free_port)"; queue_port="$(free_port)"; table_port="$(free_port)"; host_port="$(free_port)"
