@@ -107,7 +107,7 @@ cat > "$work/local.settings.json" <<JSON
 }
 JSON
 overridden="$(env | cut -d= -f1 | grep -E '^(AzureWebJobsStorage|Destination|HuaweiCloud__|Backup__|Copy__|Obs__|Http__)' | sort | tr '\n' ' ' || true)"
-[ -n "$overridden" ] && echo "your exported settings win over the demo's: $overridden"
+[ -n "$overridden" ] && echo "your exported settings go to the app over the demo's (the app checks them as it starts): $overridden"
 
 # The local host's key for the function-level routes (the Functions host's keys in Azure).
 host_key="$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
@@ -129,7 +129,9 @@ while kill -0 "$watch_pid" 2>/dev/null; do
     host_status=0; wait "$host_pid" || host_status=$?
     kill "$watch_pid" 2>/dev/null || true
     echo; echo "BackupRelay exited with code $host_status before the backup finished:"
-    grep -E "cannot start|problem|fail|Unhandled" "$work/backuprelay.log" | head -n 20 || tail -n 20 "$work/backuprelay.log"
+    # The worker's own report, once, without the host's log prefix.
+    grep -E "cannot start|problem|fail|Unhandled" "$work/backuprelay.log" | sed -E 's/^(warn|fail|info): BackupRelay\.LocalHost\[[0-9]+\] worker: //' | awk '!seen[$0]++' \
+      | head -n 20 || tail -n 20 "$work/backuprelay.log"
     exit 1
   fi
   sleep 0.3

@@ -62,9 +62,13 @@ try
 }
 catch (WorkerStartException ex)
 {
-    // The worker's own start-up report (one line per bad setting, exit code 3) is the message that matters.
-    await Console.Error.WriteLineAsync(string.Join('\n', ex.Output.Split('\n').Where(l => l.Contains("cannot start", StringComparison.Ordinal) || l.StartsWith('(')))
-        is { Length: > 0 } lines ? lines : ex.Output);
+    // The worker's own start-up report (one line per bad setting, exit code 3) was logged above as it came; it is
+    // said once. Only a worker that said nothing gets its output repeated here.
+    if (!ex.Output.Contains("cannot start", StringComparison.Ordinal))
+    {
+        await Console.Error.WriteLineAsync(ex.Output);
+    }
+
     await Console.Error.WriteLineAsync($"BackupRelay.LocalHost: {ex.Message}");
     return ex.ExitCode > 0 ? ex.ExitCode.Value : 1;
 }

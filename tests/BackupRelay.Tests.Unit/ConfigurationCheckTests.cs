@@ -32,6 +32,10 @@ public sealed class ConfigurationCheckTests
     [Fact]
     public void Valid_settings_have_no_problem() => Assert.Empty(Problems());
 
+    [Fact]
+    public void A_wrong_typed_number_names_its_valid_range() =>
+        Assert.Contains("Copy__MaxConcurrency is 'abc', which is not a whole number between 1 and 64.", Problems(("Copy:MaxConcurrency", "abc")));
+
     [Theory]
     [InlineData("Backup:Shedule", "Backup__Shedule is not a setting: did you mean Backup__Schedule?")]
     [InlineData("Copy:MaxConcurency", "Copy__MaxConcurency is not a setting: did you mean Copy__MaxConcurrency?")]

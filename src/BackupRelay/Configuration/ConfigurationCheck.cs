@@ -123,7 +123,11 @@ public static class ConfigurationCheck
             {
                 if (child.Value is { Length: > 0 } value && !Converts(target, value))
                 {
-                    problems.Add(($"{name} is '{value}', which is not {expected}.", child.Path));
+                    // The range too, where the setting has one: what to write instead, not only what is wrong.
+                    var range = property.GetCustomAttribute<System.ComponentModel.DataAnnotations.RangeAttribute>() is { } r
+                        ? $" between {r.Minimum} and {r.Maximum}"
+                        : "";
+                    problems.Add(($"{name} is '{value}', which is not {expected}{range}.", child.Path));
                 }
             }
             else if (target != typeof(string) && property.CanWrite && typeof(IEnumerable).IsAssignableFrom(target) && target.IsGenericType)
