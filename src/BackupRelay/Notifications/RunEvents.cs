@@ -85,23 +85,16 @@ public sealed partial class RunEvents(BackupRelayMetrics metrics, WorkQueues que
         }
 
         var eventId = $"stale-{graph.GraphId}-{graph.StaleSince?.UtcDateTime.ToString("yyyyMMdd'T'HHmmss", CultureInfo.InvariantCulture)}";
-        var body = new JsonObject
+        await QueueGraphEventAsync(eventId, "graph.stale", new JsonObject
         {
-            ["id"] = eventId,
-            ["type"] = "graph.stale",
-            ["time"] = time.GetUtcNow().ToString("O", CultureInfo.InvariantCulture),
-            ["graph"] = new JsonObject
-            {
-                ["graphId"] = graph.GraphId,
-                ["name"] = graph.Name,
-                ["staleSince"] = graph.StaleSince?.ToString("O", CultureInfo.InvariantCulture),
-                ["threshold"] = graph.Threshold.ToString("c", CultureInfo.InvariantCulture),
-                ["lastVerifiedCopyAt"] = graph.LastVerifiedCopy?.CompletedAt.ToString("O", CultureInfo.InvariantCulture),
-                ["lastRunId"] = graph.LastRun?.Id,
-                ["lastRunStatus"] = graph.LastRun?.Status.ToString(),
-            },
-        };
-        await queues.SendNotifyAsync(new NotifyMessage(MessageParser.CurrentVersion, eventId, body.ToJsonString()), null);
+            ["graphId"] = graph.GraphId,
+            ["name"] = graph.Name,
+            ["staleSince"] = graph.StaleSince?.ToString("O", CultureInfo.InvariantCulture),
+            ["threshold"] = graph.Threshold.ToString("c", CultureInfo.InvariantCulture),
+            ["lastVerifiedCopyAt"] = graph.LastVerifiedCopy?.CompletedAt.ToString("O", CultureInfo.InvariantCulture),
+            ["lastRunId"] = graph.LastRun?.Id,
+            ["lastRunStatus"] = graph.LastRun?.Status.ToString(),
+        });
     }
 
     /// <summary>
@@ -116,23 +109,16 @@ public sealed partial class RunEvents(BackupRelayMetrics metrics, WorkQueues que
         }
 
         var eventId = $"unverified-{graph.GraphId}-{copy.RunId}";
-        var body = new JsonObject
+        await QueueGraphEventAsync(eventId, "graph.unverified", new JsonObject
         {
-            ["id"] = eventId,
-            ["type"] = "graph.unverified",
-            ["time"] = time.GetUtcNow().ToString("O", CultureInfo.InvariantCulture),
-            ["graph"] = new JsonObject
-            {
-                ["graphId"] = graph.GraphId,
-                ["name"] = graph.Name,
-                ["runId"] = copy.RunId,
-                ["backupId"] = copy.BackupId,
-                ["copyLevel"] = copy.Level.Name(),
-                ["copiedAt"] = copy.CompletedAt.ToString("O", CultureInfo.InvariantCulture),
-                ["lastVerifiedCopyAt"] = graph.LastVerifiedCopy?.CompletedAt.ToString("O", CultureInfo.InvariantCulture),
-            },
-        };
-        await queues.SendNotifyAsync(new NotifyMessage(MessageParser.CurrentVersion, eventId, body.ToJsonString()), null);
+            ["graphId"] = graph.GraphId,
+            ["name"] = graph.Name,
+            ["runId"] = copy.RunId,
+            ["backupId"] = copy.BackupId,
+            ["copyLevel"] = copy.Level.Name(),
+            ["copiedAt"] = copy.CompletedAt.ToString("O", CultureInfo.InvariantCulture),
+            ["lastVerifiedCopyAt"] = graph.LastVerifiedCopy?.CompletedAt.ToString("O", CultureInfo.InvariantCulture),
+        });
     }
 
     /// <summary>
@@ -148,28 +134,34 @@ public sealed partial class RunEvents(BackupRelayMetrics metrics, WorkQueues que
 
         var proof = graph.Restore;
         var eventId = $"restore-unproven-{graph.GraphId}-{proof.UnprovenSince?.UtcDateTime.ToString("yyyyMMdd'T'HHmmss", CultureInfo.InvariantCulture)}";
-        var body = new JsonObject
+        await QueueGraphEventAsync(eventId, "graph.restore_unproven", new JsonObject
         {
-            ["id"] = eventId,
-            ["type"] = "graph.restore_unproven",
-            ["time"] = time.GetUtcNow().ToString("O", CultureInfo.InvariantCulture),
-            ["graph"] = new JsonObject
-            {
-                ["graphId"] = graph.GraphId,
-                ["name"] = graph.Name,
-                ["unprovenSince"] = proof.UnprovenSince?.ToString("O", CultureInfo.InvariantCulture),
-                ["reason"] = proof.Reason is null ? null : Cap(proof.Reason),
-                ["threshold"] = proof.Threshold?.ToString("c", CultureInfo.InvariantCulture),
-                ["drillTargetGraphId"] = proof.TargetGraphId,
-                ["lastDrillId"] = proof.LastDrill?.Id,
-                ["lastDrillStatus"] = proof.LastDrill?.Status.ToString(),
-                ["lastProvenRestoreAt"] = proof.LastProvenRestore?.At.ToString("O", CultureInfo.InvariantCulture),
-            },
-        };
-        await queues.SendNotifyAsync(new NotifyMessage(MessageParser.CurrentVersion, eventId, body.ToJsonString()), null);
+            ["graphId"] = graph.GraphId,
+            ["name"] = graph.Name,
+            ["unprovenSince"] = proof.UnprovenSince?.ToString("O", CultureInfo.InvariantCulture),
+            ["reason"] = proof.Reason is null ? null : Cap(proof.Reason),
+            ["threshold"] = proof.Threshold?.ToString("c", CultureInfo.InvariantCulture),
+            ["drillTargetGraphId"] = proof.TargetGraphId,
+            ["lastDrillId"] = proof.LastDrill?.Id,
+            ["lastDrillStatus"] = proof.LastDrill?.Status.ToString(),
+            ["lastProvenRestoreAt"] = proof.LastProvenRestore?.At.ToString("O", CultureInfo.InvariantCulture),
+        });
     }
 
     private static string Cap(string reason) => reason.Length <= 500 ? reason : reason[..500] + "…";
+
+    /// <summary>A graph event (<c>graph.stale</c>, <c>graph.unverified</c>, <c>graph.restore_unproven</c>): id, type, time and the graph's fields, queued for delivery.</summary>
+    private Task QueueGraphEventAsync(string eventId, string type, JsonObject graph)
+    {
+        var body = new JsonObject
+        {
+            ["id"] = eventId,
+            ["type"] = type,
+            ["time"] = time.GetUtcNow().ToString("O", CultureInfo.InvariantCulture),
+            ["graph"] = graph,
+        };
+        return queues.SendNotifyAsync(new NotifyMessage(MessageParser.CurrentVersion, eventId, body.ToJsonString()), null);
+    }
 
     private static partial class Log
     {

@@ -117,7 +117,7 @@ public sealed class CopyRestores(RunStore runs, WorkQueues queues, ICopyDestinat
 
         foreach (var file in manifest.Files)
         {
-            if (!HuaweiCloudIds.IsValidId(file.Name))
+            if (!CopyPaths.IsSafeSegment(file.Name))
             {
                 return (null, $"The manifest lists a file name that is not path-safe: {file.Name}.");
             }
