@@ -10,6 +10,7 @@ using Microsoft.Extensions.Hosting;
 // Functions runtime owns queue receipt, retries, poison queues, the timer's singleton and keys.
 var builder = FunctionsApplication.CreateBuilder(args);
 builder.ConfigureFunctionsWebApplication();
+builder.UseMiddleware<InvocationLogScope>();
 builder.UseWhen<HttpProblemMiddleware>(context => context.FunctionDefinition.InputBindings.Values.Any(b => b.Type == "httpTrigger"));
 builder.Services.AddBackupRelay(builder.Configuration, telemetry => telemetry.UseFunctionsWorkerDefaults());
 builder.Services.AddSingleton<BackupRelay.Http.ApiExceptionHandler>();

@@ -5,7 +5,7 @@ namespace BackupRelay.Hosting;
 
 /// <summary>
 /// What the app and the local Functions host read of the app's <c>host.json</c> — <c>extensions.queues</c>,
-/// <c>extensions.http.routePrefix</c> and <c>functionTimeout</c> — with the Functions runtime's defaults and, as the
+/// <c>extensions.http.routePrefix</c>, <c>functionTimeout</c> and <c>telemetryMode</c> — with the Functions runtime's defaults and, as the
 /// runtime applies them, the app settings that override it (<c>AzureFunctionsJobHost__extensions__queues__maxDequeueCount</c>
 /// and the like: an app setting is an environment variable of the host and the worker alike). One reader for both:
 /// the worker's last-delivery rule uses the <c>maxDequeueCount</c> the runtime's queue listener uses.
@@ -35,6 +35,13 @@ public sealed record HostJson
 
     /// <summary>How long an invocation may run before the runtime cancels it and restarts the worker.</summary>
     public TimeSpan FunctionTimeout { get; init; } = TimeSpan.FromMinutes(30);
+
+    /// <summary>
+    /// <c>telemetryMode</c>: how the host treats telemetry. <c>OpenTelemetry</c> with a worker that exports its own
+    /// (capability <c>WorkerOpenTelemetryEnabled</c>): the host leaves the worker's logs to the worker's exporter instead
+    /// of sending them a second time. Absent: the host's Application Insights SDK mode.
+    /// </summary>
+    public string? TelemetryMode { get; init; }
 
     /// <summary>
     /// The app's host.json: in the app's folder as the Functions host names it to the worker
@@ -94,6 +101,7 @@ public sealed record HostJson
             Base64 = !string.Equals(Value("extensions.queues.messageEncoding"), "none", StringComparison.OrdinalIgnoreCase),
             RoutePrefix = Value("extensions.http.routePrefix") ?? "api",
             FunctionTimeout = Time("functionTimeout") ?? TimeSpan.FromMinutes(30),
+            TelemetryMode = Value("telemetryMode"),
         };
 
         static FormatException Bad(string jsonPath, string text, string what) =>

@@ -18,6 +18,7 @@ public sealed partial class LocalFunctionsHost : IAsyncDisposable
     private readonly LocalHostOptions _options;
     private readonly ILoggerFactory _loggers;
     private readonly ILogger _logger;
+    private readonly FunctionLogs _logs;
     private readonly WorkerRegistry _registry = new();
     private readonly CancellationTokenSource _stopping = new();
     private readonly List<Task> _listeners = [];
@@ -33,6 +34,7 @@ public sealed partial class LocalFunctionsHost : IAsyncDisposable
         _options = options;
         _loggers = loggers;
         _logger = loggers.CreateLogger("BackupRelay.LocalHost");
+        _logs = new FunctionLogs(loggers);
         // The app's host.json with the app settings that override it, as the runtime reads it (and the worker, from the same settings).
         HostJson = HostJson.Read(Path.Combine(options.AppDirectory, "host.json"), options.Setting);
         WorkerAssembly = JsonNode.Parse(File.ReadAllText(Path.Combine(options.AppDirectory, "worker.config.json")))!["description"]!["defaultWorkerPath"]!.GetValue<string>();
@@ -40,6 +42,12 @@ public sealed partial class LocalFunctionsHost : IAsyncDisposable
 
     public HostJson HostJson { get; }
     public string WorkerAssembly { get; }
+
+    /// <summary>The capabilities the current worker declared at its start.</summary>
+    public IReadOnlyDictionary<string, string> WorkerCapabilities { get; private set; } = new Dictionary<string, string>();
+
+    /// <summary>The worker's user logs as the host attributes them to invocations (or could not).</summary>
+    public FunctionLogs FunctionLogs => _logs;
     public LocalHostOptions Options => _options;
 
     /// <summary>The HTTP address callers use (<c>http://127.0.0.1:port</c>).</summary>
@@ -141,7 +149,7 @@ public sealed partial class LocalFunctionsHost : IAsyncDisposable
 
     private async Task<WorkerProcess> StartWorkerAsync(CancellationToken cancellationToken)
     {
-        var worker = WorkerProcess.Start(_options.AppDirectory, WorkerAssembly, _grpcUri, _options.Settings, _registry, _logger);
+        var worker = WorkerProcess.Start(_options.AppDirectory, WorkerAssembly, _grpcUri, _options.Settings, _registry, _logger, _logs);
         WorkerStarts++;
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(_options.WorkerStartTimeout);
@@ -177,6 +185,14 @@ public sealed partial class LocalFunctionsHost : IAsyncDisposable
         }
 
         Log.WorkerReady(_logger, worker.ProcessId, Functions.Count);
+        WorkerCapabilities = worker.Channel.Capabilities;
+        if (worker.Channel.Capabilities.TryGetValue("WorkerOpenTelemetryEnabled", out var otel) && bool.TryParse(otel, out var exports) && exports
+            && !string.Equals(HostJson.TelemetryMode, "OpenTelemetry", StringComparison.OrdinalIgnoreCase))
+        {
+            // The real host then sends the worker's logs to Application Insights itself, beside the worker's own exporter.
+            Log.TelemetryTwice(_logger, HostJson.TelemetryMode ?? "(not set)");
+        }
+
         return worker;
     }
 
@@ -379,6 +395,9 @@ public sealed partial class LocalFunctionsHost : IAsyncDisposable
 
         [LoggerMessage(1022, LogLevel.Error, "A new worker could not start: {Reason}")]
         public static partial void WorkerStartFailed(ILogger logger, string reason);
+
+        [LoggerMessage(1024, LogLevel.Warning, "The worker exports its own telemetry (WorkerOpenTelemetryEnabled) but host.json's telemetryMode is {Mode}, not OpenTelemetry: the host would send the worker's logs a second time")]
+        public static partial void TelemetryTwice(ILogger logger, string mode);
 
         [LoggerMessage(1023, LogLevel.Error, "{Function} outlived functionTimeout ({Timeout}); restarting the worker")]
         public static partial void FunctionTimeout(ILogger logger, string function, TimeSpan timeout);

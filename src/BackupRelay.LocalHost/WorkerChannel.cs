@@ -14,15 +14,19 @@ public sealed class WorkerGoneException(string message) : Exception(message);
 /// (<c>FunctionsMetadataRequest</c>), one load per function, then invocations matched to their answers
 /// by invocation id. The worker's <c>RpcLog</c>s are written to the host's log.
 /// </summary>
-public sealed partial class WorkerChannel(ILogger logger)
+public sealed partial class WorkerChannel(ILogger logger, FunctionLogs logs)
 {
     private readonly Channel<StreamingMessage> _outbox = Channel.CreateUnbounded<StreamingMessage>();
-    private readonly ConcurrentDictionary<string, TaskCompletionSource<InvocationResponse>> _invocations = new();
+    private readonly ConcurrentDictionary<string, Invocation> _invocations = new();
+    private readonly ConcurrentDictionary<string, string> _functionNames = new();
     private readonly TaskCompletionSource<IReadOnlyList<FunctionEntry>> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _gone = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>The worker's own HTTP endpoint (ASP.NET Core integration), from its init capabilities.</summary>
     public Uri? HttpUri { get; private set; }
+
+    /// <summary>The capabilities the worker answered its init request with (empty until then).</summary>
+    public IReadOnlyDictionary<string, string> Capabilities { get; private set; } = new Dictionary<string, string>();
 
     /// <summary>Completes when every function is loaded.</summary>
     public Task<IReadOnlyList<FunctionEntry>> Ready => _ready.Task;
@@ -69,6 +73,8 @@ public sealed partial class WorkerChannel(ILogger logger)
                             HttpUri = new Uri(uri);
                         }
 
+                        Capabilities = new Dictionary<string, string>(init.Capabilities, StringComparer.Ordinal);
+
                         Send(new StreamingMessage { RequestId = Guid.NewGuid().ToString(), FunctionsMetadataRequest = new FunctionsMetadataRequest { FunctionAppDirectory = appDirectory } });
                         break;
                     case StreamingMessage.ContentOneofCase.FunctionMetadataResponse:
@@ -76,6 +82,7 @@ public sealed partial class WorkerChannel(ILogger logger)
                         {
                             var entry = FunctionEntry.From(metadata);
                             loads[entry.Id] = entry;
+                            _functionNames[entry.Id] = entry.Name;
                             Send(new StreamingMessage
                             {
                                 RequestId = Guid.NewGuid().ToString(),
@@ -103,7 +110,7 @@ public sealed partial class WorkerChannel(ILogger logger)
                     case StreamingMessage.ContentOneofCase.InvocationResponse:
                         if (_invocations.TryRemove(message.InvocationResponse.InvocationId, out var pending))
                         {
-                            pending.TrySetResult(message.InvocationResponse);
+                            pending.Answer.TrySetResult(message.InvocationResponse);
                         }
 
                         break;
@@ -128,7 +135,7 @@ public sealed partial class WorkerChannel(ILogger logger)
             {
                 if (_invocations.TryRemove(id, out var pending))
                 {
-                    pending.TrySetException(gone);
+                    pending.Answer.TrySetException(gone);
                 }
             }
 
@@ -144,7 +151,8 @@ public sealed partial class WorkerChannel(ILogger logger)
     /// </summary>
     public async Task<InvocationResponse> InvokeAsync(InvocationRequest request, CancellationToken cancellationToken = default)
     {
-        var pending = new TaskCompletionSource<InvocationResponse>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var pending = new Invocation(new TaskCompletionSource<InvocationResponse>(TaskCreationOptions.RunContinuationsAsynchronously),
+            _functionNames.TryGetValue(request.FunctionId, out var name) ? name : request.FunctionId);
         if (_gone.Task.IsCompleted || !_invocations.TryAdd(request.InvocationId, pending))
         {
             throw new WorkerGoneException("the worker is not running");
@@ -156,8 +164,11 @@ public sealed partial class WorkerChannel(ILogger logger)
             RequestId = Guid.NewGuid().ToString(),
             InvocationCancel = new InvocationCancel { InvocationId = request.InvocationId, GracePeriod = Duration.FromTimeSpan(TimeSpan.FromSeconds(10)) },
         }));
-        return await pending.Task.ConfigureAwait(false);
+        return await pending.Answer.Task.ConfigureAwait(false);
     }
+
+    /// <summary>An invocation sent and not yet answered: the host attributes the worker's logs to it while it runs.</summary>
+    private sealed record Invocation(TaskCompletionSource<InvocationResponse> Answer, string Function);
 
     /// <summary>Asks the worker to exit (it answers by ending its process with code 0).</summary>
     public void Terminate(TimeSpan grace) =>
@@ -180,6 +191,12 @@ public sealed partial class WorkerChannel(ILogger logger)
         }
     }
 
+    /// <summary>
+    /// The worker's log lines as the Functions host treats them: a system log (the worker's own) goes to the host's log;
+    /// a user log (the app's) that names a running invocation is that invocation's (category <c>Function.&lt;name&gt;.User</c>,
+    /// with its invocation id in scope); a user log that names none is one the real host drops — here it is still
+    /// written, under <see cref="FunctionLogs.UnattributedCategory"/>, and counted, so a test can tell the two apart.
+    /// </summary>
     private void WriteLog(RpcLog log)
     {
         var level = log.Level switch
@@ -192,10 +209,29 @@ public sealed partial class WorkerChannel(ILogger logger)
             RpcLog.Types.Level.Critical => LogLevel.Critical,
             _ => LogLevel.None,
         };
-        if (level != LogLevel.None && logger.IsEnabled(level))
+        if (log.LogCategory == RpcLog.Types.RpcLogCategory.CustomMetric || level == LogLevel.None)
         {
-            var exception = log.Exception is { } e ? $" ({e.Type}: {e.Message})" : "";
-            Log.Worker(logger, level, log.Category, log.Message + exception);
+            return;
+        }
+
+        var message = log.Message + (log.Exception is { } e ? $" ({e.Type}: {e.Message})" : "");
+        if (log.LogCategory == RpcLog.Types.RpcLogCategory.System)
+        {
+            if (logger.IsEnabled(level))
+            {
+                Log.Worker(logger, level, log.Category, message);
+            }
+
+            return;
+        }
+
+        if (!string.IsNullOrEmpty(log.InvocationId) && _invocations.TryGetValue(log.InvocationId, out var invocation))
+        {
+            logs.Attributed(invocation.Function, log.InvocationId, level, log.Category, message);
+        }
+        else
+        {
+            logs.Unattributed(level, log.Category, message);
         }
     }
 

@@ -17,13 +17,13 @@ public sealed partial class WorkerProcess : IAsyncDisposable
     private readonly StringBuilder _output = new();
     private readonly ILogger _logger;
 
-    private WorkerProcess(Process process, string workerId, string appDirectory, ILogger logger)
+    private WorkerProcess(Process process, string workerId, string appDirectory, ILogger logger, FunctionLogs logs)
     {
         _process = process;
         WorkerId = workerId;
         AppDirectory = appDirectory;
         _logger = logger;
-        Channel = new WorkerChannel(logger);
+        Channel = new WorkerChannel(logger, logs);
     }
 
     public string WorkerId { get; }
@@ -34,7 +34,7 @@ public sealed partial class WorkerProcess : IAsyncDisposable
     public int? ExitCode => _process.HasExited ? _process.ExitCode : null;
 
     public static WorkerProcess Start(string appDirectory, string assembly, Uri grpcUri, IReadOnlyDictionary<string, string> settings, WorkerRegistry registry,
-        ILogger logger)
+        ILogger logger, FunctionLogs logs)
     {
         var workerId = Guid.NewGuid().ToString();
         var requestId = Guid.NewGuid().ToString();
@@ -77,7 +77,7 @@ public sealed partial class WorkerProcess : IAsyncDisposable
         info.Environment["AzureWebJobsScriptRoot"] = appDirectory;
 
         var process = new Process { StartInfo = info, EnableRaisingEvents = true };
-        var worker = new WorkerProcess(process, workerId, appDirectory, logger);
+        var worker = new WorkerProcess(process, workerId, appDirectory, logger, logs);
         registry.Add(worker);
         process.OutputDataReceived += (_, e) => worker.Append(e.Data, error: false);
         process.ErrorDataReceived += (_, e) => worker.Append(e.Data, error: true);

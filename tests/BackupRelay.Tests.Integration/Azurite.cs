@@ -4,23 +4,40 @@ using System.Text.RegularExpressions;
 namespace BackupRelay.Tests.Integration;
 
 /// <summary>
-/// One real Azurite (the pinned npm package) for the whole test run: in-memory, on free loopback
-/// ports read from its start-up output, stopped when the test process exits.
+/// Real Azurite (the pinned npm package) for the test run: in-memory, on free loopback ports read from its start-up
+/// output, stopped when the test process exits. A test that needs storage to itself (the well-known queue names, an
+/// empty run store) gets an account of its own on one of two shared processes (<see cref="NewAccountAsync"/>) rather
+/// than a process of its own: starting Azurite costs about 1.4 s of CPU, an account nothing, and the accounts of one
+/// process share nothing but its event loop.
 /// </summary>
 public sealed partial class Azurite : IAsyncDisposable
 {
-    private static readonly Lazy<Task<Azurite>> Shared = new(StartAsync);
-    private readonly Process _process;
+    /// <summary>Accounts each shared process declares (<c>AZURITE_ACCOUNTS</c>; the whole list stays under Linux's 128 KiB per variable).</summary>
+    private const int AccountsPerProcess = 600;
 
+    private static readonly Lazy<Task<Azurite>> Shared = new(() => StartAsync(0));
+    private static readonly Lazy<Task<Azurite>>[] Pool = [new(() => StartAsync(1)), new(() => StartAsync(2))];
+    private static int _accountsTaken;
+
+    private readonly Process _process;
+    private readonly bool _ownsProcess;
     private readonly TcpGate[] _gates;
 
-    private Azurite(Process process, int blobPort, int queuePort, bool gated = false)
+    private Azurite(Process process, int blobPort, int queuePort, string accountName, bool ownsProcess, bool gated = false)
     {
         _process = process;
+        _ownsProcess = ownsProcess;
+        AccountName = accountName;
         _gates = gated ? [TcpGate.Open(blobPort), TcpGate.Open(queuePort)] : [];
         BlobPort = gated ? _gates[0].Port : blobPort;
         QueuePort = gated ? _gates[1].Port : queuePort;
     }
+
+    /// <summary>The storage account this instance stands for (every account has the development key).</summary>
+    public string AccountName { get; }
+
+    /// <summary>The blob endpoint, account included (path-style, as Azurite serves it).</summary>
+    public string BlobEndpoint => $"http://127.0.0.1:{BlobPort}/{AccountName}";
 
     /// <summary>The ports clients use (the gates' when <see cref="StartBehindGatesAsync"/> started it).</summary>
     public int BlobPort { get; }
@@ -32,8 +49,8 @@ public sealed partial class Azurite : IAsyncDisposable
     /// </summary>
     public static async Task<Azurite> StartBehindGatesAsync()
     {
-        var inner = await StartAsync();
-        return new Azurite(inner._process, inner.BlobPort, inner.QueuePort, gated: true);
+        var (process, account) = await TakeAccountAsync();
+        return new Azurite(process._process, process.BlobPort, process.QueuePort, account, ownsProcess: false, gated: true);
     }
 
     /// <summary>Storage goes away: open connections reset, new ones refused.</summary>
@@ -73,14 +90,34 @@ public sealed partial class Azurite : IAsyncDisposable
     }
 
     public string ConnectionString =>
-        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;" +
+        $"DefaultEndpointsProtocol=http;AccountName={AccountName};" +
         $"AccountKey={BackupRelay.Storage.StorageConnection.DevelopmentAccountKey};" +
-        $"BlobEndpoint=http://127.0.0.1:{BlobPort}/devstoreaccount1;QueueEndpoint=http://127.0.0.1:{QueuePort}/devstoreaccount1;";
+        $"BlobEndpoint={BlobEndpoint};QueueEndpoint=http://127.0.0.1:{QueuePort}/{AccountName};";
 
+    /// <summary>The development account, shared by the tests that name their containers and queues apart.</summary>
     public static Task<Azurite> InstanceAsync() => Shared.Value;
 
-    /// <summary>A private Azurite for a test that needs the well-known queue names to itself.</summary>
-    public static Task<Azurite> StartNewAsync() => StartAsync();
+    /// <summary>Storage to itself, for a test that needs the well-known queue names or an empty run store: a fresh account.</summary>
+    public static async Task<Azurite> NewAccountAsync()
+    {
+        var (process, account) = await TakeAccountAsync();
+        return new Azurite(process._process, process.BlobPort, process.QueuePort, account, ownsProcess: false);
+    }
+
+    /// <summary>The next unused account, on the two shared processes in turn (so two tests at once use both).</summary>
+    private static async Task<(Azurite Process, string Account)> TakeAccountAsync()
+    {
+        var taken = Interlocked.Increment(ref _accountsTaken) - 1;
+        if (taken >= AccountsPerProcess * Pool.Length)
+        {
+            throw new InvalidOperationException($"all {AccountsPerProcess * Pool.Length} Azurite test accounts are taken: raise AccountsPerProcess");
+        }
+
+        var process = await Pool[taken % Pool.Length].Value;
+        return (process, AccountFor(taken / Pool.Length));
+    }
+
+    private static string AccountFor(int index) => $"test{index:D4}";
 
     public ValueTask DisposeAsync()
     {
@@ -89,8 +126,13 @@ public sealed partial class Azurite : IAsyncDisposable
             gate.Dispose();
         }
 
-        NodeServer.Kill(_process);
-        _process.Dispose();
+        // An account's data stays until the run ends (in memory, small): another test's account is never touched.
+        if (_ownsProcess)
+        {
+            NodeServer.Kill(_process);
+            _process.Dispose();
+        }
+
         return ValueTask.CompletedTask;
     }
 
@@ -105,7 +147,8 @@ public sealed partial class Azurite : IAsyncDisposable
         return dir;
     }
 
-    private static async Task<Azurite> StartAsync()
+    /// <param name="instance">0: the development account only; otherwise it and <see cref="AccountsPerProcess"/> test accounts.</param>
+    private static async Task<Azurite> StartAsync(int instance)
     {
         var script = Path.Combine(RepositoryRoot(), "node_modules", "azurite", "dist", "src", "azurite.js");
         if (!File.Exists(script))
@@ -114,7 +157,11 @@ public sealed partial class Azurite : IAsyncDisposable
         }
 
         var workspace = Directory.CreateTempSubdirectory("backuprelay-azurite-");
-        var process = NodeServer.Start(script, workspace.FullName, new[]
+        var key = BackupRelay.Storage.StorageConnection.DevelopmentAccountKey;
+        var accounts = instance == 0 ? null
+            : string.Join(";", Enumerable.Range(0, AccountsPerProcess).Select(AccountFor).Prepend(BackupRelay.Storage.StorageConnection.DevelopmentAccountName)
+                .Select(name => $"{name}:{key}"));
+        var process = NodeServer.Start(script, workspace.FullName, new Dictionary<string, string?> { ["AZURITE_ACCOUNTS"] = accounts }, new[]
         {
             "--silent", "--disableTelemetry",
             "--blobHost", "127.0.0.1", "--blobPort", "0",
@@ -148,7 +195,7 @@ public sealed partial class Azurite : IAsyncDisposable
         }
 
         NodeServer.Drain(process);
-        return new Azurite(process, blob.Value, queue.Value);
+        return new Azurite(process, blob.Value, queue.Value, BackupRelay.Storage.StorageConnection.DevelopmentAccountName, ownsProcess: false);
     }
 
     [GeneratedRegex(@"Azurite (Blob|Queue) service is successfully listening at http://[^:]+:(\d+)")]

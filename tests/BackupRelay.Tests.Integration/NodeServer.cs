@@ -6,9 +6,21 @@ namespace BackupRelay.Tests.Integration;
 internal static class NodeServer
 {
     /// <summary>Starts <c>node script args…</c> in <paramref name="workingDirectory"/>, its output redirected, killed when the test process exits.</summary>
-    public static Process Start(string script, string workingDirectory, IEnumerable<string> arguments)
+    public static Process Start(string script, string workingDirectory, IEnumerable<string> arguments) =>
+        Start(script, workingDirectory, new Dictionary<string, string?>(), arguments);
+
+    /// <summary>As above, with environment variables set (null: left unset).</summary>
+    public static Process Start(string script, string workingDirectory, IReadOnlyDictionary<string, string?> environment, IEnumerable<string> arguments)
     {
         var start = new ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = workingDirectory };
+        foreach (var (name, value) in environment)
+        {
+            if (value is not null)
+            {
+                start.Environment[name] = value;
+            }
+        }
+
         start.ArgumentList.Add(script);
         foreach (var argument in arguments)
         {

@@ -67,7 +67,29 @@ public sealed partial class ArchitectureDocumentTests
         Assert.All(Enum.GetNames<RunStatus>(), s => Assert.Contains($"`{s}`", Document, StringComparison.Ordinal));
         foreach (Match folder in Folder().Matches(Document))
         {
-            Assert.True(Directory.Exists(Path.Combine(Root, folder.Groups[1].Value)), $"{folder.Groups[1].Value} does not exist");
+            var path = Path.Combine(Root, folder.Groups[1].Value);
+            Assert.True(Directory.Exists(path) || File.Exists(path), $"{folder.Groups[1].Value} does not exist");
+        }
+    }
+
+    [Fact]
+    public void Every_place_the_where_is_section_names_holds_its_type()
+    {
+        var section = Document[Document.IndexOf("## Where is", StringComparison.Ordinal)..Document.IndexOf("## Where each concern lives", StringComparison.Ordinal)];
+        var places = TypeInFile().Matches(section).ToList();
+        Assert.True(places.Count >= 15, $"only {places.Count} places named");
+        foreach (Match place in places)
+        {
+            var (type, file) = (place.Groups[1].Value, place.Groups[2].Value);
+            var path = Path.Combine(Root, file);
+            Assert.True(File.Exists(path), $"{file} (named for {type}) does not exist");
+            Assert.Matches($@"\b(class|record|interface|struct|enum)\s+{type}\b", File.ReadAllText(path));
+        }
+
+        // Each behaviour the map promises to answer has its row.
+        foreach (var behaviour in new[] { "multipart ETag", "resumes after a crash", "a drill's pass or fail", "what a copy proves", "host.json" })
+        {
+            Assert.Contains(behaviour, section, StringComparison.Ordinal);
         }
     }
 
@@ -99,6 +121,10 @@ public sealed partial class ArchitectureDocumentTests
 
     [GeneratedRegex(@"^\| `(\w+)` \| (timer|queue|HTTP) \| (`[\w-]+`|—) \| `([\w/.]+)` \|", RegexOptions.Multiline)]
     private static partial Regex FunctionRow();
+
+    /// <summary>"`Type` (`src/….cs`)": a type and the file that declares it.</summary>
+    [GeneratedRegex(@"`(\w+)` \(`(src/[\w/.]+\.cs)`")]
+    private static partial Regex TypeInFile();
 
     [GeneratedRegex(@"`(src/[\w/.]+)`")]
     private static partial Regex Folder();

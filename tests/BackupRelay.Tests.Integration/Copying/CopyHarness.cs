@@ -47,7 +47,7 @@ public abstract class CopyHarness : IAsyncLifetime
     /// <summary>Whether the test has an Azurite to itself (a measurement), started and disposed with it.</summary>
     protected virtual bool OwnAzurite => false;
 
-    private Task<Azurite> StartAzuriteAsync() => OwnAzurite ? Azurite.StartNewAsync() : Azurite.InstanceAsync();
+    private Task<Azurite> StartAzuriteAsync() => OwnAzurite ? Azurite.NewAccountAsync() : Azurite.InstanceAsync();
 
     public async Task DisposeAsync()
     {

@@ -21,7 +21,7 @@ public abstract class LeastPrivilegeTests : PipelineHarness
 
     protected override async Task<Azurite> StartAzuriteAsync()
     {
-        var azurite = await Azurite.StartNewAsync();
+        var azurite = await Azurite.NewAccountAsync();
         if (ContainerExists)
         {
             await new BlobContainerClient(azurite.ConnectionString, "ges-backups",
@@ -35,10 +35,10 @@ public abstract class LeastPrivilegeTests : PipelineHarness
     {
         var sas = new AccountSasBuilder(Rights,
                 DateTimeOffset.UtcNow.AddHours(2), AccountSasServices.Blobs, AccountSasResourceTypes.Object)
-            .ToSasQueryParameters(new StorageSharedKeyCredential(StorageConnection.DevelopmentAccountName, StorageConnection.DevelopmentAccountKey));
+            .ToSasQueryParameters(new StorageSharedKeyCredential(Azurite.AccountName, StorageConnection.DevelopmentAccountKey));
         return new()
         {
-            ["Destination"] = $"BlobEndpoint=http://127.0.0.1:{Azurite.BlobPort}/devstoreaccount1;SharedAccessSignature={sas}",
+            ["Destination"] = $"BlobEndpoint={Azurite.BlobEndpoint};SharedAccessSignature={sas}",
             ["Http:HealthCacheDuration"] = "00:00:00",
         };
     }

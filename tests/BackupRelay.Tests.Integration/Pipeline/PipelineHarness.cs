@@ -71,7 +71,7 @@ public abstract class PipelineHarness : IAsyncLifetime
     protected virtual Task BeforeHostStartsAsync() => Task.CompletedTask;
 
     /// <summary>The test's own in-memory Azurite (behind gates where a test takes storage away).</summary>
-    protected virtual Task<Azurite> StartAzuriteAsync() => Azurite.StartNewAsync();
+    protected virtual Task<Azurite> StartAzuriteAsync() => Azurite.NewAccountAsync();
 
     public async Task InitializeAsync()
     {

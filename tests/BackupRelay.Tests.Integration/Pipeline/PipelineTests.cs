@@ -1,3 +1,4 @@
+using BackupRelay.LocalHost;
 using System.Text.Json;
 using BackupRelay.Configuration;
 using BackupRelay.HuaweiCloud.Emulator;
@@ -7,7 +8,7 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace BackupRelay.Tests.Integration.Pipeline;
 
-/// <summary>The end-to-end scenarios; each runs on both hosts (subclasses below).</summary>
+/// <summary>The end-to-end scenarios, through the local Functions host and the published worker.</summary>
 public sealed class PipelineTests : PipelineHarness
 {
     [Fact]
@@ -23,6 +24,15 @@ public sealed class PipelineTests : PipelineHarness
         // GES calls are bounded: graph, add, a few polls, list, links (once per copy slice).
         var slices = runs.Single(r => r.GraphId == GraphA).Files.Sum(f => f.Slices);
         Assert.InRange(GesCalls(GraphA), 5, 8 + slices);
+
+        // What the app logs inside an invocation reaches the host with that invocation's id, so the host files it under
+        // the function; only what runs outside invocations (start-up, the timers' hosted services) is unattributed.
+        var lines = Logs.Collector.GetSnapshot();
+        Assert.Contains(lines, r => r.Category == FunctionLogs.CategoryFor(FunctionNames.CopyBackupFile));
+        Assert.Contains(lines, r => r.Category == FunctionLogs.CategoryFor(FunctionNames.ScheduleBackups));
+        Assert.DoesNotContain(lines, r => r.Category == FunctionLogs.UnattributedCategory
+            && new[] { "BackupRelay.Copying.", "BackupRelay.Backups.", "BackupRelay.Scheduling.", "BackupRelay.Hosting.FunctionInvoker" }
+                .Any(prefix => r.Message.StartsWith(prefix, StringComparison.Ordinal)));
     }
 
     [Fact]

@@ -23,6 +23,7 @@ public sealed class StorageHangTests : PipelineHarness
     public override async Task DisposeAsync()
     {
         Azurite.Thaw();
+        Azurite.Restore();
         await base.DisposeAsync();
     }
 
@@ -51,6 +52,30 @@ public sealed class StorageHangTests : PipelineHarness
         Azurite.Thaw();
         using var again = await Api.SendAsync(new HttpRequestMessage(HttpMethod.Get, "/api/runs") { Headers = { { "x-functions-key", FunctionKey } } });
         Assert.Equal(HttpStatusCode.OK, again.StatusCode);
+    }
+
+    [Fact]
+    public async Task Storage_down_is_503_problem_with_retry_after()
+    {
+        // Connections reset and refused, as when the account is unreachable.
+        Azurite.CutOff();
+        var read = Api.SendAsync(new HttpRequestMessage(HttpMethod.Get, "/api/runs/some-run") { Headers = { { "x-functions-key", FunctionKey } } });
+        var start = Api.SendAsync(new HttpRequestMessage(HttpMethod.Post, $"/api/graphs/{GraphA}/backups") { Headers = { { "x-functions-key", FunctionKey } } });
+        foreach (var response in await Task.WhenAll(read, start))
+        {
+            using (response)
+            {
+                Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+                Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+                Assert.Equal(TimeSpan.FromSeconds(BackupRelay.Http.ApiExceptionHandler.RetryAfterSeconds), response.Headers.RetryAfter!.Delta);
+                var problem = JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
+                // The SDK's retries against a refused connection, or the route's own bound (Http__RequestTimeout), ends it first.
+                Assert.Contains(problem["title"]!.GetValue<string>(), new[] { "Storage unavailable", "Not answered in time" });
+                Assert.DoesNotContain("AccountKey", problem.ToJsonString(), StringComparison.Ordinal);
+            }
+        }
+
+        Azurite.Restore();
     }
 
     [Fact]

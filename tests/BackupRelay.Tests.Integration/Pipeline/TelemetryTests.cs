@@ -31,10 +31,10 @@ public sealed class TelemetryTests : PipelineHarness
     {
         // A SAS destination: every blob request carries a signature the spans must not.
         var sas = new AccountSasBuilder(AccountSasPermissions.All, DateTimeOffset.UtcNow.AddHours(2), AccountSasServices.Blobs, AccountSasResourceTypes.All)
-            .ToSasQueryParameters(new StorageSharedKeyCredential(StorageConnection.DevelopmentAccountName, StorageConnection.DevelopmentAccountKey));
+            .ToSasQueryParameters(new StorageSharedKeyCredential(Azurite.AccountName, StorageConnection.DevelopmentAccountKey));
         _sas = sas.Signature;
         var settings = _otlp.Settings();
-        settings["Destination"] = $"BlobEndpoint=http://127.0.0.1:{Azurite.BlobPort}/devstoreaccount1;SharedAccessSignature={sas}";
+        settings["Destination"] = $"BlobEndpoint={Azurite.BlobEndpoint};SharedAccessSignature={sas}";
         settings["Http:HealthCacheDuration"] = "00:00:00";
         return settings;
     }

@@ -43,8 +43,21 @@ public sealed class WorkerRuntimeTests : PipelineHarness
         Assert.Contains("http-worker-limit", parked, StringComparison.Ordinal);
         Assert.Equal(LocalHost.HostJson.MaxDequeueCount, LocalHost.Invocations["StartBackup"]);
 
-        // Each retry says why, in the app's own log (reaching the host's log through the worker's RpcLog).
-        Assert.Contains(Logs.Collector.GetSnapshot(), r => r.Message.Contains("StartBackup will retry (delivery 1):", StringComparison.Ordinal));
+        // Each failed delivery says why, in the app's own log, reaching the host through the worker's RpcLog with the invocation's id:
+        // the host files it under the function (Function.StartBackup.User, the id in scope), as the real host does —
+        // a user log naming no running invocation is one the real host drops.
+        var retry = Logs.Collector.GetSnapshot().First(r => r.Message.StartsWith("BackupRelay.Hosting.FunctionInvoker: StartBackup failed (delivery 1):", StringComparison.Ordinal));
+        Assert.Equal(FunctionLogs.CategoryFor("StartBackup"), retry.Category);
+        var scope = Assert.Single(retry.Scopes.OfType<IEnumerable<KeyValuePair<string, object>>>());
+        Assert.True(Guid.TryParse(scope.Single(p => p.Key == "InvocationId").Value.ToString(), out _));
+        Assert.Equal("StartBackup", scope.Single(p => p.Key == "FunctionName").Value);
+        Assert.True(LocalHost.FunctionLogs.AttributedCount > 0);
+
+        // The worker exports its own telemetry and host.json tells the host so (telemetryMode), or the host would send
+        // the worker's logs a second time (the local host warns of that, event 1024).
+        Assert.Equal("True", LocalHost.WorkerCapabilities["WorkerOpenTelemetryEnabled"]);
+        Assert.Equal("OpenTelemetry", LocalHost.HostJson.TelemetryMode);
+        Assert.DoesNotContain(Logs.Collector.GetSnapshot(), r => r.Id.Id == 1024);
 
         // The app's last-delivery rule: the run fails naming the poison queue, so nothing waits on the message.
         var run = await Runs.GetAsync("http-worker-limit");
