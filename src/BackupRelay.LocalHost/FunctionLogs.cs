@@ -36,7 +36,7 @@ public sealed partial class FunctionLogs(ILoggerFactory loggers)
 
         using (logger.BeginScope(new Dictionary<string, object> { ["InvocationId"] = invocationId, ["FunctionName"] = function }))
         {
-            Log.Worker(logger, level, category, message);
+            Log.Attributed(logger, level, category, message);
         }
     }
 
@@ -45,13 +45,16 @@ public sealed partial class FunctionLogs(ILoggerFactory loggers)
         Interlocked.Increment(ref _unattributedCount);
         if (_unattributed.IsEnabled(level))
         {
-            Log.Worker(_unattributed, level, category, message);
+            Log.Unattributed(_unattributed, level, category, message);
         }
     }
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 1001, Message = "{Category}: {Message}")]
-        public static partial void Worker(ILogger logger, LogLevel level, string category, string message);
+        [LoggerMessage(EventId = 1002, Message = "{Category}: {Message}")]
+        public static partial void Attributed(ILogger logger, LogLevel level, string category, string message);
+
+        [LoggerMessage(EventId = 1003, Message = "{Category}: {Message}")]
+        public static partial void Unattributed(ILogger logger, LogLevel level, string category, string message);
     }
 }
