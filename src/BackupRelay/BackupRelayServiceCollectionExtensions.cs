@@ -71,7 +71,7 @@ public static class BackupRelayServiceCollectionExtensions
         services.AddHostedService<RunHousekeepingService>();
         services.AddValidatedOptions<Notifications.NotifyOptions, Notifications.NotifyOptionsValidator>(configuration, Notifications.NotifyOptions.SectionName);
         services.AddSingleton<Notifications.RunEvents>();
-        services.AddSingleton<IQueueFunction, Notifications.NotifyHandler>();
+        services.AddSingleton<Notifications.NotifyHandler>();
         services.AddHttpClient(Notifications.NotifyHandler.HttpClientName)
             // No redirects: a signed event goes to the configured URL (https, or http on loopback) or nowhere.
             .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { AllowAutoRedirect = false })
@@ -109,9 +109,9 @@ public static class BackupRelayServiceCollectionExtensions
             sp.GetRequiredService<IOptions<CopyOptions>>(), sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<FileCopier>>()));
         services.AddSingleton<ScheduleBackupsHandler>();
-        services.AddSingleton<IQueueFunction, StartBackupHandler>();
-        services.AddSingleton<IQueueFunction, PollBackupJobHandler>();
-        services.AddSingleton<IQueueFunction, CopyBackupFileHandler>();
+        services.AddSingleton<StartBackupHandler>();
+        services.AddSingleton<PollBackupJobHandler>();
+        services.AddSingleton<CopyBackupFileHandler>();
         return services;
     }
 
@@ -125,8 +125,8 @@ public static class BackupRelayServiceCollectionExtensions
         services.AddSingleton(sp => new Restores.UploadProgressStore(sp.GetRequiredService<AppStorage>().Account.GetContainer(QueueNames.RunsContainer)));
         services.AddSingleton<Restores.CopyRestores>();
         services.AddSingleton<Drills.DrillScheduler>();
-        services.AddSingleton<IQueueFunction, Restores.UploadToObsHandler>();
-        services.AddSingleton<IQueueFunction, BackupRelay.Operations.PollOperationHandler>();
+        services.AddSingleton<Restores.UploadToObsHandler>();
+        services.AddSingleton<BackupRelay.Operations.PollOperationHandler>();
         return services;
     }
 

@@ -1,5 +1,6 @@
 using BackupRelay.Backups;
 using BackupRelay.Configuration;
+using BackupRelay.Copying;
 using BackupRelay.Hosting;
 using BackupRelay.Http;
 using BackupRelay.Messaging;
@@ -12,8 +13,9 @@ using Microsoft.Extensions.Options;
 namespace BackupRelay.Functions.Backups;
 
 /// <summary>A backup's path: the schedule (or a webhook) starts it, its job is polled, its files are copied.</summary>
-public sealed class BackupFunctions(ScheduleBackupsHandler schedule, FunctionInvoker invoker, RunStore runs, WorkQueues queues,
-    IOptions<HttpOptions> http, IOptions<BackupOptions> backup, TimeProvider time)
+public sealed class BackupFunctions(ScheduleBackupsHandler schedule, StartBackupHandler startBackup, PollBackupJobHandler pollBackupJob,
+    CopyBackupFileHandler copyBackupFile, FunctionInvoker invoker, RunStore runs, WorkQueues queues, IOptions<HttpOptions> http,
+    IOptions<BackupOptions> backup, TimeProvider time)
 {
     /// <summary>One start per configured graph; the runtime fires it on one instance (<c>useMonitor</c>: a missed occurrence runs once, past due).</summary>
     [Function(FunctionNames.ScheduleBackups)]
@@ -22,18 +24,18 @@ public sealed class BackupFunctions(ScheduleBackupsHandler schedule, FunctionInv
 
     [Function(FunctionNames.StartBackup)]
     public Task StartBackupAsync([QueueTrigger(QueueNames.StartBackup, Connection = BackupRelayServiceCollectionExtensions.AppStorageSetting)] string message,
-        long dequeueCount, CancellationToken cancellationToken) =>
-        invoker.RunAsync(FunctionNames.StartBackup, message, dequeueCount, cancellationToken);
+        long dequeueCount, FunctionContext context, CancellationToken cancellationToken) =>
+        invoker.RunAsync(startBackup, context.FunctionDefinition.Name, message, dequeueCount, cancellationToken);
 
     [Function(FunctionNames.PollBackupJob)]
     public Task PollBackupJobAsync([QueueTrigger(QueueNames.PollBackupJob, Connection = BackupRelayServiceCollectionExtensions.AppStorageSetting)] string message,
-        long dequeueCount, CancellationToken cancellationToken) =>
-        invoker.RunAsync(FunctionNames.PollBackupJob, message, dequeueCount, cancellationToken);
+        long dequeueCount, FunctionContext context, CancellationToken cancellationToken) =>
+        invoker.RunAsync(pollBackupJob, context.FunctionDefinition.Name, message, dequeueCount, cancellationToken);
 
     [Function(FunctionNames.CopyBackupFile)]
     public Task CopyBackupFileAsync([QueueTrigger(QueueNames.CopyBackupFile, Connection = BackupRelayServiceCollectionExtensions.AppStorageSetting)] string message,
-        long dequeueCount, CancellationToken cancellationToken) =>
-        invoker.RunAsync(FunctionNames.CopyBackupFile, message, dequeueCount, cancellationToken);
+        long dequeueCount, FunctionContext context, CancellationToken cancellationToken) =>
+        invoker.RunAsync(copyBackupFile, context.FunctionDefinition.Name, message, dequeueCount, cancellationToken);
 
     /// <summary><c>POST /api/graphs/{graphId}/backups</c>: back up a configured graph now.</summary>
     [Function("BackupNow")]

@@ -16,7 +16,7 @@ namespace BackupRelay.Functions.Restores;
 /// Bringing data back: a CSE engine from its backup, a GES backup imported from OBS, a graph from its
 /// copy in Azure (uploaded to OBS, then imported); the operations they start are polled to the end.
 /// </summary>
-public sealed class RestoreFunctions(FunctionInvoker invoker, CseClient cse, GesClient ges, RunStore runs, WorkQueues queues,
+public sealed class RestoreFunctions(UploadToObsHandler uploadToObs, BackupRelay.Operations.PollOperationHandler pollOperation, FunctionInvoker invoker, CseClient cse, GesClient ges, RunStore runs, WorkQueues queues,
     CopyRestores restores, IOptions<HttpOptions> http, IOptions<BackupOptions> backup, IOptions<ObsOptions> obs, TimeProvider time)
 {
     /// <summary><c>POST /api/engines/{engineId}/backups/{backupId}/recovery</c>: restore a CSE engine.</summary>
@@ -40,11 +40,11 @@ public sealed class RestoreFunctions(FunctionInvoker invoker, CseClient cse, Ges
 
     [Function(FunctionNames.UploadToObs)]
     public Task UploadToObsAsync([QueueTrigger(QueueNames.UploadToObs, Connection = BackupRelayServiceCollectionExtensions.AppStorageSetting)] string message,
-        long dequeueCount, CancellationToken cancellationToken) =>
-        invoker.RunAsync(FunctionNames.UploadToObs, message, dequeueCount, cancellationToken);
+        long dequeueCount, FunctionContext context, CancellationToken cancellationToken) =>
+        invoker.RunAsync(uploadToObs, context.FunctionDefinition.Name, message, dequeueCount, cancellationToken);
 
     [Function(FunctionNames.PollOperation)]
     public Task PollOperationAsync([QueueTrigger(QueueNames.PollOperation, Connection = BackupRelayServiceCollectionExtensions.AppStorageSetting)] string message,
-        long dequeueCount, CancellationToken cancellationToken) =>
-        invoker.RunAsync(FunctionNames.PollOperation, message, dequeueCount, cancellationToken);
+        long dequeueCount, FunctionContext context, CancellationToken cancellationToken) =>
+        invoker.RunAsync(pollOperation, context.FunctionDefinition.Name, message, dequeueCount, cancellationToken);
 }

@@ -22,20 +22,12 @@ public sealed partial class PollBackupJobHandler(
     IWorkSender queues,
     IOptions<BackupOptions> options,
     TimeProvider time,
-    ILogger<PollBackupJobHandler> logger) : IQueueFunction
+    ILogger<PollBackupJobHandler> logger) : RunStepFunction<PollBackupJobMessage>(runs, BackupRelayJson.Default.PollBackupJobMessage)
 {
-    public string Name => FunctionNames.PollBackupJob;
-    public string Queue => QueueNames.PollBackupJob;
+    public override string Queue => QueueNames.PollBackupJob;
 
-    public async Task<HandlerResult> HandleAsync(string message, long dequeueCount, CancellationToken cancellationToken)
+    protected override async Task<HandlerResult> HandleAsync(PollBackupJobMessage poll, RunRecord run, long dequeueCount, CancellationToken cancellationToken)
     {
-        var (poll, run, stop) = await MessageParser.ReadRunMessageAsync(message, BackupRelayJson.Default.PollBackupJobMessage,
-            m => m.V, m => m.RunId, runs, cancellationToken);
-        if (stop is not null)
-        {
-            return stop;
-        }
-
         if (NumberedPolls.Admit(run!, poll!.Attempt) is { } notNow)
         {
             return notNow;
@@ -103,7 +95,7 @@ public sealed partial class PollBackupJobHandler(
 
         var info = new RunBackupInfo(backup.Id, backup.Name, backup.BackupMethod, backup.Status, backup.Size,
             backup.StartedAt, backup.EndedAt, backup.Duration, backup.DataStoreVersion, backup.Arch);
-        var owner = await runs.ClaimCopyAsync(backup.Id, run.Id, cancellationToken);
+        var owner = await Runs.ClaimCopyAsync(backup.Id, run.Id, cancellationToken);
         if (owner != run.Id)
         {
             var (_, following) = await polls.RecordAsync(run.Id, attempt, r =>
@@ -114,7 +106,7 @@ public sealed partial class PollBackupJobHandler(
             // Both records say so: this one follows, the one that copies lists it among the runs that joined it.
             try
             {
-                await runs.UpdateAsync(owner, r => r.Joined(run.Id, time.GetUtcNow()), cancellationToken);
+                await Runs.UpdateAsync(owner, r => r.Joined(run.Id, time.GetUtcNow()), cancellationToken);
             }
             catch (RunNotFoundException)
             {
@@ -159,7 +151,7 @@ public sealed partial class PollBackupJobHandler(
     /// <summary>A following run looks at the run that copies its backup: when that one ends, this one ends the same way, with its files.</summary>
     private async Task<HandlerResult> FollowAsync(RunRecord run, string leaderId, int attempt, CancellationToken cancellationToken)
     {
-        var leader = await runs.GetAsync(leaderId, cancellationToken);
+        var leader = await Runs.GetAsync(leaderId, cancellationToken);
         if (leader is null)
         {
             return await FailAsync(run.Id, $"the run {leaderId} that copies backup {run.BackupId} no longer exists", cancellationToken);
@@ -172,7 +164,7 @@ public sealed partial class PollBackupJobHandler(
                 : await PollAgainAsync(run.Id, attempt, cancellationToken);
         }
 
-        await runs.UpdateAsync(run.Id, r =>
+        await Runs.UpdateAsync(run.Id, r =>
         {
             if (r.IsFinished)
             {
@@ -193,7 +185,7 @@ public sealed partial class PollBackupJobHandler(
     private async Task<HandlerResult> FailAsync(string runId, string reason, CancellationToken cancellationToken)
     {
         Log.RunFailed(logger, runId, reason);
-        await runs.FailAsync(runId, time.GetUtcNow(), RunStep.BackingUp, reason, cancellationToken);
+        await Runs.FailAsync(runId, time.GetUtcNow(), RunStep.BackingUp, reason, cancellationToken);
         return HandlerResult.Done;
     }
 

@@ -24,7 +24,6 @@ public sealed partial class StartBackupHandler(
     /// <summary>How long a claim to call add-backup holds off duplicate messages.</summary>
     public static readonly TimeSpan ClaimLease = TimeSpan.FromMinutes(10);
 
-    public string Name => FunctionNames.StartBackup;
     public string Queue => QueueNames.StartBackup;
 
     public async Task<HandlerResult> HandleAsync(string message, long dequeueCount, CancellationToken cancellationToken)

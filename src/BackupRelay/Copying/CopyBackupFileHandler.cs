@@ -23,22 +23,14 @@ public sealed partial class CopyBackupFileHandler(
     IOptions<CopyOptions> copyOptions,
     TimeProvider time,
     ILogger<CopyBackupFileHandler> logger,
-    Telemetry.BackupRelayMetrics metrics) : IQueueFunction
+    Telemetry.BackupRelayMetrics metrics) : RunStepFunction<CopyBackupFileMessage>(runs, BackupRelayJson.Default.CopyBackupFileMessage)
 {
     public const string ManifestName = "manifest.json";
 
-    public string Name => FunctionNames.CopyBackupFile;
-    public string Queue => QueueNames.CopyBackupFile;
+    public override string Queue => QueueNames.CopyBackupFile;
 
-    public async Task<HandlerResult> HandleAsync(string message, long dequeueCount, CancellationToken cancellationToken)
+    protected override async Task<HandlerResult> HandleAsync(CopyBackupFileMessage copy, RunRecord run, long dequeueCount, CancellationToken cancellationToken)
     {
-        var (copy, run, stop) = await MessageParser.ReadRunMessageAsync(message, BackupRelayJson.Default.CopyBackupFileMessage,
-            m => m.V, m => m.RunId, runs, cancellationToken);
-        if (stop is not null)
-        {
-            return stop;
-        }
-
         if (!HuaweiCloudIds.IsValidId(copy!.File))
         {
             return HandlerResult.Park("unsupported message: the file must be a path-safe name");
@@ -98,7 +90,7 @@ public sealed partial class CopyBackupFileHandler(
             case CopyOutcome.Continue:
                 var offset = result.Continuation!.Offset;
                 // Counted once per slice: a redelivered slice that adds nothing is not counted again.
-                if (await runs.UpdateFileAsync(run.Id, copy.File, f => f.Progress(offset, result.Length, startedAt), time.GetUtcNow(), cancellationToken) > 0)
+                if (await Runs.UpdateFileAsync(run.Id, copy.File, f => f.Progress(offset, result.Length, startedAt), time.GetUtcNow(), cancellationToken) > 0)
                 {
                     metrics.SliceCopied(run.GraphId, offset - sliceStart, time.GetUtcNow() - startedAt);
                 }
@@ -108,7 +100,7 @@ public sealed partial class CopyBackupFileHandler(
                 return;
 
             case CopyOutcome.Completed:
-                if (await runs.UpdateFileAsync(run.Id, copy.File,
+                if (await Runs.UpdateFileAsync(run.Id, copy.File,
                     f => f.Complete(result.Length, result.Md5Hex, result.Sha256Hex, result.Verification, startedAt, time.GetUtcNow(), result.VerificationNote), time.GetUtcNow(),
                     cancellationToken) is not null)
                 {
@@ -120,7 +112,7 @@ public sealed partial class CopyBackupFileHandler(
 
             case CopyOutcome.Failed when result.ContentMismatch && copy.Attempt + 1 < copyOptions.Value.MaxContentAttempts:
                 // The bytes were not the source's: copy the file again from scratch, under new block ids.
-                await runs.UpdateFileAsync(run.Id, copy.File, f => f.CopyAgain(copy.Attempt, result.FailureReason) ? 0 : null, time.GetUtcNow(), cancellationToken);
+                await Runs.UpdateFileAsync(run.Id, copy.File, f => f.CopyAgain(copy.Attempt, result.FailureReason) ? 0 : null, time.GetUtcNow(), cancellationToken);
                 await queues.SendCopyAsync(copy with { Continuation = null, Attempt = copy.Attempt + 1 }, cancellationToken);
                 Log.CopyAgain(logger, run.Id, copy.File, copy.Attempt + 2, copyOptions.Value.MaxContentAttempts, result.FailureReason ?? "");
                 return;
@@ -162,13 +154,13 @@ public sealed partial class CopyBackupFileHandler(
     private Task FileFailedAsync(string runId, string file, string reason, CancellationToken cancellationToken)
     {
         Log.FileFailed(logger, runId, file, reason);
-        return runs.UpdateAsync(runId, r => r.FailFile(file, RunStep.Copying, reason, time.GetUtcNow(), endRun: false), cancellationToken);
+        return Runs.UpdateAsync(runId, r => r.FailFile(file, RunStep.Copying, reason, time.GetUtcNow(), endRun: false), cancellationToken);
     }
 
     /// <summary>When every file has ended: manifest (all copied) and the run's final status. Safe to repeat.</summary>
     private async Task FinishRunIfDoneAsync(string runId, CancellationToken cancellationToken)
     {
-        var run = await runs.GetAsync(runId, cancellationToken);
+        var run = await Runs.GetAsync(runId, cancellationToken);
         if (run is null || run.IsFinished || run.Files.Count == 0 || run.Files.Any(f => f.Status is RunFileStatus.Pending or RunFileStatus.Copying))
         {
             return;
@@ -190,7 +182,7 @@ public sealed partial class CopyBackupFileHandler(
             }
         }
 
-        await runs.UpdateAsync(runId, r =>
+        await Runs.UpdateAsync(runId, r =>
         {
             if (r.IsFinished)
             {

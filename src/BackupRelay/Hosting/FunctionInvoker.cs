@@ -15,23 +15,22 @@ namespace BackupRelay.Hosting;
 /// not be delivered again (parked, or failing its last allowed delivery) fails its run, so no run
 /// waits forever on a message that is gone.
 /// </summary>
-public sealed partial class FunctionInvoker(IEnumerable<IQueueFunction> functions, WorkQueues queues, RunStore runs, HostJson limits,
+public sealed partial class FunctionInvoker(WorkQueues queues, RunStore runs, HostJson limits,
     TimeProvider time, ILogger<FunctionInvoker> logger, BackupRelayMetrics? metrics = null)
 {
-    private readonly Dictionary<string, IQueueFunction> _functions = functions.ToDictionary(f => f.Name, StringComparer.Ordinal);
-
     /// <summary>
     /// One step of a run, as a span in the run's trace: the parent is the trace context the message
     /// carries (<see cref="BackupRelayTelemetry.TraceParentProperty"/>), never the host's invocation
     /// request, so every hop of a run is one trace.
     /// </summary>
-    public async Task<HandlerResult> InvokeAsync(IQueueFunction function, string? message, long dequeueCount, CancellationToken cancellationToken)
+    public async Task<HandlerResult> InvokeAsync(QueueInvocation invocation, string? message, CancellationToken cancellationToken)
     {
+        var (function, name, dequeueCount) = (invocation.Function, invocation.Name, invocation.DequeueCount);
         var (traceParent, runId) = MessageFields(message);
         var previous = Activity.Current;
         Activity.Current = null;
-        using var span = BackupRelayTelemetry.Source.StartActivity(function.Name, ActivityKind.Consumer, BackupRelayTelemetry.Extract(traceParent));
-        span?.SetTag(BackupRelayTelemetry.Function, function.Name);
+        using var span = BackupRelayTelemetry.Source.StartActivity(name, ActivityKind.Consumer, BackupRelayTelemetry.Extract(traceParent));
+        span?.SetTag(BackupRelayTelemetry.Function, name);
         span?.SetTag(BackupRelayTelemetry.Delivery, dequeueCount);
         span?.SetTag("messaging.destination.name", function.Queue);
         if (runId is not null)
@@ -41,7 +40,7 @@ public sealed partial class FunctionInvoker(IEnumerable<IQueueFunction> function
 
         try
         {
-            var result = await InvokeCoreAsync(function, message, runId, dequeueCount, cancellationToken);
+            var result = await InvokeCoreAsync(invocation, message, runId, cancellationToken);
             span?.SetTag("backuprelay.outcome", result.Outcome.ToString());
             if (result.Outcome != HandlerOutcome.Done)
             {
@@ -63,10 +62,12 @@ public sealed partial class FunctionInvoker(IEnumerable<IQueueFunction> function
     /// come back — the runtime then makes it visible again after <c>visibilityTimeout</c> and, after
     /// <c>maxDequeueCount</c> deliveries, moves it to <c>&lt;queue&gt;-poison</c> itself.
     /// </summary>
-    public async Task RunAsync(string functionName, string? message, long dequeueCount, CancellationToken cancellationToken = default)
+    /// <param name="function">The function's work (its handler, injected by type).</param>
+    /// <param name="name">The function's name as the runtime gives it (<c>FunctionContext.FunctionDefinition.Name</c>): the
+    /// <c>[Function]</c> attribute is the one place it is written.</param>
+    public async Task RunAsync(IQueueFunction function, string name, string? message, long dequeueCount, CancellationToken cancellationToken = default)
     {
-        var function = _functions[functionName];
-        var result = await InvokeAsync(function, message, dequeueCount, cancellationToken);
+        var result = await InvokeAsync(new QueueInvocation(function, name, dequeueCount), message, cancellationToken);
         if (result.Outcome != HandlerOutcome.Retry)
         {
             return;
@@ -75,10 +76,10 @@ public sealed partial class FunctionInvoker(IEnumerable<IQueueFunction> function
         if (dequeueCount >= limits.MaxDequeueCount)
         {
             // The runtime moves the message to the poison queue after this failure.
-            metrics?.Parked(function.Queue, function.Name);
+            metrics?.Parked(function.Queue, name);
         }
 
-        throw new RetryLaterException($"{function.Name} will retry (delivery {dequeueCount}): {result.Reason}");
+        throw new RetryLaterException($"{name} will retry (delivery {dequeueCount}): {result.Reason}");
     }
 
     /// <summary>What the invoker itself reads of a message (once): its trace context and the run it belongs to.</summary>
@@ -103,9 +104,9 @@ public sealed partial class FunctionInvoker(IEnumerable<IQueueFunction> function
             root.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String && value.GetString() is { Length: <= 200 } text ? text : null;
     }
 
-    private async Task<HandlerResult> InvokeCoreAsync(IQueueFunction function, string? message, string? runId, long dequeueCount,
-        CancellationToken cancellationToken)
+    private async Task<HandlerResult> InvokeCoreAsync(QueueInvocation invocation, string? message, string? runId, CancellationToken cancellationToken)
     {
+        var (function, name, dequeueCount) = (invocation.Function, invocation.Name, invocation.DequeueCount);
         HandlerResult result;
         var threw = false;
         if (message is null)
@@ -125,16 +126,16 @@ public sealed partial class FunctionInvoker(IEnumerable<IQueueFunction> function
                 // ends the invocation, and the runtime moves the message to the poison queue).
                 if (dequeueCount >= limits.MaxDequeueCount)
                 {
-                    Log.LastDeliveryCancelled(logger, function.Name, dequeueCount);
-                    await FailRunAsync(function, runId,
-                        $"its {function.Name} message's last delivery ({dequeueCount} of {limits.MaxDequeueCount}) was cancelled (functionTimeout, scale-in or shutdown) and goes to {QueueNames.Poison(function.Queue)}");
+                    Log.LastDeliveryCancelled(logger, name, dequeueCount);
+                    await FailRunAsync(name, runId,
+                        $"its {name} message's last delivery ({dequeueCount} of {limits.MaxDequeueCount}) was cancelled (functionTimeout, scale-in or shutdown) and goes to {QueueNames.Poison(function.Queue)}");
                 }
 
                 throw;
             }
             catch (Exception ex)
             {
-                Log.Failed(logger, function.Name, dequeueCount, ex.GetType().Name, ex.Message);
+                Log.Failed(logger, name, dequeueCount, ex.GetType().Name, ex.Message);
                 threw = true;
                 result = HandlerResult.Retry($"{ex.GetType().Name}: {ex.Message}");
             }
@@ -142,9 +143,9 @@ public sealed partial class FunctionInvoker(IEnumerable<IQueueFunction> function
 
         if (result.Outcome == HandlerOutcome.Park)
         {
-            await queues.ParkAsync(function.Queue, function.Name, result.Reason ?? "parked", message, cancellationToken);
-            Log.Parked(logger, function.Name, result.Reason ?? "");
-            await FailRunAsync(function, runId, $"its {function.Name} message was parked in {QueueNames.Poison(function.Queue)}: {result.Reason}");
+            await queues.ParkAsync(function.Queue, name, result.Reason ?? "parked", message, cancellationToken);
+            Log.Parked(logger, name, result.Reason ?? "");
+            await FailRunAsync(name, runId, $"its {name} message was parked in {QueueNames.Poison(function.Queue)}: {result.Reason}");
         }
         else if (result.Outcome == HandlerOutcome.Retry && dequeueCount < limits.MaxDequeueCount)
         {
@@ -152,21 +153,21 @@ public sealed partial class FunctionInvoker(IEnumerable<IQueueFunction> function
             // (and telemetry); an exception was logged where it was caught.
             if (!threw)
             {
-                Log.WillRetry(logger, function.Name, dequeueCount, result.Reason ?? "");
+                Log.WillRetry(logger, name, dequeueCount, result.Reason ?? "");
             }
         }
         else if (result.Outcome == HandlerOutcome.Retry)
         {
             // The last allowed delivery: the runtime now moves the message to the poison queue.
-            Log.LastDeliveryFailed(logger, function.Name, dequeueCount, result.Reason ?? "");
-            await FailRunAsync(function, runId, $"its {function.Name} message failed {dequeueCount} deliveries and goes to {QueueNames.Poison(function.Queue)}; last: {result.Reason}");
+            Log.LastDeliveryFailed(logger, name, dequeueCount, result.Reason ?? "");
+            await FailRunAsync(name, runId, $"its {name} message failed {dequeueCount} deliveries and goes to {QueueNames.Poison(function.Queue)}; last: {result.Reason}");
         }
 
         return result;
     }
 
     /// <summary>Best effort: the run named by the message, if there is one and it has not ended, fails with the reason.</summary>
-    private async Task FailRunAsync(IQueueFunction function, string? runId, string reason)
+    private async Task FailRunAsync(string name, string? runId, string reason)
     {
         if (!HuaweiCloudIds.IsValidId(runId) || await runs.GetAsync(runId!, CancellationToken.None) is not { IsFinished: false })
         {
@@ -175,8 +176,8 @@ public sealed partial class FunctionInvoker(IEnumerable<IQueueFunction> function
 
         try
         {
-            await runs.FailAsync(runId!, time.GetUtcNow(), function.Name, reason, CancellationToken.None);
-            Log.RunFailed(logger, runId!, function.Name);
+            await runs.FailAsync(runId!, time.GetUtcNow(), name, reason, CancellationToken.None);
+            Log.RunFailed(logger, runId!, name);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -208,6 +209,9 @@ public sealed partial class FunctionInvoker(IEnumerable<IQueueFunction> function
         public static partial void RunFailFailed(ILogger logger, string runId, string error);
     }
 }
+
+/// <summary>One delivery of a message to a queue function: its work, its name (the runtime's), which delivery it is.</summary>
+public sealed record QueueInvocation(IQueueFunction Function, string Name, long DequeueCount);
 
 /// <summary>
 /// Thrown by a queue function to fail its invocation so the runtime delivers the message again. The

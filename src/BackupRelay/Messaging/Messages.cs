@@ -8,22 +8,22 @@ namespace BackupRelay.Messaging;
 
 /// <summary><c>backup-start</c>: start (or adopt) the backup of one graph for one run.</summary>
 /// <param name="Nonce">Unique per message (not per delivery): a redelivery recognises its own claim on the run.</param>
-public sealed record StartBackupMessage(int V, string RunId, string GraphId, string Trigger, DateTimeOffset? ScheduledAt, string? Nonce = null);
+public sealed record StartBackupMessage(int V, string RunId, string GraphId, string Trigger, DateTimeOffset? ScheduledAt, string? Nonce = null) : IRunMessage;
 
 /// <summary><c>backup-poll</c>: look at the run's GES job once.</summary>
-public sealed record PollBackupJobMessage(int V, string RunId, int Attempt);
+public sealed record PollBackupJobMessage(int V, string RunId, int Attempt) : IRunMessage;
 
 /// <summary><c>backup-copy</c>: copy one slice of one file of the run.</summary>
 /// <param name="Attempt">0 for the first copy of the file; n after n copies from scratch whose bytes did not match the source.</param>
-public sealed record CopyBackupFileMessage(int V, string RunId, string File, CopyContinuation? Continuation, int Attempt = 0);
+public sealed record CopyBackupFileMessage(int V, string RunId, string File, CopyContinuation? Continuation, int Attempt = 0) : IRunMessage;
 
 /// <summary><c>restore-upload</c>: upload one slice of one file of a restore-from-copy run to OBS.</summary>
 /// <param name="Offset">Bytes of the file read and hashed when this slice was queued (0 for the first).</param>
 /// <param name="Nonce">Unique per message (not per delivery): a redelivery recognises its own claim to start the import.</param>
-public sealed record RestoreUploadMessage(int V, string RunId, string File, long Offset = 0, string? Nonce = null);
+public sealed record RestoreUploadMessage(int V, string RunId, string File, long Offset = 0, string? Nonce = null) : IRunMessage;
 
 /// <summary><c>operation-poll</c>: look once at a restore's or an import's progress.</summary>
-public sealed record PollOperationMessage(int V, string RunId, int Attempt);
+public sealed record PollOperationMessage(int V, string RunId, int Attempt) : IRunMessage;
 
 /// <summary>What a parked (poison) message carries: why it was parked, and the message as received.</summary>
 /// <summary>

@@ -124,8 +124,11 @@ public static class MessageParser
     /// A message that can never succeed comes back as <c>Stop</c> (parked) with no run.
     /// </summary>
     public static async Task<(T? Message, RunRecord? Run, HandlerResult? Stop)> ReadRunMessageAsync<T>(string text, JsonTypeInfo<T> type,
-        Func<T, int> version, Func<T, string> runId, IRunRecords runs, CancellationToken cancellationToken)
+        IRunRecords runs, CancellationToken cancellationToken)
+        where T : IRunMessage
     {
+        static int version(T m) => m.V;
+        static string runId(T m) => m.RunId;
         if (!TryParse(text, type, out var message, out var reason))
         {
             return (default, null, HandlerResult.Park(reason));

@@ -25,7 +25,6 @@ public sealed partial class NotifyHandler(IHttpClientFactory http, WorkQueues qu
     public const string HttpClientName = "notify";
     public const string EventIdHeader = "X-BackupRelay-Event-Id";
 
-    public string Name => FunctionNames.Notify;
     public string Queue => QueueNames.Notify;
 
     public async Task<HandlerResult> HandleAsync(string message, long dequeueCount, CancellationToken cancellationToken)

@@ -21,20 +21,12 @@ public sealed partial class PollOperationHandler(
     IWorkSender queues,
     IOptions<BackupOptions> options,
     TimeProvider time,
-    ILogger<PollOperationHandler> logger) : IQueueFunction
+    ILogger<PollOperationHandler> logger) : RunStepFunction<PollOperationMessage>(runs, BackupRelayJson.Default.PollOperationMessage)
 {
-    public string Name => FunctionNames.PollOperation;
-    public string Queue => QueueNames.PollOperation;
+    public override string Queue => QueueNames.PollOperation;
 
-    public async Task<HandlerResult> HandleAsync(string message, long dequeueCount, CancellationToken cancellationToken)
+    protected override async Task<HandlerResult> HandleAsync(PollOperationMessage poll, RunRecord run, long dequeueCount, CancellationToken cancellationToken)
     {
-        var (poll, run, stop) = await MessageParser.ReadRunMessageAsync(message, BackupRelayJson.Default.PollOperationMessage,
-            m => m.V, m => m.RunId, runs, cancellationToken);
-        if (stop is not null)
-        {
-            return stop;
-        }
-
         if (NumberedPolls.Admit(run!, poll!.Attempt) is { } notNow)
         {
             return notNow;
@@ -44,7 +36,7 @@ public sealed partial class PollOperationHandler(
         {
             RunKind.EngineRestore => await RestoreStateAsync(run, cancellationToken),
             RunKind.Import or RunKind.RestoreFromCopy or RunKind.RestoreDrill => await ImportStateAsync(run, cancellationToken),
-            _ => (true, $"run kind {run.Kind.Name()} is not followed by {Name}", null),
+            _ => (true, $"run kind {run.Kind.Name()} has no operation to poll", null),
         };
 
         if (!finished && polls.DeadlinePassed(run))

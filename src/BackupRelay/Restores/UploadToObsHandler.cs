@@ -25,23 +25,15 @@ public sealed partial class UploadToObsHandler(
     IOptions<BackupOptions> options,
     TimeProvider time,
     ILogger<UploadToObsHandler> logger,
-    Telemetry.BackupRelayMetrics metrics) : IQueueFunction
+    Telemetry.BackupRelayMetrics metrics) : RunStepFunction<RestoreUploadMessage>(runs, BackupRelayJson.Default.RestoreUploadMessage)
 {
     /// <summary>How long a claim to start the import holds off other deliveries (the claimant's own redelivery takes over at once).</summary>
     public static readonly TimeSpan ClaimLease = TimeSpan.FromMinutes(2);
 
-    public string Name => FunctionNames.UploadToObs;
-    public string Queue => QueueNames.UploadToObs;
+    public override string Queue => QueueNames.UploadToObs;
 
-    public async Task<HandlerResult> HandleAsync(string message, long dequeueCount, CancellationToken cancellationToken)
+    protected override async Task<HandlerResult> HandleAsync(RestoreUploadMessage upload, RunRecord run, long dequeueCount, CancellationToken cancellationToken)
     {
-        var (upload, run, stop) = await MessageParser.ReadRunMessageAsync(message, BackupRelayJson.Default.RestoreUploadMessage,
-            m => m.V, m => m.RunId, runs, cancellationToken);
-        if (stop is not null)
-        {
-            return stop;
-        }
-
         if (run!.Kind is not (RunKind.RestoreFromCopy or RunKind.RestoreDrill) || !HuaweiCloudIds.IsValidId(upload!.File) || upload.Offset < 0)
         {
             return HandlerResult.Park($"unsupported message: run {run.Id} is a {run.Kind.Name()} run, or the file or offset is not valid");
@@ -104,7 +96,7 @@ public sealed partial class UploadToObsHandler(
     /// <summary>Writes a slice's progress on the file's record; the bytes it adds (none for a redelivery) go to the throughput metric.</summary>
     private async Task RecordFileAsync(RunRecord run, string fileName, DateTimeOffset startedAt, Func<RunFile, long?> change, CancellationToken cancellationToken)
     {
-        if (await runs.UpdateFileAsync(run.Id, fileName, change, time.GetUtcNow(), cancellationToken) is > 0 and var added)
+        if (await Runs.UpdateFileAsync(run.Id, fileName, change, time.GetUtcNow(), cancellationToken) is > 0 and var added)
         {
             metrics.SliceCopied(run.GraphId, added, time.GetUtcNow() - startedAt);
         }
@@ -113,7 +105,7 @@ public sealed partial class UploadToObsHandler(
     /// <summary>When every file is in OBS: check the path, then start the import once (adopting one an earlier delivery started) and follow it. Safe to repeat.</summary>
     private async Task<HandlerResult> ImportWhenUploadedAsync(string runId, RestoreUploadMessage upload, CancellationToken cancellationToken)
     {
-        var run = await runs.GetAsync(runId, cancellationToken);
+        var run = await Runs.GetAsync(runId, cancellationToken);
         if (run is null || run.IsFinished || run.Files.Any(f => f.Status != RunFileStatus.Completed))
         {
             return HandlerResult.Done;
@@ -127,7 +119,7 @@ public sealed partial class UploadToObsHandler(
 
         if (await MissingInObsAsync(run, cancellationToken) is { } missing)
         {
-            await runs.FailAsync(run.Id, time.GetUtcNow(), RunStep.Importing, missing, cancellationToken);
+            await Runs.FailAsync(run.Id, time.GetUtcNow(), RunStep.Importing, missing, cancellationToken);
             return HandlerResult.Done;
         }
 
@@ -233,7 +225,7 @@ public sealed partial class UploadToObsHandler(
     private async Task<HandlerResult> FailAsync(string runId, string file, string reason, CancellationToken cancellationToken, RunStep step = RunStep.Uploading)
     {
         Log.FileFailed(logger, runId, file, reason);
-        await runs.UpdateAsync(runId, r => r.FailFile(file, step, reason, time.GetUtcNow(), endRun: true), cancellationToken);
+        await Runs.UpdateAsync(runId, r => r.FailFile(file, step, reason, time.GetUtcNow(), endRun: true), cancellationToken);
         return HandlerResult.Done;
     }
 

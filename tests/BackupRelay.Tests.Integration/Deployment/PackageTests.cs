@@ -45,7 +45,7 @@ public sealed class PackageTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Null(host["extensionBundle"]);
 
         await using var emulator = await HuaweiCloudEmulator.StartAsync(DemoSeed.Create());
-        var azurite = await Azurite.InstanceAsync();
+        var azurite = await Azurite.NewAccountAsync();
         var watch = Stopwatch.StartNew();
         await using var local = await LocalFunctionsHost.StartAsync(new LocalHostOptions
         {
@@ -106,6 +106,13 @@ public sealed class PackageTests(ITestOutputHelper output) : IAsyncLifetime
                     request.TriggerMetadata["DequeueCount"] = new Microsoft.Azure.Functions.Worker.Grpc.Messages.TypedData { Json = "1" };
                 }, CancellationToken.None);
                 Assert.Equal(Microsoft.Azure.Functions.Worker.Grpc.Messages.StatusResult.Types.Status.Success, answer.Result.Status);
+
+                // Parked in the poison queue of the queue its trigger reads, under the name the runtime knows it by: the
+                // handler's queue and the [Function] name agree with the binding the host reads.
+                var poison = BackupRelay.Storage.StorageAccount.FromConnectionString(azurite.ConnectionString)
+                    .GetQueue(BackupRelay.Configuration.QueueNames.Poison(function.Property("queueName")!));
+                var parked = Assert.Single((await poison.ReceiveMessagesAsync(32)).Value);
+                Assert.Equal(function.Name, JsonNode.Parse(parked.Body.ToString())!["function"]!.GetValue<string>());
             }
         }
     }

@@ -54,7 +54,7 @@ public sealed class PipelineTests : PipelineHarness
     [Fact]
     public async Task Concurrent_duplicate_start_messages_call_add_backup_once()
     {
-        var start = Services.GetServices<IQueueFunction>().Single(f => f.Name == FunctionNames.StartBackup);
+        var start = Services.GetRequiredService<BackupRelay.Backups.StartBackupHandler>();
         var results = await Task.WhenAll(Enumerable.Range(0, 6).Select(i => start.HandleAsync(
             JsonSerializer.Serialize(new StartBackupMessage(1, "http-concurrent", GraphA, "http", null, $"nonce-{i}"), BackupRelayJson.Default.StartBackupMessage),
             1, CancellationToken.None)));
