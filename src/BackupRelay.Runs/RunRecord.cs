@@ -328,6 +328,38 @@ public sealed class RunRecord
     /// <summary>The graph's name as GES reports it, kept from the first time it is known.</summary>
     public void NameGraph(string? graphName) => GraphName ??= graphName;
 
+    /// <summary>
+    /// A backup run that failed only because a message of its left its queue for <paramref name="poisonQueue"/> (parked, or out
+    /// of deliveries: the run's last error names that poison queue) goes on at <paramref name="step"/>: an operator replayed the
+    /// message. Its errors stay as history; its end, its copy's level and its notification mark are cleared, so its next end is
+    /// decided and announced afresh. Returns why not otherwise (the record is left as it is).
+    /// </summary>
+    public string? Resume(DateTimeOffset now, string poisonQueue, RunStep step)
+    {
+        if (Kind != RunKind.Backup)
+        {
+            return $"run {Id} is a {Kind.Name()} run: a restore or import is started again by a new request, not resumed";
+        }
+
+        if (Status != RunStatus.Failed)
+        {
+            return $"run {Id} ended {Status}, not failed";
+        }
+
+        if (Errors.Count == 0 || !Errors[^1].Reason.Contains(poisonQueue, StringComparison.Ordinal))
+        {
+            return $"run {Id} did not fail because a message of its went to {poisonQueue}";
+        }
+
+        Status = RunStatus.Running;
+        Step = step;
+        CompletedAt = null;
+        Copy = null;
+        NotificationQueued = false;
+        UpdatedAt = now;
+        return null;
+    }
+
     /// <summary>The ended run's notification was queued; false when it already was.</summary>
     public bool MarkNotificationQueued()
     {

@@ -47,6 +47,7 @@ public sealed class StorageAccount
 {
     private readonly Lazy<BlobServiceClient> _blobs;
     private readonly Lazy<QueueServiceClient> _queues;
+    private readonly Lazy<QueueServiceClient> _rawQueues;
 
     public StorageAccount(StorageConnection connection, StorageClientSettings? settings = null)
     {
@@ -64,6 +65,12 @@ public sealed class StorageAccount
             settings.Apply(options);
             return connection.CreateQueueServiceClient(options);
         });
+        _rawQueues = new(() =>
+        {
+            var options = new QueueClientOptions(StorageClientSettings.QueueVersion) { MessageEncoding = QueueMessageEncoding.None };
+            settings.Apply(options);
+            return connection.CreateQueueServiceClient(options);
+        });
     }
 
     public StorageConnection Connection { get; }
@@ -74,6 +81,9 @@ public sealed class StorageAccount
 
     /// <summary>A queue; names are 3-63 lower-case letters, digits and dashes.</summary>
     public QueueClient GetQueue(string name) => Queues.GetQueueClient(StorageNames.Queue(name));
+
+    /// <summary>A queue read as stored, without base64 decoding (a poison queue can hold text that never was base64).</summary>
+    public QueueClient GetRawQueue(string name) => _rawQueues.Value.GetQueueClient(StorageNames.Queue(name));
 
     public BlobContainerClient GetContainer(string name) => Blobs.GetBlobContainerClient(StorageNames.Container(name));
 

@@ -65,4 +65,5 @@ public sealed record ManifestFile(string Name, long Size, string Md5, string Sha
 [JsonSerializable(typeof(BackupManifest))]
 [JsonSerializable(typeof(BackupRelay.Freshness.GraphStatus))]
 [JsonSerializable(typeof(List<BackupRelay.Freshness.GraphStatus>))]
+[JsonSerializable(typeof(PoisonReplayAnswer))]
 public sealed partial class BackupRelayJson : JsonSerializerContext;

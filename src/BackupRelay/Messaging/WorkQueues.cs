@@ -89,7 +89,7 @@ public sealed class WorkQueues(StorageAccount account, TimeProvider time, Teleme
         return SendTextAsync(queue, json.ToJsonString(), delay, cancellationToken);
     }
 
-    private async Task SendTextAsync(string queue, string text, TimeSpan? delay, CancellationToken cancellationToken)
+    internal async Task SendTextAsync(string queue, string text, TimeSpan? delay, CancellationToken cancellationToken)
     {
         // The service refuses larger messages with a bare 413; say which and how large here instead.
         var wireBytes = WireBytes(text);

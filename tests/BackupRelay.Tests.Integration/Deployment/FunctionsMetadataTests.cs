@@ -31,6 +31,7 @@ public sealed class FunctionsMetadataTests
         { "ListRuns", "httpTrigger", null, null, "runs", "get", "Function" },
         { "ListGraphs", "httpTrigger", null, null, "graphs", "get", "Function" },
         { "GetGraph", "httpTrigger", null, null, "graphs/{graphId}", "get", "Function" },
+        { "ReplayPoison", "httpTrigger", null, null, "queues/{queue}/poison/replay", "post", "Admin" },
     };
 
     private static JsonArray Metadata() => JsonNode.Parse(File.ReadAllText(Path.Combine(WorkerApp.Directory, "functions.metadata")))!.AsArray();

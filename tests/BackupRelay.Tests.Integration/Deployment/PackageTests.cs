@@ -37,7 +37,7 @@ public sealed class PackageTests(ITestOutputHelper output) : IAsyncLifetime
 
         // What the Functions host reads: the function list, the worker, the host-side extensions and host.json.
         var functions = JsonNode.Parse(File.ReadAllText(Path.Combine(app, "functions.metadata")))!.AsArray();
-        Assert.Equal(17, functions.Count);
+        Assert.Equal(18, functions.Count);
         Assert.Equal("dotnet-isolated", JsonNode.Parse(File.ReadAllText(Path.Combine(app, "worker.config.json")))!["description"]!["language"]!.GetValue<string>());
         Assert.True(File.Exists(Path.Combine(app, ".azurefunctions", "Microsoft.Azure.WebJobs.Extensions.Storage.Queues.dll")));
         var host = JsonNode.Parse(File.ReadAllText(Path.Combine(app, "host.json")))!;
@@ -52,6 +52,7 @@ public sealed class PackageTests(ITestOutputHelper output) : IAsyncLifetime
             AppDirectory = app,
             HttpPort = 0,
             HostKeys = ["package-test-host-key-0123"],
+            MasterKey = "package-test-master-key-0123",
             Settings = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase)
             {
                 ["AzureWebJobsStorage"] = azurite.ConnectionString,
@@ -87,10 +88,16 @@ public sealed class PackageTests(ITestOutputHelper output) : IAsyncLifetime
             {
                 var route = "/api/" + System.Text.RegularExpressions.Regex.Replace(function.Property("route")!, @"\{[^}]+\}", "bad!id");
                 var method = new HttpMethod(function.Trigger["methods"]![0]!.GetValue<string>().ToUpperInvariant());
-                using var response = await http.SendAsync(new HttpRequestMessage(method, route)
+                using var request = new HttpRequestMessage(method, route)
                 {
                     Content = method == HttpMethod.Get ? null : new StringContent("{}", System.Text.Encoding.UTF8, "application/json"),
-                });
+                };
+                if (function.Property("authLevel") == "Admin")
+                {
+                    request.Headers.Add("x-functions-key", "package-test-master-key-0123");
+                }
+
+                using var response = await http.SendAsync(request);
                 Assert.True(response.StatusCode is HttpStatusCode.BadRequest or HttpStatusCode.OK or HttpStatusCode.ServiceUnavailable,
                     $"{function.Name} {route}: {(int)response.StatusCode}");
             }

@@ -15,6 +15,9 @@ namespace BackupRelay.Tests.Integration.Pipeline;
 /// </summary>
 public sealed class WorkerRuntimeTests : PipelineHarness
 {
+    // The circuit GES's failures open closes again soon, so a replay after the fix is not refused by it.
+    protected override Dictionary<string, string?> ExtraSettings() => new() { ["HuaweiCloud:Resilience:BreakDuration"] = "00:00:01" };
+
     [Fact]
     public async Task A_message_that_is_not_base64_goes_to_poison_verbatim_without_an_invocation()
     {
@@ -64,6 +67,91 @@ public sealed class WorkerRuntimeTests : PipelineHarness
         Assert.NotNull(run);
         Assert.Equal(RunStatus.Failed, run!.Status);
         Assert.Contains(QueueNames.Poison(QueueNames.StartBackup), string.Join(" ", run.Errors.Select(e => e.Reason)), StringComparison.Ordinal);
+
+        // GES is back (and the circuit its failures opened has closed): the operator replays the poison queue (master key). The runtime-moved message goes back to its queue,
+        // its run resumes where it failed, and the backup lands verified; its failure stays in the run's history.
+        State.Faults.Clear();
+        await Task.Delay(TimeSpan.FromSeconds(1.5));
+        using (var withoutMaster = await Api.SendAsync(ReplayRequest(QueueNames.StartBackup, FunctionKey)))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.Unauthorized, withoutMaster.StatusCode);
+        }
+
+        var answer = await ReplayAsync(QueueNames.StartBackup);
+        var replayed = Assert.Single(answer["messages"]!.AsArray())!;
+        Assert.Equal("resumed", replayed["outcome"]!.GetValue<string>());
+        Assert.Equal("runtime", replayed["format"]!.GetValue<string>());
+        Assert.Equal("http-worker-limit", replayed["runId"]!.GetValue<string>());
+        var resumed = Assert.Single(await WaitForRunsAsync(1));
+        await AssertCopiedAsync(resumed, "orders");
+        Assert.Equal(BackupRelay.Runs.CopyLevel.Verified, resumed.Trust!.Level);
+        Assert.Contains(resumed.Errors, e => e.Reason.Contains(QueueNames.Poison(QueueNames.StartBackup), StringComparison.Ordinal));
+        Assert.Single(State.Backups, b => b.GraphId == GraphA);
+        Assert.Empty((await poison.PeekMessagesAsync(32)).Value);
+
+        // Again: nothing left to replay, and the run is not touched.
+        Assert.Empty((await ReplayAsync(QueueNames.StartBackup))["messages"]!.AsArray());
+    }
+
+    [Fact]
+    public async Task Parked_messages_are_replayed_whole_and_what_cannot_be_is_kept_saying_why()
+    {
+        var queues = Services.GetRequiredService<WorkQueues>();
+        var poison = new QueueClient(Azurite.ConnectionString, QueueNames.Poison(QueueNames.StartBackup),
+            new QueueClientOptions(StorageVersions.Queue) { MessageEncoding = QueueMessageEncoding.None });
+        await poison.CreateIfNotExistsAsync();
+
+        // As an instance of an older version parks a message it cannot read (a rolling deployment): the app's wrapper.
+        var start = System.Text.Json.JsonSerializer.Serialize(new StartBackupMessage(1, "http-parked-then-replayed", GraphA, "http", null, "n1"),
+            BackupRelayJson.Default.StartBackupMessage);
+        await poison.SendMessageAsync(Base64(queues.ParkedText("StartBackup", "unsupported message: version 1", start)));
+        // A parked record whose message had to be cut to fit, and a message that never was base64.
+        await poison.SendMessageAsync(Base64(queues.ParkedText("StartBackup", "too long", new string('x', 200_000))));
+        await poison.SendMessageAsync("this never was base64 {!}");
+
+        var answer = await ReplayAsync(QueueNames.StartBackup);
+        var messages = answer["messages"]!.AsArray().Select(m => m!).ToList();
+        Assert.Equal(3, messages.Count);
+        Assert.Equal(1, answer["replayed"]!.GetValue<int>());
+        Assert.Equal(2, answer["kept"]!.GetValue<int>());
+        var whole = messages.Single(m => m["outcome"]!.GetValue<string>() == "replayed");
+        Assert.Equal("parked", whole["format"]!.GetValue<string>());
+        Assert.Equal("StartBackup", whole["function"]!.GetValue<string>());
+        Assert.Contains(messages, m => m["outcome"]!.GetValue<string>() == "kept" && m["reason"]!.GetValue<string>().Contains("cut to fit", StringComparison.Ordinal));
+        Assert.Contains(messages, m => m["outcome"]!.GetValue<string>() == "kept" && m["reason"]!.GetValue<string>().Contains("not base64", StringComparison.Ordinal));
+
+        var run = Assert.Single(await WaitForRunsAsync(1));
+        Assert.Equal("http-parked-then-replayed", run.Id);
+        await AssertCopiedAsync(run, "orders");
+
+        // A bad queue name is a problem naming the field; the kept messages stay where they are.
+        using (var bad = await Api.SendAsync(ReplayRequest("no-such-queue", Keys.MasterKey)))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.BadRequest, bad.StatusCode);
+            Assert.NotNull(System.Text.Json.Nodes.JsonNode.Parse(await bad.Content.ReadAsStringAsync())!["errors"]!["queue"]);
+        }
+
+        using (var badLimit = await Api.SendAsync(ReplayRequest(QueueNames.StartBackup + "?limit=0", Keys.MasterKey)))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.BadRequest, badLimit.StatusCode);
+        }
+
+        Assert.Equal(2, (await poison.GetPropertiesAsync()).Value.ApproximateMessagesCount);
+        static string Base64(string text) => Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(text));
+    }
+
+    private static HttpRequestMessage ReplayRequest(string queueAndQuery, string key)
+    {
+        var (queue, query) = queueAndQuery.Split('?', 2) is [var q, var rest] ? (q, "?" + rest) : (queueAndQuery, "");
+        return new HttpRequestMessage(HttpMethod.Post, $"/api/queues/{queue}/poison/replay{query}") { Headers = { { "x-functions-key", key } } };
+    }
+
+    private async Task<System.Text.Json.Nodes.JsonNode> ReplayAsync(string queue)
+    {
+        using var response = await Api.SendAsync(ReplayRequest(queue, Keys.MasterKey));
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == System.Net.HttpStatusCode.OK, body);
+        return System.Text.Json.Nodes.JsonNode.Parse(body)!;
     }
 
     [Fact]
