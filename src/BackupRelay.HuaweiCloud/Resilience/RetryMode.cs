@@ -8,16 +8,16 @@ public enum RetryMode
 {
     /// <summary>
     /// Any transient failure, timeouts and dropped connections included. For reads, deletes, IAM
-    /// tokens, and POSTs whose repeat is harmless (export writes the same files) or detectable
-    /// (add backup: a second attempt is refused with <c>GES.7002</c>, which callers treat as
-    /// "adopt the running backup").
+    /// tokens, and POSTs whose repeat is harmless (export writes the same files).
     /// </summary>
     Always,
 
     /// <summary>
     /// Only failures where the service certainly did not act: 429 throttling at the gateway and
-    /// refused connections. For import, graph start/stop and CSE restore, whose repeat would
-    /// start a second long-running operation or hit a confusing state error.
+    /// refused connections. For add backup, import, graph start/stop and CSE restore, whose repeat would
+    /// start a second long-running operation or hit a confusing state error. (Add backup once counted on
+    /// <c>GES.7002</c> refusing a repeat; that holds only while the first backup still runs, and a small
+    /// graph's backup can end before the repeat: its callers look for the backup the attempt started instead.)
     /// </summary>
     OnlyIfNotProcessed,
 }
@@ -26,9 +26,9 @@ public static class RetryModes
 {
     /// <summary>
     /// The retry mode of a request, from its method and path: reads and deletes are always
-    /// retried; of the POSTs, only those whose repeat is harmless or detected (add backup, export,
-    /// IAM tokens). Any other POST — import, start, stop, CSE restore, and any added later — is
-    /// retried only when the service certainly did not act.
+    /// retried; of the POSTs, only those whose repeat is harmless (export, IAM tokens). Any other
+    /// POST — add backup, import, start, stop, CSE restore, and any added later — is retried only
+    /// when the service certainly did not act.
     /// </summary>
     public static RetryMode For(HttpRequestMessage? request)
     {
@@ -38,8 +38,7 @@ public static class RetryModes
         }
 
         var path = request.RequestUri?.AbsolutePath ?? "";
-        return path.EndsWith("/backups", StringComparison.Ordinal)
-            || path.EndsWith("/backups/export", StringComparison.Ordinal)
+        return path.EndsWith("/backups/export", StringComparison.Ordinal)
             || path.EndsWith("/v3/auth/tokens", StringComparison.Ordinal)
             ? RetryMode.Always
             : RetryMode.OnlyIfNotProcessed;

@@ -96,6 +96,7 @@ public sealed partial class StartBackupHandler(
             return Refused(runId, $"graph {graph.Name ?? graphId} is not running (status {graph.Status})");
         }
 
+        var attemptAt = time.GetUtcNow();
         try
         {
             var added = await ges.AddBackupAsync(graphId, cancellationToken);
@@ -115,6 +116,19 @@ public sealed partial class StartBackupHandler(
         catch (HuaweiCloudException ex) when (ex.Kind is HuaweiCloudErrorKind.NotFound or HuaweiCloudErrorKind.Invalid)
         {
             return Refused(runId, $"GES refused the backup: {ex.ErrorCode} {ex.ErrorMessage}");
+        }
+        catch (HuaweiCloudException ex) when (ex.Kind == HuaweiCloudErrorKind.Transient)
+        {
+            // No clear answer (a timeout, a dropped connection, a 5xx): GES may have started the backup. The client does not
+            // send add-backup twice (a second one starts a second backup once the first has ended), so look for the backup this
+            // attempt started and adopt it; none listed yet: the message comes back, and its redelivery looks again first.
+            if (await FindRunningBackupAsync(graphId, graph.Name, attemptAt, cancellationToken) is { } started)
+            {
+                Log.Adopted(logger, runId, graphId, started.JobId);
+                return started;
+            }
+
+            return new JobStart.Busy($"add-backup got no clear answer ({ex.ErrorCode ?? ex.Message}) and no backup it started is listed yet");
         }
     }
 
