@@ -21,6 +21,7 @@ namespace BackupRelay.Tests.Integration.Pipeline;
 /// files, one GES backup per graph, GES calls per run within the pipeline's bound, and under 5 % of
 /// GES calls throttled.
 /// </summary>
+[Collection(SerialCollection.Name)]
 public sealed class FanOutTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private const double GatewayRequestsPerSecond = 60;

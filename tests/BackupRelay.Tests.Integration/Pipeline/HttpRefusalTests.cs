@@ -239,4 +239,26 @@ public sealed class HttpRefusalTests(HttpRefusalTests.SharedHost host) : IClassF
         Assert.Empty(await Runs.ListAsync());
         Assert.DoesNotContain(State.RecordedRequests(), r => r.Method != "GET" && !r.Path.Contains("/auth/tokens", StringComparison.Ordinal));
     }
+
+    [Theory]
+    [InlineData("{}", "backupId")]
+    [InlineData("""{"backupId":"../x"}""", "backupId")]
+    [InlineData("""{"backupId":"b1","obsPath":"http://elsewhere/x"}""", "obsPath")]
+    [InlineData("""{"backupId":"b1","obsPath":"Bucket_Upper/x/"}""", "obsPath")]
+    [InlineData("""{"backupId":"b1","sourceGraph":42}""", "sourceGraph")]
+    [InlineData("""{"backupId":"b1","sourceGraph":"orders","backupId":"b2"}""", "body")]
+    [InlineData("""{"backupId":"b1","acceptUnverified":"yes"}""", "acceptUnverified")]
+    public async Task A_bad_restore_from_a_copy_is_400_naming_the_field(string body, string field)
+    {
+        using var response = await Api.SendAsync(Request(HttpMethod.Post, $"/api/graphs/{PipelineHarness.GraphB}/restores", body));
+        Assert.NotNull((await ProblemAsync(response, HttpStatusCode.BadRequest))["errors"]![field]);
+    }
+
+    [Fact]
+    public async Task An_unsigned_restore_from_a_copy_is_401_and_nothing_runs()
+    {
+        using var response = await Api.SendAsync(Request(HttpMethod.Post, $"/api/graphs/{PipelineHarness.GraphB}/restores", """{"backupId":"b1"}""", sign: false));
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        Assert.Empty(await Runs.ListAsync());
+    }
 }
