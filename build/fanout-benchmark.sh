@@ -17,7 +17,7 @@ prepare_worker
 figures="$(mktemp)"
 rm -f "${TMPDIR:-/tmp}/backuprelay-fanout.txt"
 status=0
-FANOUT_GRAPHS="$graphs" dotnet test tests/BackupRelay.Tests.Integration -c Release --no-build \
+FANOUT_GRAPHS="$graphs" FANOUT_OUTAGE_SECONDS=20 dotnet test tests/BackupRelay.Tests.Integration -c Release --no-build \
   --filter "FullyQualifiedName~FanOutTests" --logger "console;verbosity=normal" >"$figures" 2>&1 || status=$?
 grep -E "Test Run (Successful|Failed)|^\s+Failed |Error Message" -A2 "$figures" | head -n 20 || true
 echo

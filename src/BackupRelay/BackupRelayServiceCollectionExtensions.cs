@@ -153,6 +153,15 @@ public static class BackupRelayServiceCollectionExtensions
             .AddFilter("Microsoft.AspNetCore.Http.Result", LogLevel.Warning));
         services.AddProblemDetails();
         services.AddSingleton<BackupRelay.Http.HealthProbe>();
+
+        // One endpoint class per resource: the HTTP adapters take it, and it takes what it needs.
+        services.AddSingleton<BackupRelay.Http.HealthEndpoint>();
+        services.AddSingleton<Backups.BackupNowEndpoint>();
+        services.AddSingleton<Restores.EngineRestoreEndpoint>();
+        services.AddSingleton<Restores.ImportEndpoint>();
+        services.AddSingleton<Restores.RestoreFromCopyEndpoint>();
+        services.AddSingleton<Runs.RunEndpoints>();
+        services.AddSingleton<Freshness.GraphEndpoints>();
         services.AddSingleton<BackupRelay.Http.SignatureReplayGuard>();
         services.AddExceptionHandler<BackupRelay.Http.ApiExceptionHandler>();
         return services;

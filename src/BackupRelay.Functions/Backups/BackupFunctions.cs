@@ -2,20 +2,16 @@ using BackupRelay.Backups;
 using BackupRelay.Configuration;
 using BackupRelay.Copying;
 using BackupRelay.Hosting;
-using BackupRelay.Http;
 using BackupRelay.Messaging;
-using BackupRelay.Runs;
 using BackupRelay.Scheduling;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Azure.Functions.Worker;
-using Microsoft.Extensions.Options;
 
 namespace BackupRelay.Functions.Backups;
 
 /// <summary>A backup's path: the schedule (or a webhook) starts it, its job is polled, its files are copied.</summary>
 public sealed class BackupFunctions(ScheduleBackupsHandler schedule, StartBackupHandler startBackup, PollBackupJobHandler pollBackupJob,
-    CopyBackupFileHandler copyBackupFile, FunctionInvoker invoker, RunStore runs, WorkQueues queues, IOptions<HttpOptions> http,
-    IOptions<BackupOptions> backup, TimeProvider time)
+    CopyBackupFileHandler copyBackupFile, FunctionInvoker invoker, BackupNowEndpoint backupNow)
 {
     /// <summary>One start per configured graph; the runtime fires it on one instance (<c>useMonitor</c>: a missed occurrence runs once, past due).</summary>
     [Function(FunctionNames.ScheduleBackups)]
@@ -41,5 +37,5 @@ public sealed class BackupFunctions(ScheduleBackupsHandler schedule, StartBackup
     [Function("BackupNow")]
     public Task<IResult> BackupNowAsync([HttpTrigger(AuthorizationLevel.Function, "post", Route = "graphs/{graphId}/backups")] HttpRequest request,
         string graphId) =>
-        BackupNowEndpoint.HandleAsync(request.HttpContext, graphId, runs, queues, http, backup, time);
+        backupNow.HandleAsync(request.HttpContext, graphId);
 }

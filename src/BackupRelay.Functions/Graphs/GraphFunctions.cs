@@ -5,15 +5,15 @@ using Microsoft.Azure.Functions.Worker;
 namespace BackupRelay.Functions.Graphs;
 
 /// <summary>The configured graphs: schedule, last run, last verified copy, freshness.</summary>
-public sealed class GraphFunctions(GraphStatusService graphs)
+public sealed class GraphFunctions(GraphEndpoints graphs)
 {
     /// <summary><c>GET /api/graphs</c>.</summary>
     [Function("ListGraphs")]
     public Task<IResult> ListGraphsAsync([HttpTrigger(AuthorizationLevel.Function, "get", Route = "graphs")] HttpRequest request) =>
-        GraphEndpoints.ListAsync(graphs, request.HttpContext.RequestAborted);
+        graphs.ListAsync(request.HttpContext.RequestAborted);
 
     /// <summary><c>GET /api/graphs/{graphId}</c>.</summary>
     [Function("GetGraph")]
     public Task<IResult> GetGraphAsync([HttpTrigger(AuthorizationLevel.Function, "get", Route = "graphs/{graphId}")] HttpRequest request, string graphId) =>
-        GraphEndpoints.GetAsync(graphId, graphs, request.HttpContext.RequestAborted);
+        graphs.GetAsync(graphId, request.HttpContext.RequestAborted);
 }

@@ -11,5 +11,5 @@ public sealed class PoisonFunctions(PoisonReplay replay)
     [Function("ReplayPoison")]
     public Task<IResult> ReplayPoisonAsync([HttpTrigger(AuthorizationLevel.Admin, "post", Route = "queues/{queue}/poison/replay")] HttpRequest request,
         string queue) =>
-        PoisonReplay.HandleAsync(request.HttpContext, queue, request.Query.TryGetValue("limit", out var limit) ? limit.ToString() : null, replay);
+        replay.HandleAsync(request.HttpContext, queue, request.Query.TryGetValue("limit", out var limit) ? limit.ToString() : null);
 }

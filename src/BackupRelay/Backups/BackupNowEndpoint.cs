@@ -8,10 +8,9 @@ using Microsoft.Extensions.Options;
 namespace BackupRelay.Backups;
 
 /// <summary><c>POST /api/graphs/{graphId}/backups</c>: back a configured graph up now (same <c>Idempotency-Key</c>, same run).</summary>
-public static class BackupNowEndpoint
+public sealed class BackupNowEndpoint(RunStore runs, WorkQueues queues, IOptions<HttpOptions> http, IOptions<BackupOptions> backup, TimeProvider time)
 {
-    internal static async Task<IResult> HandleAsync(HttpContext context, string graphId, RunStore runs, WorkQueues queues,
-        IOptions<HttpOptions> http, IOptions<BackupOptions> backup, TimeProvider time)
+    public async Task<IResult> HandleAsync(HttpContext context, string graphId)
     {
         var errors = new Dictionary<string, string[]>();
         HttpApi.CheckId(graphId, "graphId", errors);

@@ -5,14 +5,14 @@ using Microsoft.AspNetCore.Http;
 namespace BackupRelay.Freshness;
 
 /// <summary><c>GET /api/graphs</c> and <c>GET /api/graphs/{graphId}</c>: each configured graph's freshness and last proven restore.</summary>
-public static class GraphEndpoints
+public sealed class GraphEndpoints(GraphStatusService graphs)
 {
     /// <summary>Every configured graph: schedule, next occurrence, last run, last verified copy, freshness.</summary>
     /// <remarks>The statuses are computed once for every caller; a caller stops waiting when its request's bound runs out.</remarks>
-    internal static async Task<IResult> ListAsync(GraphStatusService graphs, CancellationToken cancellationToken) =>
+    public async Task<IResult> ListAsync(CancellationToken cancellationToken) =>
         Results.Json([.. await graphs.GetAsync().WaitAsync(cancellationToken)], BackupRelayJson.Default.ListGraphStatus);
 
-    internal static async Task<IResult> GetAsync(string graphId, GraphStatusService graphs, CancellationToken cancellationToken)
+    public async Task<IResult> GetAsync(string graphId, CancellationToken cancellationToken)
     {
         var errors = new Dictionary<string, string[]>();
         HttpApi.CheckId(graphId, "graphId", errors);

@@ -5,10 +5,10 @@ using Microsoft.AspNetCore.Http;
 namespace BackupRelay.Http;
 
 /// <summary><c>GET /api/health</c> (anonymous): 200 healthy, starting or degraded (stale, unverified or restore-unproven graphs named), 503 unhealthy.</summary>
-public static class HealthEndpoint
+public sealed class HealthEndpoint(HealthProbe probe, GraphStatusService graphs)
 {
     /// <summary>Storage and Huawei Cloud as last probed (shared, cached briefly; see <see cref="HealthProbe"/>).</summary>
-    internal static async Task<IResult> HandleAsync(HealthProbe probe, GraphStatusService graphs)
+    public async Task<IResult> HandleAsync()
     {
         var report = await probe.CheckAsync();
 

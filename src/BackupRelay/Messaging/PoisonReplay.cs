@@ -68,8 +68,7 @@ public sealed partial class PoisonReplay(StorageAccount account, WorkQueues queu
     /// <c>POST /api/queues/{queue}/poison/replay[?limit=1..32]</c> (admin level: the master key): replays the poison queue of one
     /// of the app's work queues and says what became of each message.
     /// </summary>
-    internal static async Task<Microsoft.AspNetCore.Http.IResult> HandleAsync(Microsoft.AspNetCore.Http.HttpContext context, string queue, string? limit,
-        PoisonReplay replay)
+    public async Task<Microsoft.AspNetCore.Http.IResult> HandleAsync(Microsoft.AspNetCore.Http.HttpContext context, string queue, string? limit)
     {
         var errors = new Dictionary<string, string[]>();
         if (!Queues.Contains(queue, StringComparer.Ordinal))
@@ -89,7 +88,7 @@ public sealed partial class PoisonReplay(StorageAccount account, WorkQueues queu
             return Microsoft.AspNetCore.Http.TypedResults.ValidationProblem(errors);
         }
 
-        var messages = await replay.ReplayAsync(queue, count, context.RequestAborted);
+        var messages = await ReplayAsync(queue, count, context.RequestAborted);
         var answer = new PoisonReplayAnswer(queue, messages.Count(m => m.Outcome == "replayed"), messages.Count(m => m.Outcome == "resumed"),
             messages.Count(m => m.Outcome == Kept), messages);
         return Microsoft.AspNetCore.Http.Results.Json(answer, BackupRelayJson.Default.PoisonReplayAnswer);

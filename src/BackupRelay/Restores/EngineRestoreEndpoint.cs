@@ -10,10 +10,10 @@ using Microsoft.Extensions.Options;
 namespace BackupRelay.Restores;
 
 /// <summary><c>POST /api/engines/{engineId}/backups/{backupId}/restore</c>: restore a CSE engine from one of its backups; the run follows the CSE job on <c>operation-poll</c>.</summary>
-public static class EngineRestoreEndpoint
+public sealed class EngineRestoreEndpoint(CseClient cse, RunStore runs, WorkQueues queues, IOptions<HttpOptions> http, IOptions<BackupOptions> backup,
+    TimeProvider time)
 {
-    internal static async Task<IResult> HandleAsync(HttpContext context, string engineId, string backupId, CseClient cse, RunStore runs,
-        WorkQueues queues, IOptions<HttpOptions> http, IOptions<BackupOptions> backup, TimeProvider time)
+    public async Task<IResult> HandleAsync(HttpContext context, string engineId, string backupId)
     {
         var errors = new Dictionary<string, string[]>();
         HttpApi.CheckId(engineId, "engineId", errors);

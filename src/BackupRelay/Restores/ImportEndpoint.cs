@@ -10,10 +10,10 @@ using Microsoft.Extensions.Options;
 namespace BackupRelay.Restores;
 
 /// <summary><c>POST /api/graphs/{graphId}/import</c>: import a GES backup from an OBS path; the run follows the GES job on <c>operation-poll</c>.</summary>
-public static class ImportEndpoint
+public sealed class ImportEndpoint(GesClient ges, RunStore runs, WorkQueues queues, IOptions<HttpOptions> http, IOptions<BackupOptions> backup,
+    TimeProvider time)
 {
-    internal static async Task<IResult> HandleAsync(HttpContext context, string graphId, GesClient ges, RunStore runs, WorkQueues queues,
-        IOptions<HttpOptions> http, IOptions<BackupOptions> backup, TimeProvider time)
+    public async Task<IResult> HandleAsync(HttpContext context, string graphId)
     {
         var errors = new Dictionary<string, string[]>();
         HttpApi.CheckId(graphId, "graphId", errors);

@@ -8,7 +8,8 @@ using Microsoft.Extensions.Options;
 
 namespace BackupRelay.Restores;
 
-public static class RestoreFromCopyEndpoint
+public sealed class RestoreFromCopyEndpoint(RunStore runs, CopyRestores restores, GesClient ges, IOptions<HttpOptions> http, IOptions<BackupOptions> backup,
+    IOptions<ObsOptions> obsOptions, TimeProvider time)
 {
     /// <summary>
     /// <c>POST /api/graphs/{graphId}/restores</c>: bring a verified copy back — upload its files from the
@@ -16,8 +17,7 @@ public static class RestoreFromCopyEndpoint
     /// every file there, verified and matching it: 409 otherwise, nothing uploaded); the run then goes
     /// through the <c>restore-upload</c> queue and <c>PollOperation</c>. Same <c>Idempotency-Key</c>, same run.
     /// </summary>
-    internal static async Task<IResult> HandleAsync(HttpContext context, string graphId, RunStore runs, CopyRestores restores, GesClient ges,
-        IOptions<HttpOptions> http, IOptions<BackupOptions> backup, IOptions<ObsOptions> obsOptions, TimeProvider time)
+    public async Task<IResult> HandleAsync(HttpContext context, string graphId)
     {
         var errors = new Dictionary<string, string[]>();
         HttpApi.CheckId(graphId, "graphId", errors);

@@ -5,14 +5,14 @@ using Microsoft.AspNetCore.Http;
 namespace BackupRelay.Runs;
 
 /// <summary><c>GET /api/runs/{runId}</c> and <c>GET /api/runs</c>: one run record, or the newest runs from the run index.</summary>
-public static class RunEndpoints
+public sealed class RunEndpoints(RunStore runs)
 {
     /// <summary>
     /// The run record. With <c>?wait=true</c> the status code follows the run, as a status endpoint
     /// should: 202 while it runs, 200 when it succeeded, 500 when it failed or partially failed — a
     /// failure is never a 2xx.
     /// </summary>
-    internal static async Task<IResult> GetAsync(HttpContext context, string runId, string? wait, RunStore runs)
+    public async Task<IResult> GetAsync(HttpContext context, string runId, string? wait)
     {
         var errors = new Dictionary<string, string[]>();
         if (!HuaweiCloudIds.IsValidId(runId))
@@ -71,7 +71,7 @@ public static class RunEndpoints
         };
     }
 
-    internal static async Task<IResult> ListAsync(HttpContext context, string? graphId, string? status, string? limit, RunStore runs)
+    public async Task<IResult> ListAsync(HttpContext context, string? graphId, string? status, string? limit)
     {
         var errors = new Dictionary<string, string[]>();
         RunStatus? filter = null;
