@@ -111,8 +111,10 @@ overridden="$(env | cut -d= -f1 | grep -E '^(AzureWebJobsStorage|Destination|Hua
 
 # The local host's key for the function-level routes (the Functions host's keys in Azure).
 host_key="$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
+# The master key: admin-level routes (the poison replay) and everything else.
+master_key="$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
 echo "starting BackupRelay (published worker on the local Functions host); the schedule fires once at start-up"
-LOCALHOST_HOST_KEY="$host_key" dotnet src/BackupRelay.LocalHost/bin/Release/net10.0/BackupRelay.LocalHost.dll \
+LOCALHOST_HOST_KEY="$host_key" LOCALHOST_MASTER_KEY="$master_key" dotnet src/BackupRelay.LocalHost/bin/Release/net10.0/BackupRelay.LocalHost.dll \
   --app "$root/artifacts/functions" --settings "$work/local.settings.json" --port "$host_port" --run-timers-on-startup \
   >"$work/backuprelay.log" 2>&1 &
 host_pid=$!
@@ -212,11 +214,12 @@ The stack stays up until Ctrl+C:
   Graphs:                      $graph (demo_graph, backed up), $restored (demo_graph_restored), $drills (demo_graph_drills, drill target)
 
 In another shell:
-  export API=http://127.0.0.1:$host_port/api KEY=$host_key
+  export API=http://127.0.0.1:$host_port/api KEY=$host_key MASTER_KEY=$master_key
   curl -s "\$API/health"                                                     # anonymous
   curl -s -H "x-functions-key: \$KEY" "\$API/graphs"                           # freshness of every graph
   curl -s -X POST -H "x-functions-key: \$KEY" "\$API/graphs/$graph/backups"  # back up now: 202 + the run
   curl -s -H "x-functions-key: \$KEY" "\$API/runs?limit=5"                     # the newest runs
+  curl -s -X POST -H "x-functions-key: \$MASTER_KEY" "\$API/queues/backup-copy/poison/replay"  # poison messages back (master key)
 TEXT
   trap 'exit 0' INT TERM
   while kill -0 "$host_pid" 2>/dev/null; do sleep 1; done

@@ -4,7 +4,7 @@ using BackupRelay.LocalHost;
 // The local Functions host (development and tests only): runs a published isolated-worker app the way
 // `func start` does. Usage:
 //   BackupRelay.LocalHost --app <published app folder> [--settings local.settings.json] [--port 7071]
-//                         [--host-key KEY] [--run-timers-on-startup]
+//                         [--host-key KEY] [--master-key KEY] [--run-timers-on-startup]
 //                         [--message-visibility hh:mm:ss]   (tests: short leases)
 // host.json is the app folder's, overridden as in the runtime by AzureFunctionsJobHost__* settings (tests: fast timings).
 // Settings: the file's Values, then environment variables (which win), go to the worker as environment variables.
@@ -42,12 +42,15 @@ foreach (System.Collections.DictionaryEntry variable in Environment.GetEnvironme
 }
 
 var hostKey = Arg("--host-key") ?? Environment.GetEnvironmentVariable("LOCALHOST_HOST_KEY") ?? Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
+// The master key opens admin-level functions (the poison replay) as well as the rest; none given: a random one nobody knows.
+var masterKey = Arg("--master-key") ?? Environment.GetEnvironmentVariable("LOCALHOST_MASTER_KEY") ?? Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
 var options = new LocalHostOptions
 {
     AppDirectory = Path.GetFullPath(app),
     Settings = settings,
     HttpPort = int.Parse(Arg("--port") ?? "7071", System.Globalization.CultureInfo.InvariantCulture),
     HostKeys = [hostKey],
+    MasterKey = masterKey,
     TimersRunOnStartup = args.Contains("--run-timers-on-startup"),
     MessageVisibility = Arg("--message-visibility") is { } visibility
         ? TimeSpan.Parse(visibility, System.Globalization.CultureInfo.InvariantCulture)
