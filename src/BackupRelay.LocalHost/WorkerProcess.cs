@@ -84,11 +84,29 @@ public sealed partial class WorkerProcess : IAsyncDisposable
         process.Start();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
+        // A host that exits without stopping its worker (a test process ending, a host killed) must not leave it running:
+        // the worker does not always notice its gRPC stream is gone. (The Functions host runs its workers in its own job.)
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => worker.KillQuietly();
         Log.Started(logger, process.Id);
         return worker;
     }
 
     public Task WaitForExitAsync(CancellationToken cancellationToken = default) => _process.WaitForExitAsync(cancellationToken);
+
+    private void KillQuietly()
+    {
+        try
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill(entireProcessTree: true);
+            }
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or System.ComponentModel.Win32Exception)
+        {
+            // Already gone, or never started.
+        }
+    }
 
     /// <summary>Waits until the worker's HTTP endpoint accepts connections; a worker that exits first or never listens is killed and reported.</summary>
     public async Task WaitForListenerAsync(Uri uri, TimeSpan timeout, CancellationToken cancellationToken)
