@@ -43,8 +43,8 @@ public sealed partial class LocalFunctionsHost : IAsyncDisposable
     public HostJson HostJson { get; }
     public string WorkerAssembly { get; }
 
-    /// <summary>The capabilities the current worker declared at its start.</summary>
-    public IReadOnlyDictionary<string, string> WorkerCapabilities { get; private set; } = new Dictionary<string, string>();
+    /// <summary>The capabilities the current worker declared at its start (none while no worker runs).</summary>
+    public IReadOnlyDictionary<string, string> WorkerCapabilities => _worker?.Channel.Capabilities ?? new Dictionary<string, string>();
 
     /// <summary>The worker's user logs as the host attributes them to invocations (or could not).</summary>
     public FunctionLogs FunctionLogs => _logs;
@@ -185,7 +185,6 @@ public sealed partial class LocalFunctionsHost : IAsyncDisposable
         }
 
         Log.WorkerReady(_logger, worker.ProcessId, Functions.Count);
-        WorkerCapabilities = worker.Channel.Capabilities;
         if (worker.Channel.Capabilities.TryGetValue("WorkerOpenTelemetryEnabled", out var otel) && bool.TryParse(otel, out var exports) && exports
             && !string.Equals(HostJson.TelemetryMode, "OpenTelemetry", StringComparison.OrdinalIgnoreCase))
         {

@@ -16,6 +16,7 @@ public sealed partial class WorkerProcess : IAsyncDisposable
     private readonly Process _process;
     private readonly StringBuilder _output = new();
     private readonly ILogger _logger;
+    private EventHandler? _killOnExit;
 
     private WorkerProcess(Process process, string workerId, string appDirectory, ILogger logger, FunctionLogs logs)
     {
@@ -86,7 +87,8 @@ public sealed partial class WorkerProcess : IAsyncDisposable
         process.BeginErrorReadLine();
         // A host that exits without stopping its worker (a test process ending, a host killed) must not leave it running:
         // the worker does not always notice its gRPC stream is gone. (The Functions host runs its workers in its own job.)
-        AppDomain.CurrentDomain.ProcessExit += (_, _) => worker.KillQuietly();
+        worker._killOnExit = (_, _) => worker.KillQuietly();
+        AppDomain.CurrentDomain.ProcessExit += worker._killOnExit;
         Log.Started(logger, process.Id);
         return worker;
     }
@@ -181,6 +183,7 @@ public sealed partial class WorkerProcess : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        AppDomain.CurrentDomain.ProcessExit -= _killOnExit;
         await KillAsync();
         _process.Dispose();
     }

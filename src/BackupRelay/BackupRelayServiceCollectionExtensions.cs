@@ -65,8 +65,7 @@ public static class BackupRelayServiceCollectionExtensions
             sp.GetRequiredService<Notifications.RunEvents>()));
         services.AddSingleton<IWorkSender>(sp => sp.GetRequiredService<WorkQueues>());
         services.AddSingleton<IRunRecords>(sp => sp.GetRequiredService<RunStore>());
-        services.AddSingleton(sp => new PoisonReplay(sp.GetRequiredService<AppStorage>().Account, sp.GetRequiredService<WorkQueues>(),
-            sp.GetRequiredService<RunStore>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<PoisonReplay>>()));
+        services.AddSingleton<PoisonReplay>();
         services.AddSingleton<NumberedPolls>();
         services.AddSingleton<SubmitOnce>();
         services.AddSingleton<RunHousekeeping>();

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text.Json;
 using BackupRelay.Telemetry;
 using BackupRelay.Configuration;
 using BackupRelay.HuaweiCloud;
@@ -26,7 +25,7 @@ public sealed partial class FunctionInvoker(WorkQueues queues, RunStore runs, Ho
     public async Task<HandlerResult> InvokeAsync(QueueInvocation invocation, string? message, CancellationToken cancellationToken)
     {
         var (function, name, dequeueCount) = (invocation.Function, invocation.Name, invocation.DequeueCount);
-        var (traceParent, runId) = MessageFields(message);
+        var (traceParent, runId) = MessageParser.Envelope(message);
         var previous = Activity.Current;
         Activity.Current = null;
         using var span = BackupRelayTelemetry.Source.StartActivity(name, ActivityKind.Consumer, BackupRelayTelemetry.Extract(traceParent));
@@ -80,28 +79,6 @@ public sealed partial class FunctionInvoker(WorkQueues queues, RunStore runs, Ho
         }
 
         throw new RetryLaterException($"{name} will retry (delivery {dequeueCount}): {result.Reason}");
-    }
-
-    /// <summary>What the invoker itself reads of a message (once): its trace context and the run it belongs to.</summary>
-    private static (string? TraceParent, string? RunId) MessageFields(string? message)
-    {
-        try
-        {
-            using var document = JsonDocument.Parse(message ?? "");
-            if (document.RootElement.ValueKind != JsonValueKind.Object)
-            {
-                return (null, null);
-            }
-
-            return (Text(document.RootElement, BackupRelayTelemetry.TraceParentProperty), Text(document.RootElement, "runId"));
-        }
-        catch (JsonException)
-        {
-            return (null, null);
-        }
-
-        static string? Text(JsonElement root, string name) =>
-            root.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String && value.GetString() is { Length: <= 200 } text ? text : null;
     }
 
     private async Task<HandlerResult> InvokeCoreAsync(QueueInvocation invocation, string? message, string? runId, CancellationToken cancellationToken)

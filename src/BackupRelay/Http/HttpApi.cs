@@ -198,6 +198,23 @@ public static partial class HttpApi
         ? prefix + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(graphId + "\n" + key)))[..32]
         : prefix + Guid.NewGuid().ToString("N");
 
+    /// <summary>A <c>?limit=</c>: <paramref name="fallback"/> when absent, else a whole number in 1..<paramref name="max"/> (an error naming it otherwise).</summary>
+    internal static int QueryLimit(string? text, int max, int fallback, Dictionary<string, string[]> errors)
+    {
+        if (text is null)
+        {
+            return fallback;
+        }
+
+        if (int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) && n >= 1 && n <= max)
+        {
+            return n;
+        }
+
+        errors["limit"] = [$"limit must be a whole number between 1 and {max}."];
+        return fallback;
+    }
+
     internal static void CheckId(string value, string field, Dictionary<string, string[]> errors)
     {
         if (!HuaweiCloudIds.IsValidId(value))

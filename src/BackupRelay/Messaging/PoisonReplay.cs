@@ -3,7 +3,6 @@ using System.Text.Json;
 using BackupRelay.Configuration;
 using BackupRelay.HuaweiCloud;
 using BackupRelay.Runs;
-using BackupRelay.Storage;
 using Microsoft.Extensions.Logging;
 
 namespace BackupRelay.Messaging;
@@ -26,20 +25,16 @@ public sealed record PoisonReplayAnswer(string Queue, int Replayed, int Resumed,
 /// (a new request restores again).
 /// </para>
 /// </summary>
-public sealed partial class PoisonReplay(StorageAccount account, WorkQueues queues, RunStore runs, TimeProvider time, ILogger<PoisonReplay> logger)
+public sealed partial class PoisonReplay(WorkQueues queues, RunStore runs, TimeProvider time, ILogger<PoisonReplay> logger)
 {
     /// <summary>How long the messages being replayed stay hidden from another replay.</summary>
     private static readonly TimeSpan Lease = TimeSpan.FromMinutes(2);
-
-    /// <summary>The queues a replay reads from (their poison queues): the app's work queues.</summary>
-    public static IReadOnlyList<string> Queues { get; } =
-        [QueueNames.StartBackup, QueueNames.PollBackupJob, QueueNames.CopyBackupFile, QueueNames.UploadToObs, QueueNames.PollOperation, QueueNames.Notify];
 
     /// <summary>Replays up to <paramref name="limit"/> messages (at most 32: one receive) of <c>&lt;queue&gt;-poison</c>.</summary>
     public async Task<IReadOnlyList<ReplayedMessage>> ReplayAsync(string queue, int limit, CancellationToken cancellationToken)
     {
         // Read as stored: a message the runtime moved may not be base64 at all, and is reported, not thrown on.
-        var poison = account.GetRawQueue(QueueNames.Poison(queue));
+        var poison = queues.RawQueue(QueueNames.Poison(queue));
         if (!(await poison.ExistsAsync(cancellationToken)).Value)
         {
             return [];
@@ -62,6 +57,8 @@ public sealed partial class PoisonReplay(StorageAccount account, WorkQueues queu
         return results;
     }
 
+    private const string Replayed = "replayed";
+    private const string Resumed = "resumed";
     private const string Kept = "kept";
 
     /// <summary>
@@ -71,17 +68,12 @@ public sealed partial class PoisonReplay(StorageAccount account, WorkQueues queu
     public async Task<Microsoft.AspNetCore.Http.IResult> HandleAsync(Microsoft.AspNetCore.Http.HttpContext context, string queue, string? limit)
     {
         var errors = new Dictionary<string, string[]>();
-        if (!Queues.Contains(queue, StringComparer.Ordinal))
+        if (!WorkQueues.WorkQueueNames.Contains(queue, StringComparer.Ordinal))
         {
-            errors["queue"] = [$"queue must be one of {string.Join(", ", Queues)} (its poison queue is replayed)."];
+            errors["queue"] = [$"queue must be one of {string.Join(", ", WorkQueues.WorkQueueNames)} (its poison queue is replayed)."];
         }
 
-        var count = 32;
-        if (limit is not null && !(int.TryParse(limit, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out count)
-            && count is >= 1 and <= 32))
-        {
-            errors["limit"] = ["limit must be a whole number between 1 and 32."];
-        }
+        var count = Http.HttpApi.QueryLimit(limit, 32, 32, errors);
 
         if (errors.Count > 0)
         {
@@ -89,7 +81,7 @@ public sealed partial class PoisonReplay(StorageAccount account, WorkQueues queu
         }
 
         var messages = await ReplayAsync(queue, count, context.RequestAborted);
-        var answer = new PoisonReplayAnswer(queue, messages.Count(m => m.Outcome == "replayed"), messages.Count(m => m.Outcome == "resumed"),
+        var answer = new PoisonReplayAnswer(queue, messages.Count(m => m.Outcome == Replayed), messages.Count(m => m.Outcome == Resumed),
             messages.Count(m => m.Outcome == Kept), messages);
         return Microsoft.AspNetCore.Http.Results.Json(answer, BackupRelayJson.Default.PoisonReplayAnswer);
     }
@@ -109,8 +101,8 @@ public sealed partial class PoisonReplay(StorageAccount account, WorkQueues queu
                 cut is { } length ? $"cut to fit the queue when it was parked (it was {length} characters): it cannot be sent again whole" : "a parked record without its message");
         }
 
-        var runId = RunIdOf(original);
-        string outcome = "replayed";
+        var runId = MessageParser.Envelope(original).RunId;
+        var outcome = Replayed;
         if (runId is not null)
         {
             var run = HuaweiCloudIds.IsValidId(runId) ? await runs.GetAsync(runId, cancellationToken) : null;
@@ -130,7 +122,7 @@ public sealed partial class PoisonReplay(StorageAccount account, WorkQueues queu
                     return new ReplayedMessage(messageId, format, function, runId, Kept, refusal);
                 }
 
-                outcome = "resumed";
+                outcome = Resumed;
             }
         }
 
@@ -195,20 +187,6 @@ public sealed partial class PoisonReplay(StorageAccount account, WorkQueues queu
         }
 
         return ("runtime", null, text, null);
-    }
-
-    private static string? RunIdOf(string message)
-    {
-        try
-        {
-            using var document = JsonDocument.Parse(message);
-            return document.RootElement.ValueKind == JsonValueKind.Object && document.RootElement.TryGetProperty("runId", out var id)
-                && id.ValueKind == JsonValueKind.String ? id.GetString() : null;
-        }
-        catch (JsonException)
-        {
-            return null;
-        }
     }
 
     private static partial class Log

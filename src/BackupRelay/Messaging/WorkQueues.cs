@@ -19,9 +19,14 @@ public sealed class WorkQueues(StorageAccount account, TimeProvider time, Teleme
 
     public QueueClient Queue(string name) => account.GetQueue(name);
 
-    public static IEnumerable<string> AllQueues =>
-        new[] { QueueNames.StartBackup, QueueNames.PollBackupJob, QueueNames.CopyBackupFile, QueueNames.PollOperation, QueueNames.Notify, QueueNames.UploadToObs }
-            .SelectMany(q => new[] { q, QueueNames.Poison(q) });
+    /// <summary>A queue read as stored, without base64 decoding (a poison queue can hold text that never was base64).</summary>
+    public QueueClient RawQueue(string name) => account.GetRawQueue(name);
+
+    /// <summary>The app's work queues (each has its poison queue).</summary>
+    public static IReadOnlyList<string> WorkQueueNames { get; } =
+        [QueueNames.StartBackup, QueueNames.PollBackupJob, QueueNames.CopyBackupFile, QueueNames.PollOperation, QueueNames.Notify, QueueNames.UploadToObs];
+
+    public static IEnumerable<string> AllQueues => WorkQueueNames.SelectMany(q => new[] { q, QueueNames.Poison(q) });
 
     public Task EnsureCreatedAsync(CancellationToken cancellationToken = default) =>
         Task.WhenAll(AllQueues.Select(q => CreateOnceAsync(q, cancellationToken)));
@@ -149,6 +154,31 @@ public static class MessageParser
     {
         Telemetry.BackupRelayTelemetry.TagRun(run);
         return run;
+    }
+
+    /// <summary>
+    /// What is read of any message before its handler parses it (the invoker, once per delivery; the poison replay): its
+    /// trace context and the run it belongs to. Not JSON, or not an object: neither.
+    /// </summary>
+    public static (string? TraceParent, string? RunId) Envelope(string? message)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(message ?? "");
+            if (document.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                return (null, null);
+            }
+
+            return (Text(document.RootElement, Telemetry.BackupRelayTelemetry.TraceParentProperty), Text(document.RootElement, "runId"));
+        }
+        catch (JsonException)
+        {
+            return (null, null);
+        }
+
+        static string? Text(JsonElement root, string name) =>
+            root.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String && value.GetString() is { Length: <= 200 } text ? text : null;
     }
 
     public static bool TryParse<T>(string text, JsonTypeInfo<T> type, out T? message, out string reason)

@@ -93,25 +93,14 @@ public sealed class RunEndpoints(RunStore runs)
             errors["graphId"] = ["graphId must be a GES graph id."];
         }
 
-        int? count = null;
-        if (limit is not null)
-        {
-            if (int.TryParse(limit, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) && n is >= 1 and <= 500)
-            {
-                count = n;
-            }
-            else
-            {
-                errors["limit"] = ["limit must be a whole number between 1 and 500."];
-            }
-        }
+        var count = HttpApi.QueryLimit(limit, 500, 50, errors);
 
         if (errors.Count > 0)
         {
             return TypedResults.ValidationProblem(errors);
         }
 
-        var list = await runs.ListAsync(graphId, filter, count ?? 50, context.RequestAborted);
+        var list = await runs.ListAsync(graphId, filter, count, context.RequestAborted);
         return Results.Json(list, RunRecordJson.Default.ListRunRecord);
     }
 }
