@@ -56,6 +56,15 @@ public sealed class HealthProbeTests : PipelineHarness
         var tokenRequests = State.RecordedRequests().Where(r => r.Path == "/v3/auth/tokens").ToList();
         Assert.True(tokenRequests.Count == 1,
             $"{tokenRequests.Count} token requests: {string.Join("; ", tokenRequests.Select(r => $"{r.Time:HH:mm:ss.fff} {r.Status}"))}\n{Logs.All()}");
+
+        // The emulator records a request once its answer is written, which the app may have read (and reported healthy)
+        // a moment before: wait for the record, then count.
+        var recorded = Stopwatch.StartNew();
+        while (GesProbeCalls == 0 && recorded.Elapsed < TimeSpan.FromSeconds(2))
+        {
+            await Task.Delay(20);
+        }
+
         Assert.Equal(1, GesProbeCalls);
     }
 }
