@@ -54,7 +54,7 @@ for project in tests/BackupRelay.Tests.Unit tests/BackupRelay.Tests.Integration;
     | awk -v t0="$(( $(date +%s) - (SECONDS - started) ))" '
         function elapsed(  now) { "date +%s" | getline now; close("date +%s"); return now - t0 }
         /^  (Passed|Failed|Skipped) [^ ]/ { n++; if (n % 25 == 0) { printf "  ... %d tests done (%d s)\n", n, elapsed(); fflush() } }
-        /^  (Failed|Skipped) [^ ]/ { show = 4 }
+        /^  (Failed|Skipped) [^ ]/ { show = 16 }
         show > 0 { print; show--; fflush(); next }
         /^Test Run (Successful|Failed|Aborted)/ { print; fflush() }'
   code="${PIPESTATUS[0]}"

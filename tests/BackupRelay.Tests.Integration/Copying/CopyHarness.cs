@@ -171,7 +171,8 @@ public abstract class CopyHarness : IAsyncLifetime
 
     protected async Task AssertCopiedAsync(ICopyDestination destination, SourceFile file, CopyResult result)
     {
-        Assert.Equal(CopyOutcome.Completed, result.Outcome);
+        Assert.True(result.Outcome == CopyOutcome.Completed,
+            $"Expected Completed, was {result.Outcome}: {result.FailureReason} ({result.Statistics}, continuation {result.Continuation})");
         var (md5, sha) = BackupContent.Hashes(BackupContent.Seed(file.BackupId, file.Name), file.Size);
         Assert.Equal(Convert.ToHexStringLower(md5), result.Md5Hex);
         Assert.Equal(Convert.ToHexStringLower(sha), result.Sha256Hex);

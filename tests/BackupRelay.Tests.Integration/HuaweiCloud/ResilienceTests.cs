@@ -99,7 +99,8 @@ public sealed class ResilienceTests : ClientHarness
         var error = await Assert.ThrowsAsync<HuaweiCloudException>(() => Ges.AddBackupAsync(DemoSeed.GraphId));
         Assert.Equal(HuaweiCloudErrorKind.Transient, error.Kind);
         var deadline = Stopwatch.StartNew();
-        while (State.Backups.Count == 0 && deadline.Elapsed < TimeSpan.FromSeconds(10))
+        // The emulator records a request once its answer is written, after the backup is in its state: wait for that.
+        while (Requests("POST", "/backups").Count == 0 && deadline.Elapsed < TimeSpan.FromSeconds(10))
         {
             await Task.Delay(20);
         }
