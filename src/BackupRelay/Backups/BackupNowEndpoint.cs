@@ -15,7 +15,7 @@ public sealed class BackupNowEndpoint(RunStore runs, WorkQueues queues, IOptions
         var errors = new Dictionary<string, string[]>();
         HttpApi.CheckId(graphId, "graphId", errors);
         var key = HttpApi.IdempotencyKey(context, errors);
-        var (_, bodyProblem) = await HttpApi.ReadBodyAsync(context, http.Value, time, signed: false);
+        var (_, bodyProblem) = await HttpApi.ReadBodyAsync(context, http.Value, time, signed: false, RequestBodyJson.Default.BackupNowBody, errors);
         if (bodyProblem is not null)
         {
             return bodyProblem;

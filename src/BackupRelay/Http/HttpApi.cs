@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 using System.Text.RegularExpressions;
 using BackupRelay.Configuration;
 using BackupRelay.HuaweiCloud;
@@ -71,7 +71,14 @@ public static partial class HttpApi
             extensions: extensions);
     }
 
-    internal static async Task<(JsonElement? Body, IResult? Problem)> ReadBodyAsync(HttpContext context, HttpOptions options, TimeProvider time, bool signed)
+    /// <summary>
+    /// The body read (at most <see cref="HttpOptions.MaxBodyBytes"/>: 413 beyond), its signature checked when
+    /// <paramref name="signed"/> (401), then bound to <typeparamref name="T"/> and validated: what is wrong with it is
+    /// added to <paramref name="errors"/> under the field's name, for the caller to answer with its own errors in one 400.
+    /// </summary>
+    internal static async Task<(T? Body, IResult? Problem)> ReadBodyAsync<T>(HttpContext context, HttpOptions options, TimeProvider time, bool signed,
+        JsonTypeInfo<T> type, Dictionary<string, string[]> errors)
+        where T : class, IRequestBody
     {
         var request = context.Request;
         if (request.ContentLength > options.MaxBodyBytes)
@@ -91,14 +98,14 @@ public static partial class HttpApi
             }
         }
 
-        var bytes = buffer.ToArray();
+        var bytes = buffer.GetBuffer().AsMemory(0, (int)buffer.Length);
         if (signed && options.WebhookSecret is { Length: > 0 } secret)
         {
             // The target as it arrived (the Functions host forwards the original path and query).
             var target = context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestFeature>()?.RawTarget
                 ?? (request.Path + request.QueryString).ToString();
             var problem = WebhookSignature.Check(secret, request.Headers[WebhookSignature.Header], time.GetUtcNow(), options.SignatureTolerance,
-                request.Method, target, bytes, options.AcceptLegacySignatures, out var accepted);
+                request.Method, target, bytes.Span, options.AcceptLegacySignatures, out var accepted);
             if (problem is null && !await context.RequestServices.GetRequiredService<SignatureReplayGuard>().FirstUseAsync(accepted!, context.RequestAborted))
             {
                 problem = "this signature was already accepted once: sign each request anew";
@@ -110,75 +117,19 @@ public static partial class HttpApi
             }
         }
 
-        if (bytes.Length == 0)
-        {
-            return (null, null);
-        }
-
-        if (!System.Text.Unicode.Utf8.IsValid(bytes))
-        {
-            return (null, TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["body"] = ["The body must be UTF-8 JSON."] }));
-        }
-
-        try
-        {
-            // A property given twice is ambiguous (parsers disagree on which wins): refused, not "last wins".
-            using var document = JsonDocument.Parse(bytes, new JsonDocumentOptions { AllowDuplicateProperties = false });
-            if (document.RootElement.ValueKind != JsonValueKind.Object)
-            {
-                return (null, TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["body"] = ["The body must be a JSON object."] }));
-            }
-
-            return (document.RootElement.Clone(), null);
-        }
-        catch (JsonException ex) when (ex.Message.Contains("duplicate", StringComparison.OrdinalIgnoreCase))
-        {
-            return (null, TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["body"] = [$"The body repeats a property: {ex.Message}"] }));
-        }
-        catch (JsonException ex)
-        {
-            return (null, TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["body"] = [$"The body is not valid JSON: {ex.Message}"] }));
-        }
+        return (RequestBinding.Bind(bytes.Span, type, errors), null);
     }
 
-    /// <summary>An optional true/false field (absent or null: false); anything else is an error naming the field.</summary>
-    internal static bool OptionalBool(JsonElement? body, string field, Dictionary<string, string[]> errors)
+    /// <summary>Null, or 1-<paramref name="maxLength"/> characters; false with an error naming the field otherwise.</summary>
+    internal static bool CheckLength(string? value, string field, int maxLength, Dictionary<string, string[]> errors)
     {
-        if (body is not { } b || !b.TryGetProperty(field, out var value) || value.ValueKind == JsonValueKind.Null)
+        if (value is not null && (value.Length == 0 || value.Length > maxLength))
         {
+            errors[field] = [$"{field} must be 1-{maxLength} characters."];
             return false;
         }
 
-        if (value.ValueKind is JsonValueKind.True or JsonValueKind.False)
-        {
-            return value.GetBoolean();
-        }
-
-        errors[field] = [$"{field} must be true or false."];
-        return false;
-    }
-
-    internal static string? OptionalString(JsonElement? body, string field, int maxLength, Dictionary<string, string[]> errors)
-    {
-        if (body is not { } b || !b.TryGetProperty(field, out var value) || value.ValueKind == JsonValueKind.Null)
-        {
-            return null;
-        }
-
-        if (value.ValueKind != JsonValueKind.String)
-        {
-            errors[field] = [$"{field} must be a string."];
-            return null;
-        }
-
-        var text = value.GetString()!;
-        if (text.Length == 0 || text.Length > maxLength)
-        {
-            errors[field] = [$"{field} must be 1-{maxLength} characters."];
-            return null;
-        }
-
-        return text;
+        return true;
     }
 
     /// <summary>The <c>Idempotency-Key</c> header ("" when absent); over 200 characters is an error naming it.</summary>

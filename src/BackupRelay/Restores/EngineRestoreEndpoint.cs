@@ -18,21 +18,20 @@ public sealed class EngineRestoreEndpoint(CseClient cse, RunStore runs, WorkQueu
         var errors = new Dictionary<string, string[]>();
         HttpApi.CheckId(engineId, "engineId", errors);
         HttpApi.CheckId(backupId, "backupId", errors);
-        var (body, bodyProblem) = await HttpApi.ReadBodyAsync(context, http.Value, time, signed: true);
+        var (body, bodyProblem) = await HttpApi.ReadBodyAsync(context, http.Value, time, signed: true, RequestBodyJson.Default.EngineRestoreBody, errors);
         if (bodyProblem is not null)
         {
             return bodyProblem;
         }
 
-        var name = HttpApi.OptionalString(body, "name", 64, errors);
-        var description = HttpApi.OptionalString(body, "description", 255, errors);
         if (errors.Count > 0)
         {
             return TypedResults.ValidationProblem(errors);
         }
 
         var now = time.GetUtcNow();
-        name ??= $"relay-{backupId[..Math.Min(8, backupId.Length)]}-{now.UtcDateTime:yyyyMMddHHmmss}";
+        var description = body!.Description;
+        var name = body.Name ?? $"relay-{backupId[..Math.Min(8, backupId.Length)]}-{now.UtcDateTime:yyyyMMddHHmmss}";
         CseRestoreRecord record;
         CseEngine engine;
         try

@@ -17,21 +17,10 @@ public sealed class ImportEndpoint(GesClient ges, RunStore runs, WorkQueues queu
     {
         var errors = new Dictionary<string, string[]>();
         HttpApi.CheckId(graphId, "graphId", errors);
-        var (body, bodyProblem) = await HttpApi.ReadBodyAsync(context, http.Value, time, signed: true);
+        var (body, bodyProblem) = await HttpApi.ReadBodyAsync(context, http.Value, time, signed: true, RequestBodyJson.Default.ImportBody, errors);
         if (bodyProblem is not null)
         {
             return bodyProblem;
-        }
-
-        var raw = HttpApi.OptionalString(body, "import_path", 1024, errors);
-        string? importPath = null;
-        if (raw is null && !errors.ContainsKey("import_path"))
-        {
-            errors["import_path"] = ["import_path is required: an OBS path such as obs://bucket/path/ or bucket/path/."];
-        }
-        else if (raw is not null && !HttpApi.TryObsPath(raw, out importPath))
-        {
-            errors["import_path"] = ["import_path must be an OBS path: obs://bucket/path/ or bucket/path/ (bucket: 3-63 of a-z, 0-9, '-', '.')."];
         }
 
         if (errors.Count > 0)
@@ -39,10 +28,12 @@ public sealed class ImportEndpoint(GesClient ges, RunStore runs, WorkQueues queu
             return TypedResults.ValidationProblem(errors);
         }
 
+        var importPath = body!.ObsPath;
+
         JobIdResult job;
         try
         {
-            job = await ges.ImportBackupAsync(graphId, importPath!, context.RequestAborted);
+            job = await ges.ImportBackupAsync(graphId, importPath, context.RequestAborted);
         }
         catch (HuaweiCloudException ex)
         {
@@ -50,7 +41,7 @@ public sealed class ImportEndpoint(GesClient ges, RunStore runs, WorkQueues queu
         }
 
         var now = time.GetUtcNow();
-        var run = RunRecord.NewImport("imp-" + Guid.NewGuid().ToString("N"), graphId, importPath!, job.JobId, now, backup.Value.JobDeadline);
+        var run = RunRecord.NewImport("imp-" + Guid.NewGuid().ToString("N"), graphId, importPath, job.JobId, now, backup.Value.JobDeadline);
         return await HttpApi.FollowAsync(context, run, runs, queues, backup.Value);
     }
 }

@@ -23,45 +23,14 @@ public sealed class RestoreFromCopyEndpoint(RunStore runs, CopyRestores restores
         HttpApi.CheckId(graphId, "graphId", errors);
         var key = HttpApi.IdempotencyKey(context, errors);
 
-        var (body, bodyProblem) = await HttpApi.ReadBodyAsync(context, http.Value, time, signed: true);
+        var (body, bodyProblem) = await HttpApi.ReadBodyAsync(context, http.Value, time, signed: true, RequestBodyJson.Default.RestoreFromCopyBody, errors);
         if (bodyProblem is not null)
         {
             return bodyProblem;
         }
 
-        var backupId = HttpApi.OptionalString(body, "backupId", 128, errors);
-        if (backupId is null && !errors.ContainsKey("backupId"))
-        {
-            errors["backupId"] = ["backupId is required: the GES backup id of the copy (its folder in the destination)."];
-        }
-        else if (backupId is not null)
-        {
-            HttpApi.CheckId(backupId, "backupId", errors);
-        }
-
-        var sourceGraph = HttpApi.OptionalString(body, "sourceGraph", 128, errors);
-        if (sourceGraph is not null)
-        {
-            HttpApi.CheckId(sourceGraph, "sourceGraph", errors);
-        }
-
-        var acceptUnverified = HttpApi.OptionalBool(body, "acceptUnverified", errors);
-        var acceptIncomplete = HttpApi.OptionalBool(body, "acceptIncomplete", errors);
-
         var settings = obsOptions.Value;
-        string? obsPath = null;
-        if (HttpApi.OptionalString(body, "obsPath", 1024, errors) is { } raw)
-        {
-            if (!HttpApi.TryObsPath(raw, out obsPath))
-            {
-                errors["obsPath"] = ["obsPath must be an OBS path: obs://bucket/prefix/ or bucket/prefix/ (bucket: 3-63 of a-z, 0-9, '-', '.')."];
-            }
-            else if (!obsPath!.EndsWith('/'))
-            {
-                obsPath += "/";
-            }
-        }
-        else if (!errors.ContainsKey("obsPath") && string.IsNullOrEmpty(settings.Bucket))
+        if (body is { ObsPath: null } && string.IsNullOrEmpty(settings.Bucket))
         {
             errors["obsPath"] = ["obsPath is required: no default bucket is configured (Obs__Bucket)."];
         }
@@ -70,6 +39,9 @@ public sealed class RestoreFromCopyEndpoint(RunStore runs, CopyRestores restores
         {
             return TypedResults.ValidationProblem(errors);
         }
+
+        var (backupId, sourceGraph, obsPath) = (body!.BackupId!, body.SourceGraph, body.NormalizedObsPath);
+        var (acceptUnverified, acceptIncomplete) = (body.AcceptUnverified ?? false, body.AcceptIncomplete ?? false);
 
         if (!settings.IsConfigured)
         {
@@ -104,7 +76,7 @@ public sealed class RestoreFromCopyEndpoint(RunStore runs, CopyRestores restores
 
         var folder = sourceGraph ?? backup.Value.CopyFolder(graphId, target.Name);
         obsPath ??= $"{settings.Bucket}/{settings.Prefix}{folder}/{backupId}/";
-        var start = await restores.StartAsync(new CopyRestoreRequest(runId, RunKind.RestoreFromCopy, "http", graphId, null, folder, backupId!, obsPath,
+        var start = await restores.StartAsync(new CopyRestoreRequest(runId, RunKind.RestoreFromCopy, "http", graphId, null, folder, backupId, obsPath,
             acceptUnverified, digest, AcceptIncomplete: acceptIncomplete), context.RequestAborted);
         return start switch
         {

@@ -246,7 +246,8 @@ public sealed class HttpRefusalTests(HttpRefusalTests.SharedHost host) : IClassF
     [InlineData("""{"backupId":"b1","obsPath":"http://elsewhere/x"}""", "obsPath")]
     [InlineData("""{"backupId":"b1","obsPath":"Bucket_Upper/x/"}""", "obsPath")]
     [InlineData("""{"backupId":"b1","sourceGraph":42}""", "sourceGraph")]
-    [InlineData("""{"backupId":"b1","sourceGraph":"orders","backupId":"b2"}""", "body")]
+    [InlineData("""{"backupId":"b1","sourceGraph":"orders","backupId":"b2"}""", "backupId")]
+    [InlineData("""{"backupId":"b1","acceptUnverifed":true}""", "acceptUnverifed")]
     [InlineData("""{"backupId":"b1","acceptUnverified":"yes"}""", "acceptUnverified")]
     public async Task A_bad_restore_from_a_copy_is_400_naming_the_field(string body, string field)
     {
