@@ -148,7 +148,7 @@ public sealed class HttpApiTests : PipelineHarness
     [Fact]
     public async Task Restore_runs_to_success_and_a_second_one_meanwhile_is_409()
     {
-        using var accepted = await Api.SendAsync(Request(HttpMethod.Post, Recovery, """{"description":"drill","extra":{"tolerated":true}}"""));
+        using var accepted = await Api.SendAsync(Request(HttpMethod.Post, Recovery, """{"description":"drill"}"""));
         using var second = await Api.SendAsync(Request(HttpMethod.Post, Recovery, """{"name":"again"}"""));
         var conflict = await ProblemAsync(second, HttpStatusCode.Conflict);
         Assert.Equal("CSE.00400002", conflict["upstreamCode"]!.GetValue<string>());

@@ -106,6 +106,7 @@ public sealed class HttpRefusalTests(HttpRefusalTests.SharedHost host) : IClassF
     [InlineData(Recovery, """{"name":123}""", "name")]
     [InlineData(Recovery, """{"name":""}""", "name")]
     [InlineData(Recovery, """{"description":["a"]}""", "description")]
+    [InlineData(Recovery, """{"description":"x","extra":{"tolerated":true}}""", "extra")]
     [InlineData(Recovery, "not json", "body")]
     [InlineData(Recovery, "[1,2]", "body")]
     public async Task Restore_validation_errors_name_the_field(string path, string body, string field)
