@@ -31,6 +31,14 @@ dotnet build -c Release src/BackupRelay.DevTools -v quiet -nologo | grep -E " er
 work="$(mktemp -d)"
 pids=()
 cleanup() {
+  if [ "${RUN_LOCAL_PEAK_RSS:-0}" = 1 ] && [ "${#pids[@]}" -ge 2 ]; then
+    # Peak resident memory (VmHWM) of each server and of the worker the local host started, for the benchmarks.
+    worker_pid="$(pgrep -f 'artifacts/functions/BackupRelay.Functions.dll' | head -n 1 || true)"
+    for entry in "azurite:${pids[0]}" "emulator:${pids[1]}" "worker:$worker_pid"; do
+      name="${entry%%:*}"; pid="${entry#*:}"
+      [ -n "$pid" ] && [ -r "/proc/$pid/status" ] && awk -v n="$name" '/^VmHWM/ { printf "Peak RSS %s: %d MB\n", n, $2 / 1024 }' "/proc/$pid/status"
+    done
+  fi
   # Said before the wait: the servers take a few seconds to stop, and their storage was in memory.
   echo "stopping the local Functions host, the emulator and Azurite (in memory: the demo's runs and copies go with them)..."
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"
@@ -97,6 +105,7 @@ cat > "$work/local.settings.json" <<JSON
     "Backup__Graphs__0__Drill__TargetGraphId": "$drills",
     "Backup__PollInitialDelay": "00:00:02",
     "Backup__PollMaxDelay": "00:00:10",
+    "Backup__OperationPollInterval": "00:00:01",
     "Copy__SliceMaxBytes": "33554432",
     "Obs__Endpoint": "http://127.0.0.1:$emu_port/obs",
     "Obs__AccessKeyId": "EMULATORACCESSKEY001",

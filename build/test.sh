@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test BackupRelay has, on a fresh machine: installs the pinned Azurite and s3rver (npm ci, skipped
 # when node_modules was installed from this very package-lock.json),
-# restores and builds the solution, publishes the Functions app to artifacts/functions, runs the unit then the integration tests, and ends with
+# restores and builds the solution, publishes the Functions app to artifacts/functions, runs the unit tests beside the integration tests, and ends with
 # one line "N passed, M failed, K skipped" summed over all test assemblies.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -44,28 +44,45 @@ fi
 
 status=0
 passed=0 failed=0 skipped=0
-for project in tests/BackupRelay.Tests.Unit tests/BackupRelay.Tests.Integration; do
-  [ -d "$project" ] || continue
-  echo "$(basename "$project"): running ($((SECONDS - started)) s since the start)"
-  # Each test's outcome is listed (normal verbosity): the run says how far it is every 25 tests, shows each
-  # failure with its message, and the counts below are of those lines.
-  : >"$log"
-  dotnet test "$project" -c Release --no-build --logger "console;verbosity=normal" 2>&1 | tee "$log" \
+
+# One test project: its console log in $2, its exit code in $2.code; progress every 25 tests on stdout.
+run_tests() {
+  local project="$1" out="$2"
+  dotnet test "$project" -c Release --no-build --logger "console;verbosity=normal" 2>&1 | tee "$out" \
     | awk -v t0="$(( $(date +%s) - (SECONDS - started) ))" '
         function elapsed(  now) { "date +%s" | getline now; close("date +%s"); return now - t0 }
         /^  (Passed|Failed|Skipped) [^ ]/ { n++; if (n % 25 == 0) { printf "  ... %d tests done (%d s)\n", n, elapsed(); fflush() } }
         /^  (Failed|Skipped) [^ ]/ { show = 16 }
         show > 0 { print; show--; fflush(); next }
         /^Test Run (Successful|Failed|Aborted)/ { print; fflush() }'
-  code="${PIPESTATUS[0]}"
-  p=$(grep -cE '^  Passed [^ ]' "$log"); f=$(grep -cE '^  Failed [^ ]' "$log"); k=$(grep -cE '^  Skipped [^ ]' "$log")
+  echo "${PIPESTATUS[0]}" >"$out.code"
+}
+
+# Adds a finished project's counts to the totals and prints its line.
+tally() {
+  local project="$1" out="$2" code p f k
+  code="$(cat "$out.code" 2>/dev/null || echo 1)"
+  p=$(grep -cE '^  Passed [^ ]' "$out"); f=$(grep -cE '^  Failed [^ ]' "$out"); k=$(grep -cE '^  Skipped [^ ]' "$out")
   echo "$(basename "$project"): $p passed, $f failed, $k skipped ($((SECONDS - started)) s since the start)"
   if [ "$code" -ne 0 ]; then
     status=1
     [ "$f" -gt 0 ] || f=1 # the test run itself failed (a crashed test host): counted as a failure
   fi
   passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + k))
-done
+}
+
+# The unit tests (CPU only, about half a minute) run beside the integration tests, which spend most of their time
+# waiting on processes and timers; their failures are printed when they end, their counts at the end.
+unit=tests/BackupRelay.Tests.Unit integration=tests/BackupRelay.Tests.Integration
+unit_log="$log.unit" integration_log="$log.integration"
+trap 'rm -f "$log" "$unit_log" "$unit_log.code" "$integration_log" "$integration_log.code"' EXIT
+echo "$(basename "$unit") and $(basename "$integration"): running ($((SECONDS - started)) s since the start)"
+run_tests "$unit" "$unit_log" | sed -u "s/^/[unit] /" &
+unit_pid=$!
+run_tests "$integration" "$integration_log"
+wait "$unit_pid"
+tally "$unit" "$unit_log"
+tally "$integration" "$integration_log"
 
 if [ "$passed" -eq 0 ] && [ "$failed" -eq 0 ]; then
   failed=1

@@ -131,6 +131,15 @@ public sealed class EmulatorSettings
     /// <summary>Milliseconds before an OBS download answers (the round trips to the first byte). 0: none.</summary>
     public int ObsTimeToFirstByteMs { get; set; }
 
+    /// <summary>
+    /// The same long haul the other way: each OBS write (PutObject, UploadPart) reads its body at most this many bytes
+    /// per second per connection. 0: no cap.
+    /// </summary>
+    public long ObsWriteBytesPerSecondPerConnection { get; set; }
+
+    /// <summary>Milliseconds an OBS write waits before it answers once its body arrived (the round trips of the answer). 0: none.</summary>
+    public int ObsWriteTimeToFirstByteMs { get; set; }
+
     /// <summary>File sizes in bytes of a new backup when its graph sets none.</summary>
     public List<long> DefaultBackupFileSizes { get; set; } = [3 * 1024 * 1024, 1024 * 1024 + 17];
 

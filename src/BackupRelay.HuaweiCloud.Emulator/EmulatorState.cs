@@ -6,7 +6,7 @@ namespace BackupRelay.HuaweiCloud.Emulator;
 /// Everything the emulator knows, behind one lock. Jobs advance lazily: every request first
 /// calls <see cref="Advance"/>, which moves jobs whose time has come and applies their effects.
 /// </summary>
-public sealed class EmulatorState
+public sealed class EmulatorState : IDisposable
 {
     private readonly EmulatorSeed _seed;
     private readonly List<RecordedRequest> _requests = [];
@@ -19,6 +19,9 @@ public sealed class EmulatorState
     }
 
     public object Sync { get; } = new();
+
+    /// <summary>Deletes what OBS wrote to disk.</summary>
+    public void Dispose() => Obs.Dispose();
     public EmulatorClock Clock { get; }
     public EmulatorSettings Settings { get; set; } = new();
     public Dictionary<string, SeedProject> Projects { get; } = [];
@@ -240,10 +243,9 @@ public sealed class EmulatorState
         var (bucket, prefix) = ObsStore.SplitPath(path);
         foreach (var file in backup.Files)
         {
-            var data = new byte[file.Size];
-            BackupContent.Fill(BackupContent.Seed(backup.Id, file.Name), 0, data);
-            var md5 = ObsStore.Md5Hex(data);
-            Obs.Objects[(bucket, prefix + file.Name)] = new StoredObject(data, md5, $"\"{md5}\"", new Dictionary<string, string>(), Now);
+            var md5 = ObsEndpoints.ContentMd5(backup.Id, file);
+            Obs.Objects[(bucket, prefix + file.Name)] = new StoredObject(new GeneratedBytes(BackupContent.Seed(backup.Id, file.Name), file.Size), md5,
+                $"\"{md5}\"", new Dictionary<string, string>(), Now);
         }
     }
 

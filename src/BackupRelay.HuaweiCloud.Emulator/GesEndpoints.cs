@@ -267,9 +267,9 @@ internal static partial class GesEndpoints
                 return (null, $"GES.7015: Backup file {file.Name} is missing from the import path {importPath}.");
             }
 
-            if (stored.Data.Length != file.Size)
+            if (stored.Length != file.Size)
             {
-                return (null, $"GES.7015: Backup file {file.Name} is {stored.Data.Length} bytes in the import path; the backup's is {file.Size}.");
+                return (null, $"GES.7015: Backup file {file.Name} is {stored.Length} bytes in the import path; the backup's is {file.Size}.");
             }
 
             if (stored.Md5Hex != ObsEndpoints.ContentMd5(candidate.Id, file))

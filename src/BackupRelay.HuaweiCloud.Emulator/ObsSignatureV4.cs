@@ -17,7 +17,8 @@ internal static class ObsSignatureV4
     public const string UnsignedPayload = "UNSIGNED-PAYLOAD";
 
     /// <summary>Null when the signature holds; otherwise the OBS error code and message to answer with.</summary>
-    public static (int Status, string Code, string Message)? Verify(HttpContext context, EmulatorState state, ReadOnlySpan<byte> body)
+    /// <param name="bodySha256Hex">The SHA-256 of the body as it arrived (hashed while it was read).</param>
+    public static (int Status, string Code, string Message)? Verify(HttpContext context, EmulatorState state, string bodySha256Hex)
     {
         var authorization = context.Request.Headers.Authorization.ToString();
         if (!authorization.StartsWith(Algorithm + " ", StringComparison.Ordinal))
@@ -101,7 +102,7 @@ internal static class ObsSignatureV4
         }
 
         if (payloadHash != UnsignedPayload && !payloadHash.StartsWith("STREAMING-", StringComparison.Ordinal)
-            && !string.Equals(payloadHash, Convert.ToHexStringLower(SHA256.HashData(body)), StringComparison.OrdinalIgnoreCase))
+            && !string.Equals(payloadHash, bodySha256Hex, StringComparison.OrdinalIgnoreCase))
         {
             return (400, "XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match what was computed.");
         }

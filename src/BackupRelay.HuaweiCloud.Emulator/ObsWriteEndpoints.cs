@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
@@ -42,32 +43,112 @@ internal static class ObsWriteEndpoints
             || h.Equals("x-amz-trailer", StringComparison.OrdinalIgnoreCase) || h.Equals("x-amz-sdk-checksum-algorithm", StringComparison.OrdinalIgnoreCase)).ToList();
         int? partNumber = int.TryParse(request.Query["partNumber"], NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : null;
 
-        byte[] body;
         var drop = faults.FirstOrDefault(f => f.Kind == "drop");
-        using (var buffer = new MemoryStream())
+        if (drop is not null)
         {
-            if (drop is not null)
+            // A connection lost while the body arrives: read some of it, then reset.
+            var chunk = new byte[16 * 1024];
+            for (var received = 0L; received < drop.AfterBytes && await request.Body.ReadAsync(chunk, context.RequestAborted) is > 0 and var read;)
             {
-                // A connection lost while the body arrives: read some of it, then reset.
-                var chunk = new byte[16 * 1024];
-                while (buffer.Length < drop.AfterBytes && await request.Body.ReadAsync(chunk, context.RequestAborted) is > 0 and var read)
-                {
-                    buffer.Write(chunk, 0, read);
-                }
-
-                context.Abort();
-                return;
+                received += read;
             }
 
-            await request.Body.CopyToAsync(buffer, context.RequestAborted);
-            body = buffer.ToArray();
+            context.Abort();
+            return;
         }
 
+        var body = await ReceiveAsync(context, state, faults.FirstOrDefault(f => f.Kind == "corrupt"));
         var answer = Answer(context, state, bucket, key, operation, partNumber, body, faults);
-        state.Obs.RecordWrite(new ObsWrite(operation, bucket, key, partNumber, body.Length, request.Headers.ContainsKey("Content-MD5"),
+        if (answer.Status >= 300)
+        {
+            ObsStore.Discard(body.Bytes);
+        }
+
+        state.Obs.RecordWrite(new ObsWrite(operation, bucket, key, partNumber, body.Bytes.Length, request.Headers.ContainsKey("Content-MD5"),
             request.Headers["x-amz-content-sha256"].ToString(), request.Headers.ContentEncoding.ToString() is { Length: > 0 } e ? e : null,
             checksumHeaders, answer.Status));
+        if (state.Settings.ObsWriteTimeToFirstByteMs is > 0 and var wait && body.Bytes.Length > 0)
+        {
+            await Task.Delay(wait, context.RequestAborted);
+        }
+
         await answer.Result.ExecuteAsync(context);
+    }
+
+    /// <summary>A body as received (after any injected damage), with the MD5 of those bytes and the SHA-256 of the bytes sent.</summary>
+    private sealed record Received(ObsBytes Bytes, string Md5Hex, string Sha256Hex);
+
+    /// <summary>
+    /// Reads the body chunk by chunk — into memory when small, else into a file of the store's data directory — hashing as
+    /// the bytes pass, at most <see cref="EmulatorSettings.ObsWriteBytesPerSecondPerConnection"/> when the link is shaped.
+    /// </summary>
+    private static async Task<Received> ReceiveAsync(HttpContext context, EmulatorState state, FaultSpec? corrupt)
+    {
+        var request = context.Request;
+        using var md5 = IncrementalHash.CreateHash(HashAlgorithmName.MD5);
+        using var sha256 = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var inMemory = request.ContentLength is { } declared && declared <= ObsStore.InMemoryMaxBytes
+            || request.Method is "GET" or "HEAD" or "DELETE";
+        var path = inMemory ? null : state.Obs.NewBodyFile();
+        using var memory = inMemory ? new MemoryStream() : null;
+        var buffer = ArrayPool<byte>.Shared.Rent(ObsBytes.ChunkSize);
+        var rate = state.Settings.ObsWriteBytesPerSecondPerConnection;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var total = 0L;
+        try
+        {
+            await using var file = path is null ? null : new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.Read, 1, FileOptions.Asynchronous);
+            while (true)
+            {
+                if (rate > 0 && TimeSpan.FromSeconds((double)total / rate) - clock.Elapsed is { Ticks: > 0 } ahead)
+                {
+                    await Task.Delay(ahead, context.RequestAborted);
+                }
+
+                var want = rate > 0 ? (int)Math.Clamp(rate / 10, 1, ObsBytes.ChunkSize) : ObsBytes.ChunkSize;
+                var read = await request.Body.ReadAsync(buffer.AsMemory(0, want), context.RequestAborted);
+                if (read == 0)
+                {
+                    break;
+                }
+
+                var chunk = buffer.AsMemory(0, read);
+                sha256.AppendData(chunk.Span);
+                if (corrupt is not null && corrupt.Offset >= total && corrupt.Offset < total + read)
+                {
+                    // Damage in transit, past the signature: the bytes received are not the bytes sent.
+                    chunk.Span[(int)(corrupt.Offset - total)] ^= 0xFF;
+                }
+
+                md5.AppendData(chunk.Span);
+                if (file is not null)
+                {
+                    await file.WriteAsync(chunk, context.RequestAborted);
+                }
+                else
+                {
+                    memory!.Write(chunk.Span);
+                }
+
+                total += read;
+            }
+        }
+        catch
+        {
+            if (path is not null)
+            {
+                File.Delete(path);
+            }
+
+            throw;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+
+        var bytes = path is null ? ObsBytes.Of(memory!.ToArray()) : new FileBytes(path, total);
+        return new Received(bytes, Convert.ToHexStringLower(md5.GetHashAndReset()), Convert.ToHexStringLower(sha256.GetHashAndReset()));
     }
 
     private static string Operation(HttpRequest request, string key)
@@ -90,11 +171,11 @@ internal static class ObsWriteEndpoints
     }
 
     private static (int Status, IResult Result) Answer(HttpContext context, EmulatorState state, string bucket, string key, string operation,
-        int? partNumber, byte[] body, IReadOnlyList<FaultSpec> faults)
+        int? partNumber, Received body, IReadOnlyList<FaultSpec> faults)
     {
         (int, IResult) Error(int status, string code, string message) => (status, Responses.Obs(context, status, code, message));
 
-        if (ObsSignatureV4.Verify(context, state, body) is { } denied)
+        if (ObsSignatureV4.Verify(context, state, body.Sha256Hex) is { } denied)
         {
             return Error(denied.Status, denied.Code, denied.Message);
         }
@@ -116,13 +197,7 @@ internal static class ObsWriteEndpoints
             return Error(405, "MethodNotAllowed", "The specified method is not allowed against this resource.");
         }
 
-        if (faults.FirstOrDefault(f => f.Kind == "corrupt") is { } corrupt && corrupt.Offset < body.Length)
-        {
-            // Damage in transit: the bytes received are not the bytes sent.
-            body[corrupt.Offset] ^= 0xFF;
-        }
-
-        var md5 = ObsStore.Md5Hex(body);
+        var md5 = body.Md5Hex;
         if (request.Headers["Content-MD5"].ToString() is { Length: > 0 } declared
             && !string.Equals(declared, Convert.ToBase64String(Convert.FromHexString(md5)), StringComparison.Ordinal))
         {
@@ -149,12 +224,13 @@ internal static class ObsWriteEndpoints
             switch (operation)
             {
                 case "PutObject":
-                    if (key.EndsWith('/') && body.Length > 0)
+                    if (key.EndsWith('/') && body.Bytes.Length > 0)
                     {
                         return Error(400, "InvalidArgument", "A folder object must be empty.");
                     }
 
-                    store.Objects[(bucket, key)] = new StoredObject(body, md5, $"\"{md5}\"", Metadata(request), now);
+                    ObsStore.Discard(store.Objects.GetValueOrDefault((bucket, key))?.Content);
+                    store.Objects[(bucket, key)] = new StoredObject(body.Bytes, md5, $"\"{md5}\"", Metadata(request), now);
                     context.Response.Headers.ETag = $"\"{md5}\"";
                     return (200, TypedResults.Ok());
 
@@ -170,7 +246,8 @@ internal static class ObsWriteEndpoints
                         return Error(400, "InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive.");
                     }
 
-                    upload!.Parts[partNumber.Value] = (body, md5, now);
+                    ObsStore.Discard(upload!.Parts.GetValueOrDefault(partNumber.Value).Data);
+                    upload.Parts[partNumber.Value] = (body.Bytes, md5, now);
                     context.Response.Headers.ETag = $"\"{md5}\"";
                     return (200, TypedResults.Ok());
 
@@ -192,14 +269,23 @@ internal static class ObsWriteEndpoints
                             new XElement(X("Size"), p.Value.Data.Length)))));
 
                 case "CompleteMultipartUpload":
-                    return Complete(context, store, upload!, body, now);
+                    return Complete(context, store, upload!, body.Bytes.ReadAll(), now);
 
                 case "AbortMultipartUpload":
                     store.Uploads.Remove(upload!.Id);
+                    foreach (var part in upload.Parts.Values)
+                    {
+                        ObsStore.Discard(part.Data);
+                    }
+
                     return (204, TypedResults.NoContent());
 
                 case "DeleteObject":
-                    store.Objects.Remove((bucket, key));
+                    if (store.Objects.Remove((bucket, key), out var removed))
+                    {
+                        ObsStore.Discard(removed.Content);
+                    }
+
                     return (204, TypedResults.NoContent());
 
                 case "HeadObject" or "GetObject":
@@ -215,21 +301,28 @@ internal static class ObsWriteEndpoints
                         context.Response.Headers["x-amz-meta-" + name] = value;
                     }
 
+                    context.Response.Headers.AcceptRanges = "bytes";
                     if (operation == "HeadObject")
                     {
-                        context.Response.ContentLength = stored.Data.Length;
+                        context.Response.ContentLength = stored.Length;
                         return (200, TypedResults.Ok());
                     }
 
-                    if (faults.FirstOrDefault(f => f.Kind == "corrupt") is { } damaged && damaged.Offset < stored.Data.Length)
+                    var (start, end, partial) = ObsEndpoints.ParseRange(request.Headers.Range.ToString(), stored.Length);
+                    if (start > end && partial)
                     {
-                        // Damage at rest or on the way back: the bytes served are not the bytes stored.
-                        var served = (byte[])stored.Data.Clone();
-                        served[damaged.Offset] ^= 0xFF;
-                        return (200, TypedResults.Bytes(served, "application/octet-stream"));
+                        context.Response.Headers.ContentRange = $"bytes */{stored.Length}";
+                        return Error(416, "InvalidRange", "The requested range cannot be satisfied.");
                     }
 
-                    return (200, TypedResults.Bytes(stored.Data, "application/octet-stream"));
+                    if (partial)
+                    {
+                        context.Response.Headers.ContentRange = $"bytes {start}-{end}/{stored.Length}";
+                    }
+
+                    // Damage at rest or on the way back (a corrupt fault): the bytes served are not the bytes stored.
+                    var damaged = faults.FirstOrDefault(f => f.Kind == "corrupt")?.Offset;
+                    return (partial ? 206 : 200, new ContentResult(stored.Content, start, Math.Max(0, end - start + 1), partial ? 206 : 200, damaged));
 
                 default: // ListObjects (V2)
                     var prefix = request.Query["prefix"].ToString();
@@ -241,7 +334,7 @@ internal static class ObsWriteEndpoints
                             new XElement(X("Key"), o.Key),
                             new XElement(X("LastModified"), o.Value.LastModified.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture)),
                             new XElement(X("ETag"), o.Value.ETag),
-                            new XElement(X("Size"), o.Value.Data.Length),
+                            new XElement(X("Size"), o.Value.Length),
                             new XElement(X("StorageClass"), "STANDARD")))));
             }
         }
@@ -290,22 +383,55 @@ internal static class ObsWriteEndpoints
             }
         }
 
-        using var data = new MemoryStream();
-        using var md5s = new MemoryStream();
-        foreach (var (number, _) in listed)
+        // The object is its parts in order, not a copy of them; OBS answers the multipart ETag (the MD5 of the part MD5s,
+        // and their count), and the object's own MD5 (what GES's import checks) is read from the parts off the lock.
+        var md5s = listed.SelectMany(p => Convert.FromHexString(upload.Parts[p.Number].Md5Hex)).ToArray();
+        var etag = $"\"{Convert.ToHexStringLower(MD5.HashData(md5s))}-{listed.Count}\"";
+        var completed = new StoredObject(new JoinedBytes([.. listed.Select(p => upload.Parts[p.Number].Data)]), null, etag, upload.Metadata, now);
+        completed.StartHashing();
+        ObsStore.Discard(store.Objects.GetValueOrDefault((upload.Bucket, upload.Key))?.Content);
+        store.Objects[(upload.Bucket, upload.Key)] = completed;
+        foreach (var (number, part) in upload.Parts.Where(p => !listed.Any(l => l.Number == p.Key)))
         {
-            var part = upload.Parts[number];
-            data.Write(part.Data);
-            md5s.Write(Convert.FromHexString(part.Md5Hex));
+            ObsStore.Discard(part.Data); // uploaded but not listed: not part of the object
         }
 
-        var bytes = data.ToArray();
-        var etag = $"\"{Convert.ToHexStringLower(MD5.HashData(md5s.ToArray()))}-{listed.Count}\"";
-        store.Objects[(upload.Bucket, upload.Key)] = new StoredObject(bytes, ObsStore.Md5Hex(bytes), etag, upload.Metadata, now);
         store.Uploads.Remove(upload.Id);
         return (200, Xml("CompleteMultipartUploadResult",
             new XElement(X("Location"), $"{context.Request.Scheme}://{context.Request.Host}/obs/{upload.Bucket}/{upload.Key}"),
             new XElement(X("Bucket"), upload.Bucket), new XElement(X("Key"), upload.Key), new XElement(X("ETag"), etag)));
+    }
+
+    /// <summary>Bytes <c>[start, start + length)</c> of an object, streamed from where they are; one byte flipped when damaged.</summary>
+    private sealed class ContentResult(ObsBytes content, long start, long length, int status, long? damagedAt) : IResult
+    {
+        public async Task ExecuteAsync(HttpContext httpContext)
+        {
+            var response = httpContext.Response;
+            response.StatusCode = status;
+            response.ContentType = "application/octet-stream";
+            response.ContentLength = length;
+            var aborted = httpContext.RequestAborted;
+            try
+            {
+                if (damagedAt is { } at && at >= start && at < start + length)
+                {
+                    await content.CopyToAsync(response.Body, start, at - start, aborted);
+                    using var one = new MemoryStream(1);
+                    await content.CopyToAsync(one, at, 1, aborted);
+                    await response.Body.WriteAsync(new[] { (byte)(one.ToArray()[0] ^ 0xFF) }, aborted);
+                    await content.CopyToAsync(response.Body, at + 1, start + length - at - 1, aborted);
+                }
+                else
+                {
+                    await content.CopyToAsync(response.Body, start, length, aborted);
+                }
+            }
+            catch (OperationCanceledException) when (aborted.IsCancellationRequested)
+            {
+                // The reader went away; nothing to answer.
+            }
+        }
     }
 
     private static Dictionary<string, string> Metadata(HttpRequest request) => request.Headers

@@ -17,6 +17,13 @@ public sealed class BackupOptions
     /// <summary>First wait before polling a backup job.</summary>
     public TimeSpan PollInitialDelay { get; set; } = TimeSpan.FromSeconds(15);
 
+    /// <summary>
+    /// Wait between two polls of a restore or an import (a GES import job, a CSE restore), from the first: constant, not
+    /// backing off, so an operator waiting on a restore sees its end within this much of the job's end. One GES or CSE
+    /// read per running operation per interval (20 a minute at the default), well within their rate limits.
+    /// </summary>
+    public TimeSpan OperationPollInterval { get; set; } = TimeSpan.FromSeconds(3);
+
     /// <summary>Longest wait between two polls (the wait doubles up to this).</summary>
     public TimeSpan PollMaxDelay { get; set; } = TimeSpan.FromMinutes(5);
 

@@ -58,6 +58,7 @@ public sealed class BackupOptionsValidator : IValidateOptions<BackupOptions>
         foreach (var (setting, value) in new[]
                  {
                      ("PollInitialDelay", options.PollInitialDelay), ("PollMaxDelay", options.PollMaxDelay), ("JobDeadline", options.JobDeadline),
+                     ("OperationPollInterval", options.OperationPollInterval),
                  })
         {
             if (value <= TimeSpan.Zero)

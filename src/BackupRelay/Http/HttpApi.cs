@@ -36,7 +36,7 @@ public static partial class HttpApi
         await runs.CreateAsync(run, context.RequestAborted);
         if (!run.IsFinished)
         {
-            await queues.SendOperationPollAsync(new PollOperationMessage(MessageParser.CurrentVersion, run.Id, 0), backup.PollInitialDelay, context.RequestAborted);
+            await queues.SendOperationPollAsync(new PollOperationMessage(MessageParser.CurrentVersion, run.Id, 0), backup.OperationPollInterval, context.RequestAborted);
         }
 
         return Accepted(context, run);

@@ -10,8 +10,8 @@ namespace BackupRelay.Operations;
 
 /// <summary>
 /// Follows a webhook-started operation to its end: a CSE restore (engine job) or a GES import (job, also
-/// the last step of a restore from a copy),
-/// with the same numbered, backing-off polls as backup jobs.
+/// the last step of a restore from a copy), with the same numbered polls as backup jobs, every
+/// <see cref="BackupOptions.OperationPollInterval"/> (not backing off: someone is waiting on a restore).
 /// </summary>
 public sealed partial class PollOperationHandler(
     IRunRecords runs,
@@ -45,7 +45,7 @@ public sealed partial class PollOperationHandler(
         }
         else if (!finished)
         {
-            await queues.SendOperationPollAsync(poll with { Attempt = poll.Attempt + 1 }, options.Value.PollDelay(poll.Attempt + 1), cancellationToken);
+            await queues.SendOperationPollAsync(poll with { Attempt = poll.Attempt + 1 }, options.Value.OperationPollInterval, cancellationToken);
         }
 
         // Count this poll, and with it what the operation said and, when it ended, how.

@@ -182,7 +182,7 @@ public sealed partial class UploadToObsHandler(
     }
 
     private Task SendFirstPollAsync(RunRecord run, CancellationToken cancellationToken) =>
-        queues.SendOperationPollAsync(new PollOperationMessage(MessageParser.CurrentVersion, run.Id, run.PollCount), options.Value.PollInitialDelay, cancellationToken);
+        queues.SendOperationPollAsync(new PollOperationMessage(MessageParser.CurrentVersion, run.Id, run.PollCount), options.Value.OperationPollInterval, cancellationToken);
 
     /// <summary>An import of this path GES started since an earlier claim (whose delivery died before recording the job).</summary>
     private async Task<string?> FindImportJobAsync(string? graphName, string importPath, DateTimeOffset since, CancellationToken cancellationToken)

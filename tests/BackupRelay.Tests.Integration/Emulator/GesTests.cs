@@ -230,9 +230,10 @@ public sealed class GesTests : EmulatorHarness
             State.Obs.Objects.Remove(("ges-restore-bucket", "partial/" + backup.Files[1].Name));
             State.WriteBackupToObs(backup, "ges-restore-bucket/damaged/");
             var key = ("ges-restore-bucket", "damaged/" + backup.Files[0].Name);
-            var data = (byte[])State.Obs.Objects[key].Data.Clone();
+            var stored = State.Obs.Objects[key];
+            var data = stored.ReadAll();
             data[7] ^= 1;
-            State.Obs.Objects[key] = State.Obs.Objects[key] with { Data = data, Md5Hex = ObsStore.Md5Hex(data) };
+            State.Obs.Objects[key] = new StoredObject(ObsBytes.Of(data), ObsStore.Md5Hex(data), stored.ETag, stored.Metadata, stored.LastModified);
         }
 
         job = await ImportAsync("ges-restore-bucket/partial/");

@@ -58,6 +58,69 @@ public sealed class ObsWriteTests : EmulatorHarness
     }
 
     [Fact]
+    public async Task A_large_object_is_kept_on_disk_as_its_parts_and_read_back_by_range()
+    {
+        // Parts over the in-memory size go to files as they arrive; completing joins nothing: the object is its parts.
+        using var s3 = S3();
+        var one = RandomNumberGenerator.GetBytes(ObsStore.InMemoryMaxBytes + 5);
+        var two = RandomNumberGenerator.GetBytes(ObsStore.InMemoryMaxBytes * 2);
+        var upload = await s3.InitiateMultipartUploadAsync(new InitiateMultipartUploadRequest { BucketName = Bucket, Key = "big/x.tar" });
+        var etag1 = (await s3.UploadPartAsync(Part("big/x.tar", upload.UploadId, 1, one))).ETag;
+        var etag2 = (await s3.UploadPartAsync(Part("big/x.tar", upload.UploadId, 2, two))).ETag;
+        await s3.CompleteMultipartUploadAsync(new CompleteMultipartUploadRequest
+        {
+            BucketName = Bucket, Key = "big/x.tar", UploadId = upload.UploadId, PartETags = [new PartETag(1, etag1), new PartETag(2, etag2)],
+        });
+
+        byte[] whole = [.. one, .. two];
+        StoredObject stored;
+        lock (State.Sync)
+        {
+            stored = State.Obs.Objects[(Bucket, "big/x.tar")];
+        }
+
+        Assert.Equal(whole.Length, stored.Length);
+        Assert.Equal(Convert.ToHexStringLower(MD5.HashData(whole)), stored.Md5Hex);
+        Assert.Equal(2, State.Obs.FilesOnDisk());
+
+        // A range across the parts' seam, as a parallel read-back asks for it.
+        var from = one.Length - 10;
+        using var get = await s3.GetObjectAsync(new GetObjectRequest { BucketName = Bucket, Key = "big/x.tar", ByteRange = new ByteRange(from, from + 99) });
+        using var bytes = new MemoryStream();
+        await get.ResponseStream.CopyToAsync(bytes);
+        Assert.Equal(HttpStatusCode.PartialContent, get.HttpStatusCode);
+        Assert.Equal(whole.AsSpan(from, 100).ToArray(), bytes.ToArray());
+
+        // Replaced, its files go; deleted, so do the new one's.
+        await s3.PutObjectAsync(new PutObjectRequest { BucketName = Bucket, Key = "big/x.tar", InputStream = new MemoryStream(two), UseChunkEncoding = false });
+        Assert.Equal(1, State.Obs.FilesOnDisk());
+        await s3.DeleteObjectAsync(Bucket, "big/x.tar");
+        Assert.Equal(0, State.Obs.FilesOnDisk());
+    }
+
+    [Fact]
+    public async Task A_shaped_write_link_reads_each_body_no_faster_than_its_rate_and_answers_after_its_round_trip()
+    {
+        State.Settings.ObsWriteBytesPerSecondPerConnection = 1024 * 1024;
+        State.Settings.ObsWriteTimeToFirstByteMs = 200;
+        using var s3 = S3();
+        var data = RandomNumberGenerator.GetBytes(512 * 1024);
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        await s3.PutObjectAsync(new PutObjectRequest
+        {
+            BucketName = Bucket, Key = "shaped.bin", InputStream = new MemoryStream(data), UseChunkEncoding = false,
+            MD5Digest = Convert.ToBase64String(MD5.HashData(data)),
+        });
+
+        // A lower bound only: 512 KiB at 1 MiB/s, then the answer's 200 ms.
+        Assert.True(watch.Elapsed >= TimeSpan.FromMilliseconds(650), $"512 KiB at 1 MiB/s plus 200 ms in {watch.Elapsed}");
+        lock (State.Sync)
+        {
+            Assert.Equal(data, State.Obs.Objects[(Bucket, "shaped.bin")].ReadAll());
+        }
+    }
+
+    [Fact]
     public async Task Obs_error_codes_for_wrong_parts_digests_uploads_and_buckets()
     {
         using var s3 = S3();

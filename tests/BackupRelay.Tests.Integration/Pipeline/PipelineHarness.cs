@@ -110,6 +110,7 @@ public abstract class PipelineHarness : IAsyncLifetime
             ["Backup:Graphs:1:GraphId"] = GraphB,
             ["Backup:PollInitialDelay"] = "00:00:00.200",
             ["Backup:PollMaxDelay"] = "00:00:01",
+            ["Backup:OperationPollInterval"] = "00:00:00.200",
             ["Copy:BlockSizeBytes"] = Block.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Copy:SliceMaxBytes"] = (Block * 2).ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Obs:Endpoint"] = new Uri(Emulator.BaseAddress, "obs").ToString(),

@@ -129,7 +129,7 @@ public abstract class RestoreHarness : PipelineHarness
                 var expected = new byte[file.Size];
                 BackupContent.Fill(BackupContent.Seed(backup.Id, file.Name), 0, expected);
                 Assert.True(State.Obs.Objects.TryGetValue((bucket, prefix + file.Name), out var stored), $"{file.Name} is not in OBS");
-                Assert.Equal(expected, stored!.Data);
+                Assert.Equal(expected, stored!.ReadAll());
             }
         }
     }

@@ -327,7 +327,7 @@ public sealed class EmulatorObsUploaderTests : ObsUploaderTests
         var result = await UntilDoneAsync(() => Uploader(), request);
         Assert.Equal(UploadOutcome.Completed, result.Outcome);
         Assert.Contains(_emulator.State.Obs.Writes(), w => w.Status == 400 && w.Operation is "UploadPart");
-        Assert.Equal(bytes, _emulator.State.Obs.Objects[(Bucket, request.Key)].Data);
+        Assert.Equal(bytes, _emulator.State.Obs.Objects[(Bucket, request.Key)].ReadAll());
     }
 
     [Theory]
@@ -341,7 +341,7 @@ public sealed class EmulatorObsUploaderTests : ObsUploaderTests
         _emulator.State.Faults.Add(new FaultSpec { Method = "PUT", Path = "/obs/*", Kind = kind, Status = status, AfterBytes = 5000, Count = 4 });
         var result = await UntilDoneAsync(() => Uploader(), request);
         Assert.Equal(UploadOutcome.Completed, result.Outcome);
-        Assert.Equal(bytes, _emulator.State.Obs.Objects[(Bucket, request.Key)].Data);
+        Assert.Equal(bytes, _emulator.State.Obs.Objects[(Bucket, request.Key)].ReadAll());
         Assert.Empty(_emulator.State.Obs.Uploads);
     }
 

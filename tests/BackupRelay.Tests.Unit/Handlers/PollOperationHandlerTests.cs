@@ -38,6 +38,21 @@ public sealed class PollOperationHandlerTests : HandlerFixture
         Assert.Equal(5, Runs["rfc-1"].PollCount);
     }
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(12)]
+    public async Task A_running_import_is_polled_at_the_operation_interval_however_long_it_runs(int attempt)
+    {
+        // Someone waits on a restore: its end is seen within the interval, never after a backed-off wait.
+        Settings.OperationPollInterval = TimeSpan.FromSeconds(3);
+        Importing(polls: attempt);
+        Ges.Jobs["job-1"] = new GesJob { JobId = "job-1", Status = "running" };
+
+        await PollAsync(attempt);
+
+        Assert.Equal((TimeSpan?)TimeSpan.FromSeconds(3), Assert.Single(Sent.Sent).Delay);
+    }
+
     [Fact]
     public async Task A_successful_import_ends_the_run_with_the_backup_it_made()
     {
