@@ -123,6 +123,7 @@ public static class BackupRelayServiceCollectionExtensions
         services.AddSingleton<IPostConfigureOptions<Restores.ObsOptions>, Restores.ObsOptionsDefaults>();
         services.AddSingleton<Restores.ObsClient>();
         services.AddSingleton<Restores.ObsUploader>();
+        services.AddSingleton<Restores.ObsReader>();
         services.AddSingleton(sp => new Restores.UploadProgressStore(sp.GetRequiredService<AppStorage>().Account.GetContainer(QueueNames.RunsContainer)));
         services.AddSingleton<Restores.CopyRestores>();
         services.AddSingleton<Drills.DrillScheduler>();

@@ -115,6 +115,9 @@ public sealed class BlobCopyDestination(BlobContainerClient container, bool writ
     public async Task<Stream> OpenReadAsync(string path, long position, CancellationToken cancellationToken = default) =>
         (await Blob(path).DownloadStreamingAsync(new BlobDownloadOptions { Range = new HttpRange(position) }, cancellationToken)).Value.Content;
 
+    public async Task<Stream> OpenRangeAsync(string path, long position, long length, CancellationToken cancellationToken = default) =>
+        (await Blob(path).DownloadStreamingAsync(new BlobDownloadOptions { Range = new HttpRange(position, length) }, cancellationToken)).Value.Content;
+
     public async Task<byte[]?> ReadSmallFileAsync(string path, CancellationToken cancellationToken = default)
     {
         try

@@ -14,6 +14,7 @@ internal sealed class BlockPipeline : IDisposable
     private readonly SemaphoreSlim _sends;
     private readonly FirstFailure _failure;
     private readonly List<Task> _blocks = [];
+    private readonly CancellationToken _cancellation;
     private Task _hashing = Task.CompletedTask;
 
     /// <param name="hashes">The file's hashes so far (null: this slice does not hash).</param>
@@ -22,6 +23,7 @@ internal sealed class BlockPipeline : IDisposable
         (_budget, _hashes) = (budget, hashes);
         _sends = new SemaphoreSlim(maxSends);
         _failure = new FirstFailure(cancellationToken);
+        _cancellation = cancellationToken;
     }
 
     /// <summary>Cancelled when a block failed (or the caller cancelled).</summary>
@@ -100,6 +102,30 @@ internal sealed class BlockPipeline : IDisposable
         {
             // A block that was never filled is never hashed; its failure is the one reported.
         }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="addBlocks"/> (which rents and adds the blocks, in file order), then waits for every block.
+    /// A block that failed while the loop waited for a buffer ends the loop quietly (the failure is in <see cref="Error"/>);
+    /// anything else the loop throws is rethrown once the blocks in flight have ended.
+    /// </summary>
+    public async Task RunAsync(Func<Task> addBlocks)
+    {
+        try
+        {
+            await addBlocks();
+        }
+        catch (OperationCanceledException) when (Error is not null && !_cancellation.IsCancellationRequested)
+        {
+            // A block failed while this loop waited for a buffer: that failure is the one reported.
+        }
+        catch
+        {
+            await DrainAsync();
+            throw;
+        }
+
+        await DrainAsync();
     }
 
     /// <summary>Rethrows the first failure, if any.</summary>

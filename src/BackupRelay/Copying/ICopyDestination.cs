@@ -54,6 +54,9 @@ public interface ICopyDestination
     /// <summary>Reads the file from byte <paramref name="position"/> on, streamed.</summary>
     Task<Stream> OpenReadAsync(string path, long position, CancellationToken cancellationToken = default);
 
+    /// <summary>Reads <paramref name="length"/> bytes from byte <paramref name="position"/> (fewer at the end of the file), streamed.</summary>
+    Task<Stream> OpenRangeAsync(string path, long position, long length, CancellationToken cancellationToken = default);
+
     /// <summary>A small whole file (a manifest), or null when there is none.</summary>
     Task<byte[]?> ReadSmallFileAsync(string path, CancellationToken cancellationToken = default);
 

@@ -207,6 +207,10 @@ public sealed partial class LocalDirectoryCopyDestination : ICopyDestination, IR
         return Task.FromResult<Stream>(stream);
     }
 
+    /// <summary>The file from <paramref name="position"/>; the caller reads no more than it asked for.</summary>
+    public Task<Stream> OpenRangeAsync(string path, long position, long length, CancellationToken cancellationToken = default) =>
+        OpenReadAsync(path, position, cancellationToken);
+
     public async Task<byte[]?> ReadSmallFileAsync(string path, CancellationToken cancellationToken = default)
     {
         var file = FullPath(path);

@@ -20,7 +20,8 @@ public sealed record CopyBackupFileMessage(int V, string RunId, string File, Cop
 /// <summary><c>restore-upload</c>: upload one slice of one file of a restore-from-copy run to OBS.</summary>
 /// <param name="Offset">Bytes of the file read and hashed when this slice was queued (0 for the first).</param>
 /// <param name="Nonce">Unique per message (not per delivery): a redelivery recognises its own claim to start the import.</param>
-public sealed record RestoreUploadMessage(int V, string RunId, string File, long Offset = 0, string? Nonce = null) : IRunMessage;
+/// <param name="ReadBack">A drill's object uploaded: read it back from this offset (null: the upload goes on at <paramref name="Offset"/>).</param>
+public sealed record RestoreUploadMessage(int V, string RunId, string File, long Offset = 0, string? Nonce = null, long? ReadBack = null) : IRunMessage;
 
 /// <summary><c>operation-poll</c>: look once at a restore's or an import's progress.</summary>
 public sealed record PollOperationMessage(int V, string RunId, int Attempt) : IRunMessage;

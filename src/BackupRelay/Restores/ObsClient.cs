@@ -147,40 +147,18 @@ public sealed class ObsClient : IDisposable
     });
 
     /// <summary>
-    /// Reads the whole object back and hashes what OBS serves (MD5 and SHA-256, one pass, streamed): what a
-    /// restore drill compares with the hashes recorded when the copy was made. Null when there is no such object.
+    /// Reads <paramref name="buffer"/>'s length of the object from <paramref name="offset"/> (one ranged GET) into it;
+    /// returns how many bytes OBS served (fewer: the object ends sooner). A connection lost mid-body is transient.
     /// </summary>
-    public Task<ObsReadBack?> ReadBackAsync(string bucket, string key, CancellationToken cancellationToken) => CallAsync("GetObject", async () =>
-    {
-        try
+    public Task<int> ReadRangeAsync(string bucket, string key, long offset, Memory<byte> buffer, CancellationToken cancellationToken) =>
+        CallAsync("GetObject", async () =>
         {
-            using var response = await _s3.GetObjectAsync(new GetObjectRequest { BucketName = bucket, Key = key }, cancellationToken);
-            using var md5 = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.MD5);
-            using var sha256 = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
-            var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(1 << 20);
-            long length = 0;
-            try
+            using var response = await _s3.GetObjectAsync(new GetObjectRequest
             {
-                int read;
-                while ((read = await response.ResponseStream.ReadAsync(buffer, cancellationToken)) > 0)
-                {
-                    md5.AppendData(buffer, 0, read);
-                    sha256.AppendData(buffer, 0, read);
-                    length += read;
-                }
-            }
-            finally
-            {
-                System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
-            }
-
-            return new ObsReadBack(length, Convert.ToHexStringLower(md5.GetHashAndReset()), Convert.ToHexStringLower(sha256.GetHashAndReset()));
-        }
-        catch (AmazonS3Exception ex) when (ex.StatusCode == HttpStatusCode.NotFound)
-        {
-            return null;
-        }
-    });
+                BucketName = bucket, Key = key, ByteRange = new ByteRange(offset, offset + buffer.Length - 1),
+            }, cancellationToken);
+            return await response.ResponseStream.ReadAtLeastAsync(buffer, buffer.Length, throwOnEndOfStream: false, cancellationToken);
+        });
 
     /// <summary>Deletes the object (absent already: nothing to do, as S3 answers).</summary>
     public Task DeleteAsync(string bucket, string key, CancellationToken cancellationToken) => CallAsync("DeleteObject", async () =>

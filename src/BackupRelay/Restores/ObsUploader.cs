@@ -22,10 +22,12 @@ public sealed record UploadResult(UploadOutcome Outcome, long Offset, string? Fa
 
 /// <summary>
 /// Uploads one file of a verified copy to OBS, the copy engine's guarantees in the other direction:
-/// read from the destination in order, MD5 and SHA-256 computed over the whole file and compared with
-/// the manifest before the object is completed (a damaged copy never becomes an OBS object), each part
-/// sent with its Content-MD5 so OBS checks it, parts uploaded in parallel under the process-wide buffer
-/// budget, sliced so one call never outlives its invocation, and resumable: parts OBS acknowledged are
+/// each part read from the destination by a ranged read of its own (in parallel, as many as the process-wide
+/// buffer budget holds), MD5 and SHA-256 computed over the whole file in order and compared with the manifest
+/// before the object is completed (a damaged copy never becomes an OBS object), each part sent with its
+/// Content-MD5 so OBS checks it (at most <c>Obs__MaxConcurrency</c> at once), the completed object's multipart
+/// ETag checked against the parts OBS acknowledged, sliced so one call never outlives its invocation, and
+/// resumable: parts OBS acknowledged are
 /// recorded (<see cref="UploadProgressStore"/>) and not sent again — only read again, to be hashed and
 /// checked against the part's recorded MD5.
 /// </summary>
@@ -120,79 +122,43 @@ public sealed partial class ObsUploader(
         var acknowledged = progress.Parts.ToDictionary(p => p.Number);
         var session = new PartSession(request, progress);
         var started = time.GetTimestamp();
-        var skipped = 0;
         var queuedBytes = 0L;
         using var pipeline = new BlockPipeline(budget, hashes, settings.MaxConcurrency, cancellationToken);
         try
         {
-            await using var stream = await source.OpenReadAsync(request.SourcePath, offset, cancellationToken);
-            while (offset < request.Size && !pipeline.Stopped)
+            // Each part is its own ranged read of the copy, started as soon as the budget gives it a buffer: the reads run
+            // in parallel (as many as the budget holds), the hashes follow in file order, the sends at most MaxConcurrency.
+            await pipeline.RunAsync(async () =>
             {
-                if (offset > request.Offset && SliceExhausted(queuedBytes, started))
+                while (offset < request.Size && !pipeline.Stopped && !(offset > request.Offset && SliceExhausted(queuedBytes, started)))
                 {
-                    break;
-                }
+                    var length = (int)Math.Min(partSize, request.Size - offset);
+                    var part = new PartRead((int)(offset / partSize) + 1, offset, length);
+                    var lease = await pipeline.RentAsync(length);
+                    var filled = ReadPartAsync(request, part, lease.Buffer.AsMemory(0, length), pipeline.Token);
+                    offset += length;
+                    if (!(acknowledged.TryGetValue(part.Number, out var earlier) && earlier.Length == length))
+                    {
+                        queuedBytes += length;
+                    }
 
-                var length = (int)Math.Min(partSize, request.Size - offset);
-                var number = (int)(offset / partSize) + 1;
-                var lease = await pipeline.RentAsync(length);
-                int read;
-                try
-                {
-                    read = await stream.ReadAtLeastAsync(lease.Buffer.AsMemory(0, length), length, throwOnEndOfStream: false, pipeline.Token);
+                    pipeline.Add(lease, length, filled, (data, token) => SendOrSkipAsync(session, part, acknowledged, data, token));
                 }
-                catch
-                {
-                    lease.Dispose();
-                    throw;
-                }
-
-                if (read < length)
-                {
-                    lease.Dispose();
-                    throw new UploadMismatchException($"the copy in Azure ends at byte {offset + read}; its manifest says {request.Size}");
-                }
-
-                // A part OBS acknowledged is read again (to be hashed) and checked against its recorded MD5, not sent again.
-                var partMd5 = MD5.HashData(lease.Buffer.AsSpan(0, length));
-                offset += length;
-                var sent = acknowledged.TryGetValue(number, out var done) && done.Length == length
-                    && string.Equals(done.Md5Hex, Convert.ToHexStringLower(partMd5), StringComparison.OrdinalIgnoreCase);
-                if (sent)
-                {
-                    skipped++;
-                }
-                else
-                {
-                    queuedBytes += length;
-                }
-
-                pipeline.Add(lease, length, Task.CompletedTask, sent ? null : (data, token) => SendPartAsync(session, number, data, partMd5, token));
-            }
-
-            if (offset == request.Size && await stream.ReadAsync(new byte[1], cancellationToken) > 0)
-            {
-                throw new UploadMismatchException($"the copy in Azure is longer than the {request.Size} bytes its manifest says");
-            }
-        }
-        catch (OperationCanceledException) when (pipeline.Error is not null && !cancellationToken.IsCancellationRequested)
-        {
-            // A part failed while this loop waited for a buffer: that failure is thrown below.
-        }
-        catch (UploadMismatchException ex)
-        {
-            await pipeline.DrainAsync();
-            hashes.Dispose();
-            return await AbandonAsync(request, progress, ex.Message, cancellationToken);
+            });
         }
         catch
         {
-            await pipeline.DrainAsync();
             hashes.Dispose();
             throw;
         }
 
-        await pipeline.DrainAsync();
+        var skipped = session.Skipped;
+        if (pipeline.Error is UploadMismatchException mismatch)
+        {
+            hashes.Dispose();
+            return await AbandonAsync(request, progress, mismatch.Message, cancellationToken);
+        }
+
         if (pipeline.Error is { } error)
         {
             hashes.Dispose();
@@ -228,9 +194,11 @@ public sealed partial class ObsUploader(
                 $"{parts.Count} of {expectedParts} parts are acknowledged; the next delivery uploads the rest", transient: true);
         }
 
+        string? answered = null;
         try
         {
-            await obs.CompleteAsync(request.Bucket, request.Key, progress.UploadId, parts.Select(p => new ObsPart(p.Number, p.Length, p.ETag)), cancellationToken);
+            answered = await obs.CompleteAsync(request.Bucket, request.Key, progress.UploadId, parts.Select(p => new ObsPart(p.Number, p.Length, p.ETag)),
+                cancellationToken);
         }
         catch (ObsException ex) when (ex.IsNoSuchUpload)
         {
@@ -240,6 +208,12 @@ public sealed partial class ObsUploader(
                 await progressStore.DeleteAsync(request.RunId, request.File, cancellationToken);
                 throw;
             }
+        }
+
+        // OBS joined the parts it acknowledged: the ETag it answers must be the one those parts make.
+        if (answered is not null && CompletedEtagProblem(answered, parts, Convert.ToHexStringLower(md5)) is { } wrongEtag)
+        {
+            return new UploadResult(UploadOutcome.Failed, offset, wrongEtag, session.Sent, skipped, false);
         }
 
         var written = await obs.HeadAsync(request.Bucket, request.Key, cancellationToken);
@@ -261,11 +235,84 @@ public sealed partial class ObsUploader(
         return (copy.SliceMaxBytes > 0 && bytesSent >= copy.SliceMaxBytes) || time.GetElapsedTime(started) >= copy.SliceMaxDuration;
     }
 
-    private async Task SendPartAsync(PartSession session, int number, ReadOnlyMemory<byte> data, byte[] md5, CancellationToken cancellationToken)
+    /// <summary>One part of the copy: which, where, and its MD5 once read.</summary>
+    private sealed record PartRead(int Number, long Offset, int Length)
     {
+        public byte[]? Md5 { get; set; }
+    }
+
+    /// <summary>
+    /// Reads one part of the copy with a ranged read of its own and hashes it (its MD5, the part's Content-MD5); the last
+    /// part asks for one byte more, to see a copy longer than its manifest says.
+    /// </summary>
+    private async Task ReadPartAsync(UploadRequest request, PartRead part, Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        var last = part.Offset + part.Length == request.Size;
+        await using var stream = await source.OpenRangeAsync(request.SourcePath, part.Offset, part.Length + (last ? 1 : 0), cancellationToken);
+        var read = await stream.ReadAtLeastAsync(buffer, part.Length, throwOnEndOfStream: false, cancellationToken);
+        if (read < part.Length)
+        {
+            throw new UploadMismatchException($"the copy in Azure ends at byte {part.Offset + read}; its manifest says {request.Size}");
+        }
+
+        if (last && await stream.ReadAsync(new byte[1], cancellationToken) > 0)
+        {
+            throw new UploadMismatchException($"the copy in Azure is longer than the {request.Size} bytes its manifest says");
+        }
+
+        part.Md5 = MD5.HashData(buffer.Span);
+    }
+
+    /// <summary>Sends a part read, unless OBS acknowledged these very bytes (same number, length and MD5) in an earlier call.</summary>
+    private async Task SendOrSkipAsync(PartSession session, PartRead part, IReadOnlyDictionary<int, UploadedPart> acknowledged, ReadOnlyMemory<byte> data,
+        CancellationToken cancellationToken)
+    {
+        var md5 = part.Md5!;
+        if (acknowledged.TryGetValue(part.Number, out var done) && done.Length == part.Length
+            && string.Equals(done.Md5Hex, Convert.ToHexStringLower(md5), StringComparison.OrdinalIgnoreCase))
+        {
+            session.Skip();
+            return;
+        }
+
         var request = session.Request;
-        var etag = await obs.UploadPartAsync(request.Bucket, request.Key, session.Progress.UploadId, number, data, md5, cancellationToken);
-        await session.AcknowledgeAsync(new UploadedPart(number, data.Length, etag, Convert.ToHexStringLower(md5)), progressStore, cancellationToken);
+        var etag = await obs.UploadPartAsync(request.Bucket, request.Key, session.Progress.UploadId, part.Number, data, md5, cancellationToken);
+        await session.AcknowledgeAsync(new UploadedPart(part.Number, data.Length, etag, Convert.ToHexStringLower(md5)), progressStore, cancellationToken);
+    }
+
+    /// <summary>
+    /// Why the ETag answered for the completed object is not the one its parts make, or null. OBS and S3 answer the
+    /// multipart ETag (<see cref="ExpectedMultipartEtag"/>); some S3-compatible stores answer the whole object's MD5
+    /// instead, which is checked against the MD5 of the bytes read. Neither can be checked where the parts' ETags were
+    /// not their MD5s (server-side encryption): then only a drill's read-back proves what is at rest.
+    /// </summary>
+    internal static string? CompletedEtagProblem(string answered, IReadOnlyList<UploadedPart> parts, string md5Hex)
+    {
+        if (ExpectedMultipartEtag(parts) is not { } expected)
+        {
+            return null;
+        }
+
+        var etag = answered.Trim('"');
+        var matches = etag.Contains('-', StringComparison.Ordinal)
+            ? string.Equals(etag, expected, StringComparison.OrdinalIgnoreCase)
+            : string.Equals(etag, md5Hex, StringComparison.OrdinalIgnoreCase);
+        return matches ? null : $"OBS answered the completed object's ETag {answered}; its acknowledged parts make \"{expected}\" (whole-object MD5 {md5Hex})";
+    }
+
+    /// <summary>
+    /// The multipart ETag OBS computes for these parts (the MD5 of their MD5s, then <c>-</c> and their count), when every
+    /// part's answered ETag is the MD5 this uploader sent; null when they are not (server-side encryption).
+    /// </summary>
+    internal static string? ExpectedMultipartEtag(IReadOnlyList<UploadedPart> parts)
+    {
+        if (parts.Any(p => !string.Equals(p.ETag.Trim('"'), p.Md5Hex, StringComparison.OrdinalIgnoreCase)))
+        {
+            return null;
+        }
+
+        var md5s = parts.OrderBy(p => p.Number).SelectMany(p => Convert.FromHexString(p.Md5Hex)).ToArray();
+        return $"{Convert.ToHexStringLower(MD5.HashData(md5s))}-{parts.Count}";
     }
 
     /// <summary>The copy does not match its manifest: nothing becomes an object, the upload is aborted.</summary>
@@ -309,10 +356,14 @@ public sealed partial class ObsUploader(
     {
         private readonly SemaphoreSlim _save = new(1);
         private int _sent;
+        private int _skipped;
 
         public UploadRequest Request { get; } = request;
         public UploadProgress Progress { get; } = progress;
         public int Sent => Volatile.Read(ref _sent);
+        public int Skipped => Volatile.Read(ref _skipped);
+
+        public void Skip() => Interlocked.Increment(ref _skipped);
 
         public async Task AcknowledgeAsync(UploadedPart part, UploadProgressStore store, CancellationToken cancellationToken)
         {

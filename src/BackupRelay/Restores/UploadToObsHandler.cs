@@ -19,6 +19,7 @@ public sealed partial class UploadToObsHandler(
     IRunRecords runs,
     SubmitOnce submitOnce,
     ObsUploader uploader,
+    ObsReader reader,
     ObsClient obs,
     GesClient ges,
     IWorkSender queues,
@@ -59,6 +60,11 @@ public sealed partial class UploadToObsHandler(
     {
         var (bucket, prefix) = SplitObsPath(run.ImportPath!);
         var startedAt = time.GetUtcNow();
+        if (upload.ReadBack is { } readBackFrom && run.Kind == RunKind.RestoreDrill)
+        {
+            return await ReadBackSliceAsync(run, file, upload, bucket, prefix + file.Name, readBackFrom, startedAt, cancellationToken);
+        }
+
         UploadResult result;
         try
         {
@@ -78,12 +84,10 @@ public sealed partial class UploadToObsHandler(
                 await queues.SendUploadAsync(upload with { Offset = result.Offset, Nonce = Guid.NewGuid().ToString("N") }, null, cancellationToken);
                 return HandlerResult.Done;
 
-            case UploadOutcome.Completed:
-                if (run.Kind == RunKind.RestoreDrill && await ReadBackProblemAsync(bucket, prefix + file.Name, file, cancellationToken) is { } differs)
-                {
-                    return await FailAsync(run.Id, file.Name, differs, cancellationToken, step: RunStep.Verifying);
-                }
+            case UploadOutcome.Completed when run.Kind == RunKind.RestoreDrill:
+                return await ReadBackSliceAsync(run, file, upload, bucket, prefix + file.Name, 0, startedAt, cancellationToken);
 
+            case UploadOutcome.Completed:
                 await RecordFileAsync(run, file.Name, startedAt, f => f.Complete(f.Size ?? result.Offset, null, null, f.Verification ?? "manifest", startedAt, time.GetUtcNow()),
                     cancellationToken);
                 return await ImportWhenUploadedAsync(run.Id, upload, cancellationToken);
@@ -205,21 +209,45 @@ public sealed partial class UploadToObsHandler(
     }
 
     /// <summary>
-    /// A drill proves the copy comes back byte-exact: the object is read back from OBS and its length, MD5 and
-    /// SHA-256 compared with what was recorded when the copy was made. Null when they match, else why not.
+    /// A drill proves the copy comes back byte-exact: the object is read back from OBS (<see cref="ObsReader"/>, a slice
+    /// at a time, the next slice as a message of its own) and its length, MD5 and SHA-256 compared with what was recorded
+    /// when the copy was made; then the file counts as uploaded and the import may start.
     /// </summary>
-    private async Task<string?> ReadBackProblemAsync(string bucket, string key, RunFile file, CancellationToken cancellationToken)
+    private async Task<HandlerResult> ReadBackSliceAsync(RunRecord run, RunFile file, RestoreUploadMessage upload, string bucket, string key, long from,
+        DateTimeOffset startedAt, CancellationToken cancellationToken)
     {
-        var served = await obs.ReadBackAsync(bucket, key, cancellationToken);
-        if (served is null)
+        ReadBackResult result;
+        try
         {
-            return "OBS has no such object when it is read back after its upload";
+            result = await reader.ReadAsync(new ReadBackRequest(run.Id, file.Name, bucket, key, file.Size ?? 0, from), cancellationToken);
+        }
+        catch (ObsException ex) when (!ex.Transient)
+        {
+            return await FailAsync(run.Id, file.Name, $"OBS refused the read-back: {ex.Message}", cancellationToken, step: RunStep.Verifying);
         }
 
-        return served.Length == file.Size && string.Equals(served.Md5Hex, file.Md5, StringComparison.OrdinalIgnoreCase)
-            && string.Equals(served.Sha256Hex, file.Sha256, StringComparison.OrdinalIgnoreCase)
-            ? null
-            : $"read back from OBS it is {served.Length} bytes, SHA-256 {served.Sha256Hex}; the copy recorded {file.Size} bytes, SHA-256 {file.Sha256}";
+        if (result.Problem is { } problem)
+        {
+            return await FailAsync(run.Id, file.Name, problem, cancellationToken, step: RunStep.Verifying);
+        }
+
+        if (result.Served is not { } served)
+        {
+            await queues.SendUploadAsync(upload with { ReadBack = result.Offset, Nonce = Guid.NewGuid().ToString("N") }, null, cancellationToken);
+            return HandlerResult.Done;
+        }
+
+        if (served.Length != file.Size || !string.Equals(served.Md5Hex, file.Md5, StringComparison.OrdinalIgnoreCase)
+            || !string.Equals(served.Sha256Hex, file.Sha256, StringComparison.OrdinalIgnoreCase))
+        {
+            return await FailAsync(run.Id, file.Name,
+                $"read back from OBS it is {served.Length} bytes, SHA-256 {served.Sha256Hex}; the copy recorded {file.Size} bytes, SHA-256 {file.Sha256}",
+                cancellationToken, step: RunStep.Verifying);
+        }
+
+        await RecordFileAsync(run, file.Name, startedAt, f => f.Complete(f.Size ?? served.Length, null, null, f.Verification ?? "manifest", startedAt, time.GetUtcNow()),
+            cancellationToken);
+        return await ImportWhenUploadedAsync(run.Id, upload, cancellationToken);
     }
 
     private async Task<HandlerResult> FailAsync(string runId, string file, string reason, CancellationToken cancellationToken, RunStep step = RunStep.Uploading)

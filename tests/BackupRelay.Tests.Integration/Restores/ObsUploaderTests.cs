@@ -174,6 +174,53 @@ public abstract class ObsUploaderTests : IAsyncLifetime
         }
     }
 
+    private ObsReader ReadBack(CopyOptions? copy = null, HashStateCache? hashes = null) => new(
+        new ObsClient(Microsoft.Extensions.Options.Options.Create(Options)), new CopyBufferBudget(8L * 1024 * 1024), hashes ?? new HashStateCache(),
+        Microsoft.Extensions.Options.Options.Create(Options), Microsoft.Extensions.Options.Options.Create(copy ?? new CopyOptions()), TimeProvider.System)
+    {
+        RangeBytes = 64 * 1024,
+    };
+
+    [Fact]
+    public async Task A_read_back_in_slices_hashes_what_the_server_holds_and_starts_over_where_its_state_is_gone()
+    {
+        var (bytes, request) = await CopyAsync((Part * 5) + 3);
+        Assert.Equal(UploadOutcome.Completed, (await UntilDoneAsync(() => Uploader(), request)).Outcome);
+        var read = new ReadBackRequest(request.RunId, request.File, Bucket, request.Key, bytes.Length, 0);
+        var expected = new ObsReadBack(bytes.Length, Convert.ToHexStringLower(MD5.HashData(bytes)), Convert.ToHexStringLower(SHA256.HashData(bytes)));
+
+        // Slices of 128 KiB on one instance: the hash state waits for the next slice.
+        var copy = new CopyOptions { SliceMaxBytes = 128 * 1024 };
+        var kept = new HashStateCache();
+        var slices = 0;
+        ReadBackResult result;
+        do
+        {
+            result = await ReadBack(copy, kept).ReadAsync(read, CancellationToken.None);
+            read = read with { Offset = result.Offset };
+            slices++;
+        }
+        while (result.Served is null && result.Problem is null);
+
+        Assert.Equal(expected, result.Served);
+        Assert.Equal(4, slices);
+
+        // A slice on another instance (no state there) reads from byte 0 again, to the same hashes.
+        var elsewhere = await ReadBack().ReadAsync(read with { Offset = 128 * 1024 }, CancellationToken.None);
+        Assert.Equal(expected, elsewhere.Served);
+    }
+
+    [Fact]
+    public async Task A_read_back_of_an_object_that_is_not_the_copy_says_why()
+    {
+        var (bytes, request) = await CopyAsync(Part + 5);
+        Assert.Equal(UploadOutcome.Completed, (await UntilDoneAsync(() => Uploader(), request)).Outcome);
+        var longer = await ReadBack().ReadAsync(new ReadBackRequest(request.RunId, request.File, Bucket, request.Key, bytes.Length + 1, 0), CancellationToken.None);
+        Assert.Contains($"it is {bytes.Length} bytes", longer.Problem);
+        var absent = await ReadBack().ReadAsync(new ReadBackRequest(request.RunId, request.File, Bucket, request.Key + ".gone", bytes.Length, 0), CancellationToken.None);
+        Assert.Contains("no such object", absent.Problem);
+    }
+
     [Fact]
     public async Task Killed_mid_upload_the_next_delivery_keeps_the_parts_already_uploaded()
     {
@@ -236,6 +283,18 @@ public abstract class ObsUploaderTests : IAsyncLifetime
         var result = await UntilDoneAsync(() => Uploader(), longer);
         Assert.Equal(UploadOutcome.Failed, result.Outcome);
         Assert.Contains("manifest says", result.FailureReason);
+        Assert.Null(await ReadObjectAsync(request.Key));
+    }
+
+    [Fact]
+    public async Task A_copy_longer_than_its_manifest_fails_naming_the_length()
+    {
+        // Each part is its own ranged read: the last one asks for a byte more, and gets it.
+        var (_, request) = await CopyAsync(Part * 3);
+        var shorter = request with { Size = (Part * 3) - 10 };
+        var result = await UntilDoneAsync(() => Uploader(), shorter);
+        Assert.Equal(UploadOutcome.Failed, result.Outcome);
+        Assert.Contains("longer than the", result.FailureReason);
         Assert.Null(await ReadObjectAsync(request.Key));
     }
 
