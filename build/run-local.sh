@@ -181,6 +181,10 @@ g = json.loads(sys.argv[1]); r = g["restore"]; p = r.get("lastProvenRestore")
 if p:
     print("Graph %s: last proven restore %s (backup %s, copy age %s, took %s; drill run %s into %s)" % (
         g["graphId"], p["at"], p["backupId"], p["copyAge"], p["duration"], p["runId"], r["targetGraphId"]))
+    e = r.get("estimate")
+    if e:
+        print("Graph %s: restoring its newest copy (backup %s, %.1f MiB) is estimated at %s: moving it %s at %.1f MiB/s, then the import %s" % (
+            g["graphId"], e["backupId"], e["bytes"] / 1048576, e["total"], e["transfer"], e["bytesPerSecond"] / 1048576, e["import"]))
 elif r["state"] == "RestoreUnproven":
     print("Graph %s: RestoreUnproven: %s" % (g["graphId"], r["reason"])); sys.exit(2)
 else:

@@ -27,7 +27,7 @@ param huaweiDomainName string = ''
 @description('GES graph ids to back up.')
 param graphIds array
 
-@description('Restore drills, keyed by graph id (one of graphIds): { \'<graph id>\': { schedule: \'0 0 4 * * 0\', targetGraphId: \'<a graph kept for drills>\' } }. See docs/operations.md.')
+@description('Restore drills, keyed by graph id (one of graphIds): { \'<graph id>\': { schedule: \'0 0 4 * * 0\', targetGraphId: \'<a graph kept for drills>\', restoreTarget: \'02:00:00\' (optional: the longest a restore may take) } }. See docs/operations.md.')
 param drills object = {}
 
 @description('NCRONTAB schedule (UTC, six fields).')
@@ -324,6 +324,7 @@ var graphSettings = [for (graphId, i) in graphIds: { name: 'Backup__Graphs__${i}
 var drillSettingsPerGraph = [for (graphId, i) in graphIds: contains(drills, graphId) ? [
   { name: 'Backup__Graphs__${i}__Drill__Schedule', value: drills[graphId].schedule }
   { name: 'Backup__Graphs__${i}__Drill__TargetGraphId', value: drills[graphId].targetGraphId }
+  { name: 'Backup__Graphs__${i}__Drill__RestoreTarget', value: drills[graphId].?restoreTarget ?? '' }
 ] : []]
 var drillSettings = flatten(drillSettingsPerGraph)
 
@@ -500,6 +501,17 @@ var alertRules = [
     threshold: 0
   }
   {
+    key: 'restore-too-slow'
+    title: 'BackupRelay: a graph\'s restore is slower than its target'
+    description: 'A drilled graph\'s last passed drill, or the estimated restore of its newest copy, exceeds its restore target (backuprelay.graph.restore_too_slow = 1).'
+    severity: 2
+    frequency: 'PT15M'
+    window: 'PT30M'
+    query: 'AppMetrics | where Name == "backuprelay.graph.restore_too_slow" | extend graph = tostring(Properties["backuprelay.graph.id"]) | summarize tooSlow = max(Max) by graph | where tooSlow >= 1'
+    operator: 'GreaterThan'
+    threshold: 0
+  }
+  {
     key: 'no-backup'
     title: 'BackupRelay: no verified backup'
     description: 'No backup run ended Succeeded in the window: the schedule, the app or every run has stopped (fires even when the app sends nothing at all).'
@@ -597,7 +609,7 @@ resource workbook 'Microsoft.Insights/workbooks@2023-06-01' = {
           content: {
             version: 'KqlItem/1.0'
             title: 'Restore drills per graph'
-            query: 'AppMetrics | where Name in ("backuprelay.graph.last_proven_restore.age", "backuprelay.graph.restore_unproven") | extend graph = tostring(Properties["backuprelay.graph.id"]) | summarize arg_max(TimeGenerated, Max) by graph, Name | evaluate pivot(Name, any(Max)) | project graph, hoursSinceProvenRestore = round(todouble(column_ifexists("backuprelay.graph.last_proven_restore.age", real(null))) / 3600, 1), restoreUnproven = column_ifexists("backuprelay.graph.restore_unproven", real(null))'
+            query: 'AppMetrics | where Name in ("backuprelay.graph.last_proven_restore.age", "backuprelay.graph.restore_unproven", "backuprelay.graph.restore_estimate", "backuprelay.graph.restore_too_slow") | extend graph = tostring(Properties["backuprelay.graph.id"]) | summarize arg_max(TimeGenerated, Max) by graph, Name | evaluate pivot(Name, any(Max)) | project graph, hoursSinceProvenRestore = round(todouble(column_ifexists("backuprelay.graph.last_proven_restore.age", real(null))) / 3600, 1), restoreUnproven = column_ifexists("backuprelay.graph.restore_unproven", real(null)), estimatedRestoreMinutes = round(todouble(column_ifexists("backuprelay.graph.restore_estimate", real(null))) / 60, 1), restoreTooSlow = column_ifexists("backuprelay.graph.restore_too_slow", real(null))'
             queryType: 0
             resourceType: 'microsoft.operationalinsights/workspaces'
             visualization: 'table'

@@ -105,6 +105,12 @@ public sealed class DrillOptions
 
     /// <summary>How long a passed drill proves the graph restorable; default twice the drill schedule's interval.</summary>
     public TimeSpan? Threshold { get; set; }
+
+    /// <summary>
+    /// The longest a restore of this graph may take (webhook to imported): when the last passed drill took longer, or the
+    /// estimated time to restore the newest copy exceeds it, the graph is <c>RestoreTooSlow</c>. Unset: no target.
+    /// </summary>
+    public TimeSpan? RestoreTarget { get; set; }
 }
 /// <summary>Where copied backups land (app settings <c>Destination__*</c>).</summary>
 public sealed class DestinationOptions

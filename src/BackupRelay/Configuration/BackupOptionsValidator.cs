@@ -87,9 +87,9 @@ public sealed class BackupOptionsValidator : IValidateOptions<BackupOptions>
         var prefix = $"Backup__Graphs__{i}__Drill__";
         if (string.IsNullOrWhiteSpace(drill.Schedule))
         {
-            if (!string.IsNullOrWhiteSpace(drill.TargetGraphId) || drill.Threshold is not null)
+            if (!string.IsNullOrWhiteSpace(drill.TargetGraphId) || drill.Threshold is not null || drill.RestoreTarget is not null)
             {
-                failures.Add($"{prefix}Schedule is required when {prefix}TargetGraphId or {prefix}Threshold is set (NCRONTAB, e.g. 0 0 4 * * 0).");
+                failures.Add($"{prefix}Schedule is required when {prefix}TargetGraphId, {prefix}Threshold or {prefix}RestoreTarget is set (NCRONTAB, e.g. 0 0 4 * * 0).");
             }
 
             return;
@@ -124,6 +124,11 @@ public sealed class BackupOptionsValidator : IValidateOptions<BackupOptions>
         if (drill.Threshold is { } threshold && threshold <= TimeSpan.Zero)
         {
             failures.Add($"{prefix}Threshold must be longer than zero.");
+        }
+
+        if (drill.RestoreTarget is { } target && target <= TimeSpan.Zero)
+        {
+            failures.Add($"{prefix}RestoreTarget must be longer than zero (the longest a restore may take, e.g. 02:00:00).");
         }
     }
 }

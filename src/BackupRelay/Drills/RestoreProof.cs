@@ -18,16 +18,47 @@ public enum RestoreProofState
 
     /// <summary>The newest finished drill failed, or none passed within the threshold.</summary>
     RestoreUnproven,
+
+    /// <summary>Proven, but the last passed drill took longer than the graph's restore target, or restoring its newest copy is estimated to.</summary>
+    RestoreTooSlow,
 }
 
 /// <summary>A restore drill as <c>GET /api/graphs</c> shows it.</summary>
 public sealed record GraphDrill(string Id, RunStatus Status, RunStep Step, DateTimeOffset CreatedAt, DateTimeOffset? CompletedAt, string? BackupId);
 
-/// <summary>The last drill that passed: when, which backup, how old its copy was when the drill took it, how long the drill took.</summary>
-public sealed record ProvenRestore(string RunId, DateTimeOffset At, string? BackupId, TimeSpan? CopyAge, TimeSpan Duration);
+/// <summary>
+/// The last drill that passed: when, which backup, how old its copy was when the drill took it, how long the drill took,
+/// and what it moved: <see cref="Bytes"/> in <see cref="Transfer"/> (upload to OBS with the read-back), then the GES import.
+/// </summary>
+public sealed record ProvenRestore(string RunId, DateTimeOffset At, string? BackupId, TimeSpan? CopyAge, TimeSpan Duration, long Bytes = 0,
+    TimeSpan? Transfer = null, TimeSpan? Import = null);
+
+/// <summary>
+/// How long restoring the graph's newest verified copy would take, from what the last passed drill measured: the copy's
+/// bytes at the drill's transfer rate, plus the drill's import time scaled by size (never below what the drill saw).
+/// </summary>
+/// <param name="BackupId">The copy estimated (the newest verified one).</param>
+/// <param name="BytesPerSecond">The drill's rate: its bytes over its transfer time.</param>
+public sealed record RestoreEstimate(string? BackupId, long Bytes, TimeSpan Transfer, TimeSpan Import, TimeSpan Total, double BytesPerSecond, string FromDrill)
+{
+    /// <summary>The estimate, or null when the drill did not measure its phases (an older record) or moved nothing.</summary>
+    public static RestoreEstimate? Of(ProvenRestore? drill, RunIndexEntry? copy)
+    {
+        if (drill is not { Transfer: { Ticks: > 0 } transfer, Import: { } import, Bytes: > 0 } || copy is null)
+        {
+            return null;
+        }
+
+        var rate = drill.Bytes / transfer.TotalSeconds;
+        var scale = Math.Max(1, (double)copy.Bytes / drill.Bytes);
+        var moving = TimeSpan.FromSeconds(copy.Bytes / rate);
+        var importing = import * scale;
+        return new RestoreEstimate(copy.BackupId, copy.Bytes, moving, importing, moving + importing, Math.Round(rate), drill.RunId);
+    }
+}
 
 /// <summary>Whether a graph's copies are proven restorable (<c>restore</c> in <c>GET /api/graphs</c>).</summary>
-/// <param name="Reason">Why the graph is <c>RestoreUnproven</c> (null otherwise).</param>
+/// <param name="Reason">Why the graph is <c>RestoreUnproven</c> or <c>RestoreTooSlow</c> (null otherwise).</param>
 public sealed record GraphRestoreProof(
     RestoreProofState State,
     string? Schedule,
@@ -37,9 +68,15 @@ public sealed record GraphRestoreProof(
     [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] DateTimeOffset? UnprovenSince,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] string? Reason,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] GraphDrill? LastDrill,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] ProvenRestore? LastProvenRestore)
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] ProvenRestore? LastProvenRestore,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] RestoreEstimate? Estimate = null,
+    TimeSpan? RestoreTarget = null)
 {
     public static readonly GraphRestoreProof NotScheduled = new(RestoreProofState.NotScheduled, null, null, null, null, null, null, null, null);
+
+    /// <summary>Since when the graph is <c>RestoreTooSlow</c> (the drill that showed it, or the copy the estimate is of).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
+    public DateTimeOffset? TooSlowSince { get; init; }
 
     /// <summary>The newest finished drill failed: the run to read for why.</summary>
     [JsonIgnore]
@@ -71,13 +108,16 @@ public static class RestoreProof
         var proven = passed is null
             ? null
             : new ProvenRestore(passed.RunId, passed.CompletedAt!.Value, passed.BackupId, passed.CreatedAt - passed.CopyMadeAt,
-                passed.CompletedAt.Value - passed.CreatedAt);
+                passed.CompletedAt.Value - passed.CreatedAt, passed.Bytes, passed.Transfer, passed.Import);
+        var newestCopy = runs.Where(r => r.GraphId == graphId && r.IsVerifiedCopy).MaxBy(r => r.CompletedAt);
+        var estimate = RestoreEstimate.Of(proven, newestCopy);
         var shown = last is null ? null : new GraphDrill(last.RunId, last.Status, last.Step, last.CreatedAt, last.CompletedAt, last.BackupId);
 
         RestoreProofState state;
         DateTimeOffset? unprovenSince = null;
         string? reason = null;
         string? failed = null;
+        DateTimeOffset? tooSlowSince = null;
         if (lastFinished is { IsPassedDrill: false } && (passed is null || lastFinished.CompletedAt > passed.CompletedAt))
         {
             state = RestoreProofState.RestoreUnproven;
@@ -93,14 +133,26 @@ public static class RestoreProof
                 ? $"no restore drill has passed since drills were scheduled ({drillsSince:O}); threshold {threshold}"
                 : $"no restore drill has passed since {passed.CompletedAt:O}; threshold {threshold}";
         }
+        else if (drill.RestoreTarget is { } target && proven is not null && (proven.Duration > target || estimate?.Total > target))
+        {
+            state = RestoreProofState.RestoreTooSlow;
+            reason = proven.Duration > target
+                ? $"the last passed drill, run {proven.RunId}, took {proven.Duration:c}; the restore target is {target:c}"
+                : $"restoring the newest copy ({estimate!.BackupId}, {estimate.Bytes} bytes) is estimated at {estimate.Total:c}; the restore target is {target:c}";
+            tooSlowSince = proven.Duration > target || newestCopy?.CompletedAt is not { } copied ? proven.At : Max(proven.At, copied);
+        }
         else
         {
             state = passed is null ? RestoreProofState.Pending : RestoreProofState.Proven;
         }
 
-        return new GraphRestoreProof(state, drill.Schedule, drill.TargetGraphId, threshold, next, unprovenSince, reason, shown, proven)
+        return new GraphRestoreProof(state, drill.Schedule, drill.TargetGraphId, threshold, next, unprovenSince, reason, shown, proven, estimate,
+            drill.RestoreTarget)
         {
             FailedDrillId = failed,
+            TooSlowSince = tooSlowSince,
         };
     }
+
+    private static DateTimeOffset Max(DateTimeOffset a, DateTimeOffset b) => a > b ? a : b;
 }

@@ -54,6 +54,9 @@ public sealed record GraphStatus(
 
     /// <summary>True when the graph's last drill failed or none passed within its threshold.</summary>
     public bool RestoreUnproven => Restore.State == Drills.RestoreProofState.RestoreUnproven;
+
+    /// <summary>True when the graph's last passed drill, or the estimated restore of its newest copy, exceeds its restore target.</summary>
+    public bool RestoreTooSlow => Restore.State == Drills.RestoreProofState.RestoreTooSlow;
 }
 
 /// <summary>

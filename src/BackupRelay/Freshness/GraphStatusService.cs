@@ -48,6 +48,7 @@ public sealed partial class GraphStatusService
 
     private readonly ConcurrentDictionary<string, bool> _wasStale = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, bool> _wasUnproven = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, bool> _wasTooSlow = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, bool> _wasUnverified = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, string> _drillFailures = new(StringComparer.Ordinal);
 
@@ -105,6 +106,17 @@ public sealed partial class GraphStatusService
             }
 
             _wasUnproven[status.GraphId] = status.RestoreUnproven;
+
+            if (status.RestoreTooSlow && !_wasTooSlow.GetValueOrDefault(status.GraphId))
+            {
+                Log.TurnedTooSlow(logger, status.GraphId, status.Restore.TooSlowSince, status.Restore.Reason ?? "");
+                if (events is not null)
+                {
+                    await events.QueueRestoreTooSlowAsync(status);
+                }
+            }
+
+            _wasTooSlow[status.GraphId] = status.RestoreTooSlow;
 
             var stale = status.State == FreshnessState.Stale;
             if (stale && !_wasStale.GetValueOrDefault(status.GraphId))
@@ -198,6 +210,9 @@ public sealed partial class GraphStatusService
 
         [LoggerMessage(117, LogLevel.Error, "Graph {GraphId} is RestoreUnproven since {UnprovenSince}: {Reason}")]
         public static partial void TurnedUnproven(ILogger logger, string graphId, DateTimeOffset? unprovenSince, string reason);
+
+        [LoggerMessage(123, LogLevel.Error, "Graph {GraphId} is RestoreTooSlow since {TooSlowSince}: {Reason}")]
+        public static partial void TurnedTooSlow(ILogger logger, string graphId, DateTimeOffset? tooSlowSince, string reason);
 
         [LoggerMessage(118, LogLevel.Error, "Graph {GraphId} is Unverified: its newest copy, run {RunId}, is {CopyLevel}, never checked against its source")]
         public static partial void TurnedUnverified(ILogger logger, string graphId, string runId, string copyLevel);

@@ -27,6 +27,7 @@ public sealed class HealthEndpoint(HealthProbe probe, GraphStatusService graphs)
 
         var stale = statuses?.Where(g => g.State == FreshnessState.Stale).Select(g => g.GraphId).ToList() ?? [];
         var unproven = statuses?.Where(g => g.RestoreUnproven).Select(g => g.GraphId).ToList() ?? [];
+        var tooSlow = statuses?.Where(g => g.RestoreTooSlow).Select(g => g.GraphId).ToList() ?? [];
         var unverified = statuses?.Where(g => g.UnverifiedCopy is not null).Select(g => g.GraphId).ToList() ?? [];
         var problems = new List<string>();
         if (stale.Count > 0)
@@ -44,6 +45,11 @@ public sealed class HealthEndpoint(HealthProbe probe, GraphStatusService graphs)
             problems.Add($"restore unproven: {string.Join(", ", unproven)}");
         }
 
+        if (tooSlow.Count > 0)
+        {
+            problems.Add($"restore slower than its target: {string.Join(", ", tooSlow)}");
+        }
+
         var body = new Dictionary<string, object?>
         {
             ["status"] = !report.Healthy ? "unhealthy" : problems.Count > 0 ? "degraded" : report.Starting ? "starting" : "healthy",
@@ -53,6 +59,7 @@ public sealed class HealthEndpoint(HealthProbe probe, GraphStatusService graphs)
             ["graphs"] = statuses is null ? "not evaluated yet" : problems.Count > 0 ? string.Join("; ", problems) : "ok",
             ["staleGraphs"] = stale,
             ["restoreUnprovenGraphs"] = unproven,
+            ["restoreTooSlowGraphs"] = tooSlow,
             ["unverifiedGraphs"] = unverified,
             ["checkedAt"] = report.CheckedAt,
         };

@@ -148,6 +148,32 @@ public sealed partial class RunEvents(BackupRelayMetrics metrics, WorkQueues que
         });
     }
 
+    /// <summary>
+    /// <c>graph.restore_too_slow</c>: the graph's last passed drill, or the estimated restore of its newest copy, exceeds
+    /// its restore target. Event id: graph and too-slow-since, the same on every instance.
+    /// </summary>
+    public async Task QueueRestoreTooSlowAsync(GraphStatus graph)
+    {
+        if (!options.Value.Enabled)
+        {
+            return;
+        }
+
+        var proof = graph.Restore;
+        var eventId = $"restore-too-slow-{graph.GraphId}-{proof.TooSlowSince?.UtcDateTime.ToString("yyyyMMdd'T'HHmmss", CultureInfo.InvariantCulture)}";
+        await QueueGraphEventAsync(eventId, "graph.restore_too_slow", new JsonObject
+        {
+            ["graphId"] = graph.GraphId,
+            ["name"] = graph.Name,
+            ["tooSlowSince"] = proof.TooSlowSince?.ToString("O", CultureInfo.InvariantCulture),
+            ["reason"] = proof.Reason is null ? null : Cap(proof.Reason),
+            ["restoreTarget"] = proof.RestoreTarget?.ToString("c", CultureInfo.InvariantCulture),
+            ["estimatedRestore"] = proof.Estimate?.Total.ToString("c", CultureInfo.InvariantCulture),
+            ["lastProvenRestoreId"] = proof.LastProvenRestore?.RunId,
+            ["lastProvenRestoreDuration"] = proof.LastProvenRestore?.Duration.ToString("c", CultureInfo.InvariantCulture),
+        });
+    }
+
     private static string Cap(string reason) => reason.Length <= 500 ? reason : reason[..500] + "…";
 
     /// <summary>A graph event (<c>graph.stale</c>, <c>graph.unverified</c>, <c>graph.restore_unproven</c>): id, type, time and the graph's fields, queued for delivery.</summary>

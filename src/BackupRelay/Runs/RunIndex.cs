@@ -244,7 +244,8 @@ public sealed class RunIndex(BlobContainerClient container)
     /// <summary>Whether a change of the record from <paramref name="before"/> to <paramref name="after"/> needs the entries rewritten.</summary>
     public static bool Changed(RunIndexEntry before, RunIndexEntry after) =>
         before.Status != after.Status || before.CompletedAt != after.CompletedAt || before.Notified != after.Notified
-        || (after.IsFinished && (before.Step != after.Step || before.Bytes != after.Bytes || before.Files != after.Files || before.BackupId != after.BackupId));
+        || (after.IsFinished && (before.Step != after.Step || before.Bytes != after.Bytes || before.Files != after.Files || before.BackupId != after.BackupId
+            || before.Transfer != after.Transfer || before.Import != after.Import));
 
     /// <summary>
     /// Writes the marker of a day that has runs, once per day and process: the writers of one day share one

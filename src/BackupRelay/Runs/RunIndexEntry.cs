@@ -9,7 +9,7 @@ namespace BackupRelay.Runs;
 /// <param name="Listed">The entry's blob name and ETag when it came from a listing (a repair writes it only if unchanged since).</param>
 public sealed record RunIndexEntry(string RunId, string GraphId, RunKind Kind, RunStatus Status, RunStep Step, DateTimeOffset CreatedAt,
     DateTimeOffset? CompletedAt, bool Notified, string? BackupId, long Bytes, int Files, (string Name, Azure.ETag ETag)? Listed = null,
-    DateTimeOffset? CopyMadeAt = null, CopyLevel? Copy = null)
+    DateTimeOffset? CopyMadeAt = null, CopyLevel? Copy = null, TimeSpan? Transfer = null, TimeSpan? Import = null)
 {
     public bool IsFinished => RunRecord.Ended(Status);
 
@@ -25,10 +25,29 @@ public sealed record RunIndexEntry(string RunId, string GraphId, RunKind Kind, R
     /// <summary>A restore drill that passed: the copy came back byte-exact and GES imported it.</summary>
     public bool IsPassedDrill => Kind == RunKind.RestoreDrill && Status == RunStatus.Succeeded && CompletedAt is not null;
 
-    public static RunIndexEntry Of(RunRecord run) =>
-        new(run.Id, run.GraphId, run.Kind, run.Status, run.Step, run.CreatedAt, run.CompletedAt, run.NotificationQueued, run.BackupId,
+    public static RunIndexEntry Of(RunRecord run)
+    {
+        var (transfer, import) = run.Kind == RunKind.RestoreDrill ? DrillPhases(run) : (null, null);
+        return new(run.Id, run.GraphId, run.Kind, run.Status, run.Step, run.CreatedAt, run.CompletedAt, run.NotificationQueued, run.BackupId,
             run.Files.Sum(f => f.Size ?? f.BytesCopied), run.Files.Count, CopyMadeAt: run.CopyMadeAt,
-            Copy: run.Trust?.Level);
+            Copy: run.Trust?.Level, Transfer: transfer, Import: import);
+    }
+
+    /// <summary>
+    /// Where a finished drill's time went: moving its files (upload to OBS with the read-back, from the first file's start
+    /// to the last file's end) and then the import (from there to the run's end). Null while unknown.
+    /// </summary>
+    private static (TimeSpan? Transfer, TimeSpan? Import) DrillPhases(RunRecord run)
+    {
+        var started = run.Files.Where(f => f.StartedAt is not null).Select(f => f.StartedAt!.Value).DefaultIfEmpty().Min();
+        var moved = run.Files.Count > 0 && run.Files.All(f => f.CompletedAt is not null) ? run.Files.Max(f => f.CompletedAt!.Value) : (DateTimeOffset?)null;
+        if (started == default || moved is null)
+        {
+            return (null, null);
+        }
+
+        return (moved.Value - started, run.CompletedAt is { } ended && ended >= moved ? ended - moved.Value : null);
+    }
 }
 
 /// <summary>
@@ -72,6 +91,16 @@ internal static class RunIndexMetadata
         {
             metadata[prefix + "copy"] = copy.Name();
         }
+
+        if (entry.Transfer is { } transfer)
+        {
+            metadata[prefix + "transfer"] = transfer.Ticks.ToString(CultureInfo.InvariantCulture);
+        }
+
+        if (entry.Import is { } import)
+        {
+            metadata[prefix + "import"] = import.Ticks.ToString(CultureInfo.InvariantCulture);
+        }
     }
 
     public static RunIndexEntry? Parse(IDictionary<string, string> m, string prefix)
@@ -94,6 +123,8 @@ internal static class RunIndexMetadata
             long.TryParse(Get("bytes"), CultureInfo.InvariantCulture, out var bytes) ? bytes : 0,
             int.TryParse(Get("files"), CultureInfo.InvariantCulture, out var files) ? files : 0,
             CopyMadeAt: long.TryParse(Get("copymade"), CultureInfo.InvariantCulture, out var copyMade) ? new DateTimeOffset(copyMade, TimeSpan.Zero) : null,
-            Copy: RunNames.TryParseCopyLevel(Get("copy"), out var copy) ? copy : null);
+            Copy: RunNames.TryParseCopyLevel(Get("copy"), out var copy) ? copy : null,
+            Transfer: long.TryParse(Get("transfer"), CultureInfo.InvariantCulture, out var transfer) ? TimeSpan.FromTicks(transfer) : null,
+            Import: long.TryParse(Get("import"), CultureInfo.InvariantCulture, out var import) ? TimeSpan.FromTicks(import) : null);
     }
 }

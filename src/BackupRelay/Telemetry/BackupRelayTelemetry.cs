@@ -150,6 +150,12 @@ public sealed class BackupRelayMetrics
         meter.CreateObservableGauge("backuprelay.graph.last_proven_restore.age", () => Observe(graphs, s =>
             s.Restore.LastProvenRestore is { } proven ? (graphs.Now - proven.At).TotalSeconds : null), "s",
             "Seconds since each drilled graph's last passed restore drill (absent for a graph that never passed one).");
+        meter.CreateObservableGauge("backuprelay.graph.restore_estimate", () => Observe(graphs, s =>
+            s.Restore.Estimate?.Total.TotalSeconds), "s",
+            "Estimated seconds to restore each drilled graph's newest verified copy, from its last passed drill (absent without one).");
+        meter.CreateObservableGauge("backuprelay.graph.restore_too_slow", () => Observe(graphs, s =>
+            s.Restore.RestoreTarget is null ? null : s.RestoreTooSlow ? 1 : 0), "{graph}",
+            "1 when the graph's last passed drill, or the estimated restore of its newest copy, exceeds its restore target, else 0 (graphs with a target).");
         meter.CreateObservableGauge("backuprelay.graph.unverified", () => Observe(graphs, s => s.UnverifiedCopy is null ? 0 : 1), "{graph}",
             "1 when the graph's newest copy is not verified (received-only) and no verified copy is newer, else 0.");
         meter.CreateObservableGauge("backuprelay.graph.stale", () => Observe(graphs, s => s.State == FreshnessState.Stale ? 1 : 0), "{graph}",

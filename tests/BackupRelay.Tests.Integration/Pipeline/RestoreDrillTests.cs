@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
 using System.Text.Json.Nodes;
@@ -7,45 +6,27 @@ using BackupRelay.HuaweiCloud.Emulator;
 using BackupRelay.Messaging;
 using BackupRelay.Restores;
 using BackupRelay.Runs;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace BackupRelay.Tests.Integration.Pipeline;
 
-/// <summary>
-/// Scheduled restore drills, end to end on the local Functions host and the emulator: graph A ("orders")
-/// is drilled into a graph kept for drills; the drill takes A's newest verified copy through the restore
-/// path (Blob → OBS, read back → GES import) and proves — or fails to prove — that it comes back.
-/// </summary>
-public sealed class RestoreDrillTests : RestoreHarness
+/// <summary>What the drill tests share: graph A drilled into a graph kept for drills, a notification receiver, drill ticks and waits.</summary>
+public abstract class DrillHarness : RestoreHarness
 {
-    private const string DrillTarget = "5f0c2d6e-drill-target-orders";
-    private const string NotifySecret = "notify-secret-for-drills-0123456789";
+    protected const string DrillTarget = "5f0c2d6e-drill-target-orders";
+    protected const string NotifySecret = "notify-secret-for-drills-0123456789";
 
-    private WebApplication? _receiver;
-    private string _receiverUrl = "";
-    private readonly ConcurrentQueue<JsonNode> _events = new();
+    protected EventReceiver? _receiver;
+
+    protected IEnumerable<JsonNode> _events => _receiver!.Events;
 
     protected override void ExtendSeed(EmulatorSeed seed) =>
         seed.Graphs.Add(new SeedGraph { Id = DrillTarget, Name = "orders_drill", ProjectId = DemoSeed.ProjectId });
 
-    protected override async Task BeforeHostStartsAsync()
-    {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        _receiver = builder.Build();
-        _receiver.MapPost("/hook", async (HttpContext context) =>
-        {
-            _events.Enqueue((await JsonNode.ParseAsync(context.Request.Body))!);
-            return Results.NoContent();
-        });
-        await _receiver.StartAsync();
-        _receiverUrl = _receiver.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First() + "/hook";
-    }
+    protected override async Task BeforeHostStartsAsync() => _receiver = await EventReceiver.StartAsync();
+
+    /// <summary>Graph A's restore target.</summary>
+    protected abstract string RestoreTarget { get; }
 
     protected override Dictionary<string, string?> ExtraSettings()
     {
@@ -53,7 +34,8 @@ public sealed class RestoreDrillTests : RestoreHarness
         settings["Backup:Graphs:0:Drill:Schedule"] = "0 0 3 * * *";
         settings["Backup:Graphs:0:Drill:TargetGraphId"] = DrillTarget;
         settings["Http:HealthCacheDuration"] = "00:00:00";
-        settings["Notify:Url"] = _receiverUrl;
+        settings["Notify:Url"] = _receiver!.Url;
+        settings["Backup:Graphs:0:Drill:RestoreTarget"] = RestoreTarget;
         settings["Notify:Secret"] = NotifySecret;
         return settings;
     }
@@ -68,22 +50,22 @@ public sealed class RestoreDrillTests : RestoreHarness
     }
 
     /// <summary>One drill tick, as the runtime's admin endpoint runs the timer now.</summary>
-    private async Task DrillTickAsync()
+    protected async Task DrillTickAsync()
     {
         var response = await LocalHost.RunTimerNowAsync(FunctionNames.ScheduleDrills);
         Assert.True(response.Result.Status == Microsoft.Azure.Functions.Worker.Grpc.Messages.StatusResult.Types.Status.Success, response.Result.Exception?.Message);
     }
 
-    private async Task<List<RunRecord>> DrillRunsAsync() => [.. (await Runs.ListAsync(GraphA)).Where(r => r.Kind == RunKind.RestoreDrill)];
+    protected async Task<List<RunRecord>> DrillRunsAsync() => [.. (await Runs.ListAsync(GraphA)).Where(r => r.Kind == RunKind.RestoreDrill)];
 
-    private async Task<RunRecord> DrillAsync()
+    protected async Task<RunRecord> DrillAsync()
     {
         await DrillTickAsync();
         var drill = Assert.Single(await DrillRunsAsync());
         return await WaitForRunAsync(drill.Id, TimeSpan.FromSeconds(90));
     }
 
-    private async Task<JsonNode> GetAsync(string path)
+    protected async Task<JsonNode> GetAsync(string path)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, path);
         request.Headers.Add("x-functions-key", FunctionKey);
@@ -92,7 +74,7 @@ public sealed class RestoreDrillTests : RestoreHarness
         return JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
     }
 
-    private List<string> ObsKeys(string prefix)
+    protected List<string> ObsKeys(string prefix)
     {
         lock (State.Sync)
         {
@@ -104,7 +86,7 @@ public sealed class RestoreDrillTests : RestoreHarness
     /// Graph A on /api/graphs once the ended drill shows there: the graph's summary is written just after the run
     /// record (a second write), and a view computed in between is shared by the callers meanwhile.
     /// </summary>
-    private async Task<JsonNode> GraphAfterDrillAsync()
+    protected async Task<JsonNode> GraphAfterDrillAsync()
     {
         var graph = await GetAsync($"/api/graphs/{GraphA}");
         for (var wait = Stopwatch.StartNew(); graph["restore"]!["state"]!.GetValue<string>() == "Pending" && wait.Elapsed < TimeSpan.FromSeconds(10);)
@@ -115,6 +97,17 @@ public sealed class RestoreDrillTests : RestoreHarness
 
         return graph;
     }
+}
+
+/// <summary>
+/// Scheduled restore drills, end to end on the local Functions host and the emulator: graph A ("orders")
+/// is drilled into a graph kept for drills; the drill takes A's newest verified copy through the restore
+/// path (Blob → OBS, read back → GES import) and proves — or fails to prove — that it comes back.
+/// </summary>
+public sealed class RestoreDrillTests : DrillHarness
+{
+    // Far above what a drill here takes: the graph is Proven, with its target and its estimate on /api/graphs.
+    protected override string RestoreTarget => "01:00:00";
 
     /// <summary>Graph A is RestoreUnproven on /api/graphs and /api/health, and the receiver is told once.</summary>
     private async Task AssertUnprovenAsync(string reasonContains)
@@ -130,13 +123,7 @@ public sealed class RestoreDrillTests : RestoreHarness
         Assert.Equal([GraphA], body["restoreUnprovenGraphs"]!.AsArray().Select(g => g!.GetValue<string>()));
         Assert.Contains($"restore unproven: {GraphA}", body["graphs"]!.GetValue<string>(), StringComparison.Ordinal);
 
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (DateTime.UtcNow < deadline && !_events.Any(e => e["type"]!.GetValue<string>() == "graph.restore_unproven"))
-        {
-            await Task.Delay(200);
-        }
-
-        var told = Assert.Single(_events, e => e["type"]!.GetValue<string>() == "graph.restore_unproven");
+        var told = Assert.Single(await _receiver!.OfTypeAsync("graph.restore_unproven"));
         Assert.Equal(GraphA, told["graph"]!["graphId"]!.GetValue<string>());
         Assert.Contains(reasonContains, told["graph"]!["reason"]!.GetValue<string>(), StringComparison.Ordinal);
     }
@@ -185,6 +172,18 @@ public sealed class RestoreDrillTests : RestoreHarness
         Assert.NotNull(proven["copyAge"]);
         Assert.NotNull(proven["duration"]);
         Assert.Equal(TimeSpan.FromDays(2), TimeSpan.Parse(restore["threshold"]!.GetValue<string>(), System.Globalization.CultureInfo.InvariantCulture));
+
+        // What the drill measured, and the restore of the newest copy (the one it took) estimated from it.
+        var bytes = drill.Files.Sum(f => f.Size ?? 0);
+        Assert.Equal(bytes, proven["bytes"]!.GetValue<long>());
+        Assert.True(TimeSpan.Parse(proven["transfer"]!.GetValue<string>(), System.Globalization.CultureInfo.InvariantCulture) > TimeSpan.Zero);
+        Assert.NotNull(proven["import"]);
+        var estimate = restore["estimate"]!;
+        Assert.Equal(copied.BackupId, estimate["backupId"]!.GetValue<string>());
+        Assert.Equal(bytes, estimate["bytes"]!.GetValue<long>());
+        Assert.Equal(drill.Id, estimate["fromDrill"]!.GetValue<string>());
+        Assert.True(TimeSpan.Parse(estimate["total"]!.GetValue<string>(), System.Globalization.CultureInfo.InvariantCulture) > TimeSpan.Zero);
+        Assert.Equal("01:00:00", restore["restoreTarget"]!.GetValue<string>());
 
         // The next tick deletes what the drill uploaded, and starts no second drill for the same occurrence.
         Assert.NotEmpty(ObsKeys(prefix));
@@ -347,5 +346,33 @@ public sealed class RestoreDrillTests : RestoreHarness
         var jobs = ImportJobs().OrderBy(j => j.CreatedAt).ToList();
         Assert.Equal(2, jobs.Count);
         Assert.All(jobs, j => Assert.Equal(DrillTarget, j.GraphId));
+    }
+}
+
+/// <summary>A restore target no drill can meet (1 ms): the passed drill turns the graph RestoreTooSlow where operators look.</summary>
+public sealed class RestoreTooSlowTests : DrillHarness
+{
+    protected override string RestoreTarget => "00:00:00.001";
+
+    [Fact]
+    public async Task A_restore_target_a_drill_cannot_meet_turns_the_graph_too_slow_where_operators_look()
+    {
+        var copied = await CopyOutAsync();
+        var drill = await DrillAsync();
+        Assert.True(drill.Status == RunStatus.Succeeded, string.Join("; ", drill.Errors.Select(e => e.Reason)));
+
+        var graph = await GraphAfterDrillAsync();
+        Assert.Equal("RestoreTooSlow", graph["restore"]!["state"]!.GetValue<string>());
+        Assert.True(graph["restoreTooSlow"]!.GetValue<bool>());
+        Assert.Contains($"the last passed drill, run {drill.Id}, took", graph["restore"]!["reason"]!.GetValue<string>(), StringComparison.Ordinal);
+
+        var health = JsonNode.Parse(await (await Api.GetAsync("/api/health")).Content.ReadAsStringAsync())!;
+        Assert.Equal("degraded", health["status"]!.GetValue<string>());
+        Assert.Equal([GraphA], health["restoreTooSlowGraphs"]!.AsArray().Select(g => g!.GetValue<string>()));
+
+        var told = Assert.Single(await _receiver!.OfTypeAsync("graph.restore_too_slow"));
+        Assert.Equal(GraphA, told["graph"]!["graphId"]!.GetValue<string>());
+        Assert.Equal(drill.Id, told["graph"]!["lastProvenRestoreId"]!.GetValue<string>());
+        Assert.Equal(copied.BackupId, drill.BackupId);
     }
 }

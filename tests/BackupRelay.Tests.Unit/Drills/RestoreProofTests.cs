@@ -87,6 +87,69 @@ public sealed class RestoreProofTests
         Assert.Equal(TimeSpan.FromDays(2), proof.Threshold);
     }
 
+    /// <summary>A drill of 1 GiB that moved it in 100 s and imported it in 50 s; a newest verified copy of 4 GiB.</summary>
+    private static (RunIndexEntry Drill, RunIndexEntry Copy) Measured(TimeSpan? took = null)
+    {
+        var created = Now.AddDays(-1);
+        var drill = new RunIndexEntry("d1", Graph, RunKind.RestoreDrill, RunStatus.Succeeded, RunStep.Done, created, created + (took ?? TimeSpan.FromSeconds(160)),
+            false, "b-old", 1L << 30, 1, Transfer: TimeSpan.FromSeconds(100), Import: TimeSpan.FromSeconds(50));
+        var copy = new RunIndexEntry("r9", Graph, RunKind.Backup, RunStatus.Succeeded, RunStep.Done, Now.AddHours(-3), Now.AddHours(-2), false, "b-new",
+            4L << 30, 3, Copy: CopyLevel.Verified);
+        return (drill, copy);
+    }
+
+    [Fact]
+    public void The_estimate_is_the_newest_copy_at_the_drills_rate_plus_its_import_scaled_by_size()
+    {
+        var (drill, copy) = Measured();
+        var proof = Evaluate(Now.AddDays(-30), drill, copy);
+        Assert.Equal(RestoreProofState.Proven, proof.State);
+        Assert.Equal((1L << 30, TimeSpan.FromSeconds(100), TimeSpan.FromSeconds(50)),
+            (proof.LastProvenRestore!.Bytes, proof.LastProvenRestore.Transfer, proof.LastProvenRestore.Import));
+        var estimate = proof.Estimate!;
+        Assert.Equal(("b-new", 4L << 30, "d1"), (estimate.BackupId, estimate.Bytes, estimate.FromDrill));
+        Assert.Equal(TimeSpan.FromSeconds(400), estimate.Transfer);
+        Assert.Equal(TimeSpan.FromSeconds(200), estimate.Import);
+        Assert.Equal(TimeSpan.FromSeconds(600), estimate.Total);
+        Assert.Equal(Math.Round((1L << 30) / 100.0), estimate.BytesPerSecond);
+
+        // A smaller copy: moving it scales down, the import never below what the drill saw.
+        var small = copy with { Bytes = 1L << 29 };
+        Assert.Equal((TimeSpan.FromSeconds(50), TimeSpan.FromSeconds(50)), (Evaluate(Now.AddDays(-30), drill, small).Estimate!.Transfer,
+            Evaluate(Now.AddDays(-30), drill, small).Estimate!.Import));
+
+        // No phases measured (an older record) or no verified copy: no estimate.
+        Assert.Null(Evaluate(Now.AddDays(-30), drill with { Transfer = null }, copy).Estimate);
+        Assert.Null(Evaluate(Now.AddDays(-30), drill).Estimate);
+    }
+
+    [Fact]
+    public void A_restore_target_turns_the_graph_too_slow_when_the_drill_or_the_estimate_exceeds_it()
+    {
+        DrillOptions Target(int seconds) => new() { Schedule = "0 0 4 * * 0", TargetGraphId = "t", RestoreTarget = TimeSpan.FromSeconds(seconds) };
+        var (drill, copy) = Measured();
+
+        var met = RestoreProof.Evaluate(Graph, Target(900), Now.AddDays(-30), [drill, copy], Now);
+        Assert.Equal(RestoreProofState.Proven, met.State);
+        Assert.Equal(TimeSpan.FromSeconds(900), met.RestoreTarget);
+
+        // The drill took 160 s, within 300 s; restoring today's 4 GiB copy would take 600 s.
+        var estimated = RestoreProof.Evaluate(Graph, Target(300), Now.AddDays(-30), [drill, copy], Now);
+        Assert.Equal(RestoreProofState.RestoreTooSlow, estimated.State);
+        Assert.Contains("is estimated at 00:10:00", estimated.Reason, StringComparison.Ordinal);
+        Assert.Equal(copy.CompletedAt, estimated.TooSlowSince);
+
+        // The drill itself took longer than the target.
+        var slowDrill = RestoreProof.Evaluate(Graph, Target(120), Now.AddDays(-30), [drill, copy], Now);
+        Assert.Equal(RestoreProofState.RestoreTooSlow, slowDrill.State);
+        Assert.Contains("took 00:02:40", slowDrill.Reason, StringComparison.Ordinal);
+        Assert.Equal(drill.CompletedAt, slowDrill.TooSlowSince);
+
+        // Unproven comes first: a failed drill since makes the time meaningless.
+        var failed = Drill("d2", RunStatus.Failed, Now.AddHours(-1), Now.AddMinutes(-30));
+        Assert.Equal(RestoreProofState.RestoreUnproven, RestoreProof.Evaluate(Graph, Target(120), Now.AddDays(-30), [drill, copy, failed], Now).State);
+    }
+
     [Fact]
     public void The_latest_occurrence_is_found_however_sparse_the_schedule()
     {
