@@ -15,6 +15,7 @@ bench_emulator() {
   cat > "$dir/seed.json" <<JSON
 {"projects":[{"id":"0a1b2c3d4e5f40718293a4b5c6d7e8f9","name":"cn-north-4"}],
  "users":[{"name":"backup-relay","password":"emulator-password","domain":"demo-domain"}],
+ "keyPairs":[{"accessKey":"EMULATORACCESSKEY001","secretKey":"emulator-secret-key-0000000000000000000001"}],
  "graphs":[{"id":"$graph","name":"bench","projectId":"0a1b2c3d4e5f40718293a4b5c6d7e8f9","backups":[{"id":"$backup","fileSizes":[$bytes]}]}]}
 JSON
   emu_port="$(free_port)"

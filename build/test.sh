@@ -12,13 +12,15 @@ log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 
 started=$SECONDS
+# npm ci (network and disk) runs beside the build (CPU); the tests wait for both.
+npm_pid="" npm_log="$(mktemp)"
 if [ -f package-lock.json ]; then
   lock="$(sha256sum package-lock.json | cut -d' ' -f1)"
   if [ "$(cat node_modules/.installed-from-lock 2>/dev/null)" = "$lock" ]; then
     echo "npm packages: installed from this package-lock.json already"
   else
-    npm ci --no-audit --no-fund --loglevel=error || { echo "0 passed, 1 failed"; exit 1; }
-    echo "$lock" > node_modules/.installed-from-lock
+    ( npm ci --no-audit --no-fund --loglevel=error && echo "$lock" > node_modules/.installed-from-lock ) >"$npm_log" 2>&1 &
+    npm_pid=$!
   fi
 fi
 
@@ -41,6 +43,17 @@ if ! dotnet publish src/BackupRelay.Functions -c Release --no-build -o artifacts
   echo "0 passed, 1 failed"
   exit 1
 fi
+
+if [ -n "$npm_pid" ]; then
+  if ! wait "$npm_pid"; then
+    cat "$npm_log"
+    echo "npm ci failed"
+    echo "0 passed, 1 failed"
+    exit 1
+  fi
+  echo "npm packages: installed ($(grep -E '^added' "$npm_log" || echo "npm ci done"))"
+fi
+rm -f "$npm_log"
 
 status=0
 passed=0 failed=0 skipped=0

@@ -19,6 +19,8 @@ using Microsoft.Extensions.Options;
 //   copy   --link URL --local DIR | --blob CONNECTION --container NAME [--block-size B] [--concurrency N] [--connections N] [--budget-mib M]
 //          copies one file with the copy engine
 //   copy-many --emulator URL --graph ID --backup ID --count N [--from I] --local DIR   copies the backup's files I..I+N-1 at once in one process
+//   upload --blob CONNECTION --container NAME --path P --size N --md5 HEX --sha256 HEX --obs URL --bucket B --key K [--concurrency N] [--read-back true]
+//          uploads one copy file to OBS with the restore engine (the way back), then optionally reads it back as a drill does
 var arguments = args.Skip(1).Chunk(2).Where(p => p.Length == 2).ToDictionary(p => p[0].TrimStart('-'), p => p[1]);
 switch (args.FirstOrDefault())
 {
@@ -147,6 +149,47 @@ switch (args.FirstOrDefault())
         var completed = results.Count(r => r.Outcome == CopyOutcome.Completed);
         Console.WriteLine($"{completed} {results.Sum(r => r.Length)} {watch.Elapsed.TotalSeconds:F3} budget-peak={budget.PeakInUseBytes}");
         return completed == count ? 0 : 1;
+    }
+
+    case "upload":
+    {
+        var obsOptions = new BackupRelay.Restores.ObsOptions
+        {
+            Endpoint = new Uri(arguments["obs"]), Region = "cn-north-4", AccessKeyId = arguments.GetValueOrDefault("access-key", "EMULATORACCESSKEY001"),
+            SecretAccessKey = arguments.GetValueOrDefault("secret-key", "emulator-secret-key-0000000000000000000001"),
+        };
+        if (arguments.TryGetValue("concurrency", out var sends))
+        {
+            obsOptions.MaxConcurrency = int.Parse(sends, System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        var copyOptions = new CopyOptions { SliceMaxDuration = TimeSpan.FromHours(1) };
+        var account = StorageAccount.FromConnectionString(arguments["blob"]);
+        var runs = account.GetContainer("upload-progress");
+        await runs.CreateIfNotExistsAsync();
+        var budget = new CopyBufferBudget(copyOptions.MemoryBudgetBytes);
+        using var obs = new BackupRelay.Restores.ObsClient(Options.Create(obsOptions));
+        var uploader = new BackupRelay.Restores.ObsUploader(obs, new BlobCopyDestination(account.GetContainer(arguments["container"])),
+            new BackupRelay.Restores.UploadProgressStore(runs), budget, new HashStateCache(), Options.Create(obsOptions), Options.Create(copyOptions),
+            TimeProvider.System, NullLogger<BackupRelay.Restores.ObsUploader>.Instance);
+        var size = long.Parse(arguments["size"], System.Globalization.CultureInfo.InvariantCulture);
+        var request = new BackupRelay.Restores.UploadRequest("bench-" + Guid.NewGuid().ToString("N")[..8], "bench.bin", arguments["path"], arguments["bucket"],
+            arguments["key"], size, arguments["md5"], arguments["sha256"], 0, new Dictionary<string, string>());
+        var watch = Stopwatch.StartNew();
+        var uploaded = await uploader.UploadAsync(request, CancellationToken.None);
+        var uploadSeconds = watch.Elapsed.TotalSeconds;
+        var readBack = "";
+        if (uploaded.Outcome == BackupRelay.Restores.UploadOutcome.Completed && arguments.GetValueOrDefault("read-back") == "true")
+        {
+            watch.Restart();
+            var reader = new BackupRelay.Restores.ObsReader(obs, budget, new HashStateCache(), Options.Create(obsOptions), Options.Create(copyOptions), TimeProvider.System);
+            var read = await reader.ReadAsync(new BackupRelay.Restores.ReadBackRequest(request.RunId, request.File, request.Bucket, request.Key, size, 0), CancellationToken.None);
+            var match = read.Served is { } served && served.Md5Hex == request.Md5Hex && served.Sha256Hex == request.Sha256Hex;
+            readBack = $" read-back={(match ? "verified" : read.Problem ?? "differs")} {watch.Elapsed.TotalSeconds:F3}";
+        }
+
+        Console.WriteLine($"{uploaded.Outcome} {size} {uploaded.PartsUploaded} {uploadSeconds:F3} {uploaded.FailureReason}{readBack} budget-peak={budget.PeakInUseBytes}");
+        return uploaded.Outcome == BackupRelay.Restores.UploadOutcome.Completed && !readBack.Contains("differs", StringComparison.Ordinal) ? 0 : 1;
     }
 
     case "watch":

@@ -155,7 +155,7 @@ public sealed class ObsStreamingMemoryTests : EmulatorHarness
     public async Task A_5_GiB_file_serves_its_tail_directly_and_streams_its_head_without_the_emulator_holding_it()
     {
         const long size = 5L * 1024 * 1024 * 1024;
-        const long Streamed = 256L << 20;
+        const long Streamed = 128L << 20;
         await Http.PostAsync("_emulator/graphs", Json($$"""{"id":"big","name":"big","projectId":"{{ProjectId}}","backups":[{"id":"big-backup","fileSizes":[{{size}}]}]}"""));
         var token = await TokenAsync();
         var (_, body) = await CallAsync(HttpMethod.Get, $"{Graphs}/big/backup-files?backup_id=big-backup", token: token);
@@ -170,7 +170,7 @@ public sealed class ObsStreamingMemoryTests : EmulatorHarness
         Assert.Equal(HttpStatusCode.PartialContent, tail.StatusCode);
         Assert.Equal(ObsTests.Expected("big-backup", file["name"]!.GetValue<string>(), size - 4096, 4096), await tail.Content.ReadAsByteArrayAsync());
 
-        // Stream 256 MiB of it and watch this process's live managed heap (the emulator runs in-process).
+        // Stream 128 MiB of it and watch this process's live managed heap (the emulator runs in-process).
         GC.Collect();
         var baseline = GC.GetTotalMemory(true);
         var peak = 0L;
@@ -191,7 +191,7 @@ public sealed class ObsStreamingMemoryTests : EmulatorHarness
         }
 
         Assert.Equal(Streamed, total);
-        // 256 MiB went through; the heap stayed an order of magnitude below it.
+        // 128 MiB went through; the heap stayed an order of magnitude below it.
         Assert.True(peak < Streamed / 8, $"managed heap grew by {peak / (1 << 20)} MiB while streaming");
     }
 }

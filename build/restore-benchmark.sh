@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Restore benchmark (docs/benchmarks.md, "The way back"). One copy file in Azurite, uploaded to the emulator's OBS
+# (S3 API, Signature V4) by BackupRelay's restore engine and by `rclone copyto` from the same blob, each in its own
+# process under GNU time (wall, CPU, peak RSS), all in one run so the ratios hold on a noisy machine:
+#  1. unshaped, at 4 and 16 connections each (rclone: --s3-upload-concurrency, 16 MiB chunks, as BackupRelay's parts);
+#  2. long-haul write profiles set on the emulator (per-connection rate x time to the answer), at 4 connections;
+#  3. BackupRelay's drill read-back of the same object beside `curl` reading it whole (one connection).
+# Also prints the emulator's peak RSS over the whole run (its memory must not grow with the object).
+#   bash build/restore-benchmark.sh [size-in-MiB, default 1024]
+#   RATES="4 16 32" (MB/s per connection) TTFBS="50 300" (ms) change the grid; GRID=0 skips it.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+size_mib="${1:-1024}"
+size=$((size_mib * 1024 * 1024))
+rates="${RATES:-4 16 32}"
+ttfbs="${TTFBS:-50 300}"
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+
+need=()
+command -v rclone >/dev/null || need+=(rclone)
+[ -x /usr/bin/time ] || need+=(time)
+command -v curl >/dev/null || need+=(curl)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing ${need[*]} (Debian packages)"
+  apt-get update -qq >/dev/null && apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+[ -d node_modules/azurite ] || npm ci --no-audit --no-fund --loglevel=error
+dotnet build -c Release src/BackupRelay.DevTools -v quiet -nologo 2>&1 | grep -E " error " || true
+
+work="$(mktemp -d)"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+source build/bench-source.sh
+bench_emulator "$work" "$size"
+emu_pid="${pids[-1]}"
+blob_port="$(free_port)"; queue_port="$(free_port)"; table_port="$(free_port)"
+bin=src/BackupRelay.DevTools/bin/Release/net10.0
+node node_modules/azurite/dist/src/azurite.js --silent --inMemoryPersistence --disableTelemetry \
+  --blobHost 127.0.0.1 --blobPort "$blob_port" --queueHost 127.0.0.1 --queuePort "$queue_port" \
+  --tableHost 127.0.0.1 --tablePort "$table_port" >"$work/azurite.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do
+  curl -s -o /dev/null "http://127.0.0.1:$blob_port/" && break
+  sleep 0.2
+done
+
+key="Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+conn="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=$key;BlobEndpoint=http://127.0.0.1:$blob_port/devstoreaccount1"
+obs="http://127.0.0.1:$emu_port/obs"
+bucket=ges-restore-bucket
+ak=EMULATORACCESSKEY001 sk=emulator-secret-key-0000000000000000000001
+
+# The copy to bring back: the backup file copied into Azurite by the copy engine (as a scheduled backup leaves it).
+read -r file link < <(dotnet "$bin/BackupRelay.DevTools.dll" link --emulator "http://127.0.0.1:$emu_port/" --graph "$graph" --backup "$backup")
+read -r want_md5 want_sha < <(dotnet "$bin/BackupRelay.DevTools.dll" hashes --backup "$backup" --file "$file" --size "$size")
+dotnet "$bin/BackupRelay.DevTools.dll" copy --link "$link" --blob "$conn" --container restore-src --path bench.bin >/dev/null
+
+sas="$(dotnet "$bin/BackupRelay.DevTools.dll" sas)"
+rclone_src=":azureblob,sas_url='http://127.0.0.1:$blob_port/devstoreaccount1?$sas':restore-src/bench.bin"
+rclone_dst=":s3,provider=Other,access_key_id=$ak,secret_access_key=$sk,endpoint='$obs',region=cn-north-4,force_path_style=true:$bucket"
+
+# measure NAME command...: wall seconds, user+sys CPU seconds, peak RSS KiB into $work/summary
+measure() {
+  local name="$1"; shift
+  /usr/bin/time -f "%e %U %S %M" -o "$work/$name.time" "$@" >"$work/$name.out" 2>"$work/$name.err" || { echo "$name failed:"; cat "$work/$name.out" "$work/$name.err"; exit 1; }
+  echo "$name $(cat "$work/$name.time")" >> "$work/summary"
+}
+
+br() { # br NAME CONNECTIONS [read-back]
+  measure "$1" dotnet "$bin/BackupRelay.DevTools.dll" upload --blob "$conn" --container restore-src --path bench.bin --size "$size" \
+    --md5 "$want_md5" --sha256 "$want_sha" --obs "$obs" --bucket "$bucket" --key "br/$1.bin" --concurrency "$2" --read-back "${3:-false}"
+  grep -q "^Completed " "$work/$1.out" || { echo "$1: $(cat "$work/$1.out")"; exit 1; }
+}
+
+rc() { # rc NAME CONNECTIONS
+  measure "$1" rclone copyto "$rclone_src" "$rclone_dst/rclone/$1.bin" --s3-upload-concurrency "$2" --s3-chunk-size 16M \
+    --s3-upload-cutoff 16M --retries 1 --low-level-retries 1
+}
+
+settings="$(curl -s "http://127.0.0.1:$emu_port/_emulator/settings")"
+shape() { # shape RATE_BYTES TTFB_MS
+  local shaped
+  shaped="$(python3 -c 'import json,sys; s=json.loads(sys.argv[1]); s["obsWriteBytesPerSecondPerConnection"]=int(sys.argv[2]); s["obsWriteTimeToFirstByteMs"]=int(sys.argv[3]); print(json.dumps(s))' "$settings" "$1" "$2")"
+  curl -s -o /dev/null -X PUT -H 'Content-Type: application/json' -d "$shaped" "http://127.0.0.1:$emu_port/_emulator/settings"
+}
+
+col() { awk -v r="$1" -v f="$2" '$1==r {print $f}' "$work/summary"; }
+mbps() { awk -v w="$(col "$1" 2)" -v b="$size" 'BEGIN { printf "%.1f", b/1e6/w }'; }
+cpu_per_gb() { awk -v u="$(col "$1" 3)" -v s="$(col "$1" 4)" -v b="$size" 'BEGIN { printf "%.2f", (u+s)/(b/1e9) }'; }
+rss_mb() { awk -v r="$(col "$1" 5)" 'BEGIN { printf "%.0f", r/1024 }'; }
+ratio() { awk -v a="$(col "$2" 2)" -v b="$(col "$1" 2)" 'BEGIN { printf "%.2f", a/b }'; }   # ratio RUN PEER: PEER's wall / RUN's wall
+row() { printf "%-28s %8s %10s %12s\n" "$1" "$(mbps "$1")" "$(cpu_per_gb "$1")" "$(rss_mb "$1")"; }
+
+echo "Restore benchmark: ${size_mib} MiB from Azurite to the emulator's OBS; $(nproc) cores; $(date -u +%Y-%m-%dT%H:%MZ)"
+shape 0 0
+for n in 4 16; do
+  rc "rclone-x$n" "$n"
+  br "backuprelay-x$n" "$n"
+done
+measure curl-read curl -s -o /dev/null --aws-sigv4 "aws:amz:cn-north-4:s3" --user "$ak:$sk" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "$obs/$bucket/br/backuprelay-x4.bin"
+br backuprelay-readback 4 true
+read_back_seconds="$(sed -E 's/.* read-back=verified ([0-9.]+).*/\1/' "$work/backuprelay-readback.out")"
+
+printf "%-28s %8s %10s %12s\n" run MB/s "CPU s/GB" "peak RSS MB"
+for run in rclone-x4 backuprelay-x4 rclone-x16 backuprelay-x16 curl-read; do row "$run"; done
+echo "BackupRelay x$(ratio backuprelay-x4 rclone-x4) of rclone at 4 connections, x$(ratio backuprelay-x16 rclone-x16) at 16 (unshaped)"
+awk -v r="$read_back_seconds" -v c="$(col curl-read 2)" -v b="$size" 'BEGIN { printf "drill read-back (4 ranges at once, MD5 + SHA-256): %.1f MB/s, x%.2f of curl reading it whole (%.1f MB/s)\n", b/1e6/r, c/r, b/1e6/c }'
+
+if [ "${GRID:-1}" != 0 ]; then
+  echo
+  echo "long-haul writes (per connection), 4 connections each:"
+  printf "%-24s %14s %14s %7s\n" profile "BackupRelay MB/s" "rclone MB/s" ratio
+  for rate in $rates; do
+    for ttfb in $ttfbs; do
+      shape $((rate * 1000 * 1000)) "$ttfb"
+      rc "rclone-$rate-$ttfb" 4
+      br "backuprelay-$rate-$ttfb" 4
+      printf "%-24s %14s %14s %7s\n" "${rate} MB/s, ${ttfb} ms" "$(mbps "backuprelay-$rate-$ttfb")" "$(mbps "rclone-$rate-$ttfb")" "x$(ratio "backuprelay-$rate-$ttfb" "rclone-$rate-$ttfb")"
+    done
+  done
+  shape 0 0
+fi
+
+echo
+awk '/^VmHWM/ { printf "emulator peak RSS over the whole run: %d MB (%s MiB objects written: %d)\n", $2 / 1024, "'"$size_mib"'", '"$(wc -l < "$work/summary")"' - 1 }' "/proc/$emu_pid/status"
