@@ -282,6 +282,15 @@ public sealed class EmulatorState : IDisposable
     }
 
     /// <summary>Most requests to one method and path this emulator has had open at once (what a server would see of a client's concurrency).</summary>
+    /// <summary>Requests being answered now whose method and path match (a request leaves this count once it is recorded).</summary>
+    public int InFlight(Func<string, string, bool> match)
+    {
+        lock (_concurrent)
+        {
+            return _concurrent.Where(c => match(c.Key.Method, c.Key.Path)).Sum(c => c.Value.Now);
+        }
+    }
+
     public int MaxConcurrent(string method, string path)
     {
         lock (_concurrent)

@@ -34,10 +34,11 @@ internal static class Faults
             }
             finally
             {
-                state.Ended(context.Request.Method, path);
+                // Recorded before it counts as ended: a request no longer in flight is in the record.
                 state.Record(new RecordedRequest(state.Now, context.Request.Method, path,
                     context.RequestAborted.IsCancellationRequested && !context.Response.HasStarted ? 0 : context.Response.StatusCode,
                     context.Items.TryGetValue(BodyBytesItem, out var bytes) && bytes is long written ? written : 0));
+                state.Ended(context.Request.Method, path);
             }
         });
     }

@@ -91,8 +91,16 @@ public abstract class ClientHarness : IAsyncLifetime
 
     protected void Advance(TimeSpan by) => State.Clock.Advance(by);
 
-    protected List<RecordedRequest> Requests(string method, string pathContains) =>
-        [.. State.RecordedRequests().Where(r => r.Method == method && r.Path.Contains(pathContains, StringComparison.Ordinal))];
+    /// <summary>
+    /// The requests the emulator recorded, once those matching are no longer being answered (at most 3 s): a client can
+    /// see a dropped connection or give up on a slow answer before the emulator has finished, and recorded, the request.
+    /// </summary>
+    protected List<RecordedRequest> Requests(string method, string pathContains)
+    {
+        bool Matches(string m, string path) => m == method && path.Contains(pathContains, StringComparison.Ordinal);
+        SpinWait.SpinUntil(() => State.InFlight(Matches) == 0, TimeSpan.FromSeconds(3));
+        return [.. State.RecordedRequests().Where(r => Matches(r.Method, r.Path))];
+    }
 
     protected int TokenRequests => Requests("POST", "/v3/auth/tokens").Count;
 

@@ -15,7 +15,7 @@ namespace BackupRelay.Tests.Integration.Pipeline;
 /// <summary>
 /// Beyond one instance: three instances — each a local Functions host process with its published
 /// worker — over one Azurite and one emulator whose API gateway throttles GES per project. One schedule
-/// tick for 60 graphs (<c>FANOUT_GRAPHS</c> sets another count: the benchmark runs 500); one
+/// tick for 40 graphs (<c>FANOUT_GRAPHS</c> sets another count: the benchmark runs 500); one
 /// instance's worker is killed with SIGKILL a third of the way in (its host starts another), another
 /// instance is killed whole (host and worker) half way, and storage goes away for 12 s two thirds in (<c>FANOUT_OUTAGE_SECONDS</c>) (connections reset and refused). Every run ends Succeeded with verified
 /// files, one GES backup per graph, GES calls per run within the pipeline's bound, and under 5 % of
@@ -26,7 +26,7 @@ public sealed class FanOutTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private const double GatewayRequestsPerSecond = 60;
     private const int Instances = 3;
-    private static readonly int Graphs = int.TryParse(Environment.GetEnvironmentVariable("FANOUT_GRAPHS"), out var n) && n > 0 ? n : 60;
+    private static readonly int Graphs = int.TryParse(Environment.GetEnvironmentVariable("FANOUT_GRAPHS"), out var n) && n > 0 ? n : 40;
 
     /// <summary>How long storage stays away (<c>FANOUT_OUTAGE_SECONDS</c>: the benchmark keeps 20 s).</summary>
     private static readonly int OutageSeconds = int.TryParse(Environment.GetEnvironmentVariable("FANOUT_OUTAGE_SECONDS"), out var o) && o > 2 ? o : 12;
