@@ -6,6 +6,8 @@
 # mostly that, not work. Prints one line per drill, and the peak resident memory of Azurite, the emulator and the
 # worker over the whole local run (backup, copy and drill).
 #   bash build/drill-benchmark.sh
+#   RUN_LOCAL_TIMEOUT=1200 RUN_LOCAL_DRILL_WAIT=900 DRILL_BENCH_SIZES="8589934592" bash build/drill-benchmark.sh   (8 GiB; Azurite
+#   keeps the copy in memory: about 10 GB)
 set -euo pipefail
 # The app's default slices (no byte limit; run-local.sh's demo cuts files in 32 MiB slices to show slicing).
 export Copy__SliceMaxBytes=0

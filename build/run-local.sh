@@ -10,7 +10,9 @@
 #   bash build/run-local.sh --stay-up    the demo, then the stack stays up to explore (URLs, key and
 #                                        curl calls printed) until Ctrl+C
 # Environment (benchmarks): BACKUP_FILE_SIZES="1073741824" seeds the demo backup with these file sizes
-# (bytes, comma-separated; default 48 MiB + 5 MiB + 1023 B); RUN_LOCAL_RESTORE=0 skips the webhook restore.
+# (bytes, comma-separated; default 48 MiB + 5 MiB + 1023 B); RUN_LOCAL_RESTORE=0 skips the webhook restore;
+# RUN_LOCAL_TIMEOUT (seconds, default 300) bounds the backup, RUN_LOCAL_DRILL_WAIT (default 240) the drill, for
+# large files; RUN_LOCAL_PEAK_RSS=1 prints each server's and the worker's peak resident memory at the end.
 set -euo pipefail
 stay_up=0
 case "${1:-}" in
@@ -129,7 +131,7 @@ LOCALHOST_HOST_KEY="$host_key" LOCALHOST_MASTER_KEY="$master_key" dotnet src/Bac
 host_pid=$!
 pids+=("$host_pid")
 
-dotnet src/BackupRelay.DevTools/bin/Release/net10.0/BackupRelay.DevTools.dll watch --storage "$storage" --container ges-backups --timeout 300 &
+dotnet src/BackupRelay.DevTools/bin/Release/net10.0/BackupRelay.DevTools.dll watch --storage "$storage" --container ges-backups --timeout "${RUN_LOCAL_TIMEOUT:-300}" &
 watch_pid=$!
 pids+=("$watch_pid")
 
@@ -171,7 +173,7 @@ if [ "$status" -eq 0 ]; then
   echo
   echo "waiting for the restore drill of graph $graph (the drill timer ticks each minute)..."
   drill_status=1
-  for _ in $(seq 1 240); do
+  for _ in $(seq 1 "${RUN_LOCAL_DRILL_WAIT:-240}"); do
     graphs="$(curl -sf -H "x-functions-key: $host_key" "http://127.0.0.1:$host_port/api/graphs/$graph")" || { sleep 1; continue; }
     # Exit code 0: proven (the line printed), 2: unproven (the reason printed), 1: not yet.
     drill_status=0
