@@ -55,6 +55,12 @@ public sealed class CopyOptions
     /// <summary>Longest one slice runs before returning a continuation (keep under the plan's function timeout).</summary>
     public TimeSpan SliceMaxDuration { get; set; } = TimeSpan.FromMinutes(7);
 
+    /// <summary>
+    /// Whether a slice that moved <paramref name="bytes"/> in <paramref name="elapsed"/> has had its share: the one rule for
+    /// the copy, the upload to OBS and a drill's read-back.
+    /// </summary>
+    public bool SliceEnded(long bytes, TimeSpan elapsed) => (SliceMaxBytes > 0 && bytes >= SliceMaxBytes) || elapsed >= SliceMaxDuration;
+
     /// <summary>Consecutive source failures (expired link, dropped connection) tolerated without progress.</summary>
     [Range(1, 100)]
     public int MaxSourceAttempts { get; set; } = 5;

@@ -114,9 +114,7 @@ internal sealed class CopyState
     /// <summary>The copy runs to the end of the file in this invocation (see <see cref="FileCopier.CopyAsync"/>).</summary>
     public bool Unsliced { get; init; }
 
-    public bool SliceExhausted(TimeProvider time) => !Unsliced && (
-        (_settings.SliceMaxBytes > 0 && _sliceBytes >= _settings.SliceMaxBytes)
-        || time.GetElapsedTime(_startedAt) >= _settings.SliceMaxDuration);
+    public bool SliceExhausted(TimeProvider time) => !Unsliced && _settings.SliceEnded(_sliceBytes, time.GetElapsedTime(_startedAt));
 
     public CopyStatistics Statistics() =>
         new(BytesFromSource, BlocksUploaded, BlocksSkipped, SourceRestarts, HashesRecomputed, false);

@@ -107,9 +107,5 @@ public sealed class ObsReader(ObsClient obs, CopyBufferBudget budget, HashStateC
         }
     }
 
-    private bool SliceExhausted(long bytes, long started)
-    {
-        var copy = copyOptions.Value;
-        return (copy.SliceMaxBytes > 0 && bytes >= copy.SliceMaxBytes) || time.GetElapsedTime(started) >= copy.SliceMaxDuration;
-    }
+    private bool SliceExhausted(long bytes, long started) => copyOptions.Value.SliceEnded(bytes, time.GetElapsedTime(started));
 }

@@ -229,11 +229,7 @@ public sealed partial class ObsUploader(
     }
 
     /// <summary>A slice ends once it sent <c>Copy__SliceMaxBytes</c> or ran <c>Copy__SliceMaxDuration</c> (reading parts already in OBS again counts time only).</summary>
-    private bool SliceExhausted(long bytesSent, long started)
-    {
-        var copy = copyOptions.Value;
-        return (copy.SliceMaxBytes > 0 && bytesSent >= copy.SliceMaxBytes) || time.GetElapsedTime(started) >= copy.SliceMaxDuration;
-    }
+    private bool SliceExhausted(long bytesSent, long started) => copyOptions.Value.SliceEnded(bytesSent, time.GetElapsedTime(started));
 
     /// <summary>One part of the copy: which, where, and its MD5 once read.</summary>
     private sealed record PartRead(int Number, long Offset, int Length)

@@ -88,9 +88,7 @@ public sealed partial class UploadToObsHandler(
                 return await ReadBackSliceAsync(run, file, upload, bucket, prefix + file.Name, 0, startedAt, cancellationToken);
 
             case UploadOutcome.Completed:
-                await RecordFileAsync(run, file.Name, startedAt, f => f.Complete(f.Size ?? result.Offset, null, null, f.Verification ?? "manifest", startedAt, time.GetUtcNow()),
-                    cancellationToken);
-                return await ImportWhenUploadedAsync(run.Id, upload, cancellationToken);
+                return await FileInObsAsync(run, file.Name, result.Offset, upload, startedAt, cancellationToken);
 
             default:
                 return await FailAsync(run.Id, file.Name, result.FailureReason ?? "upload failed", cancellationToken);
@@ -245,7 +243,14 @@ public sealed partial class UploadToObsHandler(
                 cancellationToken, step: RunStep.Verifying);
         }
 
-        await RecordFileAsync(run, file.Name, startedAt, f => f.Complete(f.Size ?? served.Length, null, null, f.Verification ?? "manifest", startedAt, time.GetUtcNow()),
+        return await FileInObsAsync(run, file.Name, served.Length, upload, startedAt, cancellationToken);
+    }
+
+    /// <summary>The file is in OBS (and, for a drill, read back): it counts as uploaded, and the import starts once every file is.</summary>
+    private async Task<HandlerResult> FileInObsAsync(RunRecord run, string fileName, long length, RestoreUploadMessage upload, DateTimeOffset startedAt,
+        CancellationToken cancellationToken)
+    {
+        await RecordFileAsync(run, fileName, startedAt, f => f.Complete(f.Size ?? length, null, null, f.Verification ?? "manifest", startedAt, time.GetUtcNow()),
             cancellationToken);
         return await ImportWhenUploadedAsync(run.Id, upload, cancellationToken);
     }
