@@ -138,15 +138,12 @@ internal static class ObsEndpoints
         var corrupt = faults.FirstOrDefault(f => f.Kind == "corrupt");
         var limit = drop is null ? length : Math.Min(length, drop.AfterBytes);
         var buffer = ArrayPool<byte>.Shared.Rent(ChunkSize);
-        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var pace = new ConnectionRate(rate);
         try
         {
             for (long sent = 0; sent < limit;)
             {
-                if (rate > 0 && TimeSpan.FromSeconds((double)sent / rate) - clock.Elapsed is { Ticks: > 0 } ahead)
-                {
-                    await Task.Delay(ahead, context.RequestAborted);
-                }
+                await pace.WaitAsync(sent, context.RequestAborted);
 
                 var count = (int)Math.Min(ChunkSize, limit - sent);
                 var offset = start + sent;

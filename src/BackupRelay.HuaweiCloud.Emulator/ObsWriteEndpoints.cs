@@ -92,20 +92,15 @@ internal static class ObsWriteEndpoints
         var path = inMemory ? null : state.Obs.NewBodyFile();
         using var memory = inMemory ? new MemoryStream() : null;
         var buffer = ArrayPool<byte>.Shared.Rent(ObsBytes.ChunkSize);
-        var rate = state.Settings.ObsWriteBytesPerSecondPerConnection;
-        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var pace = new ConnectionRate(state.Settings.ObsWriteBytesPerSecondPerConnection);
         var total = 0L;
         try
         {
             await using var file = path is null ? null : new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.Read, 1, FileOptions.Asynchronous);
             while (true)
             {
-                if (rate > 0 && TimeSpan.FromSeconds((double)total / rate) - clock.Elapsed is { Ticks: > 0 } ahead)
-                {
-                    await Task.Delay(ahead, context.RequestAborted);
-                }
-
-                var want = rate > 0 ? (int)Math.Clamp(rate / 10, 1, ObsBytes.ChunkSize) : ObsBytes.ChunkSize;
+                await pace.WaitAsync(total, context.RequestAborted);
+                var want = pace.BytesPerSecond > 0 ? (int)Math.Clamp(pace.BytesPerSecond / 10, 1, ObsBytes.ChunkSize) : ObsBytes.ChunkSize;
                 var read = await request.Body.ReadAsync(buffer.AsMemory(0, want), context.RequestAborted);
                 if (read == 0)
                 {
