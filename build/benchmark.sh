@@ -23,15 +23,8 @@ rates="${RATES:-4 16 32}"
 ttfbs="${TTFBS:-50 150 300}"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
-need=()
-command -v rclone >/dev/null || need+=(rclone)
-[ -x /usr/bin/time ] || need+=(time)
-command -v curl >/dev/null || need+=(curl)
-command -v aria2c >/dev/null || need+=(aria2)
-if [ ${#need[@]} -gt 0 ]; then
-  echo "installing ${need[*]} (Debian packages)"
-  apt-get update -qq >/dev/null && apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+source build/bench-source.sh
+bench_tools rclone time curl aria2
 [ -d node_modules/azurite ] || npm ci --no-audit --no-fund --loglevel=error
 dotnet build -c Release src/BackupRelay.DevTools -v quiet -nologo 2>&1 | grep -E "error|Warn" || true
 
@@ -40,7 +33,6 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 
-source build/bench-source.sh
 big_mib="${BIG_MIB:-8192}"
 big=$((big_mib * 1024 * 1024))
 many=24
@@ -49,33 +41,16 @@ many_bytes=$((256 * 1024 * 1024))
 extra="$([ "$big" -gt 0 ] && echo "$big" || echo 1)"
 for _ in $(seq 1 $many); do extra="$extra,$many_bytes"; done
 bench_emulator "$work" "$size" "$extra"
-blob_port="$(free_port)"; queue_port="$(free_port)"; table_port="$(free_port)"
+bench_azurite "$work"
 bin=src/BackupRelay.DevTools/bin/Release/net10.0
-node node_modules/azurite/dist/src/azurite.js --silent --inMemoryPersistence --disableTelemetry \
-  --blobHost 127.0.0.1 --blobPort "$blob_port" --queueHost 127.0.0.1 --queuePort "$queue_port" \
-  --tableHost 127.0.0.1 --tablePort "$table_port" >"$work/azurite.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 100); do
-  curl -s -o /dev/null "http://127.0.0.1:$blob_port/" && break
-  sleep 0.2
-done
 
 read -r file link < <(dotnet "$bin/BackupRelay.DevTools.dll" link --emulator "http://127.0.0.1:$emu_port/" --graph "$graph" --backup "$backup")
 read -r want_md5 want_sha < <(dotnet "$bin/BackupRelay.DevTools.dll" hashes --backup "$backup" --file "$file" --size "$size")
 # The emulator computes a large file's multipart ETag on its first request: not inside anyone's measurement.
 curl -s -o /dev/null -I "$link"
-key="Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-conn="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=$key;BlobEndpoint=http://127.0.0.1:$blob_port/devstoreaccount1"
 # rclone 1.60 reaches an emulator on any port through an account SAS URL.
 sas="$(dotnet "$bin/BackupRelay.DevTools.dll" sas)"
 rclone_azure=":azureblob,sas_url='http://127.0.0.1:$blob_port/devstoreaccount1?$sas':"
-
-# measure NAME command...: wall seconds, user+sys CPU seconds, peak RSS KiB into $work/NAME.time; one line into $work/summary
-measure() {
-  local name="$1"; shift
-  /usr/bin/time -f "%e %U %S %M" -o "$work/$name.time" "$@" >"$work/$name.out" 2>"$work/$name.err" || { echo "$name failed:"; cat "$work/$name.out" "$work/$name.err"; exit 1; }
-  echo "$name $(cat "$work/$name.time")" >> "$work/summary"
-}
 
 # verified RUN...: each BackupRelay run printed a complete copy with the expected length and hashes
 verified() {
@@ -107,12 +82,6 @@ aria() {
   rm -rf "$work/d-$1"
 }
 
-# The value of a column of the summary: col RUN FIELD (2 wall, 3 user, 4 sys, 5 rss)
-col() { awk -v r="$1" -v f="$2" '$1==r {print $f}' "$work/summary"; }
-mbps() { awk -v w="$(col "$1" 2)" -v b="${2:-$size}" 'BEGIN { printf "%.1f", b/1e6/w }'; }
-cpu_per_gb() { awk -v u="$(col "$1" 3)" -v s="$(col "$1" 4)" -v b="${2:-$size}" 'BEGIN { printf "%.2f", (u+s)/(b/1e9) }'; }
-rss_mb() { awk -v r="$(col "$1" 5)" 'BEGIN { printf "%.0f", r/1024 }'; }
-ratio() { awk -v a="$(col "$2" 2)" -v b="$(col "$1" 2)" 'BEGIN { printf "%.2f", a/b }'; }   # ratio RUN PEER: PEER's wall / RUN's wall
 
 shape() {
   local shaped

@@ -17,14 +17,8 @@ rates="${RATES:-4 16 32}"
 ttfbs="${TTFBS:-50 300}"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
-need=()
-command -v rclone >/dev/null || need+=(rclone)
-[ -x /usr/bin/time ] || need+=(time)
-command -v curl >/dev/null || need+=(curl)
-if [ ${#need[@]} -gt 0 ]; then
-  echo "installing ${need[*]} (Debian packages)"
-  apt-get update -qq >/dev/null && apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+source build/bench-source.sh
+bench_tools rclone time curl
 [ -d node_modules/azurite ] || npm ci --no-audit --no-fund --loglevel=error
 dotnet build -c Release src/BackupRelay.DevTools -v quiet -nologo 2>&1 | grep -E " error " || true
 
@@ -33,22 +27,10 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 
-source build/bench-source.sh
 bench_emulator "$work" "$size"
 emu_pid="${pids[-1]}"
-blob_port="$(free_port)"; queue_port="$(free_port)"; table_port="$(free_port)"
+bench_azurite "$work"
 bin=src/BackupRelay.DevTools/bin/Release/net10.0
-node node_modules/azurite/dist/src/azurite.js --silent --inMemoryPersistence --disableTelemetry \
-  --blobHost 127.0.0.1 --blobPort "$blob_port" --queueHost 127.0.0.1 --queuePort "$queue_port" \
-  --tableHost 127.0.0.1 --tablePort "$table_port" >"$work/azurite.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 100); do
-  curl -s -o /dev/null "http://127.0.0.1:$blob_port/" && break
-  sleep 0.2
-done
-
-key="Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-conn="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=$key;BlobEndpoint=http://127.0.0.1:$blob_port/devstoreaccount1"
 obs="http://127.0.0.1:$emu_port/obs"
 bucket=ges-restore-bucket
 ak=EMULATORACCESSKEY001 sk=emulator-secret-key-0000000000000000000001
@@ -61,13 +43,6 @@ dotnet "$bin/BackupRelay.DevTools.dll" copy --link "$link" --blob "$conn" --cont
 sas="$(dotnet "$bin/BackupRelay.DevTools.dll" sas)"
 rclone_src=":azureblob,sas_url='http://127.0.0.1:$blob_port/devstoreaccount1?$sas':restore-src/bench.bin"
 rclone_dst=":s3,provider=Other,access_key_id=$ak,secret_access_key=$sk,endpoint='$obs',region=cn-north-4,force_path_style=true:$bucket"
-
-# measure NAME command...: wall seconds, user+sys CPU seconds, peak RSS KiB into $work/summary
-measure() {
-  local name="$1"; shift
-  /usr/bin/time -f "%e %U %S %M" -o "$work/$name.time" "$@" >"$work/$name.out" 2>"$work/$name.err" || { echo "$name failed:"; cat "$work/$name.out" "$work/$name.err"; exit 1; }
-  echo "$name $(cat "$work/$name.time")" >> "$work/summary"
-}
 
 br() { # br NAME CONNECTIONS [read-back]
   measure "$1" dotnet "$bin/BackupRelay.DevTools.dll" upload --blob "$conn" --container restore-src --path bench.bin --size "$size" \
@@ -87,11 +62,6 @@ shape() { # shape RATE_BYTES TTFB_MS
   curl -s -o /dev/null -X PUT -H 'Content-Type: application/json' -d "$shaped" "http://127.0.0.1:$emu_port/_emulator/settings"
 }
 
-col() { awk -v r="$1" -v f="$2" '$1==r {print $f}' "$work/summary"; }
-mbps() { awk -v w="$(col "$1" 2)" -v b="$size" 'BEGIN { printf "%.1f", b/1e6/w }'; }
-cpu_per_gb() { awk -v u="$(col "$1" 3)" -v s="$(col "$1" 4)" -v b="$size" 'BEGIN { printf "%.2f", (u+s)/(b/1e9) }'; }
-rss_mb() { awk -v r="$(col "$1" 5)" 'BEGIN { printf "%.0f", r/1024 }'; }
-ratio() { awk -v a="$(col "$2" 2)" -v b="$(col "$1" 2)" 'BEGIN { printf "%.2f", a/b }'; }   # ratio RUN PEER: PEER's wall / RUN's wall
 row() { printf "%-28s %8s %10s %12s\n" "$1" "$(mbps "$1")" "$(cpu_per_gb "$1")" "$(rss_mb "$1")"; }
 
 echo "Restore benchmark: ${size_mib} MiB from Azurite to the emulator's OBS; $(nproc) cores; $(date -u +%Y-%m-%dT%H:%MZ)"
