@@ -2,8 +2,8 @@ namespace BackupRelay.Copying;
 
 /// <summary>
 /// Blocks of one file on their way to a destination, in file order: each holds a buffer from the process-wide
-/// budget from before it is filled until it is both hashed (MD5 and SHA-256 in file order, behind every earlier
-/// block) and sent (at most <c>maxSends</c> at once); the first failure stops the rest. Memory stays within the
+/// budget from before it is filled until it is both hashed (the file's hashes in file order, behind every earlier
+/// block, each hash on its own lane: <see cref="FileHashes.AppendAsync"/>) and sent (at most <c>maxSends</c> at once); the first failure stops the rest. Memory stays within the
 /// budget however slow one block is, because buffers are rented in file order and each is freed by its own work.
 /// Used by the copy into block stores (one stream, or a ranged request per block) and by the upload to OBS.
 /// </summary>
@@ -15,6 +15,7 @@ internal sealed class BlockPipeline : IDisposable
     private readonly FirstFailure _failure;
     private readonly List<Task> _blocks = [];
     private readonly CancellationToken _cancellation;
+    private Task _queued = Task.CompletedTask;
     private Task _hashing = Task.CompletedTask;
 
     /// <param name="hashes">The file's hashes so far (null: this slice does not hash).</param>
@@ -45,15 +46,18 @@ internal sealed class BlockPipeline : IDisposable
     public void Add(CopyBufferBudget.Lease lease, int length, Task filled, Func<ReadOnlyMemory<byte>, CancellationToken, Task>? send)
     {
         var data = lease.Buffer.AsMemory(0, length);
-        var previous = _hashing;
-        var hashes = _hashes;
-        _hashing = Task.Run(async () =>
-        {
-            await previous;
-            await filled;
-            hashes?.AppendParallel(data);
-        }, CancellationToken.None);
+        var queued = QueueAfterAsync(_queued, filled, data);
+        _queued = queued;
+        _hashing = queued.Unwrap();
         _blocks.Add(CompleteAsync(lease, data, filled, _hashing, send));
+    }
+
+    /// <summary>Queues the block to the hashes once it is filled and the block before it is queued (file order); the inner task ends once it is hashed.</summary>
+    private async Task<Task> QueueAfterAsync(Task previous, Task filled, ReadOnlyMemory<byte> data)
+    {
+        await previous;
+        await filled;
+        return _hashes?.AppendAsync(data) ?? Task.CompletedTask;
     }
 
     private async Task CompleteAsync(CopyBufferBudget.Lease lease, ReadOnlyMemory<byte> data, Task filled, Task hashed,

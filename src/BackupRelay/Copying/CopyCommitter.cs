@@ -22,7 +22,8 @@ internal sealed class CopyCommitter(CopyOptions options, ILogger logger)
         var metadata = new Dictionary<string, string>(state.Request.Metadata ?? new Dictionary<string, string>(), StringComparer.OrdinalIgnoreCase);
         if (state.Hashes is { } hashes && hashes.Length == size)
         {
-            var (md5, sha256) = hashes.Finish();
+            var (copyMd5, sha256) = hashes.Finish();
+            var md5 = copyMd5 ?? throw new InvalidOperationException("A copy's hashes include the whole-file MD5.");
             var parts = hashes.Multipart;
             var partSize = hashes.MatchedPartSize();
             hashes.Dispose();

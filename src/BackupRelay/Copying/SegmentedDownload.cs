@@ -242,20 +242,29 @@ internal sealed class SegmentedDownload
     }
 
     /// <summary>
-    /// MD5 and SHA-256 (and the multipart check) in file order, each block read back once it and those before it landed;
-    /// without hashes, the cursor only follows the blocks that landed.
+    /// The file's hashes in file order, each block read back once it and those before it landed, into a ring of
+    /// <see cref="HashRing"/> slices of <paramref name="buffer"/>: the next slice is read while the hashes' lanes work on
+    /// the ones before (<see cref="FileHashes.AppendAsync"/>). The cursor moves past a block once every hash read it.
+    /// Without hashes, the cursor only follows the blocks that landed.
     /// </summary>
     private async Task HashAsync(Memory<byte> buffer)
     {
         var hashes = _state.Hashes;
+        var sliceBytes = hashes is null ? 0 : buffer.Length / HashRing;
+        var slots = new Task[HashRing];
+        Array.Fill(slots, Task.CompletedTask);
+        var slot = 0;
+        var pending = new Queue<(long Offset, int Length, Task Hashed)>();
         try
         {
             for (var block = (int)(_hashFrom / _blockSize); block < _landed.Length; block++)
             {
                 while (!IsLanded(block))
                 {
+                    MoveCursor(pending);
                     if (Volatile.Read(ref _running) == 0 && !IsLanded(block))
                     {
+                        await DrainAsync(pending);
                         return;
                     }
 
@@ -263,20 +272,49 @@ internal sealed class SegmentedDownload
                 }
 
                 var offset = (long)block * _blockSize;
-                if (hashes is not null)
+                var length = Length(block);
+                var hashed = Task.CompletedTask;
+                for (var done = 0; hashes is not null && done < length; done += sliceBytes, slot = (slot + 1) % HashRing)
                 {
-                    var data = buffer[..Length(block)];
-                    await _staging.ReadAsync(offset, data, _failure.Token);
-                    hashes.AppendParallel(data);
+                    await slots[slot];
+                    var data = buffer.Slice(slot * sliceBytes, Math.Min(sliceBytes, length - done));
+                    await _staging.ReadAsync(offset + done, data, _failure.Token);
+                    hashed = slots[slot] = hashes.AppendAsync(data);
                 }
 
-                _staging.Hashed(offset, Length(block));
-                _state.HashedTo(offset + Length(block));
+                pending.Enqueue((offset, length, hashed));
+                MoveCursor(pending);
             }
+
+            await DrainAsync(pending);
         }
         catch (Exception ex)
         {
             _failure.Fail(ex);
+            await Task.WhenAll(slots).ContinueWith(_ => { }, TaskScheduler.Default);
+        }
+    }
+
+    /// <summary>Slices the hash buffer is read into, so reading one overlaps hashing the others.</summary>
+    internal const int HashRing = 4;
+
+    private async Task DrainAsync(Queue<(long Offset, int Length, Task Hashed)> pending)
+    {
+        while (pending.Count > 0)
+        {
+            await pending.Peek().Hashed;
+            MoveCursor(pending);
+        }
+    }
+
+    /// <summary>Moves the cursor past the blocks at the head of <paramref name="pending"/> that every hash has read.</summary>
+    private void MoveCursor(Queue<(long Offset, int Length, Task Hashed)> pending)
+    {
+        while (pending.Count > 0 && pending.Peek().Hashed.IsCompletedSuccessfully)
+        {
+            var (offset, length, _) = pending.Dequeue();
+            _staging.Hashed(offset, length);
+            _state.HashedTo(offset + length);
         }
     }
 

@@ -9,8 +9,8 @@ namespace BackupRelay.Restores;
 /// <summary>An OBS object as listed or looked up: its length and the metadata BackupRelay wrote on it.</summary>
 public sealed record ObsObject(string Key, long Length, string? ETag, IReadOnlyDictionary<string, string> Metadata);
 
-/// <summary>An object as read back from OBS: its length and the hashes of the bytes served.</summary>
-public sealed record ObsReadBack(long Length, string Md5Hex, string Sha256Hex);
+/// <summary>An object as read back from OBS: its length and the SHA-256 of the bytes served.</summary>
+public sealed record ObsReadBack(long Length, string Sha256Hex);
 
 /// <summary>An uploaded part: its number, length and the ETag OBS answered (the part's MD5 in hex).</summary>
 public sealed record ObsPart(int Number, long Length, string ETag);

@@ -13,8 +13,8 @@ public sealed record ReadBackRequest(string RunId, string File, string Bucket, s
 public sealed record ReadBackResult(long Offset, ObsReadBack? Served, string? Problem);
 
 /// <summary>
-/// A restore drill's read-back: what OBS holds after the upload, read back and hashed (MD5 and SHA-256, in file order,
-/// the two side by side) to be compared with what the copy recorded. Ranged GETs of <see cref="RangeBytes"/> run in
+/// A restore drill's read-back: what OBS holds after the upload, read back and hashed (SHA-256, in file order) to be
+/// compared with what the copy recorded. Ranged GETs of <see cref="RangeBytes"/> run in
 /// parallel (<c>Obs__MaxConcurrency</c> at once, buffers from the process-wide budget), and the read is sliced like an
 /// upload (<c>Copy__SliceMaxBytes</c>, <c>Copy__SliceMaxDuration</c>): the hash state waits in this process for the
 /// next slice, so no object is too large to read back within <c>functionTimeout</c>. A slice that lands on another
@@ -42,7 +42,7 @@ public sealed class ObsReader(ObsClient obs, CopyBufferBudget budget, HashStateC
             }
         }
 
-        var hashes = kept ?? new FileHashes();
+        var hashes = kept ?? FileHashes.Sha256Only();
         var started = time.GetTimestamp();
         var read = 0L;
         using var connections = new SemaphoreSlim(obsOptions.Value.MaxConcurrency);
@@ -85,9 +85,9 @@ public sealed class ObsReader(ObsClient obs, CopyBufferBudget budget, HashStateC
             return new ReadBackResult(offset, null, null);
         }
 
-        var (md5, sha256) = hashes.Finish();
+        var (_, sha256) = hashes.Finish();
         hashes.Dispose();
-        return new ReadBackResult(offset, new ObsReadBack(request.Size, Convert.ToHexStringLower(md5), Convert.ToHexStringLower(sha256)), null);
+        return new ReadBackResult(offset, new ObsReadBack(request.Size, Convert.ToHexStringLower(sha256)), null);
     }
 
     private async Task ReadRangeAsync(ReadBackRequest request, long offset, Memory<byte> buffer, SemaphoreSlim connections, CancellationToken cancellationToken)

@@ -23,7 +23,7 @@ public sealed record UploadResult(UploadOutcome Outcome, long Offset, string? Fa
 /// <summary>
 /// Uploads one file of a verified copy to OBS, the copy engine's guarantees in the other direction:
 /// each part read from the destination by a ranged read of its own (in parallel, as many as the process-wide
-/// buffer budget holds), MD5 and SHA-256 computed over the whole file in order and compared with the manifest
+/// buffer budget holds), SHA-256 computed over the whole file in order and compared with the manifest's
 /// before the object is completed (a damaged copy never becomes an OBS object), each part sent with its
 /// Content-MD5 so OBS checks it (at most <c>Obs__MaxConcurrency</c> at once), the completed object's multipart
 /// ETag checked against the parts OBS acknowledged, sliced so one call never outlives its invocation, and
@@ -87,8 +87,7 @@ public sealed partial class ObsUploader(
 
         var data = lease.Buffer.AsSpan(0, length);
         var md5 = MD5.HashData(data);
-        var sha256 = SHA256.HashData(data);
-        if (Difference(request, md5, sha256) is { } difference)
+        if (Difference(request, SHA256.HashData(data)) is { } difference)
         {
             return Mismatch(request, difference);
         }
@@ -117,7 +116,7 @@ public sealed partial class ObsUploader(
         // (then the parts before the slice are read again, hashed and checked, not sent again).
         var hashKey = $"obs/{request.RunId}/{request.File}";
         var kept = request.Offset > 0 ? hashStates.TryTake(hashKey, request.Offset) : null;
-        var hashes = kept ?? new FileHashes();
+        var hashes = kept ?? FileHashes.Sha256Only();
         var offset = kept is null ? 0 : request.Offset;
         var acknowledged = progress.Parts.ToDictionary(p => p.Number);
         var session = new PartSession(request, progress);
@@ -179,9 +178,9 @@ public sealed partial class ObsUploader(
             return new UploadResult(UploadOutcome.Continue, offset, null, session.Sent, skipped, false);
         }
 
-        var (md5, sha256) = hashes.Finish();
+        var (_, sha256) = hashes.Finish();
         hashes.Dispose();
-        if (Difference(request, md5, sha256) is { } difference)
+        if (Difference(request, sha256) is { } difference)
         {
             return await AbandonAsync(request, progress, difference, cancellationToken);
         }
@@ -211,7 +210,7 @@ public sealed partial class ObsUploader(
         }
 
         // OBS joined the parts it acknowledged: the ETag it answers must be the one those parts make.
-        if (answered is not null && CompletedEtagProblem(answered, parts, Convert.ToHexStringLower(md5)) is { } wrongEtag)
+        if (answered is not null && CompletedEtagProblem(answered, parts, request.Md5Hex) is { } wrongEtag)
         {
             return new UploadResult(UploadOutcome.Failed, offset, wrongEtag, session.Sent, skipped, false);
         }
@@ -279,7 +278,7 @@ public sealed partial class ObsUploader(
     /// <summary>
     /// Why the ETag answered for the completed object is not the one its parts make, or null. OBS and S3 answer the
     /// multipart ETag (<see cref="ExpectedMultipartEtag"/>); some S3-compatible stores answer the whole object's MD5
-    /// instead, which is checked against the MD5 of the bytes read. Neither can be checked where the parts' ETags were
+    /// instead, which is checked against the manifest's MD5 (the bytes read are the manifest's: their SHA-256 matched). Neither can be checked where the parts' ETags were
     /// not their MD5s (server-side encryption): then only a drill's read-back proves what is at rest.
     /// </summary>
     internal static string? CompletedEtagProblem(string answered, IReadOnlyList<UploadedPart> parts, string md5Hex)
@@ -333,14 +332,12 @@ public sealed partial class ObsUploader(
         return new UploadResult(UploadOutcome.Failed, 0, reason, 0, 0, false);
     }
 
-    private static string? Difference(UploadRequest request, byte[] md5, byte[] sha256)
+    /// <summary>
+    /// Why the bytes read from the copy are not the ones its manifest records (null: they are). SHA-256 alone: the
+    /// manifest's MD5 would prove the same thing again, and each part's MD5 is computed anyway for OBS to check.
+    /// </summary>
+    private static string? Difference(UploadRequest request, byte[] sha256)
     {
-        var md5Hex = Convert.ToHexStringLower(md5);
-        if (!string.Equals(md5Hex, request.Md5Hex, StringComparison.OrdinalIgnoreCase))
-        {
-            return $"the copy in Azure does not match its manifest: MD5 {md5Hex}, the manifest says {request.Md5Hex}";
-        }
-
         var shaHex = Convert.ToHexStringLower(sha256);
         return string.Equals(shaHex, request.Sha256Hex, StringComparison.OrdinalIgnoreCase)
             ? null

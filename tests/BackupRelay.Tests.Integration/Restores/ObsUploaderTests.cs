@@ -187,7 +187,7 @@ public abstract class ObsUploaderTests : IAsyncLifetime
         var (bytes, request) = await CopyAsync((Part * 5) + 3);
         Assert.Equal(UploadOutcome.Completed, (await UntilDoneAsync(() => Uploader(), request)).Outcome);
         var read = new ReadBackRequest(request.RunId, request.File, Bucket, request.Key, bytes.Length, 0);
-        var expected = new ObsReadBack(bytes.Length, Convert.ToHexStringLower(MD5.HashData(bytes)), Convert.ToHexStringLower(SHA256.HashData(bytes)));
+        var expected = new ObsReadBack(bytes.Length, Convert.ToHexStringLower(SHA256.HashData(bytes)));
 
         // Slices of 128 KiB on one instance: the hash state waits for the next slice.
         var copy = new CopyOptions { SliceMaxBytes = 128 * 1024 };
@@ -267,7 +267,7 @@ public abstract class ObsUploaderTests : IAsyncLifetime
     {
         var (bytes, request) = await CopyAsync(size);
         bytes[size / 2] ^= 0x01;
-        var damaged = request with { Md5Hex = Convert.ToHexStringLower(MD5.HashData(bytes)) };
+        var damaged = request with { Sha256Hex = Convert.ToHexStringLower(SHA256.HashData(bytes)) };
         var result = await UntilDoneAsync(() => Uploader(), damaged);
         Assert.Equal(UploadOutcome.Failed, result.Outcome);
         Assert.Contains("does not match its manifest", result.FailureReason);
