@@ -12,8 +12,8 @@
 #  3. one 8 GiB copy (peak RSS and CPU must not grow with the file) and 24 copies of 256 MiB at once in one
 #     process (the isolated worker runs batchSize + newBatchThreshold messages at once).
 #   bash build/benchmark.sh [size-in-MiB, default 1024]
-#   RATES="4 16 32" (MB/s per connection) TTFBS="50 150 300" (ms) change the grid; GRID=0 skips it, BIG_MIB=0 the
-#   8 GiB copy, MANY=0 the 24 copies.
+#   RATES="4 16 32" (MB/s per connection) TTFBS="50 150 300" (ms) change the grid; GRID=0 skips it, CPU_PROFILE=0 the
+#   CPU-bound profile (2b), BIG_MIB=0 the 8 GiB copy, MANY=0 the 24 copies.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -137,6 +137,29 @@ if [ "${GRID:-1}" != 0 ]; then
   done
   shape 0 0
   echo "(BR(16) is the default; BR->Azurite ratio is to aria2c -x 16 into a local directory; the CPU s/GB and RSS of every run are in the summary below)"
+fi
+
+# 2b. The CPU-bound profile: 32 MB/s per connection at 50 ms, where 16 connections could carry more than two cores can
+# hash; quiet, then with one core's worth of other work beside it (one `yes > /dev/null`, which spins one core in
+# user time for as long as it runs). More connections must never make BackupRelay slower.
+if [ "${CPU_PROFILE:-1}" != 0 ]; then
+  echo
+  echo "CPU-bound profile (32 MB/s per connection, 50 ms; ${size_mib} MiB into a local directory; MB/s and CPU s/GB):"
+  printf "%-8s %14s %14s %14s %14s %9s %9s\n" load "BR(8)" "BR(16)" "BR(32)" "aria-x16" "16/aria" "32/aria"
+  shape 32000000 50
+  for load in quiet loaded; do
+    loader=""
+    if [ "$load" = loaded ]; then yes > /dev/null & loader=$!; pids+=("$loader"); fi
+    aria "cpu-$load-aria16" 16
+    br "cpu-$load-br8" local --connections 8
+    br "cpu-$load-br16" local
+    br "cpu-$load-br32" local --connections 32
+    [ -z "$loader" ] || kill "$loader"
+    cell() { echo "$(mbps "$1") $(cpu_per_gb "$1")"; }
+    printf "%-8s %14s %14s %14s %14s %9s %9s\n" "$load" "$(cell "cpu-$load-br8")" "$(cell "cpu-$load-br16")" "$(cell "cpu-$load-br32")" \
+      "$(cell "cpu-$load-aria16")" "x$(ratio "cpu-$load-br16" "cpu-$load-aria16")" "x$(ratio "cpu-$load-br32" "cpu-$load-aria16")"
+  done
+  shape 0 0
 fi
 
 # 3. 8 GiB, and 24 copies at once.

@@ -36,20 +36,38 @@ public sealed class BlockPlanTests
     [Fact]
     public async Task Budget_is_shared_fifo_and_never_exceeded()
     {
-        var budget = new CopyBufferBudget(100);
-        var first = await budget.RentAsync(60);
-        var second = budget.RentAsync(60).AsTask();
-        var third = budget.RentAsync(30).AsTask();
-        Assert.False(second.IsCompleted);
-        Assert.False(third.IsCompleted); // FIFO: the small one waits behind the big one
+        var budget = new CopyBufferBudget(128);
+        var first = await budget.RentAsync(64);
+        var second = budget.RentAsync(64).AsTask();
+        var third = budget.RentAsync(64).AsTask();
+        var fourth = budget.RentAsync(32).AsTask();
+        Assert.False(third.IsCompleted);
+        Assert.False(fourth.IsCompleted); // FIFO: the small one waits behind the big one
         first.Dispose();
         var s = await second;
         var t = await third;
-        Assert.Equal(90, budget.InUseBytes);
+        Assert.False(fourth.IsCompleted);
         s.Dispose();
+        var f = await fourth;
+        Assert.Equal(96, budget.InUseBytes);
         t.Dispose();
+        f.Dispose();
         Assert.Equal(0, budget.InUseBytes);
-        Assert.True(budget.PeakInUseBytes <= 100);
+        Assert.True(budget.PeakInUseBytes <= 128);
+    }
+
+    [Theory]
+    [InlineData(1, 40, 64)]
+    [InlineData(3, 1024, 3 * 1024)]
+    [InlineData(2, 9 * 1024 * 1024, 2 * 16 * 1024 * 1024)]
+    public async Task A_lease_is_charged_what_the_pool_hands_out_not_what_was_asked(int count, int bytes, long charged)
+    {
+        var budget = new CopyBufferBudget(64L * 1024 * 1024);
+        using var lease = await budget.RentAsync(count, bytes);
+        Assert.Equal(count, lease.Buffers.Count);
+        Assert.All(lease.Buffers, b => Assert.True(b.Length >= bytes));
+        Assert.Equal(lease.Buffers.Sum(b => (long)b.Length), budget.InUseBytes);
+        Assert.Equal(charged, budget.InUseBytes);
     }
 
     [Fact]

@@ -94,6 +94,12 @@ public static class ConfigurationCheck
         }
     }
 
+    /// <summary>Settings earlier versions read, and why they are gone (set, they stop start-up rather than being ignored).</summary>
+    private static readonly (string Setting, string Why)[] Retired =
+    [
+        ("Copy__Spool", "every streamed copy into Blob now lands in a spool file (Copy__SpoolDirectory); remove the setting"),
+    ];
+
     /// <summary>Values that cannot become their property's type, found the way the binder converts them (TypeConverter, invariant culture).</summary>
     private static void Conversions(IConfigurationSection section, Type type, string path, List<(string Problem, string Key)> problems,
         IReadOnlyList<string>? alsoKnown = null)
@@ -104,7 +110,11 @@ public static class ConfigurationCheck
         var known = properties.Select(p => p.Name).Concat(alsoKnown ?? []).ToList();
         foreach (var child in section.GetChildren())
         {
-            if (!known.Contains(child.Key, StringComparer.OrdinalIgnoreCase))
+            if (Retired.FirstOrDefault(r => string.Equals(r.Setting, $"{path}__{child.Key}", StringComparison.OrdinalIgnoreCase)) is { Why: { } why })
+            {
+                problems.Add(($"{path}__{child.Key} was retired: {why}", child.Path));
+            }
+            else if (!known.Contains(child.Key, StringComparer.OrdinalIgnoreCase))
             {
                 var closest = known.MinBy(k => Distance(k.ToUpperInvariant(), child.Key.ToUpperInvariant()));
                 var hint = closest is not null && Distance(closest.ToUpperInvariant(), child.Key.ToUpperInvariant()) <= Math.Max(2, child.Key.Length / 3)

@@ -5,7 +5,7 @@ namespace BackupRelay.Copying;
 /// budget from before it is filled until it is both hashed (the file's hashes in file order, behind every earlier
 /// block, each hash on its own lane: <see cref="FileHashes.AppendAsync"/>) and sent (at most <c>maxSends</c> at once); the first failure stops the rest. Memory stays within the
 /// budget however slow one block is, because buffers are rented in file order and each is freed by its own work.
-/// Used by the copy into block stores (one stream, or a ranged request per block) and by the upload to OBS.
+/// Used by the restore's upload to OBS and a drill's read-back.
 /// </summary>
 internal sealed class BlockPipeline : IDisposable
 {

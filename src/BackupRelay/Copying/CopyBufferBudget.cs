@@ -1,10 +1,14 @@
 using System.Buffers;
+using System.Numerics;
 
 namespace BackupRelay.Copying;
 
 /// <summary>
 /// The process-wide buffer budget every copy draws its block buffers from, so 24 concurrent
 /// messages share one bound instead of multiplying it. FIFO: a large request is not starved.
+/// A lease is charged what its buffers really hold — the pool hands out arrays of a power of two,
+/// so 9 MiB asked for is a 16 MiB array and is charged 16 MiB — so the budget bounds real memory,
+/// not what was asked for.
 /// </summary>
 public sealed class CopyBufferBudget(long capacityBytes)
 {
@@ -30,18 +34,24 @@ public sealed class CopyBufferBudget(long capacityBytes)
         }
     }
 
-    /// <summary>Waits until <paramref name="bytes"/> fit in the budget, then lends a buffer at least that long.</summary>
-    public async ValueTask<Lease> RentAsync(int bytes, CancellationToken cancellationToken = default)
+    /// <summary>Waits until a buffer of at least <paramref name="bytes"/> fits in the budget, then lends it.</summary>
+    public ValueTask<Lease> RentAsync(int bytes, CancellationToken cancellationToken = default) => RentAsync(1, bytes, cancellationToken);
+
+    /// <summary>
+    /// Waits until <paramref name="count"/> buffers of at least <paramref name="bytes"/> each fit in the budget, then
+    /// lends them together (all or none: a copy never holds part of its memory while it waits for the rest).
+    /// </summary>
+    public async ValueTask<Lease> RentAsync(int count, int bytes, CancellationToken cancellationToken = default)
     {
         // A request bigger than the whole budget is served alone rather than never.
-        long charge = Math.Min(bytes, CapacityBytes);
+        var charge = Math.Min(count * HandedOut(bytes), CapacityBytes);
         TaskCompletionSource granted;
         lock (_sync)
         {
             if (_waiters.Count == 0 && _available >= charge)
             {
                 Take(charge);
-                return new Lease(this, _pool.Rent(Math.Max(bytes, 1)), charge);
+                return new Lease(this, Buffers(count, bytes), charge);
             }
 
             granted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -63,7 +73,21 @@ public sealed class CopyBufferBudget(long capacityBytes)
             throw;
         }
 
-        return new Lease(this, _pool.Rent(Math.Max(bytes, 1)), charge);
+        return new Lease(this, Buffers(count, bytes), charge);
+    }
+
+    /// <summary>The length of the array the pool hands out for <paramref name="bytes"/>: its bucket, a power of two (at least 16).</summary>
+    public static long HandedOut(int bytes) => (long)BitOperations.RoundUpToPowerOf2((uint)Math.Max(bytes, 16));
+
+    private byte[][] Buffers(int count, int bytes)
+    {
+        var buffers = new byte[count][];
+        for (var i = 0; i < count; i++)
+        {
+            buffers[i] = _pool.Rent(Math.Max(bytes, 1));
+        }
+
+        return buffers;
     }
 
     private void Take(long bytes)
@@ -93,18 +117,25 @@ public sealed class CopyBufferBudget(long capacityBytes)
         }
     }
 
-    /// <summary>A buffer on loan; dispose to return it and its share of the budget.</summary>
-    public sealed class Lease(CopyBufferBudget owner, byte[] buffer, long charge) : IDisposable
+    /// <summary>Buffers on loan; dispose to return them and their share of the budget.</summary>
+    public sealed class Lease(CopyBufferBudget owner, byte[][] buffers, long charge) : IDisposable
     {
         private int _disposed;
 
-        public byte[] Buffer { get; } = buffer;
+        /// <summary>The first (or only) buffer.</summary>
+        public byte[] Buffer => buffers[0];
+
+        public IReadOnlyList<byte[]> Buffers => buffers;
 
         public void Dispose()
         {
             if (Interlocked.Exchange(ref _disposed, 1) == 0)
             {
-                owner._pool.Return(Buffer);
+                foreach (var buffer in buffers)
+                {
+                    owner._pool.Return(buffer);
+                }
+
                 owner.Release(charge);
             }
         }

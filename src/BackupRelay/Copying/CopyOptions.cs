@@ -21,23 +21,19 @@ public sealed class CopyOptions
     public int BlockSizeBytes { get; set; } = 8 * 1024 * 1024;
 
     /// <summary>
-    /// Connections one file is downloaded over, each fetching other blocks with Range requests (one
-    /// cross-cloud TCP stream is bounded by window / round trip and object stores cap each connection).
-    /// 1: one stream, as <c>rclone copyurl</c>. A source that ignores Range is read over one stream.
-    /// Ranges in flight are also bounded by the buffer budget (<see cref="MemoryBudgetBytes"/> / block size).
+    /// Connections one file is downloaded over, each streaming long ranges of it (one cross-cloud TCP stream is
+    /// bounded by window / round trip and object stores cap each connection). 1: one stream, as <c>rclone copyurl</c>.
+    /// A source that ignores Range is read over one stream. Each connection holds one 1 MiB chunk of the buffer budget.
     /// 16 measured best on a WAN-shaped source (docs/benchmarks.md).
     /// </summary>
     [Range(1, 32)]
     public int DownloadConnections { get; set; } = 16;
 
     /// <summary>
-    /// Into a block store (Blob), the connections' long ranges land in a temporary spool file, uploaded block by block
-    /// and hashed back from it (on Linux its bytes leave the disk once uploaded and hashed). False: one ranged request per
-    /// block, each held in memory until hashed and uploaded (bounded by the budget, no disk).
+    /// Where the spool files of copies into a block store (Blob) go (empty: the system's temporary directory): the
+    /// connections' long ranges land there, each block is uploaded once whole and hashed back from it in file order
+    /// (on Linux its bytes leave the disk once uploaded and hashed).
     /// </summary>
-    public bool Spool { get; set; } = true;
-
-    /// <summary>Where spool files go (empty: the system's temporary directory).</summary>
     public string? SpoolDirectory { get; set; }
 
     /// <summary>Blocks of one file uploaded at once.</summary>

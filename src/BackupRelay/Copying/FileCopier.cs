@@ -7,13 +7,13 @@ namespace BackupRelay.Copying;
 /// Copies one file from a download link into a destination: streamed under a process-wide memory budget,
 /// resumable from what is already staged, sliced so one call never outlives its invocation, and verified
 /// (length, MD5, SHA-256, and the source's own MD5 or multipart ETag when it declares one) before anything looks
-/// complete. This class picks the way for the destination and the source; the parts are their own types:
-/// <list type="bullet">
+/// complete. There is one streamed way, and server-side copy (<c>Copy__Mode=ServerSide</c>) beside it. A byte goes:
+/// <list type="number">
 /// <item><see cref="CopySource"/>: the link, ranged requests, retries and refreshes, the checksums the source declares;</item>
-/// <item><see cref="SegmentedDownload"/> and <see cref="SegmentPlan"/>: long ranges over several connections, written where
-/// they land (a local directory's partial file, or a <see cref="BlockSpool"/> in front of Blob) and hashed back in order;</item>
-/// <item><see cref="BlockPipeline"/>: blocks in file order under the budget, hashed in order and sent in parallel (one
-/// stream; a ranged request per block into Blob when <c>Copy__Spool=false</c>), shared with the upload to OBS;</item>
+/// <item><see cref="SegmentedDownload"/> (which blocks each connection asks for: <see cref="SegmentPlan"/>): each connection
+/// streams a long range and writes it where it belongs in an <see cref="IStagingFile"/> — a local directory's partial file,
+/// or a <see cref="BlockSpool"/> that uploads each block to Blob once whole;</item>
+/// <item><see cref="FileHashes"/>: the blocks read back in file order, each hash on its own lane;</item>
 /// <item><see cref="CopyCommitter"/>: the commit and its verification.</item>
 /// </list>
 /// </summary>
@@ -67,216 +67,42 @@ public sealed class FileCopier(
 
     private CopyCommitter Committer => new(options.Value, logger);
 
+    /// <summary>
+    /// The one streamed way: a <see cref="SegmentedDownload"/> into an <see cref="IStagingFile"/> (the destination's partial
+    /// file, or a <see cref="BlockSpool"/> in front of a block store). With several connections the first request asks for
+    /// one block only: its answer tells the size, the source's MD5, and whether the source honours Range (206) or ignores
+    /// it (200, the whole file). One connection, or a source that ignores Range, is one segment: one stream to the end.
+    /// </summary>
     private async Task<CopyResult> StreamAsync(ICopyDestination destination, CopyState state, CopySource source, CancellationToken cancellationToken)
     {
         var settings = options.Value;
-
-        // With several connections the first request asks for one block only: its answer tells the size,
-        // the source's MD5, and whether the source honours Range (206) or ignores it (200, the whole file).
-        var parallel = settings.DownloadConnections > 1;
-        var probe = await source.OpenWithRetriesAsync(cancellationToken, parallel ? (state.BlockSize > 0 ? state.BlockSize : settings.BlockSizeBytes) : null);
-        if (parallel && !state.RangeIgnored && (destination is IRandomAccessStaging || settings.Spool))
+        var connections = settings.DownloadConnections;
+        var probe = await source.OpenWithRetriesAsync(cancellationToken, connections > 1 ? (state.BlockSize > 0 ? state.BlockSize : settings.BlockSizeBytes) : null);
+        if (state.RangeIgnored)
         {
-            return await SegmentedAsync(destination, state, source, probe, cancellationToken);
+            connections = 1;
         }
 
-        if (parallel && !state.RangeIgnored && state.Size - state.Offset > state.BlockSize)
-        {
-            return await BlockRangesAsync(destination, state, source, probe, cancellationToken);
-        }
-
-        if (probe is not null && state.StreamEnd < state.Size - 1)
-        {
-            // One connection from here on: a stream to the end of the file, not just the probed block.
-            probe.Dispose();
-            probe = await source.OpenWithRetriesAsync(cancellationToken);
-        }
-
-        return await OneStreamAsync(destination, state, source, probe, cancellationToken);
-    }
-
-    /// <summary>
-    /// Long ranges over several connections, written where they land and hashed back in order (<see cref="SegmentedDownload"/>):
-    /// into the destination's partial file, or a <see cref="BlockSpool"/> in front of a block store.
-    /// </summary>
-    private async Task<CopyResult> SegmentedAsync(ICopyDestination destination, CopyState state, CopySource source, SourceStream? probe,
-        CancellationToken cancellationToken)
-    {
         // Hashes run from the state this process kept where the previous slice ended, or from byte 0: a partial file's
         // blocks staged before the offset are read back; a block store's cannot be, so without the state its copy is
-        // hashed back after the commit (as the other ways do).
+        // hashed back after the commit.
         var random = destination as IRandomAccessStaging;
         var kept = state.Offset > 0 ? hashStates.TryTake(state.Request.CopyId, state.Offset) : null;
         var hashFrom = kept is null ? 0 : state.Offset;
         state.Hashes = kept ?? (state.Offset == 0 || random is not null ? new FileHashes(state.NewMultipartCheck()) : null);
-        var probeOffset = state.Offset;
-        if (probe is not null && state.StreamEnd != probeOffset + Math.Min(state.BlockSize, state.Size!.Value - probeOffset) - 1)
-        {
-            probe.Dispose();
-            probe = null;
-        }
-
         try
         {
             await using var file = random is not null
                 ? await random.OpenStagingAsync(state.Request.DestinationPath, cancellationToken)
-                : BlockSpool.Create(destination, state, options.Value, cancellationToken);
-            await new SegmentedDownload(state, source, file, budget, options.Value.DownloadConnections, time, hashFrom, cancellationToken)
-                .RunAsync(probe, probeOffset, cancellationToken);
+                : BlockSpool.Create(destination, state, settings, cancellationToken);
+            await new SegmentedDownload(state, source, file, budget, connections, time, hashFrom, cancellationToken)
+                .RunAsync(probe, cancellationToken);
         }
         catch
         {
             state.Hashes?.Dispose();
             state.Hashes = null;
             throw;
-        }
-
-        return await EndSliceAsync(destination, state, source, cancellationToken);
-    }
-
-    /// <summary>
-    /// One file over several ranged connections into a block store (<c>Copy__DownloadConnections</c>): each block is
-    /// its own <c>Range</c> request, fetched while others are, staged as it arrives, hashed in order; every block
-    /// holds a buffer from the budget from before its request until it is hashed and staged, so memory stays
-    /// bounded however slow one range is.
-    /// </summary>
-    private async Task<CopyResult> BlockRangesAsync(ICopyDestination destination, CopyState state, CopySource source, SourceStream? probe,
-        CancellationToken cancellationToken)
-    {
-        var settings = options.Value;
-        state.Hashes = state.Offset == 0 ? new FileHashes(state.NewMultipartCheck()) : hashStates.TryTake(state.Request.CopyId, state.Offset);
-        using var connections = new SemaphoreSlim(settings.DownloadConnections);
-        using var pipeline = new BlockPipeline(budget, state.Hashes, settings.MaxConcurrency, cancellationToken);
-        var probeStart = state.Offset;
-        try
-        {
-            while (state.Offset < state.Size!.Value && !pipeline.Stopped && !state.SliceExhausted(time))
-            {
-                var (offset, length, id) = NextBlock(state);
-                var lease = await pipeline.RentAsync(length);
-                try
-                {
-                    await connections.WaitAsync(pipeline.Token);
-                }
-                catch
-                {
-                    lease.Dispose();
-                    throw;
-                }
-
-                // The probe's answer carries the first block: read it rather than asking again.
-                var opened = probe is not null && offset == probeStart && state.StreamEnd == offset + length - 1 ? probe : null;
-                if (probe is not null && opened is null)
-                {
-                    probe.Dispose();
-                }
-
-                probe = null;
-                state.Advance(length);
-                var fetch = FetchAsync(source, offset, lease.Buffer.AsMemory(0, length), opened, connections, pipeline.Token);
-                pipeline.Add(lease, length, fetch, Sender(destination, state, id, offset, length));
-            }
-        }
-        catch (OperationCanceledException) when (pipeline.Error is not null && !cancellationToken.IsCancellationRequested)
-        {
-            // A block failed while this loop waited for a buffer or a connection: that failure is thrown below.
-        }
-        finally
-        {
-            probe?.Dispose();
-            await pipeline.DrainAsync();
-        }
-
-        return await EndPipelineAsync(destination, state, source, pipeline, cancellationToken);
-    }
-
-    private static async Task FetchAsync(CopySource source, long offset, Memory<byte> block, SourceStream? opened, SemaphoreSlim connections,
-        CancellationToken cancellationToken)
-    {
-        try
-        {
-            await source.FetchBlockAsync(offset, block, opened, cancellationToken);
-        }
-        finally
-        {
-            connections.Release();
-        }
-    }
-
-    /// <summary>One stream from the offset to the end (one connection, or a source that ignores Range), read block by block into the pipeline.</summary>
-    private async Task<CopyResult> OneStreamAsync(ICopyDestination destination, CopyState state, CopySource source, SourceStream? stream,
-        CancellationToken cancellationToken)
-    {
-        // Hashes run from byte 0: a fresh state, or the one this process kept when the previous slice ended here.
-        state.Hashes = state.Offset == 0 ? new FileHashes(state.NewMultipartCheck()) : hashStates.TryTake(state.Request.CopyId, state.Offset);
-        using var pipeline = new BlockPipeline(budget, state.Hashes, options.Value.MaxConcurrency, cancellationToken);
-        try
-        {
-            while (state.Offset < state.Size!.Value && !pipeline.Stopped && !state.SliceExhausted(time))
-            {
-                var (offset, length, id) = NextBlock(state);
-                var lease = await pipeline.RentAsync(length);
-                try
-                {
-                    stream = await source.ReadBlockAsync(stream, lease.Buffer.AsMemory(0, length), pipeline.Token);
-                }
-                catch
-                {
-                    lease.Dispose();
-                    throw;
-                }
-
-                state.Advance(length);
-                pipeline.Add(lease, length, Task.CompletedTask, Sender(destination, state, id, offset, length));
-            }
-        }
-        catch (OperationCanceledException) when (pipeline.Error is not null && !cancellationToken.IsCancellationRequested)
-        {
-            // An upload failed while this loop waited for a buffer: that failure is thrown below.
-        }
-        finally
-        {
-            stream?.Dispose();
-            await pipeline.DrainAsync();
-        }
-
-        return await EndPipelineAsync(destination, state, source, pipeline, cancellationToken);
-    }
-
-    private static (long Offset, int Length, string Id) NextBlock(CopyState state)
-    {
-        var length = (int)Math.Min(state.BlockSize, state.Size!.Value - state.Offset);
-        return (state.Offset, length, BlockIds.For(state.BlockSize, state.Offset, state.Request.Generation));
-    }
-
-    /// <summary>How a block reaches the destination: staged, or nothing when an earlier attempt staged it already.</summary>
-    private Func<ReadOnlyMemory<byte>, CancellationToken, Task>? Sender(ICopyDestination destination, CopyState state, string id, long offset, int length)
-    {
-        if (state.Staged.TryGetValue(id, out var stagedSize) && stagedSize == length)
-        {
-            state.BlocksSkipped++;
-            return null;
-        }
-
-        return (data, token) => StageAsync(destination, state, id, offset, data, token);
-    }
-
-    /// <summary>Stages one block (with its MD5 for the destination to check, when <c>Copy__BlockContentMd5</c>).</summary>
-    private async Task StageAsync(ICopyDestination destination, CopyState state, string id, long offset, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
-    {
-        var md5 = options.Value.BlockContentMd5 ? System.Security.Cryptography.MD5.HashData(data.Span) : null;
-        await destination.StageBlockAsync(state.Request.DestinationPath, id, offset, data, md5, cancellationToken);
-        Interlocked.Increment(ref state.BlocksUploaded);
-    }
-
-    private async Task<CopyResult> EndPipelineAsync(ICopyDestination destination, CopyState state, CopySource source, BlockPipeline pipeline,
-        CancellationToken cancellationToken)
-    {
-        if (pipeline.Error is not null)
-        {
-            state.Hashes?.Dispose();
-            state.Hashes = null;
-            pipeline.ThrowIfFailed();
         }
 
         return await EndSliceAsync(destination, state, source, cancellationToken);

@@ -38,8 +38,11 @@ internal sealed class SegmentPlan(int connections, Func<bool> stopping)
         }
     }
 
-    /// <summary>The one block <paramref name="block"/> as a segment of its own, claimed (null when it is not missing): an answer already open covers it.</summary>
-    public (Segment Segment, int Block)? Take(int block)
+    /// <summary>
+    /// The block <paramref name="block"/> as a segment of its own (with <paramref name="wholeRun"/>: the run of missing
+    /// blocks it starts), claimed; null when it is not missing. An answer already open covers it.
+    /// </summary>
+    public (Segment Segment, int Block)? Take(int block, bool wholeRun = false)
     {
         lock (_sync)
         {
@@ -47,13 +50,14 @@ internal sealed class SegmentPlan(int connections, Func<bool> stopping)
             {
                 if (run.Value.Start == block)
                 {
-                    run.Value.Start++;
+                    var end = wholeRun ? run.Value.End : block + 1;
+                    run.Value.Start = end;
                     if (run.Value.Start == run.Value.End)
                     {
                         _unassigned.Remove(run);
                     }
 
-                    var segment = new Segment { Next = block, End = block + 1 };
+                    var segment = new Segment { Next = block, End = end };
                     _active.Add(segment);
                     return (segment, ClaimLocked(segment));
                 }

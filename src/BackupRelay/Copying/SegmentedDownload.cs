@@ -7,7 +7,7 @@ namespace BackupRelay.Copying;
 /// order by reading the staged blocks back as the prefix that landed grows. So a block never waits in memory for the
 /// blocks before it, and a connection pays its time to first byte once per segment, not once per block.
 /// <para>
-/// Which blocks each request covers is the <see cref="SegmentPlan"/>'s. Memory: one chunk per connection and one block for
+/// Which blocks each request covers is the <see cref="SegmentPlan"/>'s. Memory: one chunk per connection and four for
 /// hashing, taken from the budget in one piece before anything starts and held to the end — a copy never holds part of its
 /// memory while waiting for the rest, so copies sharing the budget wait their turn instead of blocking each other.
 /// </para>
@@ -60,8 +60,10 @@ internal sealed class SegmentedDownload
         {
             // A block staged earlier counts as here when its bytes can be read back or are not to be hashed; otherwise
             // it is downloaded again for the hashes (and not staged again).
+            // One connection is one stream from the offset on: the blocks after it pass by on that stream, staged or not.
             var hashed = state.Hashes is null || (long)block * _blockSize < hashFrom;
-            _landed[block] = state.Staged.TryGetValue(Id(block), out var staged) && staged == Length(block) && (hashed || staging.HoldsStagedBlocks);
+            var passedBy = connections == 1 && (long)block * _blockSize >= state.Offset;
+            _landed[block] = !passedBy && state.Staged.TryGetValue(Id(block), out var staged) && staged == Length(block) && (hashed || staging.HoldsStagedBlocks);
             if (_landed[block])
             {
                 _stagedAtStart++;
@@ -73,20 +75,29 @@ internal sealed class SegmentedDownload
     }
 
     /// <summary>
-    /// Downloads what is missing; <paramref name="probe"/>, when given, is an open answer for the block at
-    /// <paramref name="probeOffset"/>. Returns when the file is staged and hashed or the slice ended (the state's offset
-    /// is the hash cursor, every block before it at the destination); throws the first failure.
+    /// Downloads what is missing; <paramref name="probe"/>, when given, is an open answer from the state's offset: one
+    /// block (the first of a segment), or every byte to the end (one stream: the whole run of missing blocks from there).
+    /// Returns when the file is staged and hashed or the slice ended (the state's offset is the hash cursor, every block
+    /// before it at the destination); throws the first failure.
     /// </summary>
-    public async Task RunAsync(SourceStream? probe, long probeOffset, CancellationToken cancellationToken)
+    public async Task RunAsync(SourceStream? probe, CancellationToken cancellationToken)
     {
+        var probeOffset = _state.Offset;
+        var toEnd = _state.StreamEnd == _size - 1;
+        if (probe is not null && !toEnd && _state.StreamEnd != probeOffset + Math.Min(_blockSize, _size - probeOffset) - 1)
+        {
+            probe.Dispose();
+            probe = null;
+        }
+
         var workers = new List<Task>();
         var chunkBytes = Math.Min(ChunkBytes, _blockSize);
-        var hashBytes = _state.Hashes is null ? 0 : _blockSize;
+        var ring = _state.Hashes is null ? 0 : HashRing;
         CopyBufferBudget.Lease? memory = null;
         try
         {
-            memory = await _budget.RentAsync(hashBytes + (_connections * chunkBytes), cancellationToken);
-            var first = probe is null ? null : _plan.Take((int)(probeOffset / _blockSize));
+            memory = await _budget.RentAsync(_connections + ring, chunkBytes, cancellationToken);
+            var first = probe is null || probeOffset % _blockSize != 0 ? null : _plan.Take((int)(probeOffset / _blockSize), wholeRun: toEnd);
             if (first is null)
             {
                 probe?.Dispose();
@@ -97,12 +108,13 @@ internal sealed class SegmentedDownload
             for (var i = 0; i < _connections; i++)
             {
                 var (opened, segment, block) = i == 0 && first is { } probed ? (probe, probed.Segment, probed.Block) : ((SourceStream?)null, (SegmentPlan.Segment?)null, -1);
-                var chunk = memory.Buffer.AsMemory(hashBytes + (i * chunkBytes), chunkBytes);
+                var chunk = memory.Buffers[i].AsMemory(0, chunkBytes);
                 workers.Add(Task.Run(() => WorkAsync(opened, segment, block, chunk), CancellationToken.None));
             }
 
             probe = null;
-            var hashing = Task.Run(() => HashAsync(memory.Buffer.AsMemory(0, hashBytes)), CancellationToken.None);
+            var slices = memory.Buffers.Skip(_connections).Select(b => b.AsMemory(0, chunkBytes)).ToArray();
+            var hashing = Task.Run(() => HashAsync(slices), CancellationToken.None);
             await Task.WhenAll(workers);
             await hashing;
             try
@@ -242,15 +254,15 @@ internal sealed class SegmentedDownload
     }
 
     /// <summary>
-    /// The file's hashes in file order, each block read back once it and those before it landed, into a ring of
-    /// <see cref="HashRing"/> slices of <paramref name="buffer"/>: the next slice is read while the hashes' lanes work on
-    /// the ones before (<see cref="FileHashes.AppendAsync"/>). The cursor moves past a block once every hash read it.
-    /// Without hashes, the cursor only follows the blocks that landed.
+    /// The file's hashes in file order, each block read back once it and those before it landed, chunk by chunk into a
+    /// ring of <see cref="HashRing"/> <paramref name="slices"/>: the next is read while the hashes' lanes work on the ones
+    /// before (<see cref="FileHashes.AppendAsync"/>). The cursor moves past a block once every hash read it.
+    /// Without hashes (no slices), the cursor only follows the blocks that landed.
     /// </summary>
-    private async Task HashAsync(Memory<byte> buffer)
+    private async Task HashAsync(Memory<byte>[] slices)
     {
-        var hashes = _state.Hashes;
-        var sliceBytes = hashes is null ? 0 : buffer.Length / HashRing;
+        var hashes = slices.Length == 0 ? null : _state.Hashes;
+        var sliceBytes = hashes is null ? 0 : slices[0].Length;
         var slots = new Task[HashRing];
         Array.Fill(slots, Task.CompletedTask);
         var slot = 0;
@@ -277,7 +289,7 @@ internal sealed class SegmentedDownload
                 for (var done = 0; hashes is not null && done < length; done += sliceBytes, slot = (slot + 1) % HashRing)
                 {
                     await slots[slot];
-                    var data = buffer.Slice(slot * sliceBytes, Math.Min(sliceBytes, length - done));
+                    var data = slices[slot][..Math.Min(sliceBytes, length - done)];
                     await _staging.ReadAsync(offset + done, data, _failure.Token);
                     hashed = slots[slot] = hashes.AppendAsync(data);
                 }
@@ -295,7 +307,7 @@ internal sealed class SegmentedDownload
         }
     }
 
-    /// <summary>Slices the hash buffer is read into, so reading one overlaps hashing the others.</summary>
+    /// <summary>Chunks the blocks are read back into for hashing, so reading one overlaps hashing the others.</summary>
     internal const int HashRing = 4;
 
     private async Task DrainAsync(Queue<(long Offset, int Length, Task Hashed)> pending)
