@@ -2,7 +2,8 @@
 # the Huawei Cloud emulator, as they measure it, and what the benchmarks share.
 #   bench_tools PACKAGE...   installs the Debian packages whose tool is missing (time: /usr/bin/time; aria2: aria2c)
 #   bench_azurite DIR        starts Azurite in memory on free ports (pid appended to pids); sets blob_port and conn
-#   measure NAME command...  runs the command under GNU time: wall s, user s, sys s, peak RSS KiB, one line into $work/summary
+#   measure NAME command...  runs the command under GNU time: wall s, user s, sys s, peak RSS KiB, and the emulator's CPU s
+#                            meanwhile (when bench_emulator started one), one line into $work/summary
 #   col RUN FIELD, mbps RUN [BYTES], cpu_per_gb RUN [BYTES], rss_mb RUN, ratio RUN PEER   read the summary ($size bytes)
 #   bench_emulator DIR SIZE [SIZE2]  writes DIR/seed.json (one graph, one backup of a SIZE-byte file [and a SIZE2-byte one]), starts the
 #                            emulator on a free port (pid appended to the caller's pids array), waits for it,
@@ -25,6 +26,7 @@ JSON
   emu_port="$(free_port)"
   dotnet src/BackupRelay.HuaweiCloud.Emulator/bin/Release/net10.0/BackupRelay.HuaweiCloud.Emulator.dll \
     --urls "http://127.0.0.1:$emu_port" --seed "$dir/seed.json" >"$dir/emulator.log" 2>&1 &
+  emu_pid=$!
   pids+=($!)
   for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$emu_port/" && return 0; sleep 0.2; done
   echo "the emulator did not start:"; cat "$dir/emulator.log"; return 1
@@ -60,14 +62,19 @@ bench_azurite() {
   conn="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=$key;BlobEndpoint=http://127.0.0.1:$blob_port/devstoreaccount1"
 }
 
+# The CPU seconds (user + system) the emulator has used so far: what serving a run cost the test double, beside the tool.
+emu_cpu() { [ -n "${emu_pid:-}" ] && awk -v t="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$emu_pid/stat" || echo 0; }
+
 measure() {
-  local name="$1"; shift
+  local name="$1" before; shift
+  before="$(emu_cpu)"
   /usr/bin/time -f "%e %U %S %M" -o "$work/$name.time" "$@" >"$work/$name.out" 2>"$work/$name.err" || { echo "$name failed:"; cat "$work/$name.out" "$work/$name.err"; exit 1; }
-  echo "$name $(cat "$work/$name.time")" >> "$work/summary"
+  echo "$name $(cat "$work/$name.time") $(awk -v a="$before" -v b="$(emu_cpu)" 'BEGIN { printf "%.2f", b - a }')" >> "$work/summary"
 }
 
 col() { awk -v r="$1" -v f="$2" '$1==r {print $f}' "$work/summary"; }
 mbps() { awk -v w="$(col "$1" 2)" -v b="${2:-$size}" 'BEGIN { printf "%.1f", b/1e6/w }'; }
 cpu_per_gb() { awk -v u="$(col "$1" 3)" -v s="$(col "$1" 4)" -v b="${2:-$size}" 'BEGIN { printf "%.2f", (u+s)/(b/1e9) }'; }
 rss_mb() { awk -v r="$(col "$1" 5)" 'BEGIN { printf "%.0f", r/1024 }'; }
+emu_cpu_per_gb() { awk -v e="$(col "$1" 6)" -v b="${2:-$size}" 'BEGIN { printf "%.2f", e/(b/1e9) }'; }
 ratio() { awk -v a="$(col "$2" 2)" -v b="$(col "$1" 2)" 'BEGIN { printf "%.2f", a/b }'; }   # ratio RUN PEER: PEER's wall / RUN's wall

@@ -146,6 +146,7 @@ if [ "${CPU_PROFILE:-1}" != 0 ]; then
   echo
   echo "CPU-bound profile (32 MB/s per connection, 50 ms; ${size_mib} MiB into a local directory; MB/s and CPU s/GB):"
   printf "%-8s %14s %14s %14s %14s %9s %9s\n" load "BR(8)" "BR(16)" "BR(32)" "aria-x16" "16/aria" "32/aria"
+  echo "(each cell: MB/s, CPU s/GB of the tool; the emulator's own CPU s/GB serving it is in the summary's last column)"
   shape 32000000 50
   for load in quiet loaded; do
     loader=""
@@ -189,5 +190,5 @@ if [ "${MANY:-1}" != 0 ]; then
 fi
 
 echo
-echo "summary (run wall-s user-s sys-s peak-RSS-KiB):"
+echo "summary (run wall-s user-s sys-s peak-RSS-KiB emulator-cpu-s):"
 cat "$work/summary"
