@@ -74,7 +74,7 @@ internal static class LocalRun
                 var path = CopyPaths.File(folder, run.BackupId!, file.Name);
                 var verified = await VerifyAsync(destination, path, run.BackupId!, file);
                 ok &= verified;
-                Console.WriteLine($"  {destination.Name}/{path}  {file.Size} bytes  md5 {file.Md5}  sha256 {file.Sha256}  {(verified ? $"verified ({file.Verification})" : "NOT VERIFIED")}");
+                Console.WriteLine($"  {destination.Name}/{path}  {file.Size} bytes  md5 {file.Md5 ?? "-"}  sha256 {file.Sha256}  {(verified ? $"verified ({file.Verification})" : "NOT VERIFIED")}");
             }
 
             var manifest = destination.GetBlobClient(CopyPaths.File(folder, run.BackupId!, CopyBackupFileHandler.ManifestName));
@@ -222,6 +222,6 @@ internal static class LocalRun
         var (md5, sha, length) = await FileHashes.OfStreamAsync(stream, CancellationToken.None);
         var (wantMd5, wantSha) = BackupContent.Hashes(BackupContent.Seed(backupId, file.Name), file.Size.Value);
         return length == file.Size && md5.AsSpan().SequenceEqual(wantMd5) && sha.AsSpan().SequenceEqual(wantSha)
-            && Convert.ToHexStringLower(md5) == file.Md5 && properties.Metadata.TryGetValue(CopyMetadata.Verified, out var verified) && verified == "true";
+            && (file.Md5 is null || Convert.ToHexStringLower(md5) == file.Md5) && Convert.ToHexStringLower(sha) == file.Sha256 && properties.Metadata.TryGetValue(CopyMetadata.Verified, out var verified) && verified == "true";
     }
 }

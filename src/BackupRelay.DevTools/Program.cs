@@ -16,7 +16,7 @@ using Microsoft.Extensions.Options;
 //   watch  --storage CONN --container NAME [--timeout SECONDS]   follows the local run to its end and checks the copies
 //   restore --storage CONN --api URL [--key KEY] --graph ID --obs URL [--timeout SECONDS]   restores the copied backup into another graph
 //   hashfloor [--size-mib N]                           prints the CPU s/GB of MD5 + SHA-256 from memory (the floor)
-//   copy   --link URL --local DIR | --blob CONNECTION --container NAME [--block-size B] [--concurrency N] [--connections N] [--budget-mib M] [--memory-report true]
+//   copy   --link URL --local DIR | --blob CONNECTION --container NAME [--block-size B] [--concurrency N] [--connections N] [--max-connections N] [--budget-mib M] [--memory-report true]
 //          copies one file with the copy engine
 //   copy-many --emulator URL --graph ID --backup ID --count N [--from I] --local DIR   copies the backup's files I..I+N-1 at once in one process
 //   upload --blob CONNECTION --container NAME --path P --size N --md5 HEX --sha256 HEX --obs URL --bucket B --key K [--concurrency N] [--read-back true]
@@ -105,6 +105,11 @@ switch (args.FirstOrDefault())
             options.DownloadConnections = int.Parse(connections, System.Globalization.CultureInfo.InvariantCulture);
         }
 
+        if (arguments.TryGetValue("max-connections", out var maxConnections))
+        {
+            options.MaxDownloadConnections = int.Parse(maxConnections, System.Globalization.CultureInfo.InvariantCulture);
+        }
+
         options.SliceMaxDuration = TimeSpan.FromHours(1);
         using var download = new HttpClient(new SocketsHttpHandler { AutomaticDecompression = System.Net.DecompressionMethods.None }) { Timeout = Timeout.InfiniteTimeSpan };
         var budget = new CopyBufferBudget(options.MemoryBudgetBytes);
@@ -125,7 +130,7 @@ switch (args.FirstOrDefault())
         var memory = arguments.GetValueOrDefault("memory-report") == "true" ? BackupRelay.DevTools.ProcessMemory.StartPeak() : (long?)null;
         var watch = Stopwatch.StartNew();
         var result = await copier.CopyAsync(destination, new CopyRequest("benchmark", arguments.GetValueOrDefault("path", "benchmark.bin"), link, _ => Task.FromResult(link)));
-        Console.WriteLine($"{result.Outcome} {result.Length} {result.Md5Hex} {result.Sha256Hex} {watch.Elapsed.TotalSeconds:F3} budget-peak={budget.PeakInUseBytes}" +
+        Console.WriteLine($"{result.Outcome} {result.Length} {result.Md5Hex ?? "-"} {result.Sha256Hex} {watch.Elapsed.TotalSeconds:F3} budget-peak={budget.PeakInUseBytes} connections={result.Statistics.Connections}" +
             (memory is { } start ? $" rss-start-kib={start} rss-peak-kib={BackupRelay.DevTools.ProcessMemory.PeakKib()}" : ""));
         return result.Outcome == CopyOutcome.Completed ? 0 : 1;
     }

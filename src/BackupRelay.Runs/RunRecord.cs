@@ -262,7 +262,7 @@ public sealed class RunRecord
     /// </summary>
     public static RunRecord NewCopyRestore(string id, RunKind kind, string trigger, string graphId, string? targetGraphId, string backupId,
         string sourceGraph, string importPath, string? requestDigest, DateTimeOffset? copyMadeAt, RunBackupInfo? backup,
-        IEnumerable<(string Name, long Size, string Md5, string Sha256)> files, string checkedAgainst, CopyLevel? level, DateTimeOffset now)
+        IEnumerable<(string Name, long Size, string? Md5, string Sha256)> files, string checkedAgainst, CopyLevel? level, DateTimeOffset now)
     {
         if (kind is not (RunKind.RestoreFromCopy or RunKind.RestoreDrill))
         {

@@ -173,7 +173,7 @@ public sealed partial class CopyBackupFileHandler(
             span?.SetTag(Telemetry.BackupRelayTelemetry.RunId, run.Id);
             span?.SetTag(Telemetry.BackupRelayTelemetry.BackupId, run.BackupId);
             var manifest = new BackupManifest(1, run.Id, run.GraphId, run.GraphName, run.Backup, run.JobId, run.CreatedAt, time.GetUtcNow(),
-                [.. run.Files.Select(f => new ManifestFile(f.Name, f.Size ?? 0, f.Md5!, f.Sha256!, f.StartedAt, f.CompletedAt, f.Slices, f.Verification))]);
+                [.. run.Files.Select(f => new ManifestFile(f.Name, f.Size ?? 0, f.Md5, f.Sha256!, f.StartedAt, f.CompletedAt, f.Slices, f.Verification))]);
             var manifestPath = CopyPaths.File(Folder(run), run.BackupId!, ManifestName);
             if (!await SameManifestWrittenAsync(manifestPath, manifest, cancellationToken))
             {

@@ -76,6 +76,26 @@ public sealed class CopyBufferBudget(long capacityBytes)
         return new Lease(this, Buffers(count, bytes), charge);
     }
 
+    /// <summary>
+    /// <paramref name="count"/> buffers of at least <paramref name="bytes"/> each when they fit in the budget now and nobody
+    /// waits (null otherwise): memory a copy could use but does not need.
+    /// </summary>
+    public Lease? TryRent(int count, int bytes)
+    {
+        var charge = count * HandedOut(bytes);
+        lock (_sync)
+        {
+            if (_waiters.Count > 0 || _available < charge)
+            {
+                return null;
+            }
+
+            Take(charge);
+        }
+
+        return new Lease(this, Buffers(count, bytes), charge);
+    }
+
     /// <summary>The length of the array the pool hands out for <paramref name="bytes"/>: its bucket, a power of two (at least 16).</summary>
     public static long HandedOut(int bytes) => (long)BitOperations.RoundUpToPowerOf2((uint)Math.Max(bytes, 16));
 

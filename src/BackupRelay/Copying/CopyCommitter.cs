@@ -22,8 +22,7 @@ internal sealed class CopyCommitter(CopyOptions options, ILogger logger)
         var metadata = new Dictionary<string, string>(state.Request.Metadata ?? new Dictionary<string, string>(), StringComparer.OrdinalIgnoreCase);
         if (state.Hashes is { } hashes && hashes.Length == size)
         {
-            var (copyMd5, sha256) = hashes.Finish();
-            var md5 = copyMd5 ?? throw new InvalidOperationException("A copy's hashes include the whole-file MD5.");
+            var (md5, sha256) = hashes.Finish();
             var parts = hashes.Multipart;
             var partSize = hashes.MatchedPartSize();
             hashes.Dispose();
@@ -32,8 +31,8 @@ internal sealed class CopyCommitter(CopyOptions options, ILogger logger)
             var verification = metadata[CopyMetadata.Verification] = await VerifyAgainstSourceAsync(state, source, md5, partSize is not null, cancellationToken);
             await destination.CommitAsync(path, ids, new CommitInfo(size, md5, sha256, true, metadata), cancellationToken);
             LogCompleted(path, destination, size, verification, recomputed: false);
-            return new CopyResult(CopyOutcome.Completed, size, Convert.ToHexStringLower(md5), Convert.ToHexStringLower(sha256), null, null, state.Statistics(),
-                Verification: verification, VerificationNote: UncheckedBecause(state, verification));
+            return new CopyResult(CopyOutcome.Completed, size, md5 is null ? null : Convert.ToHexStringLower(md5), Convert.ToHexStringLower(sha256), null, null,
+                state.Statistics(), Verification: verification, VerificationNote: UncheckedBecause(state, verification));
         }
 
         // The hash state of earlier slices is not here: commit unverified, hash what was committed, then verify.
@@ -124,7 +123,7 @@ internal sealed class CopyCommitter(CopyOptions options, ILogger logger)
     /// What the copy can say beyond its own hashes: the source's declared MD5 was matched (checked
     /// already), or — opted in, for a source that declares none — a second full read hashes the same.
     /// </summary>
-    private async Task<string> VerifyAgainstSourceAsync(CopyState state, CopySource source, byte[] md5, bool multipartMatched, CancellationToken cancellationToken)
+    private async Task<string> VerifyAgainstSourceAsync(CopyState state, CopySource source, byte[]? md5, bool multipartMatched, CancellationToken cancellationToken)
     {
         if (state.SourceMd5Hex is not null)
         {
@@ -144,6 +143,12 @@ internal sealed class CopyCommitter(CopyOptions options, ILogger logger)
         if (!options.VerifyBySecondRead)
         {
             return Verification.ReceivedOnly;
+        }
+
+        // No multipart check proved the copy, so its hashes include the whole-file MD5 (CopyState.NewHashes).
+        if (md5 is null)
+        {
+            throw new InvalidOperationException("A copy without a multipart check hashes the whole file's MD5.");
         }
 
         var again = await source.SecondReadMd5Async(cancellationToken);
@@ -167,11 +172,12 @@ internal sealed class CopyCommitter(CopyOptions options, ILogger logger)
         }
     }
 
-    private static void CheckSourceMd5(CopyState state, byte[] md5)
+    private static void CheckSourceMd5(CopyState state, byte[]? md5)
     {
-        if (state.SourceMd5Hex is { } expected && !string.Equals(expected, Convert.ToHexStringLower(md5), StringComparison.OrdinalIgnoreCase))
+        if (state.SourceMd5Hex is { } expected && (md5 is null || !string.Equals(expected, Convert.ToHexStringLower(md5), StringComparison.OrdinalIgnoreCase)))
         {
-            throw new CopyFailedException($"MD5 mismatch: the source declares {expected}, the bytes received hash to {Convert.ToHexStringLower(md5)}.", contentMismatch: true);
+            throw new CopyFailedException($"MD5 mismatch: the source declares {expected}, the bytes received hash to {(md5 is null ? "(not hashed)" : Convert.ToHexStringLower(md5))}.",
+                contentMismatch: true);
         }
     }
 }

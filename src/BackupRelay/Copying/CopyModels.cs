@@ -39,8 +39,9 @@ public sealed record CopyResult(
     string? VerificationNote = null);
 
 /// <summary>What one call did (for logs, run records and tests).</summary>
+/// <param name="Connections">Connections the download reached (0: none streamed).</param>
 public sealed record CopyStatistics(long BytesFromSource, int BlocksUploaded, int BlocksSkipped, int SourceRestarts,
-    bool HashesRecomputed, bool AlreadyComplete);
+    bool HashesRecomputed, bool AlreadyComplete, int Connections = 0);
 
 /// <summary>
 /// Deterministic block ids: the same (block size, offset, generation) always gives the same id, of one

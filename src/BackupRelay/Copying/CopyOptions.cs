@@ -2,6 +2,16 @@ using System.ComponentModel.DataAnnotations;
 
 namespace BackupRelay.Copying;
 
+/// <summary>When a copy computes the MD5 of the whole file (<c>Copy__WholeFileMd5</c>).</summary>
+public enum WholeFileMd5
+{
+    /// <summary>Where something reads it: the source declares a plain MD5, or no multipart ETag proves the copy (default).</summary>
+    WhenNeeded,
+
+    /// <summary>Always, so every blob carries a Content-MD5 (one more MD5 pass over files whose multipart ETag already proves them).</summary>
+    Always,
+}
+
 public enum CopyMode
 {
     /// <summary>Bytes flow through BackupRelay: read the link, hash, upload blocks (default).</summary>
@@ -28,6 +38,17 @@ public sealed class CopyOptions
     /// </summary>
     [Range(1, 32)]
     public int DownloadConnections { get; set; } = 16;
+
+    /// <summary>
+    /// The most connections a download grows to while each step raises its rate by a tenth and its hashes keep up
+    /// (it starts with <see cref="DownloadConnections"/>; each added connection takes a chunk the budget can spare).
+    /// At or below <see cref="DownloadConnections"/>: no growth.
+    /// </summary>
+    [Range(1, 64)]
+    public int MaxDownloadConnections { get; set; } = 32;
+
+    /// <summary>How often a download asks whether one more step of connections pays (not a setting: tests shorten it).</summary>
+    internal TimeSpan AdaptInterval { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>
     /// Where the spool files of copies into a block store (Blob) go (empty: the system's temporary directory): the
@@ -79,6 +100,13 @@ public sealed class CopyOptions
     public bool BlockContentMd5 { get; set; }
 
     public CopyMode Mode { get; set; } = CopyMode.Streaming;
+
+    /// <summary>
+    /// When the whole file's MD5 is computed: <see cref="WholeFileMd5.WhenNeeded"/> skips it for a file whose source's
+    /// multipart ETag proves the copy (its part MD5s are computed instead; SHA-256 proves it at rest), which leaves that
+    /// blob without a Content-MD5 and its manifest entry without an MD5.
+    /// </summary>
+    public WholeFileMd5 WholeFileMd5 { get; set; } = WholeFileMd5.WhenNeeded;
 
     /// <summary>Azure's limit on blocks per blob.</summary>
     public const int MaxBlocks = 50_000;

@@ -52,6 +52,17 @@ internal sealed class CopyState
 
     /// <summary>A check of the source's multipart ETag for hashing from byte 0 (none when the source declares a plain MD5, or no usable ETag).</summary>
     public MultipartEtagCheck? NewMultipartCheck() => SourceMd5Hex is null ? MultipartEtagCheck.For(SourceMultipartEtag, Size) : null;
+
+    /// <summary>
+    /// Fresh hashes for hashing from byte 0: SHA-256; the source's multipart check when it has one; and the whole-file MD5
+    /// unless that check is what proves the copy against the source (nothing else reads it then, unless
+    /// <c>Copy__WholeFileMd5=Always</c> asks for it: docs/architecture.md, "What each hash proves").
+    /// </summary>
+    public FileHashes NewHashes()
+    {
+        var multipart = NewMultipartCheck();
+        return new FileHashes(wholeFileMd5: multipart is null || _settings.WholeFileMd5 == WholeFileMd5.Always, multipart);
+    }
     public long BytesFromSource;
     public int ConsecutiveSourceFailures { get; set; }
     public int SourceRestarts;
@@ -62,6 +73,9 @@ internal sealed class CopyState
     /// <summary>The last byte the open source stream covers (a bounded range, or the end of the file).</summary>
     public long StreamEnd { get; set; }
     public int BlocksSkipped;
+
+    /// <summary>Connections the download reached (it may grow while more pay).</summary>
+    public int Connections { get; set; }
     public bool HashesRecomputed { get; set; }
     public int BlocksUploaded;
 
@@ -117,5 +131,5 @@ internal sealed class CopyState
     public bool SliceExhausted(TimeProvider time) => !Unsliced && _settings.SliceEnded(_sliceBytes, time.GetElapsedTime(_startedAt));
 
     public CopyStatistics Statistics() =>
-        new(BytesFromSource, BlocksUploaded, BlocksSkipped, SourceRestarts, HashesRecomputed, false);
+        new(BytesFromSource, BlocksUploaded, BlocksSkipped, SourceRestarts, HashesRecomputed, false, Connections);
 }

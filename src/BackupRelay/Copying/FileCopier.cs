@@ -89,13 +89,13 @@ public sealed class FileCopier(
         var random = destination as IRandomAccessStaging;
         var kept = state.Offset > 0 ? hashStates.TryTake(state.Request.CopyId, state.Offset) : null;
         var hashFrom = kept is null ? 0 : state.Offset;
-        state.Hashes = kept ?? (state.Offset == 0 || random is not null ? new FileHashes(state.NewMultipartCheck()) : null);
+        state.Hashes = kept ?? (state.Offset == 0 || random is not null ? state.NewHashes() : null);
         try
         {
             await using var file = random is not null
                 ? await random.OpenStagingAsync(state.Request.DestinationPath, cancellationToken)
                 : BlockSpool.Create(destination, state, settings, cancellationToken);
-            await new SegmentedDownload(state, source, file, budget, connections, time, hashFrom, cancellationToken)
+            await new SegmentedDownload(state, source, file, budget, connections, time, hashFrom, cancellationToken, settings.MaxDownloadConnections)
                 .RunAsync(probe, cancellationToken);
         }
         catch

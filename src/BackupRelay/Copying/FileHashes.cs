@@ -27,7 +27,8 @@ public sealed class FileHashes : IDisposable
     {
     }
 
-    private FileHashes(bool wholeFileMd5, MultipartEtagCheck? multipart)
+    /// <summary>SHA-256, the whole-file MD5 when <paramref name="wholeFileMd5"/>, and the source's multipart ETag check when given.</summary>
+    public FileHashes(bool wholeFileMd5, MultipartEtagCheck? multipart)
     {
         _md5 = wholeFileMd5 ? IncrementalHash.CreateHash(HashAlgorithmName.MD5) : null;
         _multipart = multipart;

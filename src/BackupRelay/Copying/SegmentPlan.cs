@@ -11,6 +11,8 @@ namespace BackupRelay.Copying;
 /// </summary>
 internal sealed class SegmentPlan(int connections, Func<bool> stopping)
 {
+    private int _connections = connections;
+
     /// <summary>A request's transfer is at least this many times its wait for the first byte (a connection about 94 % busy).</summary>
     private const double TransferPerWait = 16;
 
@@ -81,9 +83,9 @@ internal sealed class SegmentPlan(int connections, Func<bool> stopping)
             if (_unassigned.First is { } run)
             {
                 var take = Math.Min(SegmentBlocks(blockSize), run.Value.End - run.Value.Start);
-                if (_firstRound < connections)
+                if (_firstRound < _connections)
                 {
-                    take = Math.Max(1, (int)Math.Ceiling(take * (++_firstRound) / (double)connections));
+                    take = Math.Max(1, (int)Math.Ceiling(take * (++_firstRound) / (double)_connections));
                 }
 
                 segment = new Segment { Next = run.Value.Start, End = run.Value.Start + take };
@@ -127,6 +129,24 @@ internal sealed class SegmentPlan(int connections, Func<bool> stopping)
         }
     }
 
+    /// <summary>More connections share what is left (the download grew: <see cref="SegmentedDownload"/>).</summary>
+    public void AddConnections(int more)
+    {
+        lock (_sync)
+        {
+            _connections += more;
+        }
+    }
+
+    /// <summary>Blocks no connection has taken yet.</summary>
+    public int UnassignedBlocks()
+    {
+        lock (_sync)
+        {
+            return _unassigned.Sum(r => r.End - r.Start);
+        }
+    }
+
     public void FirstByte(TimeSpan wait) => Update(ref _firstByteSeconds, wait.TotalSeconds);
 
     public void Transfer(long bytes, TimeSpan took)
@@ -148,7 +168,7 @@ internal sealed class SegmentPlan(int connections, Func<bool> stopping)
     private int SegmentBlocks(int blockSize)
     {
         var unassigned = _unassigned.Sum(r => r.End - r.Start);
-        var fair = (unassigned + connections - 1) / connections;
+        var fair = (unassigned + _connections - 1) / _connections;
         var wanted = _firstByteSeconds * _bytesPerSecond * TransferPerWait is { } bytes ? (int)Math.Ceiling(bytes / blockSize) : InitialSegmentBlocks;
         return Math.Clamp(Math.Min(wanted, fair), 1, MaxSegmentBlocks);
     }

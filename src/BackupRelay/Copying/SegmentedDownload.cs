@@ -37,13 +37,21 @@ internal sealed class SegmentedDownload
     private readonly FirstFailure _failure;
     private readonly int _stagedAtStart;
     private readonly long _hashFrom;
+    private readonly int _maxConnections;
+    private readonly List<Task> _workers = [];
+    private readonly List<CopyBufferBudget.Lease> _addedMemory = [];
+    private bool _closed;
     private int _running;
+    private long _received;
+    private long _hashIdleTicks;
 
     /// <param name="hashFrom">A block boundary the state's hashes end at (0 for fresh ones); no hashes: the commit hashes the file back.</param>
+    /// <param name="maxConnections">The most connections the download grows to while more pay (<see cref="AdaptAsync"/>).</param>
     public SegmentedDownload(CopyState state, CopySource source, IStagingFile staging, CopyBufferBudget budget, int connections, TimeProvider time,
-        long hashFrom, CancellationToken cancellationToken)
+        long hashFrom, CancellationToken cancellationToken, int maxConnections = 0)
     {
         _hashFrom = hashFrom;
+        _maxConnections = connections == 1 ? 1 : Math.Max(connections, maxConnections);
         (_state, _source, _staging, _budget, _connections, _time) = (state, source, staging, budget, connections, time);
         _size = state.Size!.Value;
         _blockSize = state.BlockSize;
@@ -90,7 +98,6 @@ internal sealed class SegmentedDownload
             probe = null;
         }
 
-        var workers = new List<Task>();
         var chunkBytes = Math.Min(ChunkBytes, _blockSize);
         var ring = _state.Hashes is null ? 0 : HashRing;
         CopyBufferBudget.Lease? memory = null;
@@ -104,18 +111,21 @@ internal sealed class SegmentedDownload
                 probe = null;
             }
 
-            _running = _connections;
             for (var i = 0; i < _connections; i++)
             {
                 var (opened, segment, block) = i == 0 && first is { } probed ? (probe, probed.Segment, probed.Block) : ((SourceStream?)null, (SegmentPlan.Segment?)null, -1);
-                var chunk = memory.Buffers[i].AsMemory(0, chunkBytes);
-                workers.Add(Task.Run(() => WorkAsync(opened, segment, block, chunk), CancellationToken.None));
+                StartWorker(opened, segment, block, memory.Buffers[i].AsMemory(0, chunkBytes));
             }
 
             probe = null;
+            _state.Connections = _connections;
             var slices = memory.Buffers.Skip(_connections).Select(b => b.AsMemory(0, chunkBytes)).ToArray();
             var hashing = Task.Run(() => HashAsync(slices), CancellationToken.None);
-            await Task.WhenAll(workers);
+            using var adaptStop = new CancellationTokenSource();
+            var adapting = _maxConnections > _connections ? Task.Run(() => AdaptAsync(chunkBytes, adaptStop.Token), CancellationToken.None) : Task.CompletedTask;
+            await WorkersEndedAsync();
+            await adaptStop.CancelAsync();
+            await adapting;
             await hashing;
             try
             {
@@ -130,12 +140,120 @@ internal sealed class SegmentedDownload
         {
             probe?.Dispose();
             memory?.Dispose();
+            foreach (var added in _addedMemory)
+            {
+                added.Dispose();
+            }
+
             _failure.Dispose();
         }
 
         _state.BlocksSkipped += _stagedAtStart;
         cancellationToken.ThrowIfCancellationRequested();
         _failure.ThrowIfFailed();
+    }
+
+    private void StartWorker(SourceStream? opened, SegmentPlan.Segment? segment, int block, Memory<byte> chunk)
+    {
+        lock (_sync)
+        {
+            Interlocked.Increment(ref _running);
+            _workers.Add(Task.Run(() => WorkAsync(opened, segment, block, chunk), CancellationToken.None));
+        }
+    }
+
+    /// <summary>Waits for every connection, including those added while it waited; none is added after it returns.</summary>
+    private async Task WorkersEndedAsync()
+    {
+        while (true)
+        {
+            Task[] started;
+            lock (_sync)
+            {
+                started = [.. _workers];
+            }
+
+            await Task.WhenAll(started);
+            lock (_sync)
+            {
+                if (_workers.Count == started.Length)
+                {
+                    _closed = true;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Connections that adapt (as AzCopy tunes its concurrency): each <see cref="CopyOptions.AdaptInterval"/> (two after a
+    /// step, the first for the new connections to settle), while the link is the
+    /// bound, the download adds half as many connections again (up to the most allowed), each with a chunk the budget can
+    /// give without waiting. It stops for good once the last step did not raise the rate (bytes received) by a tenth (the
+    /// link, or the source, gives no more), once the hashes never waited for a block in an interval (the copy is bound by
+    /// its own CPU, where more connections only cost more), or once little is left to share. Hand-written: no library tunes ranged downloads.
+    /// </summary>
+    private async Task AdaptAsync(int chunkBytes, CancellationToken stop)
+    {
+        var connections = _connections;
+        var (lastBytes, lastIdle, lastAt) = (Interlocked.Read(ref _received), Interlocked.Read(ref _hashIdleTicks), _time.GetTimestamp());
+        double? rateBeforeStep = null;
+        try
+        {
+            while (connections < _maxConnections && !_failure.Stopped)
+            {
+                if (rateBeforeStep is not null)
+                {
+                    // The connections just added open their requests and wait for their first bytes: judged an interval later.
+                    await Task.Delay(_source.Options.AdaptInterval, _time, stop);
+                    (lastBytes, lastIdle, lastAt) = (Interlocked.Read(ref _received), Interlocked.Read(ref _hashIdleTicks), _time.GetTimestamp());
+                }
+
+                await Task.Delay(_source.Options.AdaptInterval, _time, stop);
+                var (bytes, idle, now) = (Interlocked.Read(ref _received), Interlocked.Read(ref _hashIdleTicks), _time.GetTimestamp());
+                var seconds = Math.Max(_time.GetElapsedTime(lastAt, now).TotalSeconds, 0.001);
+                var rate = (bytes - lastBytes) / seconds;
+
+                // The hashes never waited for a block: they, not the link, are the bound.
+                var hashesBound = _state.Hashes is not null && (idle - lastIdle) / (double)_time.TimestampFrequency < seconds * 0.05;
+                (lastBytes, lastIdle, lastAt) = (bytes, idle, now);
+                if (rateBeforeStep is { } before && rate < before * 1.1)
+                {
+                    return;
+                }
+
+                var step = Math.Min(Math.Max(connections / 2, 1), _maxConnections - connections);
+                if (hashesBound || _plan.UnassignedBlocks() < step * 2 || _budget.TryRent(step, chunkBytes) is not { } memory)
+                {
+                    return;
+                }
+
+                lock (_sync)
+                {
+                    if (_closed || _running == 0)
+                    {
+                        memory.Dispose();
+                        return;
+                    }
+
+                    _addedMemory.Add(memory);
+                }
+
+                _plan.AddConnections(step);
+                foreach (var buffer in memory.Buffers)
+                {
+                    StartWorker(null, null, -1, buffer.AsMemory(0, chunkBytes));
+                }
+
+                connections += step;
+                _state.Connections = connections;
+                rateBeforeStep = rate;
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The download ended.
+        }
     }
 
     private string Id(int block) => BlockIds.For(_blockSize, (long)block * _blockSize, _state.Request.Generation);
@@ -249,6 +367,7 @@ internal sealed class SegmentedDownload
             }
 
             await _staging.WriteAsync(offset + done, chunk[..want], _failure.Token);
+            Interlocked.Add(ref _received, want);
             done += want;
         }
     }
@@ -280,7 +399,9 @@ internal sealed class SegmentedDownload
                         return;
                     }
 
+                    var idleFrom = _time.GetTimestamp();
                     await _landing.WaitAsync(_failure.Token);
+                    Interlocked.Add(ref _hashIdleTicks, _time.GetTimestamp() - idleFrom);
                 }
 
                 var offset = (long)block * _blockSize;

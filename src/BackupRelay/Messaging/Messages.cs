@@ -49,7 +49,7 @@ public sealed record BackupManifest(
     IReadOnlyList<ManifestFile> Files);
 
 /// <param name="Verification">What "verified" rests on: <c>source-md5</c>, <c>second-read</c> or <c>received-only</c>.</param>
-public sealed record ManifestFile(string Name, long Size, string Md5, string Sha256, DateTimeOffset? StartedAt, DateTimeOffset? CompletedAt, int Slices,
+public sealed record ManifestFile(string Name, long Size, string? Md5, string Sha256, DateTimeOffset? StartedAt, DateTimeOffset? CompletedAt, int Slices,
     string? Verification = null);
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,

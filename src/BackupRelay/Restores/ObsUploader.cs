@@ -7,7 +7,7 @@ namespace BackupRelay.Restores;
 
 /// <summary>One verified copy file to upload from the destination (Azure) to OBS.</summary>
 /// <param name="Offset">Where this slice starts (0 for the first); the upload progress record is what counts.</param>
-public sealed record UploadRequest(string RunId, string File, string SourcePath, string Bucket, string Key, long Size, string Md5Hex, string Sha256Hex,
+public sealed record UploadRequest(string RunId, string File, string SourcePath, string Bucket, string Key, long Size, string? Md5Hex, string Sha256Hex,
     long Offset, IReadOnlyDictionary<string, string> Metadata);
 
 public enum UploadOutcome
@@ -62,14 +62,19 @@ public sealed partial class ObsUploader(
 
     private static bool IsComplete(ObsObject? found, UploadRequest request) =>
         found is not null && found.Length == request.Size
-        && found.Metadata.TryGetValue(Md5Metadata, out var md5) && string.Equals(md5, request.Md5Hex, StringComparison.OrdinalIgnoreCase)
+        && (request.Md5Hex is null || (found.Metadata.TryGetValue(Md5Metadata, out var md5) && string.Equals(md5, request.Md5Hex, StringComparison.OrdinalIgnoreCase)))
         && found.Metadata.TryGetValue(Sha256Metadata, out var sha) && string.Equals(sha, request.Sha256Hex, StringComparison.OrdinalIgnoreCase);
 
-    private Dictionary<string, string> Metadata(UploadRequest request) => new(request.Metadata)
+    private Dictionary<string, string> Metadata(UploadRequest request)
     {
-        [Md5Metadata] = request.Md5Hex,
-        [Sha256Metadata] = request.Sha256Hex,
-    };
+        var metadata = new Dictionary<string, string>(request.Metadata) { [Sha256Metadata] = request.Sha256Hex };
+        if (request.Md5Hex is { } md5)
+        {
+            metadata[Md5Metadata] = md5;
+        }
+
+        return metadata;
+    }
 
     private async Task<UploadResult> PutWholeAsync(UploadRequest request, CancellationToken cancellationToken)
     {
@@ -281,7 +286,7 @@ public sealed partial class ObsUploader(
     /// instead, which is checked against the manifest's MD5 (the bytes read are the manifest's: their SHA-256 matched). Neither can be checked where the parts' ETags were
     /// not their MD5s (server-side encryption): then only a drill's read-back proves what is at rest.
     /// </summary>
-    internal static string? CompletedEtagProblem(string answered, IReadOnlyList<UploadedPart> parts, string md5Hex)
+    internal static string? CompletedEtagProblem(string answered, IReadOnlyList<UploadedPart> parts, string? md5Hex)
     {
         if (ExpectedMultipartEtag(parts) is not { } expected)
         {
@@ -289,6 +294,13 @@ public sealed partial class ObsUploader(
         }
 
         var etag = answered.Trim('"');
+        if (!etag.Contains('-', StringComparison.Ordinal) && md5Hex is null)
+        {
+            // A whole-object MD5, for a file whose manifest records none (its source's multipart ETag proved it): only a
+            // drill's read-back proves what is at rest.
+            return null;
+        }
+
         var matches = etag.Contains('-', StringComparison.Ordinal)
             ? string.Equals(etag, expected, StringComparison.OrdinalIgnoreCase)
             : string.Equals(etag, md5Hex, StringComparison.OrdinalIgnoreCase);

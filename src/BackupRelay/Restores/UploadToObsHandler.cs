@@ -69,7 +69,7 @@ public sealed partial class UploadToObsHandler(
         try
         {
             result = await uploader.UploadAsync(new UploadRequest(run.Id, file.Name, CopyPaths.File(run.SourceGraph!, run.BackupId!, file.Name), bucket, prefix + file.Name,
-                file.Size ?? 0, file.Md5!, file.Sha256!, upload.Offset,
+                file.Size ?? 0, file.Md5, file.Sha256!, upload.Offset,
                 new Dictionary<string, string> { ["backuprelay-run"] = run.Id, ["backuprelay-backup"] = run.BackupId! }), cancellationToken);
         }
         catch (ObsException ex) when (!ex.Transient && !ex.IsNoSuchUpload && ex.Code is not "IncompleteUpload")

@@ -120,6 +120,18 @@ public sealed class FileCopierTests : CopyHarness
     }
 
     [Fact]
+    public async Task Asked_for_always_a_file_its_multipart_etag_proves_also_gets_its_whole_file_md5()
+    {
+        var file = await BackupFileAsync((17L << 20) + 9);
+        var destination = await DestinationAsync(DestinationKind.Blob);
+        WholeFileMd5Always = true;
+        var result = await Copier(o => (o.BlockSizeBytes, o.WholeFileMd5) = (1 << 20, WholeFileMd5.Always)).CopyAsync(destination, Request(file));
+        await AssertCopiedAsync(destination, file, result);
+        Assert.Equal(Verification.SourceMultipartMd5, result.Verification);
+        Assert.NotNull(result.Md5Hex);
+    }
+
+    [Fact]
     public async Task A_file_over_16_MiB_corrupted_in_transit_is_caught_against_its_multipart_etag_and_a_fresh_copy_verifies()
     {
         var file = await BackupFileAsync((17L << 20) + 9);

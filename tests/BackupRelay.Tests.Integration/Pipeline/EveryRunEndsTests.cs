@@ -93,7 +93,7 @@ public sealed class EveryRunEndsTests : RestoreHarness
         // A restore into graph B whose messages are gone (as after a parked or lost message): it holds B.
         var now = DateTimeOffset.UtcNow;
         var stuck = RunRecord.NewCopyRestore("rfc-stuck", RunKind.RestoreFromCopy, "http", GraphB, null, copied.BackupId!, "orders", "ges-restore-bucket/x/",
-            null, null, null, copied.Files.Select(f => (f.Name, f.Size!.Value, f.Md5!, f.Sha256!)), "run-record", CopyLevel.Verified, now);
+            null, null, null, copied.Files.Select(f => (f.Name, f.Size!.Value, f.Md5, f.Sha256!)), "run-record", CopyLevel.Verified, now);
         Assert.True(stuck.UploadsQueued(now));
         await Runs.CreateAsync(stuck);
         Assert.Null(await RestoreTargets.TryClaimAsync(Runs, GraphB, stuck.Id, CancellationToken.None));
