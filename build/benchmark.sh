@@ -111,10 +111,10 @@ printf "%-22s %10s %12s %12s\n" run "MB/s" "CPU s/GB" "peak RSS MB"
 for run in curl backuprelay-local aria2c-x16-local backuprelay-azurite rclone-azurite durable-write; do
   printf "%-22s %10s %12s %12s\n" "$run" "$(mbps "$run")" "$(cpu_per_gb "$run")" "$(rss_mb "$run")"
 done
-printf "%-22s %10s %12s   (MD5 + SHA-256 from memory; %s with the part MD5s a multipart ETag needs)\n" hash-floor "" "$floor" "$floor_parts"
+printf "%-22s %10s %12s   (MD5 + SHA-256 from memory; %s with a whole-file MD5 beside the part MD5s, as Copy__WholeFileMd5=Always computes)\n" hash-floor "" "$floor" "$floor_parts"
 awk -v br="$br_cpu" -v f="$floor" -v fp="$floor_parts" -v d="$durable" -v c="$(col curl 2)" -v w="$(col backuprelay-local 2)" 'BEGIN {
   printf "\nBackupRelay -> local dir: %.0f%% of curl (target >= 50%%)\n", 100*c/w
-  printf "CPU: %.2f s/GB = x%.2f the hash floor (target <= x1.5); x%.2f the floor this source needs (with part MD5s); x%.2f (part MD5s + making the bytes durable, dd)\n", br, br/f, br/fp, br/(fp+d)
+  printf "CPU: %.2f s/GB = x%.2f the hash floor (target <= x1.5; this source, whose multipart ETag proves the copy, needs SHA-256 + the part MD5s: the same two passes); x%.2f (the floor + making the bytes durable, dd)\n", br, br/f, br/(f+d)
 }'
 echo "BackupRelay -> Azurite x$(ratio backuprelay-azurite rclone-azurite) of rclone -> Azurite; Azurite's bound here: $(mbps backuprelay-azurite) MB/s unshaped"
 

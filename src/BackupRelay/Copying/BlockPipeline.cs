@@ -16,6 +16,8 @@ internal sealed class BlockPipeline : IDisposable
     private readonly List<Task> _blocks = [];
     private readonly CancellationToken _cancellation;
     private Task _queued = Task.CompletedTask;
+    private int _waitingToSend;
+    private long _bytesSent;
     private Task _hashing = Task.CompletedTask;
 
     /// <param name="hashes">The file's hashes so far (null: this slice does not hash).</param>
@@ -68,10 +70,20 @@ internal sealed class BlockPipeline : IDisposable
             await filled;
             if (send is not null)
             {
-                await _sends.WaitAsync(_failure.Token);
+                Interlocked.Increment(ref _waitingToSend);
+                try
+                {
+                    await _sends.WaitAsync(_failure.Token);
+                }
+                finally
+                {
+                    Interlocked.Decrement(ref _waitingToSend);
+                }
+
                 try
                 {
                     await send(data, _failure.Token);
+                    Interlocked.Add(ref _bytesSent, data.Length);
                 }
                 finally
                 {
@@ -89,6 +101,58 @@ internal sealed class BlockPipeline : IDisposable
         {
             lease.Dispose();
         }
+    }
+
+    /// <summary>Blocks filled and waiting for a send slot now (more sends at once would take them).</summary>
+    public int WaitingToSend => Volatile.Read(ref _waitingToSend);
+
+    /// <summary>Bytes of blocks sent so far.</summary>
+    public long BytesSent => Interlocked.Read(ref _bytesSent);
+
+    /// <summary>Lets <paramref name="more"/> more blocks be sent at once.</summary>
+    public void AddSends(int more) => _sends.Release(more);
+
+    /// <summary>
+    /// Sends that adapt, as the copy's connections do (<see cref="SegmentedDownload"/>): each <paramref name="interval"/>
+    /// (two after a step), while blocks wait for a send slot, half as many sends again, up to <paramref name="most"/>; it
+    /// stops for good once a step did not raise the bytes sent by a tenth, or no block waited for a send (the reads, or
+    /// the budget, are the bound). Returns the sends it reached once <paramref name="stop"/> is cancelled or it stopped.
+    /// </summary>
+    public async Task<int> AdaptSendsAsync(int sends, int most, TimeSpan interval, TimeProvider time, CancellationToken stop)
+    {
+        var (lastBytes, lastAt) = (BytesSent, time.GetTimestamp());
+        double? rateBeforeStep = null;
+        try
+        {
+            while (sends < most && !Stopped)
+            {
+                if (rateBeforeStep is not null)
+                {
+                    await Task.Delay(interval, time, stop);
+                    (lastBytes, lastAt) = (BytesSent, time.GetTimestamp());
+                }
+
+                await Task.Delay(interval, time, stop);
+                var (bytes, now) = (BytesSent, time.GetTimestamp());
+                var rate = (bytes - lastBytes) / Math.Max(time.GetElapsedTime(lastAt, now).TotalSeconds, 0.001);
+                (lastBytes, lastAt) = (bytes, now);
+                if ((rateBeforeStep is { } before && rate < before * 1.1) || WaitingToSend == 0)
+                {
+                    break;
+                }
+
+                var step = Math.Min(Math.Max(sends / 2, 1), most - sends);
+                AddSends(step);
+                sends += step;
+                rateBeforeStep = rate;
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The upload ended.
+        }
+
+        return sends;
     }
 
     /// <summary>Keeps the first failure and stops the other blocks (a stop caused by it is not a failure of its own).</summary>

@@ -138,12 +138,12 @@ internal sealed class SegmentPlan(int connections, Func<bool> stopping)
         }
     }
 
-    /// <summary>Blocks no connection has taken yet.</summary>
-    public int UnassignedBlocks()
+    /// <summary>Blocks not claimed yet: unassigned, or left in a connection's segment (a new connection may take half of one).</summary>
+    public int RemainingBlocks()
     {
         lock (_sync)
         {
-            return _unassigned.Sum(r => r.End - r.Start);
+            return _unassigned.Sum(r => r.End - r.Start) + _active.Sum(s => Math.Max(0, s.End - s.Next));
         }
     }
 

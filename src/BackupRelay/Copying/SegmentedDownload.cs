@@ -44,6 +44,7 @@ internal sealed class SegmentedDownload
     private int _running;
     private long _received;
     private long _hashIdleTicks;
+    private long _hashWaitingSince;
 
     /// <param name="hashFrom">A block boundary the state's hashes end at (0 for fresh ones); no hashes: the commit hashes the file back.</param>
     /// <param name="maxConnections">The most connections the download grows to while more pay (<see cref="AdaptAsync"/>).</param>
@@ -196,7 +197,7 @@ internal sealed class SegmentedDownload
     private async Task AdaptAsync(int chunkBytes, CancellationToken stop)
     {
         var connections = _connections;
-        var (lastBytes, lastIdle, lastAt) = (Interlocked.Read(ref _received), Interlocked.Read(ref _hashIdleTicks), _time.GetTimestamp());
+        var (lastBytes, lastIdle, lastAt) = (Interlocked.Read(ref _received), HashIdle(_time.GetTimestamp()), _time.GetTimestamp());
         double? rateBeforeStep = null;
         try
         {
@@ -206,11 +207,12 @@ internal sealed class SegmentedDownload
                 {
                     // The connections just added open their requests and wait for their first bytes: judged an interval later.
                     await Task.Delay(_source.Options.AdaptInterval, _time, stop);
-                    (lastBytes, lastIdle, lastAt) = (Interlocked.Read(ref _received), Interlocked.Read(ref _hashIdleTicks), _time.GetTimestamp());
+                    (lastBytes, lastIdle, lastAt) = (Interlocked.Read(ref _received), HashIdle(_time.GetTimestamp()), _time.GetTimestamp());
                 }
 
                 await Task.Delay(_source.Options.AdaptInterval, _time, stop);
-                var (bytes, idle, now) = (Interlocked.Read(ref _received), Interlocked.Read(ref _hashIdleTicks), _time.GetTimestamp());
+                var now = _time.GetTimestamp();
+                var (bytes, idle) = (Interlocked.Read(ref _received), HashIdle(now));
                 var seconds = Math.Max(_time.GetElapsedTime(lastAt, now).TotalSeconds, 0.001);
                 var rate = (bytes - lastBytes) / seconds;
 
@@ -223,7 +225,7 @@ internal sealed class SegmentedDownload
                 }
 
                 var step = Math.Min(Math.Max(connections / 2, 1), _maxConnections - connections);
-                if (hashesBound || _plan.UnassignedBlocks() < step * 2 || _budget.TryRent(step, chunkBytes) is not { } memory)
+                if (hashesBound || _plan.RemainingBlocks() < step * 2 || _budget.TryRent(step, chunkBytes) is not { } memory)
                 {
                     return;
                 }
@@ -254,6 +256,13 @@ internal sealed class SegmentedDownload
         {
             // The download ended.
         }
+    }
+
+    /// <summary>Ticks the hashes have spent waiting for a block to land, up to <paramref name="now"/> (a wait in progress included).</summary>
+    private long HashIdle(long now)
+    {
+        var since = Volatile.Read(ref _hashWaitingSince);
+        return Interlocked.Read(ref _hashIdleTicks) + (since == 0 ? 0 : Math.Max(0, now - since));
     }
 
     private string Id(int block) => BlockIds.For(_blockSize, (long)block * _blockSize, _state.Request.Generation);
@@ -399,9 +408,9 @@ internal sealed class SegmentedDownload
                         return;
                     }
 
-                    var idleFrom = _time.GetTimestamp();
+                    Volatile.Write(ref _hashWaitingSince, _time.GetTimestamp());
                     await _landing.WaitAsync(_failure.Token);
-                    Interlocked.Add(ref _hashIdleTicks, _time.GetTimestamp() - idleFrom);
+                    Interlocked.Add(ref _hashIdleTicks, _time.GetTimestamp() - Interlocked.Exchange(ref _hashWaitingSince, 0));
                 }
 
                 var offset = (long)block * _blockSize;

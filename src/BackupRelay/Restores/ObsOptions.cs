@@ -33,9 +33,21 @@ public sealed partial class ObsOptions
     [Range(100 * 1024, 1024 * 1024 * 1024)]
     public int PartSizeBytes { get; set; } = 16 * 1024 * 1024;
 
-    /// <summary>Parts of one file uploaded at once.</summary>
+    /// <summary>Parts of one file uploaded at once, to start with (and a drill's ranged reads at once).</summary>
     [Range(1, 32)]
     public int MaxConcurrency { get; set; } = 4;
+
+    /// <summary>
+    /// The most parts of one file an upload grows to sending at once: each second it adds half as many again while the
+    /// last step raised the bytes sent by a tenth and parts read from the copy were waiting for a send (more connections
+    /// pay only where the link is the bound; how many parts are read at once is the buffer budget's). At or below
+    /// <see cref="MaxConcurrency"/>: no growth.
+    /// </summary>
+    [Range(1, 64)]
+    public int MaxUploadConnections { get; set; } = 16;
+
+    /// <summary>How often an upload asks whether more connections pay (not a setting: tests shorten it).</summary>
+    internal TimeSpan AdaptInterval { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>Retries of one OBS request by the S3 client (5xx, throttling, dropped connections) before the delivery is retried.</summary>
     [Range(0, 10)]

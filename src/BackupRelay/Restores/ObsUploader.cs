@@ -18,7 +18,9 @@ public enum UploadOutcome
 }
 
 /// <param name="Offset">Bytes read and hashed in order so far (the file's size once completed).</param>
-public sealed record UploadResult(UploadOutcome Outcome, long Offset, string? FailureReason, int PartsUploaded, int PartsSkipped, bool AlreadyComplete);
+/// <param name="Connections">Parts the upload reached sending at once (it may grow while more pay; 0: none sent).</param>
+public sealed record UploadResult(UploadOutcome Outcome, long Offset, string? FailureReason, int PartsUploaded, int PartsSkipped, bool AlreadyComplete,
+    int Connections = 0);
 
 /// <summary>
 /// Uploads one file of a verified copy to OBS, the copy engine's guarantees in the other direction:
@@ -128,10 +130,13 @@ public sealed partial class ObsUploader(
         var started = time.GetTimestamp();
         var queuedBytes = 0L;
         using var pipeline = new BlockPipeline(budget, hashes, settings.MaxConcurrency, cancellationToken);
+        using var adaptStop = new CancellationTokenSource();
+        var adapting = pipeline.AdaptSendsAsync(settings.MaxConcurrency, settings.MaxUploadConnections, settings.AdaptInterval, time, adaptStop.Token);
         try
         {
             // Each part is its own ranged read of the copy, started as soon as the budget gives it a buffer: the reads run
-            // in parallel (as many as the budget holds), the hashes follow in file order, the sends at most MaxConcurrency.
+            // in parallel (as many as the budget holds), the hashes follow in file order, the sends MaxConcurrency at once
+            // to start with, more while more pay (AdaptSendsAsync).
             await pipeline.RunAsync(async () =>
             {
                 while (offset < request.Size && !pipeline.Stopped && !(offset > request.Offset && SliceExhausted(queuedBytes, started)))
@@ -155,7 +160,12 @@ public sealed partial class ObsUploader(
             hashes.Dispose();
             throw;
         }
+        finally
+        {
+            await adaptStop.CancelAsync();
+        }
 
+        var connections = await adapting;
         var skipped = session.Skipped;
         if (pipeline.Error is UploadMismatchException mismatch)
         {
@@ -180,7 +190,7 @@ public sealed partial class ObsUploader(
         {
             hashStates.Put(hashKey, offset, hashes);
             Log.Slice(logger, request.RunId, request.File, offset, request.Size, session.Sent, skipped);
-            return new UploadResult(UploadOutcome.Continue, offset, null, session.Sent, skipped, false);
+            return new UploadResult(UploadOutcome.Continue, offset, null, session.Sent, skipped, false, connections);
         }
 
         var (_, sha256) = hashes.Finish();
@@ -229,7 +239,7 @@ public sealed partial class ObsUploader(
 
         await progressStore.DeleteAsync(request.RunId, request.File, cancellationToken);
         Log.Uploaded(logger, request.RunId, request.File, request.Size, parts.Count);
-        return new UploadResult(UploadOutcome.Completed, request.Size, null, session.Sent, skipped, false);
+        return new UploadResult(UploadOutcome.Completed, request.Size, null, session.Sent, skipped, false, connections);
     }
 
     /// <summary>A slice ends once it sent <c>Copy__SliceMaxBytes</c> or ran <c>Copy__SliceMaxDuration</c> (reading parts already in OBS again counts time only).</summary>

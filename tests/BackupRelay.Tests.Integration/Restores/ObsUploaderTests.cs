@@ -53,6 +53,9 @@ public abstract class ObsUploaderTests : IAsyncLifetime
         Options.PartSizeBytes = Part;
         Options.MaxConcurrency = 3;
         Options.MaxErrorRetry = 2;
+
+        // Sends do not grow here unless a test asks (its counts stay exact).
+        Options.MaxUploadConnections = 3;
     }
 
     public Task DisposeAsync() => StopServerAsync();
@@ -345,6 +348,21 @@ public sealed class EmulatorObsUploaderTests : ObsUploaderTests
     }
 
     protected override async Task StopServerAsync() => await _emulator.DisposeAsync();
+
+    [Fact]
+    public async Task Over_a_link_capped_per_connection_the_upload_grows_its_sends_while_each_step_pays()
+    {
+        _emulator.State.Settings.ObsWriteBytesPerSecondPerConnection = 1024 * 1024;
+        _emulator.State.Settings.ObsWriteTimeToFirstByteMs = 50;
+        (Options.MaxConcurrency, Options.MaxUploadConnections, Options.AdaptInterval) = (2, 8, TimeSpan.FromMilliseconds(300));
+        var (bytes, request) = await CopyAsync(Part * 120);
+        var result = await Uploader(new CopyOptions { SliceMaxBytes = 0 }, new CopyBufferBudget(32L * 1024 * 1024)).UploadAsync(request, CancellationToken.None);
+        Assert.Equal(UploadOutcome.Completed, result.Outcome);
+        Assert.Equal(bytes, await ReadObjectAsync(request.Key));
+
+        // 2 → 3 → 4 → 6 → 8 parts at once: each step adds half as many again while the parts read wait for a send.
+        Assert.InRange(result.Connections, 4, 8);
+    }
 
     protected override List<int>? AcknowledgedParts(string key) =>
         [.. _emulator.State.Obs.Writes().Where(w => w.Key == key && w.Operation == "UploadPart" && w.Status == 200).Select(w => w.PartNumber!.Value)];
