@@ -44,9 +44,10 @@ sas="$(dotnet "$bin/BackupRelay.DevTools.dll" sas)"
 rclone_src=":azureblob,sas_url='http://127.0.0.1:$blob_port/devstoreaccount1?$sas':restore-src/bench.bin"
 rclone_dst=":s3,provider=Other,access_key_id=$ak,secret_access_key=$sk,endpoint='$obs',region=cn-north-4,force_path_style=true:$bucket"
 
-br() { # br NAME CONNECTIONS [read-back]
+br() { # br NAME CONNECTIONS [read-back] [most connections: the sends grow from CONNECTIONS while more pay]
   measure "$1" dotnet "$bin/BackupRelay.DevTools.dll" upload --blob "$conn" --container restore-src --path bench.bin --size "$size" \
-    --md5 "$want_md5" --sha256 "$want_sha" --obs "$obs" --bucket "$bucket" --key "br/$1.bin" --concurrency "$2" --read-back "${3:-false}"
+    --md5 "$want_md5" --sha256 "$want_sha" --obs "$obs" --bucket "$bucket" --key "br/$1.bin" --concurrency "$2" --read-back "${3:-false}" \
+    --max-connections "${4:-$2}"
   grep -q "^Completed " "$work/$1.out" || { echo "$1: $(cat "$work/$1.out")"; exit 1; }
 }
 
@@ -87,14 +88,18 @@ awk -v r="$read_back_seconds" -v c="$(col curl-read 2)" -v h="$(col curl-hashed 
 
 if [ "${GRID:-1}" != 0 ]; then
   echo
-  echo "long-haul writes (per connection), 4 connections each:"
-  printf "%-24s %14s %14s %7s\n" profile "BackupRelay MB/s" "rclone MB/s" ratio
+  echo "long-haul writes (per connection; MB/s): BackupRelay at 4 connections, and at its default (4 growing to 16 while more"
+  echo "pay: Obs__MaxUploadConnections), beside rclone at 4 (its default --s3-upload-concurrency):"
+  printf "%-18s %10s %12s %10s %9s %9s %6s\n" profile "BR(4)" "BR(default)" "rclone(4)" "4/rclone" "def/rclone" "reached"
   for rate in $rates; do
     for ttfb in $ttfbs; do
       shape $((rate * 1000 * 1000)) "$ttfb"
       rc "rclone-$rate-$ttfb" 4
       br "backuprelay-$rate-$ttfb" 4
-      printf "%-24s %14s %14s %7s\n" "${rate} MB/s, ${ttfb} ms" "$(mbps "backuprelay-$rate-$ttfb")" "$(mbps "rclone-$rate-$ttfb")" "x$(ratio "backuprelay-$rate-$ttfb" "rclone-$rate-$ttfb")"
+      br "backuprelay-def-$rate-$ttfb" 4 false 16
+      printf "%-18s %10s %12s %10s %9s %9s %6s\n" "${rate} MB/s, ${ttfb} ms" "$(mbps "backuprelay-$rate-$ttfb")" "$(mbps "backuprelay-def-$rate-$ttfb")" \
+        "$(mbps "rclone-$rate-$ttfb")" "x$(ratio "backuprelay-$rate-$ttfb" "rclone-$rate-$ttfb")" "x$(ratio "backuprelay-def-$rate-$ttfb" "rclone-$rate-$ttfb")" \
+        "$(sed -E 's/.*connections=([0-9]+).*/\1/' "$work/backuprelay-def-$rate-$ttfb.out")"
     done
   done
   shape 0 0

@@ -19,7 +19,7 @@ using Microsoft.Extensions.Options;
 //   copy   --link URL --local DIR | --blob CONNECTION --container NAME [--block-size B] [--concurrency N] [--connections N] [--max-connections N] [--budget-mib M] [--memory-report true]
 //          copies one file with the copy engine
 //   copy-many --emulator URL --graph ID --backup ID --count N [--from I] --local DIR   copies the backup's files I..I+N-1 at once in one process
-//   upload --blob CONNECTION --container NAME --path P --size N --md5 HEX --sha256 HEX --obs URL --bucket B --key K [--concurrency N] [--read-back true]
+//   upload --blob CONNECTION --container NAME --path P --size N --md5 HEX --sha256 HEX --obs URL --bucket B --key K [--concurrency N] [--max-connections N] [--read-back true]
 //          uploads one copy file to OBS with the restore engine (the way back), then optionally reads it back as a drill does
 var arguments = args.Skip(1).Chunk(2).Where(p => p.Length == 2).ToDictionary(p => p[0].TrimStart('-'), p => p[1]);
 switch (args.FirstOrDefault())
@@ -167,7 +167,13 @@ switch (args.FirstOrDefault())
         };
         if (arguments.TryGetValue("concurrency", out var sends))
         {
-            obsOptions.MaxConcurrency = int.Parse(sends, System.Globalization.CultureInfo.InvariantCulture);
+            // A fixed number of sends, unless --max-connections lets them grow.
+            obsOptions.MaxConcurrency = obsOptions.MaxUploadConnections = int.Parse(sends, System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        if (arguments.TryGetValue("max-connections", out var mostSends))
+        {
+            obsOptions.MaxUploadConnections = int.Parse(mostSends, System.Globalization.CultureInfo.InvariantCulture);
         }
 
         var copyOptions = new CopyOptions { SliceMaxDuration = TimeSpan.FromHours(1) };
@@ -195,7 +201,7 @@ switch (args.FirstOrDefault())
             readBack = $" read-back={(match ? "verified" : read.Problem ?? "differs")} {watch.Elapsed.TotalSeconds:F3}";
         }
 
-        Console.WriteLine($"{uploaded.Outcome} {size} {uploaded.PartsUploaded} {uploadSeconds:F3} {uploaded.FailureReason}{readBack} budget-peak={budget.PeakInUseBytes}");
+        Console.WriteLine($"{uploaded.Outcome} {size} {uploaded.PartsUploaded} {uploadSeconds:F3} {uploaded.FailureReason}{readBack} budget-peak={budget.PeakInUseBytes} connections={uploaded.Connections}");
         return uploaded.Outcome == BackupRelay.Restores.UploadOutcome.Completed && !readBack.Contains("differs", StringComparison.Ordinal) ? 0 : 1;
     }
 
