@@ -224,7 +224,8 @@ if [ "$status" -eq 0 ] && [ "${RUN_LOCAL_IMPORT_LATENCY:-0}" -gt 0 ]; then
   echo
   for i in $(seq 1 "$RUN_LOCAL_IMPORT_LATENCY"); do
     dotnet src/BackupRelay.DevTools/bin/Release/net10.0/BackupRelay.DevTools.dll restore --storage "$storage" \
-      --api "http://127.0.0.1:$host_port" --key "$host_key" --graph "$restored" --obs "http://127.0.0.1:$emu_port/obs" --timeout 300 >/dev/null \
+      --api "http://127.0.0.1:$host_port" --key "$host_key" --graph "$restored" --obs "http://127.0.0.1:$emu_port/obs" --timeout 300 \
+      --idempotency-key "import-latency-$i" >/dev/null \
       || { echo "restore $i of $RUN_LOCAL_IMPORT_LATENCY failed"; status=1; break; }
   done
   if [ "$status" -eq 0 ]; then
@@ -237,7 +238,7 @@ def t(s):
     d = datetime.fromisoformat(s.replace("Z", "+00:00"))
     return d if d.tzinfo else d.replace(tzinfo=timezone.utc)  # GES job times are UTC without an offset
 jobs = {j["jobId"]: j for j in json.loads(sys.argv[2])["jobs"]}
-runs = [r for r in json.loads(sys.argv[1]) if r["kind"] == "restore-from-copy" and r["status"] == "succeeded" and r.get("jobId") in jobs]
+runs = [r for r in json.loads(sys.argv[1]) if r["kind"] == "restore-from-copy" and r["status"].lower() == "succeeded" and r.get("jobId") in jobs]
 runs = sorted(runs, key=lambda r: r["createdAt"])[-int(sys.argv[3]):]
 seen = [(t(r["completedAt"]) - t(jobs[r["jobId"]]["endTime"])).total_seconds() for r in runs]
 print("Import end seen after the GES job ended, over %d restores: median %.2f s, max %.2f s (each: %s)" % (

@@ -123,7 +123,8 @@ internal static class LocalRun
         {
             Content = JsonContent.Create(new JsonObject { ["backupId"] = copied.BackupId, ["sourceGraph"] = copied.GraphName }),
         };
-        request.Headers.Add("Idempotency-Key", "local-demo-" + copied.Id);
+        // The demo's restore is one run however often it is asked for; another key asks for another restore.
+        request.Headers.Add("Idempotency-Key", arguments.TryGetValue("idempotency-key", out var idempotencyKey) ? idempotencyKey : "local-demo-" + copied.Id);
         using var accepted = await api.SendAsync(request);
         var body = await accepted.Content.ReadAsStringAsync();
         if (accepted.StatusCode != System.Net.HttpStatusCode.Accepted)

@@ -14,7 +14,7 @@ using Microsoft.Extensions.Options;
 //   sas                                                 prints an Azurite account SAS (for rclone)
 //   hashes --backup ID --file NAME --size N            prints the expected md5 and sha256
 //   watch  --storage CONN --container NAME [--timeout SECONDS]   follows the local run to its end and checks the copies
-//   restore --storage CONN --api URL [--key KEY] --graph ID --obs URL [--timeout SECONDS]   restores the copied backup into another graph
+//   restore --storage CONN --api URL [--key KEY] --graph ID --obs URL [--timeout SECONDS] [--idempotency-key K]   restores the copied backup into another graph
 //   hashfloor [--size-mib N]                           prints the CPU s/GB of MD5 + SHA-256 from memory (the floor)
 //   copy   --link URL --local DIR | --blob CONNECTION --container NAME [--block-size B] [--concurrency N] [--connections N] [--max-connections N] [--budget-mib M] [--memory-report true]
 //          copies one file with the copy engine
