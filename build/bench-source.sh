@@ -1,13 +1,25 @@
 # Sourced by build/benchmark.sh, build/restore-benchmark.sh and build/profile-copy.sh: one large backup file served by
 # the Huawei Cloud emulator, as they measure it, and what the benchmarks share.
+#   bench_start              builds DevTools (Release), makes the run's work directory ($work) and, on exit, stops what
+#                            the run started (the pids array) and removes $work
 #   bench_tools PACKAGE...   installs the Debian packages whose tool is missing (time: /usr/bin/time; aria2: aria2c)
-#   bench_azurite DIR        starts Azurite in memory on free ports (pid appended to pids); sets blob_port and conn
+#   bench_azurite DIR        starts Azurite in memory on free ports (installed with npm ci if missing; pid appended to
+#                            pids); sets blob_port and conn
 #   measure NAME command...  runs the command under GNU time: wall s, user s, sys s, peak RSS KiB, and the emulator's CPU s
 #                            meanwhile (when bench_emulator started one), one line into $work/summary
 #   col RUN FIELD, mbps RUN [BYTES], cpu_per_gb RUN [BYTES], rss_mb RUN, ratio RUN PEER   read the summary ($size bytes)
 #   bench_emulator DIR SIZE [SIZE2]  writes DIR/seed.json (one graph, one backup of a SIZE-byte file [and a SIZE2-byte one]), starts the
 #                            emulator on a free port (pid appended to the caller's pids array), waits for it,
 #                            and sets emu_port, graph and backup.
+
+bench_start() {
+  dotnet build -c Release src/BackupRelay.DevTools -v quiet -nologo 2>&1 | grep -E " error " || true
+  work="$(mktemp -d)"
+  pids=()
+  trap bench_cleanup EXIT
+}
+
+bench_cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
@@ -49,6 +61,7 @@ bench_tools() {
 
 bench_azurite() {
   local dir="$1" queue_port table_port
+  [ -d node_modules/azurite ] || npm ci --no-audit --no-fund --loglevel=error
   blob_port="$(free_port)"; queue_port="$(free_port)"; table_port="$(free_port)"
   node node_modules/azurite/dist/src/azurite.js --silent --inMemoryPersistence --disableTelemetry \
     --blobHost 127.0.0.1 --blobPort "$blob_port" --queueHost 127.0.0.1 --queuePort "$queue_port" \

@@ -25,13 +25,7 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
 source build/bench-source.sh
 bench_tools rclone time curl aria2
-[ -d node_modules/azurite ] || npm ci --no-audit --no-fund --loglevel=error
-dotnet build -c Release src/BackupRelay.DevTools -v quiet -nologo 2>&1 | grep -E "error|Warn" || true
-
-work="$(mktemp -d)"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
+bench_start
 
 big_mib="${BIG_MIB:-8192}"
 big=$((big_mib * 1024 * 1024))

@@ -8,14 +8,9 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 size=$((${1:-512} * 1024 * 1024))
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
-work="$(mktemp -d)"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-dotnet tool install --tool-path "$work/tools" dotnet-trace >/dev/null
-dotnet build -c Release src/BackupRelay.DevTools -v quiet -nologo 2>&1 | grep -E " error " || true
-
 source build/bench-source.sh
+bench_start
+dotnet tool install --tool-path "$work/tools" dotnet-trace >/dev/null
 bench_emulator "$work" "$size"
 bin="$root/src/BackupRelay.DevTools/bin/Release/net10.0"
 read -r _ link < <(dotnet "$bin/BackupRelay.DevTools.dll" link --emulator "http://127.0.0.1:$emu_port/" --graph "$graph" --backup "$backup")

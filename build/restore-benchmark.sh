@@ -19,16 +19,9 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
 source build/bench-source.sh
 bench_tools rclone time curl
-[ -d node_modules/azurite ] || npm ci --no-audit --no-fund --loglevel=error
-dotnet build -c Release src/BackupRelay.DevTools -v quiet -nologo 2>&1 | grep -E " error " || true
-
-work="$(mktemp -d)"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
+bench_start
 
 bench_emulator "$work" "$size"
-emu_pid="${pids[-1]}"
 bench_azurite "$work"
 bin=src/BackupRelay.DevTools/bin/Release/net10.0
 obs="http://127.0.0.1:$emu_port/obs"

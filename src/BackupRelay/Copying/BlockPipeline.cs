@@ -113,47 +113,23 @@ internal sealed class BlockPipeline : IDisposable
     public void AddSends(int more) => _sends.Release(more);
 
     /// <summary>
-    /// Sends that adapt, as the copy's connections do (<see cref="SegmentedDownload"/>): each <paramref name="interval"/>
-    /// (two after a step), while blocks wait for a send slot, half as many sends again, up to <paramref name="most"/>; it
-    /// stops for good once a step did not raise the bytes sent by a tenth, or no block waited for a send (the reads, or
-    /// the budget, are the bound). Returns the sends it reached once <paramref name="stop"/> is cancelled or it stopped.
+    /// Sends that adapt (<see cref="ConnectionGrowth"/>), from <paramref name="sends"/> up to <paramref name="most"/>: a step
+    /// is taken only while blocks wait for a send slot (otherwise the reads, or the budget, are the bound). Returns the
+    /// sends it reached once <paramref name="stop"/> is cancelled or it stopped.
     /// </summary>
-    public async Task<int> AdaptSendsAsync(int sends, int most, TimeSpan interval, TimeProvider time, CancellationToken stop)
-    {
-        var (lastBytes, lastAt) = (BytesSent, time.GetTimestamp());
-        double? rateBeforeStep = null;
-        try
-        {
-            while (sends < most && !Stopped)
+    public Task<int> AdaptSendsAsync(int sends, int most, TimeSpan interval, TimeProvider time, CancellationToken stop) =>
+        ConnectionGrowth.RunAsync(sends, most, interval, time, () => BytesSent, _ => { },
+            interval =>
             {
-                if (rateBeforeStep is not null)
+                if (WaitingToSend == 0)
                 {
-                    await Task.Delay(interval, time, stop);
-                    (lastBytes, lastAt) = (BytesSent, time.GetTimestamp());
+                    return false;
                 }
 
-                await Task.Delay(interval, time, stop);
-                var (bytes, now) = (BytesSent, time.GetTimestamp());
-                var rate = (bytes - lastBytes) / Math.Max(time.GetElapsedTime(lastAt, now).TotalSeconds, 0.001);
-                (lastBytes, lastAt) = (bytes, now);
-                if ((rateBeforeStep is { } before && rate < before * 1.1) || WaitingToSend == 0)
-                {
-                    break;
-                }
-
-                var step = Math.Min(Math.Max(sends / 2, 1), most - sends);
-                AddSends(step);
-                sends += step;
-                rateBeforeStep = rate;
-            }
-        }
-        catch (OperationCanceledException)
-        {
-            // The upload ended.
-        }
-
-        return sends;
-    }
+                AddSends(interval.Step);
+                return true;
+            },
+            () => Stopped, stop);
 
     /// <summary>Keeps the first failure and stops the other blocks (a stop caused by it is not a failure of its own).</summary>
     public void Fail(Exception failure) => _failure.Fail(failure);

@@ -187,75 +187,47 @@ internal sealed class SegmentedDownload
     }
 
     /// <summary>
-    /// Connections that adapt (as AzCopy tunes its concurrency): each <see cref="CopyOptions.AdaptInterval"/> (two after a
-    /// step, the first for the new connections to settle), while the link is the
-    /// bound, the download adds half as many connections again (up to the most allowed), each with a chunk the budget can
-    /// give without waiting. It stops for good once the last step did not raise the rate (bytes received) by a tenth (the
-    /// link, or the source, gives no more), once the hashes never waited for a block in an interval (the copy is bound by
-    /// its own CPU, where more connections only cost more), or once little is left to share. Hand-written: no library tunes ranged downloads.
+    /// Connections that adapt (<see cref="ConnectionGrowth"/>): a step is taken only while the hashes waited for blocks in
+    /// the interval (otherwise the copy is bound by its own CPU, where more connections only cost more), enough is left to
+    /// share, and the budget gives the new connections' chunks without waiting.
     /// </summary>
-    private async Task AdaptAsync(int chunkBytes, CancellationToken stop)
+    private Task AdaptAsync(int chunkBytes, CancellationToken stop)
     {
-        var connections = _connections;
-        var (lastBytes, lastIdle, lastAt) = (Interlocked.Read(ref _received), HashIdle(_time.GetTimestamp()), _time.GetTimestamp());
-        double? rateBeforeStep = null;
-        try
+        long idleAtStart = 0;
+        return ConnectionGrowth.RunAsync(_connections, _maxConnections, _source.Options.AdaptInterval, _time, () => Interlocked.Read(ref _received),
+            from => idleAtStart = HashIdle(from), interval => TryGrow(interval.Step, chunkBytes, idleAtStart, interval.From, interval.To),
+            () => _failure.Stopped, stop);
+    }
+
+    private bool TryGrow(int step, int chunkBytes, long idleAtStart, long from, long to)
+    {
+        // The hashes never waited for a block: they, not the link, are the bound.
+        var seconds = Math.Max(_time.GetElapsedTime(from, to).TotalSeconds, 0.001);
+        var hashesBound = _state.Hashes is not null && (HashIdle(to) - idleAtStart) / (double)_time.TimestampFrequency < seconds * 0.05;
+        if (hashesBound || _plan.RemainingBlocks() < step * 2 || _budget.TryRent(step, chunkBytes) is not { } memory)
         {
-            while (connections < _maxConnections && !_failure.Stopped)
+            return false;
+        }
+
+        lock (_sync)
+        {
+            if (_closed || _running == 0)
             {
-                if (rateBeforeStep is not null)
-                {
-                    // The connections just added open their requests and wait for their first bytes: judged an interval later.
-                    await Task.Delay(_source.Options.AdaptInterval, _time, stop);
-                    (lastBytes, lastIdle, lastAt) = (Interlocked.Read(ref _received), HashIdle(_time.GetTimestamp()), _time.GetTimestamp());
-                }
-
-                await Task.Delay(_source.Options.AdaptInterval, _time, stop);
-                var now = _time.GetTimestamp();
-                var (bytes, idle) = (Interlocked.Read(ref _received), HashIdle(now));
-                var seconds = Math.Max(_time.GetElapsedTime(lastAt, now).TotalSeconds, 0.001);
-                var rate = (bytes - lastBytes) / seconds;
-
-                // The hashes never waited for a block: they, not the link, are the bound.
-                var hashesBound = _state.Hashes is not null && (idle - lastIdle) / (double)_time.TimestampFrequency < seconds * 0.05;
-                (lastBytes, lastIdle, lastAt) = (bytes, idle, now);
-                if (rateBeforeStep is { } before && rate < before * 1.1)
-                {
-                    return;
-                }
-
-                var step = Math.Min(Math.Max(connections / 2, 1), _maxConnections - connections);
-                if (hashesBound || _plan.RemainingBlocks() < step * 2 || _budget.TryRent(step, chunkBytes) is not { } memory)
-                {
-                    return;
-                }
-
-                lock (_sync)
-                {
-                    if (_closed || _running == 0)
-                    {
-                        memory.Dispose();
-                        return;
-                    }
-
-                    _addedMemory.Add(memory);
-                }
-
-                _plan.AddConnections(step);
-                foreach (var buffer in memory.Buffers)
-                {
-                    StartWorker(null, null, -1, buffer.AsMemory(0, chunkBytes));
-                }
-
-                connections += step;
-                _state.Connections = connections;
-                rateBeforeStep = rate;
+                memory.Dispose();
+                return false;
             }
+
+            _addedMemory.Add(memory);
         }
-        catch (OperationCanceledException)
+
+        _plan.AddConnections(step);
+        foreach (var buffer in memory.Buffers)
         {
-            // The download ended.
+            StartWorker(null, null, -1, buffer.AsMemory(0, chunkBytes));
         }
+
+        _state.Connections += step;
+        return true;
     }
 
     /// <summary>Ticks the hashes have spent waiting for a block to land, up to <paramref name="now"/> (a wait in progress included).</summary>

@@ -304,14 +304,15 @@ public sealed partial class ObsUploader(
         }
 
         var etag = answered.Trim('"');
-        if (!etag.Contains('-', StringComparison.Ordinal) && md5Hex is null)
+        var multipart = etag.Contains('-', StringComparison.Ordinal);
+        if (!multipart && md5Hex is null)
         {
             // A whole-object MD5, for a file whose manifest records none (its source's multipart ETag proved it): only a
             // drill's read-back proves what is at rest.
             return null;
         }
 
-        var matches = etag.Contains('-', StringComparison.Ordinal)
+        var matches = multipart
             ? string.Equals(etag, expected, StringComparison.OrdinalIgnoreCase)
             : string.Equals(etag, md5Hex, StringComparison.OrdinalIgnoreCase);
         return matches ? null : $"OBS answered the completed object's ETag {answered}; its acknowledged parts make \"{expected}\" (whole-object MD5 {md5Hex})";
