@@ -5,7 +5,7 @@ namespace BackupRelay.Copying;
 /// (<see cref="SegmentedDownload"/>) and the upload's sends (<see cref="BlockPipeline.AdaptSendsAsync"/>). Each interval
 /// (two after a step, the first for the new connections to open their requests and wait for their first bytes) the
 /// rate of bytes moved is measured; a step adds half as many connections again, up to the most allowed, and the growth
-/// stops for good once a step did not raise the rate by a tenth, or the caller declines a step (its own bound: the
+/// stops for good once a step did not raise the rate by a tenth in two intervals in a row, or the caller declines a step (its own bound: the
 /// hashes, the budget, what is left). Hand-written: no library tunes ranged transfers.
 /// </summary>
 internal static class ConnectionGrowth
@@ -21,11 +21,12 @@ internal static class ConnectionGrowth
     {
         var connections = start;
         double? rateBeforeStep = null;
+        var (settle, judgedAgain) = (false, false);
         try
         {
             while (connections < most && !stopped())
             {
-                if (rateBeforeStep is not null)
+                if (settle)
                 {
                     await Task.Delay(interval, time, stop);
                 }
@@ -35,14 +36,27 @@ internal static class ConnectionGrowth
                 await Task.Delay(interval, time, stop);
                 var (bytes, to) = (progress(), time.GetTimestamp());
                 var rate = (bytes - lastBytes) / Math.Max(time.GetElapsedTime(from, to).TotalSeconds, 0.001);
+                if (rateBeforeStep is { } before && rate < before * 1.1)
+                {
+                    // One interval can stall (a request waiting for its first bytes, a pause): a step is judged again over
+                    // the next interval before the growth stops.
+                    if (judgedAgain)
+                    {
+                        break;
+                    }
+
+                    (settle, judgedAgain) = (false, true);
+                    continue;
+                }
+
                 var step = Math.Min(Math.Max(connections / 2, 1), most - connections);
-                if ((rateBeforeStep is { } before && rate < before * 1.1) || !tryGrow((step, from, to)))
+                if (!tryGrow((step, from, to)))
                 {
                     break;
                 }
 
                 connections += step;
-                rateBeforeStep = rate;
+                (rateBeforeStep, settle, judgedAgain) = (rate, true, false);
             }
         }
         catch (OperationCanceledException)
